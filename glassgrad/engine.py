@@ -1,0 +1,334 @@
+"""The engine: gates, the graph they record, and the backward pass.
+
+A *gate* is a function with a forward rule and one vector-Jacobian product (VJP) per input. Applying a
+gate to tensors that need gradients records a *node*: the gate, its inputs, its output array and its
+parameters. ``backward`` walks the nodes from the output back to the leaves and asks each gate for the
+gradients of its inputs, given the gradient of its output.
+
+Two rules keep every gate short:
+
+* A gate applied to plain arrays is plain NumPy: it computes and records nothing. The VJPs are written
+  with operators and gates, so during an ordinary backward pass they run on arrays at NumPy speed, and
+  with ``create_graph=True`` the same code runs on tensors and records the backward pass itself, which
+  is how second derivatives come for free.
+* Broadcasting is undone here, once: when a gradient comes back larger than its input because the input
+  was broadcast, the engine sums it down to the input's shape (``sum_to``). No gate does this itself.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Sequence
+
+from glassgrad._backend import ndarray, xp
+from glassgrad.tensor import Tensor
+
+
+# --------------------------------------------------------------------------------------------------
+# Grad mode
+# --------------------------------------------------------------------------------------------------
+class _GradMode:
+    enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True when gates record the graph (the default)."""
+    return _GradMode.enabled
+
+
+class _GradModeScope:
+    """Sets grad mode inside a ``with`` block or a decorated function, and restores it after."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        self.prev = _GradMode.enabled
+        _GradMode.enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        _GradMode.enabled = self.prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with _GradModeScope(self.mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradModeScope):
+    """Gates compute values but record nothing (evaluation, parameter updates). ``with gg.no_grad():``"""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(_GradModeScope):
+    """Record the graph again, even inside ``no_grad``."""
+
+    def __init__(self):
+        super().__init__(True)
+
+
+class set_grad_enabled(_GradModeScope):
+    """``set_grad_enabled(False)`` switches recording off at once; as a ``with`` block it restores it."""
+
+    def __init__(self, mode: bool):
+        super().__init__(mode)
+        self.prev = _GradMode.enabled
+        _GradMode.enabled = self.mode
+
+    def __enter__(self):
+        return self
+
+
+# --------------------------------------------------------------------------------------------------
+# Gates and nodes
+# --------------------------------------------------------------------------------------------------
+VJP = Callable[..., Any]
+
+
+class Gate:
+    """A differentiable function: ``forward(*inputs, **params)`` and one VJP per input.
+
+    Each VJP is called as ``vjp(g, out, *inputs, **params)`` with the gradient ``g`` of the output and
+    returns the gradient of its own input. ``None`` marks an input that never has a gradient (a mask).
+    """
+
+    __slots__ = ("name", "forward", "vjps", "twice_differentiable", "doc")
+
+    def __init__(self, name: str, forward: Callable, vjps: Sequence[VJP | None], doc: str = "",
+                 twice_differentiable: bool = True):
+        self.name = name
+        self.forward = forward
+        self.vjps = vjps
+        self.twice_differentiable = twice_differentiable
+        self.doc = doc
+
+    def input_grads(self, g, out, inputs: Sequence, params: dict, needs: Sequence[bool]) -> list:
+        """The gradients of the inputs that ``needs`` asks for (None for the others)."""
+        vjps = self.vjps
+        return [vjps[i](g, out, *inputs, **params) if need else None for i, need in enumerate(needs)]
+
+    def __call__(self, *args, **params):
+        return apply(self, args, params)
+
+    def __repr__(self):
+        return f"<gate {self.name}>"
+
+
+class Each:
+    """The VJPs of a gate with any number of inputs (concatenate, stack): ``vjp(i, g, out, *inputs)``."""
+
+    __slots__ = ("vjp",)
+
+    def __init__(self, vjp: VJP):
+        self.vjp = vjp
+
+    def __getitem__(self, i: int) -> VJP:
+        return functools.partial(self.vjp, i)
+
+
+GATES: dict[str, Gate] = {}
+"""Every gate by name: the single list that the docs, the explain views and the gradient tests read."""
+
+
+def gate(name: str, forward: Callable, *vjps: VJP | None, twice_differentiable: bool = True,
+         doc: str = "") -> Gate:
+    """Define and register a gate; see ``glassgrad/ops`` for the whole table."""
+    if name in GATES:
+        raise ValueError(f"a gate named {name!r} is already registered")
+    vjp_table = vjps[0] if len(vjps) == 1 and isinstance(vjps[0], Each) else vjps
+    GATES[name] = g = Gate(name, forward, vjp_table, doc, twice_differentiable)
+    return g
+
+
+class Node:
+    """One application of a gate in the graph: what its backward step needs, released after use."""
+
+    __slots__ = ("gate", "inputs", "arrays", "out", "params", "retained")
+
+    def __init__(self, gate: Gate, inputs: tuple, arrays: list, out: ndarray, params: dict):
+        self.gate = gate
+        self.inputs = inputs      # tensors (and constants) in call order: the edges of the graph
+        self.arrays = arrays      # the same inputs as arrays, for the fast backward
+        self.out = out
+        self.params = params
+        self.retained = None      # weak reference to a tensor that asked for retain_grad()
+
+    @property
+    def released(self) -> bool:
+        return self.inputs is None
+
+    def release(self) -> None:
+        self.inputs = self.arrays = self.out = None
+
+    def __repr__(self):
+        return f"<{self.gate.name}>"
+
+
+class ShapeError(ValueError):
+    """Shapes that a gate cannot combine; the message names the gate and the shapes."""
+
+
+def apply(gate: Gate, args: tuple, params: dict):
+    """Run ``gate`` on ``args``; record a node when a tensor input needs a gradient and grad mode is on."""
+    arrays = []
+    wrapped = record = False
+    for a in args:
+        if isinstance(a, Tensor):
+            wrapped = True
+            record = record or a.requires_grad
+            arrays.append(a.data)
+        else:
+            arrays.append(a)
+    if not wrapped:
+        return gate.forward(*args, **params)
+    try:
+        out = gate.forward(*arrays, **params)
+    except (ValueError, IndexError, TypeError) as e:
+        shapes = ", ".join(str(getattr(a, "shape", type(a).__name__)) for a in arrays)
+        raise ShapeError(f"{gate.name}: cannot apply to inputs of shapes {shapes}"
+                         f"{' with ' + str(params) if params else ''}: {e}") from e
+    if record and _GradMode.enabled:
+        return Tensor._make(out, Node(gate, args, arrays, out, params))
+    return Tensor._make(out)
+
+
+def sum_to(g, shape: tuple):
+    """Sum a gradient down to ``shape``: undo NumPy broadcasting (leading axes, and axes of size 1)."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    return g.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+# --------------------------------------------------------------------------------------------------
+# The backward pass
+# --------------------------------------------------------------------------------------------------
+FREED = ("backward through a graph whose saved arrays were already freed: a graph is freed after its "
+         "first backward(). Pass retain_graph=True to the first backward() to run backward through it again.")
+
+
+def _consumer_counts(root: Node) -> dict[Node, int]:
+    """For every node reachable from ``root``, how many nodes consume its output (iteratively: no recursion)."""
+    counts = {root: 0}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.inputs is None:
+            raise RuntimeError(FREED)
+        for t in node.inputs:
+            parent = t.grad_fn if isinstance(t, Tensor) else None
+            if parent is None:
+                continue
+            if parent in counts:
+                counts[parent] += 1
+            else:
+                counts[parent] = 1
+                stack.append(parent)
+    return counts
+
+
+def backward(root: Tensor, grad, *, retain_graph: bool = False, create_graph: bool = False,
+             inputs: Sequence[Tensor] | None = None, observer: Callable | None = None):
+    """Backpropagate ``grad`` (the gradient of ``root``) through the graph that produced ``root``.
+
+    Each node is processed once, after every node that consumed its output has passed its gradient
+    down (Kahn's topological order). Gradients of a tensor used several times add up.
+
+    * ``inputs=None``: add each leaf's gradient to ``leaf.grad`` (accumulating, as in PyTorch).
+    * ``inputs=[...]``: return the gradients of these tensors instead and leave every ``.grad`` alone.
+    * ``create_graph``: run the VJPs on tensors so the gradients are themselves differentiable.
+    * ``observer(node, g, input_grads)``: called for each node, for the explain views.
+    """
+    captured = None if inputs is None else {_key(t): None for t in inputs}
+    with _GradModeScope(create_graph):
+        if create_graph and not isinstance(grad, Tensor):
+            grad = Tensor._make(grad)
+        root_node = root.grad_fn
+        if root_node is None:   # the root is itself a leaf
+            _deliver(root, grad, captured, create_graph, None)
+        else:
+            _run(root_node, grad, retain_graph or create_graph, create_graph, captured, observer)
+    if captured is None:
+        return None
+    return [captured[_key(t)] for t in inputs]
+
+
+def _key(t: Tensor):
+    return t.grad_fn if t.grad_fn is not None else id(t)
+
+
+def _run(root: Node, grad, retain_graph: bool, create_graph: bool, captured: dict | None, observer):
+    counts = _consumer_counts(root)
+    grads = {root: grad}
+    ready = [root]
+    while ready:
+        node = ready.pop()
+        g = grads.pop(node)
+        if captured is not None and node in captured:
+            captured[node] = g
+        if node.retained is not None:
+            _retain(node, g, create_graph)
+        tensors = node.inputs
+        needs = [isinstance(t, Tensor) and t.requires_grad for t in tensors]
+        if create_graph:
+            out = Tensor._make(node.out, node)   # the output again, as a tensor connected to this node
+            in_grads = node.gate.input_grads(g, out, tensors, node.params, needs)
+        else:
+            in_grads = node.gate.input_grads(g, node.out, node.arrays, node.params, needs)
+        if observer is not None:
+            observer(node, g, in_grads)
+        for t, gi in zip(tensors, in_grads):
+            if gi is None:
+                continue
+            if gi.shape != t.shape:
+                gi = sum_to(gi, t.shape)
+            if gi.dtype != t.dtype:
+                gi = gi.astype(t.dtype)
+            parent = t.grad_fn
+            if parent is None:
+                if not create_graph and (gi is g or not getattr(gi, "flags", None) or not gi.flags.owndata
+                                         or sum(x is gi for x in in_grads) > 1):
+                    gi = xp.array(gi)   # the leaf gets an array of its own, never an alias of another gradient
+                _deliver(t, gi, captured, create_graph, node)
+                continue
+            grads[parent] = grads[parent] + gi if parent in grads else gi
+            counts[parent] -= 1
+            if counts[parent] == 0:
+                ready.append(parent)
+        if not retain_graph:
+            node.release()
+
+
+def _deliver(leaf: Tensor, gi, captured: dict | None, create_graph: bool, node: Node | None) -> None:
+    """Hand a leaf its gradient: into ``captured`` when asked for, else added to ``leaf.grad``."""
+    if captured is not None:
+        key = id(leaf)
+        if key in captured:
+            captured[key] = gi if captured[key] is None else captured[key] + gi
+        return
+    if not isinstance(gi, Tensor):
+        gi = Tensor._make(gi)
+    leaf.grad = gi if leaf.grad is None else leaf.grad + gi
+
+
+def _retain(node: Node, g, create_graph: bool) -> None:
+    t = node.retained()
+    if t is not None:
+        t.grad = g if isinstance(g, Tensor) else Tensor._make(xp.array(g))
+
+
+def nondifferentiable(fn: Callable) -> Callable:
+    """Wrap a NumPy function with no gradient (comparisons, sign, argmax): a tensor in, a constant out."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        wrapped = any(isinstance(a, Tensor) for a in args)
+        out = fn(*(a.data if isinstance(a, Tensor) else a for a in args), **kwargs)
+        return Tensor._make(out) if wrapped else out
+
+    return wrapper

@@ -1,0 +1,195 @@
+"""Checking gradients against centred differences (BACKGROUND §6).
+
+    ∂f/∂x_i ≈ (f(x + ε e_i) − f(x − ε e_i)) / 2ε
+
+Two forward passes per entry, so it is only for checking: backprop gets every entry from one backward
+pass. ``gradcheck`` compares the two on a function you give it and names the worst entries when they
+disagree; ``numerical_grad`` gives the centred differences themselves, for teaching.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from glassgrad import engine
+from glassgrad._backend import ndarray, xp
+from glassgrad.ops import concatenate, reshape
+from glassgrad.tensor import Tensor, _to_array
+
+
+class GradcheckError(AssertionError):
+    """Backprop and centred differences disagree; the message is the report."""
+
+
+@dataclass
+class Mismatch:
+    input: int
+    index: tuple
+    output: tuple | None
+    numerical: float
+    analytical: float
+
+    @property
+    def error(self) -> float:
+        return abs(self.numerical - self.analytical) / max(abs(self.numerical), abs(self.analytical), 1e-12)
+
+    def __str__(self):
+        where = f"input {self.input}, index {self.index}"
+        if self.output is not None:
+            where = f"output {self.output} w.r.t. " + where
+        return (f"{where}: numerical {self.numerical:.8g}, analytical {self.analytical:.8g}, "
+                f"relative error {self.error:.3g}")
+
+
+@dataclass
+class GradcheckReport:
+    """The result of a failed check: false in a boolean context, readable when printed."""
+
+    mode: str
+    checked: int
+    mismatches: list[Mismatch] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return not self.mismatches
+
+    def __str__(self):
+        worst = sorted(self.mismatches, key=lambda m: -m.error)[:10]
+        lines = [f"gradcheck ({self.mode} mode) failed: {len(self.mismatches)} of {self.checked} compared values "
+                 f"differ; the worst:"] + ["  " + str(m) for m in worst]
+        return "\n".join(lines)
+
+
+def _prepare(inputs) -> tuple[list[ndarray], list[int]]:
+    """The inputs as arrays, and which of them to differentiate (floats; tensors only if they ask)."""
+    if isinstance(inputs, (Tensor, ndarray)) or not isinstance(inputs, (list, tuple)):
+        inputs = (inputs,)
+    arrays = [_to_array(a, copy=True) for a in inputs]
+    asked = [i for i, a in enumerate(inputs) if isinstance(a, Tensor) and a.requires_grad]
+    wrt = asked or [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
+    low = [arrays[i].dtype for i in wrt if arrays[i].dtype != xp.float64]
+    if low:
+        warnings.warn(f"gradcheck: inputs of dtype {low[0]}; centred differences need float64 to be "
+                      "accurate, so expect false alarms", stacklevel=3)
+    return arrays, wrt
+
+
+def _evaluate(f: Callable, arrays: list[ndarray]) -> ndarray:
+    with engine.no_grad():
+        out = f(*[Tensor(a) for a in arrays])
+    return xp.array(out.data if isinstance(out, Tensor) else out, dtype=xp.float64)
+
+
+def _backprop(f: Callable, arrays: list[ndarray], wrt: list[int]):
+    """f's output tensor and a function giving the gradients of ⟨g, out⟩ for the inputs in wrt."""
+    tensors = [Tensor(a, requires_grad=i in wrt) for i, a in enumerate(arrays)]
+    with engine.enable_grad():
+        out = f(*tensors)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"gradcheck: the function must return a tensor, not {type(out).__name__}")
+
+    def grads(g: ndarray) -> list[ndarray]:
+        if not out.requires_grad:
+            return [xp.zeros_like(arrays[i]) for i in wrt]
+        got = engine.backward(out, g.astype(out.dtype).reshape(out.shape), retain_graph=True,
+                              inputs=[tensors[i] for i in wrt])
+        return [xp.zeros_like(arrays[i]) if gi is None else xp.asarray(gi, dtype=xp.float64)
+                for i, gi in zip(wrt, got)]
+
+    return out, grads
+
+
+def numerical_grad(f: Callable, inputs, eps: float = 1e-6) -> list[ndarray]:
+    """Centred-difference gradients of a scalar function, one array per input (for teaching and checks)."""
+    arrays, wrt = _prepare(inputs)
+    result = []
+    for k in wrt:
+        grad = xp.zeros(arrays[k].shape, dtype=xp.float64)
+        for idx in xp.ndindex(arrays[k].shape):
+            grad[idx] = _difference(f, arrays, k, idx, eps).item()
+        result.append(grad)
+    return result
+
+
+def _difference(f, arrays, k, idx, eps) -> ndarray:
+    """(f(x + ε e_idx) − f(x − ε e_idx)) / 2ε for entry idx of input k."""
+    x = arrays[k]
+    saved = x[idx].copy()
+    x[idx] = saved + eps
+    plus = _evaluate(f, arrays)
+    x[idx] = saved - eps
+    minus = _evaluate(f, arrays)
+    x[idx] = saved
+    return (plus - minus) / (2 * eps)
+
+
+def gradcheck(f: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+              mode: str = "full", seed: int = 0, raise_exception: bool = True):
+    """Compare backprop with centred differences for ``f(*inputs)``; ``True`` when they agree.
+
+    ``mode="full"`` compares the whole Jacobian: one backward pass per output entry against two forward
+    passes per input entry. ``mode="fast"`` compares one random direction: ⟨v, J u⟩ from one backward
+    pass against two forward passes along u. On disagreement it raises ``GradcheckError`` naming the
+    worst entries (input, index, numerical, analytical, relative error), or with
+    ``raise_exception=False`` returns that report (false in a boolean context).
+    """
+    if mode not in ("full", "fast"):
+        raise ValueError(f"gradcheck: mode must be 'full' or 'fast', not {mode!r}")
+    arrays, wrt = _prepare(inputs)
+    out, grads = _backprop(f, arrays, wrt)
+    close = lambda n, a: abs(n - a) <= atol + rtol * abs(n)  # noqa: E731
+    mismatches, checked = [], 0
+    if mode == "full":
+        analytical = []
+        for j in xp.ndindex(out.shape):          # one backward pass per output entry: rows of J
+            g = xp.zeros(out.shape)
+            g[j] = 1.0
+            analytical.append((j, grads(g)))
+        for pos, k in enumerate(wrt):            # two forward passes per input entry: columns of J
+            for idx in xp.ndindex(arrays[k].shape):
+                column = _difference(f, arrays, k, idx, eps)
+                for j, rows in analytical:
+                    n, a = float(column[j]), float(rows[pos][idx])
+                    checked += 1
+                    if not close(n, a):
+                        mismatches.append(Mismatch(k, idx, j if out.ndim else None, n, a))
+    else:
+        rng = xp.random.default_rng(seed)
+        v = rng.standard_normal(out.shape)
+        directions = {k: rng.standard_normal(arrays[k].shape) for k in wrt}
+        a = sum(float(xp.sum(gk * directions[k])) for k, gk in zip(wrt, grads(v)))
+        shifted = [[x + s * eps * directions[i] if i in directions else x for i, x in enumerate(arrays)]
+                   for s in (1, -1)]
+        n = float(xp.sum(v * (_evaluate(f, shifted[0]) - _evaluate(f, shifted[1])))) / (2 * eps)
+        checked = 1
+        if not close(n, a):
+            mismatches.append(Mismatch(-1, ("random direction",), None, n, a))
+    report = GradcheckReport(mode, checked, mismatches)
+    if report:
+        return True
+    if raise_exception:
+        raise GradcheckError(str(report))
+    return report
+
+
+def gradgradcheck(f: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+                  mode: str = "full", seed: int = 0, raise_exception: bool = True):
+    """Check second derivatives: gradcheck of x ↦ ∂⟨v, f(x)⟩/∂x (built with create_graph) for a random v."""
+    arrays, wrt = _prepare(inputs)
+    with engine.no_grad():
+        shape = f(*[Tensor(a) for a in arrays]).shape
+    v = xp.random.default_rng(seed).standard_normal(shape)
+
+    def first_derivative(*xs):
+        # Inputs that already require grad stay connected, so the outer check differentiates through this.
+        leaves = [x.detach().requires_grad_(True) if i in wrt and not x.requires_grad else x
+                  for i, x in enumerate(xs)]
+        with engine.enable_grad():
+            out = f(*leaves)
+            got = engine.backward(out, Tensor(v.astype(out.dtype)), create_graph=True,
+                                  inputs=[leaves[i] for i in wrt])
+            return concatenate([reshape(gi if gi is not None else Tensor(xp.zeros(leaves[i].shape)), (-1,))
+                                for i, gi in zip(wrt, got)])
+
+    return gradcheck(first_derivative, [Tensor(a, requires_grad=i in wrt) for i, a in enumerate(arrays)],
+                     eps=eps, atol=atol, rtol=rtol, mode=mode, seed=seed, raise_exception=raise_exception)

@@ -1,0 +1,114 @@
+"""Reductions: sum, mean, max, min, prod, var, logsumexp, softmax, log_softmax.
+
+Arguments follow NumPy: ``axis`` (an int, a tuple or None for all axes) and ``keepdims``. The gradient of
+a reduction is ``g`` copied back over the axes that were reduced (``_unreduce``), times the local
+derivative of each summand.
+"""
+import builtins
+
+from glassgrad._backend import xp
+from glassgrad.engine import gate, nondifferentiable
+from glassgrad.ops.elementwise import exp
+from glassgrad.ops.shape import broadcast_to
+
+
+def _axes(axis, ndim: int) -> tuple:
+    if axis is None:
+        return tuple(range(ndim))
+    return tuple(a % ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
+
+
+def _kept(shape: tuple, axis) -> tuple:
+    """The shape a reduction over ``axis`` leaves with keepdims=True."""
+    axes = _axes(axis, len(shape))
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _unreduce(g, x, axis):
+    """Broadcast the gradient of a reduction back to the input's shape (d Σx / dx_i = 1 for every i)."""
+    return broadcast_to(g.reshape(_kept(x.shape, axis)), x.shape)
+
+
+def _count(x, out) -> int:
+    """How many entries of x went into each entry of the reduction's output."""
+    return x.size // builtins.max(out.size, 1)
+
+
+sum = gate("sum", lambda x, axis=None, keepdims=False: xp.sum(x, axis=axis, keepdims=keepdims),
+           lambda g, out, x, axis=None, keepdims=False: _unreduce(g, x, axis))
+mean = gate("mean", lambda x, axis=None, keepdims=False: xp.mean(x, axis=axis, keepdims=keepdims),
+            lambda g, out, x, axis=None, keepdims=False: _unreduce(g, x, axis) / _count(x, out))
+
+
+def _extreme_vjp(g, out, x, axis=None, keepdims=False):
+    """max and min send g to the entries equal to the result; tied entries share it equally."""
+    hit = (x == out.reshape(_kept(x.shape, axis))).astype(x.dtype)
+    return _unreduce(g, x, axis) * (hit / hit.sum(axis=axis, keepdims=True))
+
+
+max = gate("max", lambda x, axis=None, keepdims=False: xp.max(x, axis=axis, keepdims=keepdims), _extreme_vjp,
+           doc="Largest entry (NumPy's amax; no indices). Tied maxima share the gradient equally.")
+min = gate("min", lambda x, axis=None, keepdims=False: xp.min(x, axis=axis, keepdims=keepdims), _extreme_vjp,
+           doc="Smallest entry (NumPy's amin; no indices). Tied minima share the gradient equally.")
+
+
+def _product_of_others(x, axis):
+    """For each entry, the product of the other entries it was multiplied with (exact with zeros)."""
+    axes = _axes(axis, x.ndim)
+    moved = xp.moveaxis(x, axes, tuple(range(-len(axes), 0)))
+    flat = moved.reshape(moved.shape[:moved.ndim - len(axes)] + (-1,))
+    ones = xp.ones_like(flat[..., :1])
+    before = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+    after = xp.flip(xp.cumprod(xp.concatenate([ones, xp.flip(flat[..., 1:], -1)], axis=-1), axis=-1), -1)
+    return xp.moveaxis((before * after).reshape(moved.shape), tuple(range(-len(axes), 0)), axes)
+
+
+def _prod_vjp(g, out, x, axis=None, keepdims=False):
+    g = _unreduce(g, x, axis)
+    data = getattr(x, "data", x)
+    if xp.all(data != 0):
+        return g * _unreduce(out, x, axis) / x          # ∂Π/∂x_i = Π / x_i
+    return g * _product_of_others(data, axis)
+
+
+prod = gate("prod", lambda x, axis=None, keepdims=False: xp.prod(x, axis=axis, keepdims=keepdims), _prod_vjp,
+            doc="Product of entries. Exact gradients with zeros too; the second derivative only where x ≠ 0.")
+
+var = gate("var", lambda x, axis=None, ddof=0, keepdims=False: xp.var(x, axis=axis, ddof=ddof, keepdims=keepdims),
+           lambda g, out, x, axis=None, ddof=0, keepdims=False:
+               _unreduce(g, x, axis) * (2 / (_count(x, out) - ddof)) * (x - mean(x, axis=axis, keepdims=True)),
+           doc="Variance; ddof=0 by default as in NumPy (PyTorch's default is ddof=1).")
+
+
+def std(x, axis=None, ddof=0, keepdims=False):
+    """Standard deviation, sqrt(var): ddof=0 by default, as in NumPy."""
+    return var(x, axis=axis, ddof=ddof, keepdims=keepdims) ** 0.5
+
+
+def _logsumexp(x, axis=None, keepdims=False):
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)                  # rows of −inf stay −inf, not NaN
+    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else out.reshape(tuple(n for i, n in enumerate(x.shape) if i not in _axes(axis, x.ndim)))
+
+
+logsumexp = gate("logsumexp", _logsumexp,
+                 lambda g, out, x, axis=None, keepdims=False:
+                     _unreduce(g, x, axis) * exp(x - out.reshape(_kept(x.shape, axis))),   # = g · softmax(x)
+                 doc="log Σ e^x, stable for large |x| (the maximum is taken out first).")
+
+
+def _softmax(x, axis=-1):
+    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+softmax = gate("softmax", _softmax,
+               lambda g, out, x, axis=-1: out * (g - (g * out).sum(axis=axis, keepdims=True)),
+               doc="e^x / Σ e^x along axis, stable for large |x|.")
+log_softmax = gate("log_softmax", lambda x, axis=-1: x - _logsumexp(x, axis=axis, keepdims=True),
+                   lambda g, out, x, axis=-1: g - exp(out) * g.sum(axis=axis, keepdims=True),
+                   doc="x − logsumexp(x) along axis, stable for large |x|.")
+
+argmax = nondifferentiable(lambda x, axis=None: xp.argmax(x, axis=axis))
+argmin = nondifferentiable(lambda x, axis=None: xp.argmin(x, axis=axis))

@@ -1,0 +1,154 @@
+"""Gates that move entries around without changing them: their VJPs move the gradient back.
+
+reshape ↔ reshape back, transpose ↔ the inverse transpose, getitem ↔ scatter-add into zeros,
+concatenate ↔ slice, pad ↔ crop. ``broadcast_to`` passes g straight back: the engine sums it down.
+"""
+import builtins
+
+from glassgrad._backend import ndarray, xp
+from glassgrad.engine import Each, gate
+from glassgrad.tensor import Tensor
+
+reshape = gate("reshape", lambda x, shape: xp.reshape(x, shape),
+               lambda g, out, x, shape: g.reshape(x.shape))
+
+
+def _inverse(axes, ndim):
+    return None if axes is None else tuple(xp.argsort([a % ndim for a in axes]))
+
+
+transpose = gate("transpose", lambda x, axes=None: xp.transpose(x, axes),
+                 lambda g, out, x, axes=None: transpose(g, axes=_inverse(axes, x.ndim)),
+                 doc="Permute axes (reverse them when axes is None), as np.transpose.")
+swapaxes = gate("swapaxes", lambda x, axis1, axis2: xp.swapaxes(x, axis1, axis2),
+                lambda g, out, x, axis1, axis2: swapaxes(g, axis1=axis1, axis2=axis2))
+broadcast_to = gate("broadcast_to", lambda x, shape: xp.broadcast_to(x, shape),
+                    lambda g, out, x, shape: g,          # the engine sums g back to x's shape
+                    doc="A read-only broadcast view; its gradient is summed back over the broadcast axes.")
+_squeeze = gate("squeeze", lambda x, axis=None: xp.squeeze(x, axis),
+                lambda g, out, x, axis=None: g.reshape(x.shape))
+_unsqueeze = gate("unsqueeze", lambda x, axis: xp.expand_dims(x, axis),
+                  lambda g, out, x, axis: g.reshape(x.shape))
+
+
+def squeeze(x, axis=None):
+    """Remove axes of length 1 (all of them when axis is None)."""
+    return _squeeze(x, axis=axis)
+
+
+def unsqueeze(x, axis):
+    """Insert an axis of length 1 at ``axis`` (NumPy's expand_dims)."""
+    return _unsqueeze(x, axis=axis)
+
+
+expand_dims = unsqueeze
+
+
+def permute(x, *axes):
+    return transpose(x, axes=axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
+
+
+def flatten(x, start_axis: int = 0):
+    return reshape(x, shape=x.shape[:start_axis] + (-1,))
+
+
+def _piece(g, axis, start, stop):
+    return g[(builtins.slice(None),) * (axis % g.ndim) + (builtins.slice(start, stop),)]
+
+
+def _concatenate_vjp(i, g, out, *xs, axis=0):
+    start = builtins.sum(x.shape[axis] for x in xs[:i])
+    return _piece(g, axis, start, start + xs[i].shape[axis])
+
+
+_concatenate = gate("concatenate", lambda *xs, axis=0: xp.concatenate(xs, axis=axis), Each(_concatenate_vjp))
+_stack = gate("stack", lambda *xs, axis=0: xp.stack(xs, axis=axis),
+              Each(lambda i, g, out, *xs, axis=0: g[(builtins.slice(None),) * (axis % out.ndim) + (i,)]))
+
+
+def concatenate(tensors, axis: int = 0):
+    """Join tensors along an existing axis; each gets back its own slice of the gradient."""
+    return _concatenate(*tensors, axis=axis)
+
+
+def stack(tensors, axis: int = 0):
+    """Join tensors along a new axis."""
+    return _stack(*tensors, axis=axis)
+
+
+cat = concatenate
+
+
+def split(x, indices_or_sections, axis: int = 0) -> list:
+    """Split like ``np.split``: a number of equal sections, or the indices where pieces start."""
+    n = x.shape[axis]
+    if isinstance(indices_or_sections, int):
+        if n % indices_or_sections:
+            raise ValueError(f"split: axis {axis} of length {n} does not divide into {indices_or_sections} equal parts")
+        step = n // indices_or_sections
+        bounds = list(range(0, n + 1, step))
+    else:
+        bounds = [0, *indices_or_sections, n]
+    return [_piece(x, axis, a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+# ---- indexing --------------------------------------------------------------------------------------
+def plain_index(index):
+    """An index with any tensors in it replaced by their arrays."""
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index.data if isinstance(index, Tensor) else index
+
+
+def _is_basic(index) -> bool:
+    """Basic indexing (ints, slices, None, ...) never selects an entry twice; integer arrays may."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (int, builtins.slice, type(None), type(Ellipsis))) or
+               (isinstance(p, ndarray) and p.dtype == bool) for p in parts)
+
+
+def _scatter_add(g, index, shape):
+    z = xp.zeros(shape, dtype=g.dtype)
+    if _is_basic(index):
+        z[index] = g
+    else:
+        xp.add.at(z, index, g)        # repeated indices add up their gradients
+    return z
+
+
+_unindex = gate("unindex", _scatter_add,
+                lambda g, out, h, index, shape: g[index],
+                doc="The backward of indexing: g added into zeros of the input's shape at the indexed places.")
+_getitem = gate("getitem", lambda x, index: x[index],
+                lambda g, out, x, index: _unindex(g, index=index, shape=x.shape),
+                doc="x[index] with slices, integers, masks or integer arrays. "
+                    "Entries selected several times receive the sum of their gradients.")
+
+
+def getitem(x, index):
+    """``x[index]``; tensors inside the index are used as arrays."""
+    return _getitem(x, index=plain_index(index))
+
+
+def _pad_vjp(g, out, x, pad_width, value=0.0):
+    return g[tuple(builtins.slice(before, n - after) for (before, after), n in zip(pad_width, out.shape))]
+
+
+_pad = gate("pad", lambda x, pad_width, value=0.0: xp.pad(x, pad_width, constant_values=value), _pad_vjp)
+
+
+def pad(x, pad_width, value: float = 0.0):
+    """Pad with a constant, ``pad_width`` as in ``np.pad`` (an int, a pair, or one pair per axis)."""
+    widths = xp.broadcast_to(xp.asarray(pad_width, dtype=int), (x.ndim, 2))
+    return _pad(x, pad_width=tuple((int(a), int(b)) for a, b in widths), value=value)
+
+
+# astype: floats convert differentiably (the engine casts the gradient back); other dtypes are constants.
+_astype = gate("astype", lambda x, dtype: x.astype(dtype), lambda g, out, x, dtype: g)
+
+
+def astype(x, dtype):
+    dtype = xp.dtype(dtype)
+    if dtype.kind == "f":
+        return _astype(x, dtype=dtype)
+    return Tensor._make(xp.asarray(x).astype(dtype)) if isinstance(x, Tensor) else x.astype(dtype)

@@ -1,0 +1,437 @@
+"""``Tensor``: a NumPy array that remembers the gate that made it, so gradients can flow back.
+
+Dtypes: floating tensors are float32 unless you ask for float64 (``dtype=gg.float64`` or a float64
+array). Python numbers never change a tensor's dtype (``x * 0.5`` stays float32); tensors of two float
+dtypes combine to the wider one, as in NumPy. Integer and bool tensors exist (labels, masks, indices)
+but never require a gradient.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Any, Iterable, Sequence
+
+from glassgrad._backend import ndarray, xp
+
+float32 = xp.float32
+float64 = xp.float64
+float16 = xp.float16
+int32 = xp.int32
+int64 = xp.int64
+bool_ = xp.bool_
+DEFAULT_FLOAT = float32
+
+
+def _as_dtype(dtype) -> xp.dtype | None:
+    return None if dtype is None else xp.dtype(dtype)
+
+
+def _to_array(data, dtype=None, copy: bool = True) -> ndarray:
+    """Python numbers and lists become float32 / int64 / bool arrays; arrays keep their dtype."""
+    dtype = _as_dtype(dtype)
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, (ndarray, xp.generic)):
+        arr = xp.array(data, dtype=dtype, copy=copy or None)
+    else:
+        arr = xp.asarray(data)
+        if dtype is not None:
+            arr = arr.astype(dtype, copy=False)
+        elif arr.dtype == xp.float64:
+            arr = arr.astype(DEFAULT_FLOAT)
+        elif arr.dtype.kind == "i" and arr.dtype != xp.int64:
+            arr = arr.astype(xp.int64)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"tensor: unsupported dtype {arr.dtype} (from {type(data).__name__}); "
+                        "glassgrad holds float, integer and bool arrays")
+    return arr
+
+
+class Tensor:
+    """An array with an optional gradient. ``requires_grad=True`` makes gates record how it is used.
+
+    ``.grad`` holds the gradient after ``backward()``; gradients *accumulate* there across backward
+    calls (as in PyTorch), so clear them (``t.grad = None`` or ``optimizer.zero_grad()``) between steps.
+    """
+
+    __slots__ = ("data", "grad", "grad_fn", "_requires_grad", "name", "__weakref__")
+    __array_ufunc__ = None   # make NumPy hand ``array + tensor`` to Tensor.__radd__ instead of looping
+    __array_priority__ = 1000
+
+    def __init__(self, data: Any, dtype=None, requires_grad: bool = False, name: str | None = None):
+        self.data = _to_array(data, dtype, copy=False)
+        self.grad = None
+        self.grad_fn = None
+        self._requires_grad = False
+        self.name = name
+        self.requires_grad = requires_grad
+
+    @staticmethod
+    def _make(data, grad_fn=None) -> "Tensor":
+        """Wrap the output of a gate without checks (the hot path)."""
+        t = object.__new__(Tensor)
+        t.data = data if type(data) is ndarray else xp.asarray(data)
+        t.grad = None
+        t.grad_fn = grad_fn
+        t._requires_grad = grad_fn is not None
+        t.name = None
+        return t
+
+    # ---- gradient bookkeeping -------------------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and self.data.dtype.kind != "f":
+            raise TypeError(f"only floating tensors can require gradients, not {self.data.dtype}; "
+                            f"convert first, e.g. t.astype(gg.float32)")
+        if not value and self.grad_fn is not None:
+            raise RuntimeError("requires_grad can only be switched off on a leaf; use t.detach()")
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, value: bool = True) -> "Tensor":
+        self.requires_grad = value
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def backward(self, grad=None, retain_graph: bool = False, create_graph: bool = False) -> None:
+        """Compute the gradient of this tensor with respect to every leaf that requires one.
+
+        ``grad`` is the gradient of some scalar with respect to this tensor; it may be left out for a
+        tensor with one element (then it is 1). Leaf gradients are *added* to ``.grad``. The graph's
+        saved arrays are freed afterwards unless ``retain_graph=True``; ``create_graph=True`` records the
+        backward pass too, so the gradients can be differentiated again.
+        """
+        if self.data.dtype.kind != "f":
+            raise TypeError(f"backward() needs a floating tensor, not {self.data.dtype}: integer and bool "
+                            "tensors have no gradient")
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
+                               "computation had requires_grad=True (or it ran under gg.no_grad())")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward() on a tensor of shape {self.shape} needs a grad argument of "
+                                   f"that shape (the gradient of a scalar w.r.t. it), or reduce it first "
+                                   f"with .sum() or .mean()")
+            grad = xp.ones_like(self.data)
+        else:
+            grad = _to_array(grad, self.dtype, copy=True)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward(): grad has shape {grad.shape} but the tensor has shape {self.shape}")
+        _engine.backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+
+    def retain_grad(self) -> "Tensor":
+        """Keep this intermediate tensor's gradient in ``.grad`` after backward (leaves always keep it)."""
+        if self.grad_fn is not None:
+            self.grad_fn.retained = weakref.ref(self)
+        return self
+
+    def detach(self) -> "Tensor":
+        """The same values, cut from the graph (shares memory)."""
+        return Tensor._make(self.data)
+
+    # ---- NumPy interop and conversion -----------------------------------------------------------
+    def numpy(self) -> ndarray:
+        """The underlying array (shared, not copied)."""
+        return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        if copy:
+            return xp.array(self.data, dtype=dtype)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def item(self) -> float | int | bool:
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def T(self) -> "Tensor":
+        return _ops.transpose(self)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.data)
+
+    def __int__(self) -> int:
+        return int(self.data)
+
+    __hash__ = object.__hash__   # tensors are hashable by identity although == is elementwise
+
+    def __repr__(self) -> str:
+        body = xp.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        extras = []
+        if self.dtype != DEFAULT_FLOAT:
+            extras.append(f"dtype={self.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.gate.name}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    # ---- operators ------------------------------------------------------------------------------
+    def __add__(self, other): return _ops.add(self, other)
+    def __radd__(self, other): return _ops.add(other, self)
+    def __sub__(self, other): return _ops.sub(self, other)
+    def __rsub__(self, other): return _ops.sub(other, self)
+    def __mul__(self, other): return _ops.mul(self, other)
+    def __rmul__(self, other): return _ops.mul(other, self)
+    def __truediv__(self, other): return _ops.div(self, other)
+    def __rtruediv__(self, other): return _ops.div(other, self)
+    def __pow__(self, other): return _ops.pow(self, other)
+    def __rpow__(self, other): return _ops.pow(other, self)
+    def __matmul__(self, other): return _ops.matmul(self, other)
+    def __rmatmul__(self, other): return _ops.matmul(other, self)
+    def __neg__(self): return _ops.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ops.abs(self)
+
+    # Comparisons give bool tensors, outside the graph (they have no gradient).
+    def __eq__(self, other): return _ops.equal(self, other)
+    def __ne__(self, other): return _ops.not_equal(self, other)
+    def __lt__(self, other): return _ops.less(self, other)
+    def __le__(self, other): return _ops.less_equal(self, other)
+    def __gt__(self, other): return _ops.greater(self, other)
+    def __ge__(self, other): return _ops.greater_equal(self, other)
+    def __and__(self, other): return _ops.logical_and(self, other)
+    def __or__(self, other): return _ops.logical_or(self, other)
+    def __invert__(self): return _ops.logical_not(self)
+
+    def __getitem__(self, index): return _ops.getitem(self, index)
+
+    def __setitem__(self, index, value) -> None:
+        if self.requires_grad and _engine.is_grad_enabled():
+            raise RuntimeError("in-place assignment into a tensor that requires grad would corrupt its "
+                               "gradient; do it under gg.no_grad() or on t.detach()")
+        self.data[_ops.plain_index(index)] = value.data if isinstance(value, Tensor) else value
+
+    # ---- gates as methods (the functions live in glassgrad.ops) ---------------------------------
+    def exp(self): return _ops.exp(self)
+    def log(self): return _ops.log(self)
+    def sqrt(self): return _ops.sqrt(self)
+    def abs(self): return _ops.abs(self)
+    def reciprocal(self): return _ops.reciprocal(self)
+    def tanh(self): return _ops.tanh(self)
+    def sigmoid(self): return _ops.sigmoid(self)
+    def relu(self): return _ops.relu(self)
+    def pow(self, exponent): return _ops.pow(self, exponent)
+    def neg(self): return _ops.neg(self)
+    def sign(self): return _ops.sign(self)
+    def maximum(self, other): return _ops.maximum(self, other)
+    def minimum(self, other): return _ops.minimum(self, other)
+    def clip(self, min=None, max=None): return _ops.clip(self, min, max)
+    clamp = clip
+
+    def sum(self, axis=None, keepdims=False): return _ops.sum(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False): return _ops.mean(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False): return _ops.max(self, axis=axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False): return _ops.min(self, axis=axis, keepdims=keepdims)
+    def prod(self, axis=None, keepdims=False): return _ops.prod(self, axis=axis, keepdims=keepdims)
+    def var(self, axis=None, ddof=0, keepdims=False): return _ops.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def std(self, axis=None, ddof=0, keepdims=False): return _ops.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def logsumexp(self, axis=None, keepdims=False): return _ops.logsumexp(self, axis=axis, keepdims=keepdims)
+    def softmax(self, axis=-1): return _ops.softmax(self, axis=axis)
+    def log_softmax(self, axis=-1): return _ops.log_softmax(self, axis=axis)
+    def argmax(self, axis=None): return _ops.argmax(self, axis=axis)
+    def argmin(self, axis=None): return _ops.argmin(self, axis=axis)
+
+    def matmul(self, other): return _ops.matmul(self, other)
+    def dot(self, other): return _ops.matmul(self, other)
+
+    def reshape(self, *shape):
+        return _ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+
+    view = reshape
+
+    def flatten(self, start_axis: int = 0):
+        return _ops.reshape(self, self.shape[:start_axis] + (-1,))
+
+    def transpose(self, *axes):
+        return _ops.transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else (axes or None))
+
+    def permute(self, *axes):
+        return _ops.transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
+
+    def swapaxes(self, axis1, axis2): return _ops.swapaxes(self, axis1, axis2)
+    def broadcast_to(self, shape): return _ops.broadcast_to(self, shape)
+    expand = broadcast_to
+    def squeeze(self, axis=None): return _ops.squeeze(self, axis)
+    def unsqueeze(self, axis): return _ops.unsqueeze(self, axis)
+    def split(self, indices_or_sections, axis=0): return _ops.split(self, indices_or_sections, axis)
+    def pad(self, pad_width, value=0.0): return _ops.pad(self, pad_width, value)
+
+    def astype(self, dtype) -> "Tensor":
+        """A copy in another dtype; differentiable between float dtypes."""
+        return _ops.astype(self, xp.dtype(dtype))
+
+    def float(self) -> "Tensor":
+        return self.astype(float32)
+
+    def double(self) -> "Tensor":
+        return self.astype(float64)
+
+
+# ------------------------------------------------------------------------------------------------
+# Creating tensors
+# ------------------------------------------------------------------------------------------------
+def tensor(data: Any, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (a number, nested list, array or tensor).
+
+    Python floats give float32 and Python ints int64; NumPy arrays keep their dtype.
+    """
+    return Tensor(_to_array(data, dtype, copy=True), requires_grad=requires_grad)
+
+
+def as_tensor(data: Any, dtype=None) -> Tensor:
+    """Like ``tensor`` but shares memory with ``data`` when it is already an array of that dtype."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == xp.dtype(dtype)):
+        return data
+    return Tensor(_to_array(data, dtype, copy=False))
+
+
+def _shape(shape: tuple) -> tuple:
+    return tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else tuple(shape)
+
+
+def _float_dtype(dtype):
+    return DEFAULT_FLOAT if dtype is None else dtype
+
+
+def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(xp.zeros(_shape(shape), _float_dtype(dtype)), requires_grad=requires_grad)
+
+
+def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(xp.ones(_shape(shape), _float_dtype(dtype)), requires_grad=requires_grad)
+
+
+def full(shape, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(xp.full(_shape((shape,)), fill_value, _float_dtype(dtype)), requires_grad=requires_grad)
+
+
+def arange(start, stop=None, step=1, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Like ``np.arange``; int64 for whole-number arguments, float32 otherwise."""
+    arr = xp.arange(start, stop, step) if stop is not None else xp.arange(start)
+    if dtype is None:
+        dtype = xp.int64 if arr.dtype.kind in "iu" else DEFAULT_FLOAT
+    return Tensor(arr.astype(dtype), requires_grad=requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(xp.eye(n, m, dtype=_float_dtype(dtype)), requires_grad=requires_grad)
+
+
+def _like(t, dtype):
+    t = t.data if isinstance(t, Tensor) else xp.asarray(t)
+    return t.shape, (t.dtype if dtype is None else dtype)
+
+
+def zeros_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
+    shape, dtype = _like(t, dtype)
+    return zeros(shape, dtype=dtype, requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
+    shape, dtype = _like(t, dtype)
+    return ones(shape, dtype=dtype, requires_grad=requires_grad)
+
+
+def full_like(t, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    shape, dtype = _like(t, dtype)
+    return full(shape, fill_value, dtype=dtype, requires_grad=requires_grad)
+
+
+# ------------------------------------------------------------------------------------------------
+# Random tensors: one default generator, seeded by manual_seed, or a Generator of your own
+# ------------------------------------------------------------------------------------------------
+class Generator:
+    """A seeded source of random numbers (wraps ``numpy.random.Generator``)."""
+
+    def __init__(self, seed: int | None = None):
+        self.manual_seed(seed)
+
+    def manual_seed(self, seed: int | None) -> "Generator":
+        self.seed = seed
+        self.rng = xp.random.default_rng(seed)
+        return self
+
+    def get_state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state
+
+
+default_generator = Generator(0)
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed the default generator: the same seed gives the same random tensors and initial weights."""
+    return default_generator.manual_seed(seed)
+
+
+def _rng(generator: Generator | None):
+    return (generator or default_generator).rng
+
+
+def rand(*shape, dtype=None, requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
+    """Uniform on [0, 1)."""
+    arr = _rng(generator).random(_shape(shape), dtype=xp.float64).astype(_float_dtype(dtype))
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def randn(*shape, dtype=None, requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
+    """Standard normal."""
+    arr = _rng(generator).standard_normal(_shape(shape)).astype(_float_dtype(dtype))
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def rand_like(t, dtype=None, requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
+    shape, dtype = _like(t, dtype)
+    return rand(shape, dtype=dtype, requires_grad=requires_grad, generator=generator)
+
+
+def randn_like(t, dtype=None, requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
+    shape, dtype = _like(t, dtype)
+    return randn(shape, dtype=dtype, requires_grad=requires_grad, generator=generator)
+
+
+def randint(low: int, high: int, shape: Sequence[int] | int, generator: Generator | None = None) -> Tensor:
+    """Integers in [low, high), int64."""
+    return Tensor(_rng(generator).integers(low, high, size=shape, dtype=xp.int64))
+
+
+# The engine and the gates import Tensor from here, so they are imported last.
+from glassgrad import engine as _engine  # noqa: E402
+from glassgrad import ops as _ops  # noqa: E402
