@@ -1,0 +1,92 @@
+"""Gate-by-gate view of a scalar expression: every gate in forward order with its inputs, its output,
+its local derivatives and the gradient arriving from above (BACKGROUND §3).
+
+The view is an observer on the ordinary backward pass; the engine is not changed to produce it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from glassgrad import engine
+from glassgrad._backend import xp
+from glassgrad.tensor import Tensor, tensor
+
+
+@dataclass
+class GateStep:
+    """One gate of the circuit: what went in and out, forward and backward."""
+
+    step: int
+    gate: str
+    inputs: list[str]            # names of the inputs: a leaf's name, a number, or [k] for step k's output
+    input_values: list[float]
+    output: float
+    grad_output: float           # ∂f/∂output: the gradient arriving from above
+    local: list[float | None]    # ∂output/∂input for each input (None for constants)
+    grad_inputs: list[float | None]   # ∂f/∂input = grad_output · local
+
+
+def _scalar(a) -> float:
+    return float(xp.asarray(a).reshape(-1)[0]) if xp.size(a) == 1 else float("nan")
+
+
+def gate_steps(f: Tensor, leaves: list[Tensor] = ()) -> tuple[list[GateStep], list[float]]:
+    """Backpropagate from the scalar ``f`` (keeping the graph, leaving ``.grad`` alone): every gate in
+    forward order, and ∂f/∂leaf for each of ``leaves``."""
+    if f.size != 1:
+        raise ValueError(f"gate_steps: the expression must be a scalar, not shape {f.shape}")
+    seen = []
+    leaf_grads = engine.backward(f, xp.ones_like(f.data), retain_graph=True, inputs=list(leaves),
+                                 observer=lambda node, g, grads: seen.append((node, g, grads)))
+    seen.reverse()   # backward visits the gates from the output; the table reads forward
+    number = {node: k + 1 for k, (node, _, _) in enumerate(seen)}
+    steps = []
+    for node, g, grads in seen:
+        names, values, local = [], [], []
+        ones = xp.ones_like(node.out)
+        needs = [isinstance(t, Tensor) and t.requires_grad for t in node.inputs]
+        unit = node.gate.input_grads(ones, node.out, node.arrays, node.params, needs)
+        for t, a, u in zip(node.inputs, node.arrays, unit):
+            if isinstance(t, Tensor) and t.grad_fn is not None:
+                names.append(f"[{number[t.grad_fn]}]")
+            elif isinstance(t, Tensor) and t.name:
+                names.append(t.name)
+            else:
+                names.append(f"{_scalar(a):g}")
+            values.append(_scalar(a))
+            local.append(None if u is None else _scalar(u))
+        steps.append(GateStep(number[node], node.gate.name, names, values, _scalar(node.out), _scalar(g), local,
+                              [None if gi is None else _scalar(gi) for gi in grads]))
+    return steps, [None if g is None else _scalar(g) for g in leaf_grads]
+
+
+def gate_table(f: Tensor, leaves: list[Tensor] = (), digits: int = 4) -> str:
+    """The gate-by-gate table as text, followed by ∂f/∂leaf for each named leaf."""
+    fmt = lambda v: "—" if v is None else f"{v:.{digits}f}"   # noqa: E731
+    rows = [("step", "gate", "inputs", "output", "∂f/∂output", "local ∂out/∂in", "∂f/∂in")]
+    steps, leaf_grads = gate_steps(f, leaves)
+    for s in steps:
+        ins = ", ".join(f"{n}={v:g}" if n[0].isalpha() else n for n, v in zip(s.inputs, s.input_values))
+        rows.append((str(s.step), s.gate, ins, fmt(s.output), fmt(s.grad_output),
+                     ", ".join(fmt(v) for v in s.local), ", ".join(fmt(v) for v in s.grad_inputs)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if leaves:
+        lines.append("")
+        lines += [f"∂f/∂{leaf.name or 'input'} = {fmt(g)}" for leaf, g in zip(leaves, leaf_grads)]
+    return "\n".join(lines)
+
+
+def sigmoid_neuron(w0=2.0, x0=-1.0, w1=-3.0, x1=-2.0, w2=-3.0, dtype="float64"):
+    """The notes' sigmoid neuron f = 1 / (1 + exp(−(w0·x0 + w1·x1 + w2))) from elementary gates.
+
+    Returns ``(f, leaves)``; the leaves are named and require grad.
+    """
+    values = dict(w0=w0, x0=x0, w1=w1, x1=x1, w2=w2)
+    leaves = {k: tensor(v, dtype=dtype, requires_grad=True) for k, v in values.items()}
+    for k, t in leaves.items():
+        t.name = k
+    dot = leaves["w0"] * leaves["x0"] + leaves["w1"] * leaves["x1"] + leaves["w2"]
+    f = ((dot * -1.0).exp() + 1.0).reciprocal()
+    return f, list(leaves.values())
