@@ -277,6 +277,9 @@ def _run(root: Node, grad, retain_graph: bool, create_graph: bool, captured: dic
         tensors = node.inputs
         needs = [isinstance(t, Tensor) and t.requires_grad for t in tensors]
         if create_graph:
+            if not node.gate.twice_differentiable:
+                raise RuntimeError(f"{node.gate.name}: this gate's derivative is computed on arrays, so it cannot "
+                                   "be differentiated again (create_graph=True)")
             out = Tensor._make(node.out, node)   # the output again, as a tensor connected to this node
             in_grads = node.gate.input_grads(g, out, tensors, node.params, needs)
         else:

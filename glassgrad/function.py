@@ -48,9 +48,6 @@ class _FunctionGate(engine.Gate):
         self.ctx = ctx
 
     def input_grads(self, g, out, inputs, params, needs) -> list:
-        if isinstance(g, Tensor):
-            raise RuntimeError(f"{self.name}: a custom Function is differentiated once only; create_graph=True "
-                               "needs its derivative written with glassgrad gates (see glassgrad.ops)")
         grads = self.function.backward(self.ctx, g)
         grads = grads if isinstance(grads, (tuple, list)) else (grads,)
         if len(grads) != len(needs):

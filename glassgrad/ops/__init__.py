@@ -8,6 +8,7 @@
 | linalg.py       | matmul                                                                             |
 | shape.py        | reshape transpose swapaxes broadcast_to squeeze unsqueeze concatenate stack        |
 |                 | getitem (and its backward, unindex) pad astype                                     |
+| nn.py           | fused network gates: linear, cross_entropy (used by glassgrad.nn.functional)       |
 
 ``glassgrad.engine.GATES`` lists them all by name.
 """
@@ -16,6 +17,7 @@ from glassgrad.ops.elementwise import (
     log, logical_and, logical_not, logical_or, maximum, minimum, mul, neg, not_equal, pow, reciprocal, relu,
     sigmoid, sign, softplus, sqrt, sub, tanh, where)
 from glassgrad.ops.linalg import matmul
+from glassgrad.ops import nn  # noqa: F401  registers the fused network gates
 from glassgrad.ops.reduce import (
     argmax, argmin, log_softmax, logsumexp, max, mean, min, prod, softmax, std, sum, var)
 from glassgrad.ops.shape import (

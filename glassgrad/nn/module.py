@@ -1,0 +1,160 @@
+"""``Module``: a piece of a network that owns parameters, and ``Sequential``: modules in a row.
+
+Parameters and sub-modules are found by looking at a module's attributes (in the order they were set),
+so a layer is just a class that sets ``self.weight = Parameter(...)`` and defines ``forward``.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Iterator
+
+from glassgrad._backend import ndarray, xp
+from glassgrad.tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A tensor that is a model's parameter: it requires grad, and modules list it in ``parameters()``."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = True):
+        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
+
+    def __repr__(self) -> str:
+        return "Parameter(" + super().__repr__()[len("tensor("):]
+
+
+class Module:
+    """Base class of layers and models: set parameters and sub-modules as attributes, define ``forward``."""
+
+    def __init__(self):
+        self.training = True
+        self._buffers: list[str] = []
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ---- what the module owns -----------------------------------------------------------------
+    def register_buffer(self, name: str, value: ndarray) -> None:
+        """An array that is state but not a parameter (running statistics); saved in ``state_dict``."""
+        setattr(self, name, value)
+        if name not in self._buffers:
+            self._buffers.append(name)
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def children(self) -> Iterator["Module"]:
+        return (m for _, m in self.named_children())
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator["Module"]:
+        return (m for _, m in self.named_modules())
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        for name, value in vars(self).items():
+            full = f"{prefix}.{name}" if prefix else name
+            if isinstance(value, Parameter):
+                yield full, value
+            elif isinstance(value, Module):
+                yield from value.named_parameters(full)
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def num_parameters(self) -> int:
+        return sum(p.size for p in self.parameters())
+
+    def zero_grad(self) -> None:
+        """Forget the gradients (they accumulate across backward calls otherwise)."""
+        for p in self.parameters():
+            p.grad = None
+
+    # ---- train / eval ---------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        """Training mode: dropout drops, batch norm uses batch statistics."""
+        for m in self.modules():
+            m.training = mode
+        return self
+
+    def eval(self) -> "Module":
+        """Evaluation mode: dropout passes everything, batch norm uses running statistics."""
+        return self.train(False)
+
+    # ---- state --------------------------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, ndarray]":
+        """Every parameter and buffer by dotted name, as copies of the arrays."""
+        state = OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+        for prefix, m in self.named_modules():
+            for b in m._buffers:
+                state[f"{prefix}.{b}" if prefix else b] = xp.array(getattr(m, b))
+        return state
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Copy arrays into the parameters and buffers in place (optimisers keep their references)."""
+        targets = {name: p.data for name, p in self.named_parameters()}
+        for prefix, m in self.named_modules():
+            for b in m._buffers:
+                targets[f"{prefix}.{b}" if prefix else b] = getattr(m, b)
+        missing = [k for k in targets if k not in state]
+        unexpected = [k for k in state if k not in targets]
+        if strict and (missing or unexpected):
+            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        for name, target in targets.items():
+            if name not in state:
+                continue
+            value = xp.asarray(state[name])
+            if value.shape != target.shape:
+                raise ValueError(f"load_state_dict: {name} has shape {value.shape} in the state but "
+                                 f"{target.shape} in the model")
+            target[...] = value
+
+    # ---- display -------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        children = list(self.named_children())
+        own = sum(p.size for p in vars(self).values() if isinstance(p, Parameter))
+        head = f"{type(self).__name__}({self.extra_repr()})"
+        if not children:
+            return head + (f"  # {own:,} parameters" if own else "")
+        lines = [f"{type(self).__name__}("]
+        for name, child in children:
+            lines += [f"  ({name}): " + "\n  ".join(repr(child).splitlines())]
+        lines.append(f")  # {self.num_parameters():,} parameters")
+        return "\n".join(lines)
+
+
+class Sequential(Module):
+    """Modules applied one after the other: ``Sequential(Linear(784, 30), Sigmoid(), Linear(30, 10))``."""
+
+    def __init__(self, *layers: Module):
+        super().__init__()
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Module")
+            setattr(self, str(i), layer)
+
+    def forward(self, x):
+        for layer in self.children():
+            x = layer(x)
+        return x
+
+    def __getitem__(self, i: int) -> Module:
+        return list(self.children())[i]
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.children())
+
+    def __iter__(self):
+        return self.children()
