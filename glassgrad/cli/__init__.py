@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, default in dict(w0=2.0, x0=-1.0, w1=-3.0, x1=-2.0, w2=-3.0).items():
         demo.add_argument(f"--{name}", type=float, default=default, help=f"value of {name} (default {default:g})")
     demo.set_defaults(run=_demo)
+
+    from glassgrad.cli.train import add_train_parser
+    add_train_parser(sub)
     return parser
 
 
@@ -47,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 0
-    return args.run(args)
+    try:
+        return args.run(args)
+    except BrokenPipeError:   # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

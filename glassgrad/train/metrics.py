@@ -1,0 +1,43 @@
+"""Metrics on arrays: predicted labels, accuracy, the confusion matrix."""
+from __future__ import annotations
+
+from glassgrad._backend import ndarray, xp
+
+
+def predicted_labels(output: ndarray, threshold: float = 0.5) -> ndarray:
+    """Class labels from a network's output: the arg-max of each row, or output > threshold for one column."""
+    output = xp.asarray(output)
+    if output.ndim == 2 and output.shape[1] > 1:
+        return output.argmax(axis=1)
+    return (output.reshape(len(output)) > threshold).astype(xp.int64)
+
+
+def true_labels(target: ndarray) -> ndarray:
+    """Labels from integer targets or from one-hot rows."""
+    target = xp.asarray(target)
+    return target.argmax(axis=1) if target.ndim == 2 and target.shape[1] > 1 else target.reshape(len(target))
+
+
+def correct(output: ndarray, target: ndarray) -> int:
+    """How many examples the output classifies right."""
+    return int((predicted_labels(output) == true_labels(target)).sum())
+
+
+def accuracy(output: ndarray, target: ndarray) -> float:
+    return correct(output, target) / max(len(xp.asarray(target)), 1)
+
+
+def confusion_matrix(predicted: ndarray, actual: ndarray, num_classes: int | None = None) -> ndarray:
+    """counts[i, j] = how many examples of class i were predicted as class j."""
+    predicted, actual = xp.asarray(predicted, dtype=xp.int64), xp.asarray(actual, dtype=xp.int64)
+    k = num_classes or int(max(predicted.max(initial=0), actual.max(initial=0))) + 1
+    return xp.bincount(actual * k + predicted, minlength=k * k).reshape(k, k)
+
+
+def format_confusion(matrix: ndarray) -> str:
+    """The confusion matrix as a text table: rows are true classes, columns predicted."""
+    k = len(matrix)
+    width = max(len(str(int(matrix.max(initial=0)))), len(str(k - 1))) + 1
+    head = "true\\pred" + "".join(f"{j:>{width}}" for j in range(k))
+    rows = [f"{i:>9}" + "".join(f"{int(v):>{width}}" for v in row) for i, row in enumerate(matrix)]
+    return "\n".join([head, *rows])
