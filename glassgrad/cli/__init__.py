@@ -7,10 +7,13 @@ import sys
 from glassgrad._version import __version__
 
 
-def _demo(args: argparse.Namespace) -> int:
+NEURON = dict(w0=2.0, x0=-1.0, w1=-3.0, x1=-2.0, w2=-3.0)
+
+
+def show_neuron(values: dict) -> int:
+    """Print the sigmoid neuron of BACKGROUND §3 gate by gate, then as one sigmoid gate."""
     from glassgrad.explain import gate_table, sigmoid_neuron
 
-    values = dict(w0=args.w0, x0=args.x0, w1=args.w1, x1=args.x1, w2=args.w2)
     f, leaves = sigmoid_neuron(**values)
     print("The sigmoid neuron  f = 1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))  at "
           + ", ".join(f"{k} = {v:g}" for k, v in values.items()))
@@ -34,13 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"glassgrad {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="the sigmoid neuron of the notes, gate by gate, with every gradient")
-    for name, default in dict(w0=2.0, x0=-1.0, w1=-3.0, x1=-2.0, w2=-3.0).items():
-        demo.add_argument(f"--{name}", type=float, default=default, help=f"value of {name} (default {default:g})")
-    demo.set_defaults(run=_demo)
-
+    from glassgrad.cli.explain import add_explain_parser
     from glassgrad.cli.train import add_train_parser
+
     add_train_parser(sub)
+    add_explain_parser(sub)
+    demo = sub.add_parser("demo", help="same as 'explain neuron'")
+    demo.set_defaults(run=lambda args: show_neuron(NEURON))
     return parser
 
 
