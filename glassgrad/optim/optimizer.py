@@ -1,0 +1,314 @@
+"""``Optimizer``: the base class of every optimiser: parameter groups, per-parameter state, checkpoints.
+
+An optimiser holds *parameter groups* (``param_groups``: a list of dicts, each with a ``"params"`` list and
+its own hyperparameters) and a per-parameter ``state`` dict (momentum buffers, moment estimates, step
+counts). ``step()`` reads each parameter's ``.grad`` and updates ``.data`` **in place**, so arrays held
+elsewhere (a model's layers, a checkpoint writer) stay valid. Parameters whose ``.grad`` is None are skipped.
+
+``state_dict()`` gives plain nested dicts and lists of numbers and NumPy arrays (parameters are referred to
+by their index across all groups, as in PyTorch), so a checkpoint can keep it in an ``.npz`` plus JSON,
+without pickle. ``load_state_dict()`` accepts it back, also with string indices (JSON object keys).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Callable, Iterable, Mapping, Union
+
+from glassgrad._backend import ndarray, xp
+from glassgrad.engine import enable_grad
+from glassgrad.tensor import Tensor
+
+__all__ = ["Optimizer", "required", "ParamsT"]
+
+ParamsT = Union[Iterable[Tensor], Iterable[Mapping[str, Any]]]
+"""What an optimiser accepts: an iterable of tensors, or of param-group dicts ``{"params": [...], ...}``."""
+
+
+class _Required:
+    """Marks a hyperparameter that has no default: every parameter group must give it."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _Required()
+
+
+def _plain(value: Any, where: str) -> Any:
+    """A copy of ``value`` made only of dicts, lists, numbers, strings, None and NumPy arrays."""
+    if isinstance(value, ndarray):
+        return value.copy()
+    if isinstance(value, xp.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, where) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v, where) for k, v in value.items()}
+    raise TypeError(f"state_dict: {where} holds a {type(value).__name__}, which cannot be saved without "
+                    "pickle; optimiser state must be numbers, arrays, lists and dicts")
+
+
+def check_number(name: str, value: Any, low: float = 0.0, high: float | None = None,
+                 high_inclusive: bool = False) -> None:
+    """Raise a clear error unless ``low <= value`` (and ``value < high``, or ``<=`` if inclusive)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, not {type(value).__name__} ({value!r})")
+    v = float(value)
+    if math.isnan(v) or v < low or (high is not None and (v > high if high_inclusive else v >= high)):
+        bound = f"[{low:g}, {high:g}{']' if high_inclusive else ')'}" if high is not None else f">= {low:g}"
+        raise ValueError(f"invalid {name}: {value!r} (must be {bound})")
+
+
+class Optimizer:
+    """Base class: holds parameter groups and per-parameter state; subclasses implement ``step``.
+
+    ``params`` is an iterable of tensors that require grad, or of dicts ``{"params": [...], "lr": ...}``
+    (one *parameter group* each; keys left out take their value from ``defaults``).
+    """
+
+    #: state keys a loaded state must have for each parameter that has state (subclasses set this)
+    _required_state: tuple[str, ...] = ()
+
+    def __init__(self, params: ParamsT, defaults: Mapping[str, Any]):
+        self.defaults: dict[str, Any] = dict(defaults)
+        self._validate({k: v for k, v in self.defaults.items() if v is not required})
+        self.state: dict[Tensor, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
+        if isinstance(params, (Tensor, Mapping)) or not isinstance(params, Iterable):
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors or of param-group "
+                            f"dicts, not a {type(params).__name__}" +
+                            (" (wrap a single group in a list: [{'params': ...}])" if isinstance(params, Mapping)
+                             else " (wrap a single tensor in a list)" if isinstance(params, Tensor) else ""))
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(f"{type(self).__name__}: params must be an ordered iterable (a list), not a set: "
+                            "the order of parameters must be stable for state_dict()")
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        if all(isinstance(g, Mapping) for g in groups):
+            for g in groups:
+                self.add_param_group(g)
+        elif any(isinstance(g, Mapping) for g in groups):
+            raise TypeError(f"{type(self).__name__}: params mixes tensors and param-group dicts; give one or "
+                            "the other")
+        else:
+            self.add_param_group({"params": groups})
+
+    # ---- parameter groups ----------------------------------------------------------------------
+    def _validate(self, hyper: Mapping[str, Any]) -> None:
+        """Check a group's hyperparameters; subclasses raise ``ValueError`` / ``TypeError`` on a bad one."""
+
+    def add_param_group(self, param_group: Mapping[str, Any]) -> None:
+        """Add a group ``{"params": [...], <hyperparameter>: value, ...}``; missing keys take the defaults."""
+        if not isinstance(param_group, Mapping):
+            raise TypeError(f"a param group must be a dict, not a {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError("a param group needs a 'params' entry (the tensors it optimises)")
+        group = dict(param_group)
+        params = group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, (set, frozenset)):
+            raise TypeError("a param group's params must be an ordered iterable (a list), not a set")
+        else:
+            params = list(params)
+        gi = len(self.param_groups)
+        seen: set[int] = set()
+        for i, p in enumerate(params):
+            where = f"parameter {i} of param group {gi}"
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{type(self).__name__} can only optimise Tensors, but {where} is a "
+                                f"{type(p).__name__}")
+            if not p.requires_grad:
+                raise ValueError(f"{where} does not require grad, so it would never get a gradient; create it "
+                                 "with requires_grad=True (or leave it out of the optimiser)")
+            if not p.is_leaf:
+                raise ValueError(f"{where} is not a leaf (it was computed from other tensors); optimise the "
+                                 "leaves, or use t.detach().requires_grad_()")
+            if not p.data.flags.writeable:
+                raise ValueError(f"{where} has a read-only array (a broadcast view?); updates happen in "
+                                 "place, so give it an array of its own (e.g. a copy)")
+            if id(p) in seen:
+                raise ValueError(f"{where} appears twice in the group; each parameter may appear once")
+            seen.add(id(p))
+        in_other = {id(p) for g in self.param_groups for p in g["params"]}
+        if seen & in_other:
+            raise ValueError("some parameters appear in more than one parameter group")
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(f"param group {gi} does not give {name!r}, which {type(self).__name__} "
+                                 "requires (pass it to the constructor or put it in the group)")
+            group.setdefault(name, default)
+        self._validate(group)
+        group["params"] = params
+        self.param_groups.append(group)
+
+    # ---- gradients ------------------------------------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's gradient: ``p.grad = None`` (default), or fill it with zeros."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                grad = p.grad
+                if grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                elif (isinstance(grad, Tensor) and grad.grad_fn is None and not grad.requires_grad
+                      and grad.data.flags.writeable):
+                    grad.data.fill(0)
+                else:   # read-only, part of a graph (create_graph=True) or not a Tensor: a fresh zero grad
+                    p.grad = Tensor(xp.zeros(p.data.shape, p.data.dtype))
+
+    @staticmethod
+    def _grads(group: Mapping[str, Any]):
+        """``(param, weights, gradient)`` for each parameter of ``group`` that has a gradient (as arrays)."""
+        for p in group["params"]:
+            grad = p.grad
+            if grad is None:
+                continue
+            w = p.data
+            g = grad.data if isinstance(grad, Tensor) else xp.asarray(grad)
+            if g.shape != w.shape:
+                raise ValueError(f"a parameter of shape {w.shape} has a gradient of shape {g.shape}")
+            if g.dtype != w.dtype:
+                g = g.astype(w.dtype)
+            yield p, w, g
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient. ``closure`` (optional) re-evaluates the model and
+        returns the loss; it is called first, with gradients enabled, and its value returned."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        self._step()
+        return loss
+
+    def _step(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not implement the update rule (_step)")
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """``{"state": {index: {name: value}}, "param_groups": [{..., "params": [index, ...]}]}``.
+
+        Only dicts, lists, numbers and NumPy arrays (copies: later steps do not change them); tuples
+        (``betas``) become lists. Parameters are numbered in order across the groups, as in PyTorch.
+        """
+        index: dict[int, int] = {}
+        groups = []
+        for gi, group in enumerate(self.param_groups):
+            packed = {k: _plain(v, f"param group {gi}, key {k!r},") for k, v in group.items() if k != "params"}
+            ids = []
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            packed["params"] = ids
+            groups.append(packed)
+        state = {}
+        for p, s in self.state.items():
+            i = index.get(id(p))
+            if i is not None and s:
+                state[i] = {k: _plain(v, f"the state of parameter {i}, key {k!r},") for k, v in s.items()}
+        return {"state": dict(sorted(state.items())), "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore state and hyperparameters saved by ``state_dict()`` (of an optimiser of the same kind,
+        over parameters of the same shapes in the same groups). Arrays are copied and cast to the
+        parameter's dtype; nothing changes if the state dict does not fit."""
+        name = type(self).__name__
+        if not isinstance(state_dict, Mapping) or "state" not in state_dict or "param_groups" not in state_dict:
+            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups' (from "
+                             "state_dict())")
+        saved_groups = list(state_dict["param_groups"])
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"{name}.load_state_dict: the state dict has {len(saved_groups)} parameter "
+                             f"group(s) but this optimiser has {len(self.param_groups)}")
+        id_map: dict[int, Tensor] = {}
+        for gi, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            saved_ids = list(saved.get("params", ()))
+            if len(saved_ids) != len(group["params"]):
+                raise ValueError(f"{name}.load_state_dict: parameter group {gi} of the state dict has "
+                                 f"{len(saved_ids)} parameter(s) but this optimiser's group {gi} has "
+                                 f"{len(group['params'])}")
+            for i, p in zip(saved_ids, group["params"]):
+                id_map[_index(i)] = p
+
+        new_state: dict[Tensor, dict[str, Any]] = {}
+        for key, saved in dict(state_dict["state"]).items():
+            p = id_map.get(_index(key))
+            if p is None:
+                raise ValueError(f"{name}.load_state_dict: the state dict has state for parameter {key!r}, "
+                                 "which is in none of its parameter groups")
+            new_state[p] = self._load_param_state(p, saved, key)
+
+        new_groups = []
+        for group, saved in zip(self.param_groups, saved_groups):
+            new = dict(group)
+            for k, v in saved.items():
+                if k == "params":
+                    continue
+                v = _plain(v, f"key {k!r}")
+                if isinstance(self.defaults.get(k), tuple) and isinstance(v, list):
+                    v = tuple(v)
+                new[k] = v
+            self._validate(new)
+            new_groups.append(new)
+        # Everything fits: commit (group dicts are updated in place, so references to them stay valid).
+        for group, new in zip(self.param_groups, new_groups):
+            group.clear()
+            group.update(new)
+        self.state = new_state
+
+    def _load_param_state(self, p: Tensor, saved: Mapping[str, Any], key: Any) -> dict[str, Any]:
+        name = type(self).__name__
+        if not isinstance(saved, Mapping):
+            raise ValueError(f"{name}.load_state_dict: the state of parameter {key!r} must be a dict, not a "
+                             f"{type(saved).__name__}")
+        missing = [k for k in self._required_state if k not in saved]
+        if missing:
+            raise ValueError(f"{name}.load_state_dict: the state of parameter {key!r} lacks {missing} (a state "
+                             f"dict from another kind of optimiser?)")
+        out: dict[str, Any] = {}
+        for k, v in saved.items():
+            if k == "step":
+                step = float(xp.asarray(v))
+                if not (step >= 0 and step == int(step)):
+                    raise ValueError(f"{name}.load_state_dict: 'step' of parameter {key!r} must be a whole "
+                                     f"number >= 0, not {v!r}")
+                out[k] = int(step)
+            elif isinstance(v, (ndarray, list)):
+                arr = xp.asarray(v)
+                if arr.shape != p.shape:
+                    raise ValueError(f"{name}.load_state_dict: state {k!r} of parameter {key!r} has shape "
+                                     f"{arr.shape} but the parameter has shape {p.shape}")
+                out[k] = xp.array(arr, dtype=p.dtype if arr.dtype.kind in "fiub" else None, copy=True)
+            else:
+                out[k] = _plain(v, f"the state of parameter {key!r}, key {k!r},")
+        return out
+
+    def _param_state(self, p: Tensor) -> dict[str, Any]:
+        state = self.state.get(p)
+        if state is None:
+            state = self.state[p] = {}
+        return state
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(group):
+                if k != "params":
+                    lines.append(f"    {k}: {group[k]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _index(i: Any) -> int:
+    """A parameter index from a state dict: an int, or a string of one (JSON object keys are strings)."""
+    try:
+        return int(i)
+    except (TypeError, ValueError):
+        raise ValueError(f"load_state_dict: {i!r} is not a parameter index") from None

@@ -1,0 +1,87 @@
+"""RMSprop, optionally centered and with momentum."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from glassgrad._backend import xp
+from glassgrad.optim.optimizer import Optimizer, ParamsT, check_number
+
+__all__ = ["RMSprop"]
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop (Hinton), PyTorch's update rule step for step.
+
+    With learning rate η, smoothing α, ε, weight decay λ and momentum μ, for each parameter w with
+    gradient g::
+
+        g ← g + λ w                                   (if λ ≠ 0)
+        s ← α s + (1 − α) g²
+        ḡ ← α ḡ + (1 − α) g ;  d ← √(s − ḡ²) + ε       (if centered)
+        d ← √s + ε                                    (otherwise)
+        b ← μ b + g / d ;  w ← w − η b                (if μ > 0)
+        w ← w − η g / d                               (otherwise)
+
+    State per parameter: ``step``, ``square_avg`` (s), ``momentum_buffer`` (b, if μ > 0),
+    ``grad_avg`` (ḡ, if centered).
+    """
+
+    _required_state = ("step", "square_avg")
+
+    def __init__(self, params: ParamsT, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                                      centered=centered))
+
+    def _validate(self, hyper: Mapping[str, Any]) -> None:
+        for key, name in (("lr", "learning rate (lr)"), ("alpha", "alpha"), ("eps", "eps"),
+                          ("weight_decay", "weight_decay"), ("momentum", "momentum")):
+            if key in hyper:
+                check_number(name, hyper[key])
+
+    def _step(self) -> None:
+        for group in self.param_groups:
+            lr = float(group["lr"])
+            alpha = float(group["alpha"])
+            eps = float(group["eps"])
+            wd = float(group["weight_decay"])
+            mu = float(group["momentum"])
+            centered = bool(group["centered"])
+            for p, w, g in self._grads(group):
+                state = self.state.get(p)
+                if not state:
+                    state = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(w)}
+                state["step"] += 1
+                if wd != 0:
+                    d = w * wd
+                    d += g
+                    g = d
+                s = state["square_avg"]
+                s *= alpha                       # s ← α s + (1 − α) g²
+                tmp = g * g
+                tmp *= 1 - alpha
+                s += tmp
+                if centered:
+                    ga = state.get("grad_avg")
+                    if ga is None:
+                        ga = state["grad_avg"] = xp.zeros_like(w)
+                    xp.subtract(g, ga, out=tmp)  # ḡ ← ḡ + (1 − α)(g − ḡ), PyTorch's lerp
+                    tmp *= 1 - alpha
+                    ga += tmp
+                    xp.multiply(ga, ga, out=tmp)
+                    xp.subtract(s, tmp, out=tmp)
+                    xp.sqrt(tmp, out=tmp)
+                else:
+                    xp.sqrt(s, out=tmp)
+                tmp += eps
+                xp.divide(g, tmp, out=tmp)       # g / d
+                if mu > 0:
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = state["momentum_buffer"] = xp.zeros_like(w)
+                    buf *= mu
+                    buf += tmp
+                    xp.multiply(buf, lr, out=tmp)
+                else:
+                    tmp *= lr
+                w -= tmp
