@@ -83,6 +83,10 @@ class set_grad_enabled(_GradModeScope):
     def __enter__(self):
         return self
 
+    def __call__(self, fn: Callable) -> Callable:
+        _GradMode.enabled = self.prev       # as a decorator it applies only while ``fn`` runs
+        return super().__call__(fn)
+
 
 # --------------------------------------------------------------------------------------------------
 # Gates and nodes
@@ -323,7 +327,8 @@ def _deliver(leaf: Tensor, gi, captured: dict | None, create_graph: bool, node: 
 def _retain(node: Node, g, create_graph: bool) -> None:
     t = node.retained()
     if t is not None:
-        t.grad = g if isinstance(g, Tensor) else Tensor._make(xp.array(g))
+        g = g if isinstance(g, Tensor) else Tensor._make(xp.array(g))
+        t.grad = g if t.grad is None else t.grad + g     # accumulates across backward calls, as a leaf's does
 
 
 def nondifferentiable(fn: Callable) -> Callable:

@@ -50,6 +50,7 @@ def vjp(f: Callable, *args: Any, has_aux: bool = False):
     if not isinstance(out, Tensor):
         raise TypeError(f"vjp: the function must return a tensor, not {type(out).__name__}")
     nested = any(isinstance(a, Tensor) for a in args)
+    watched = _watched(args)
 
     def vjp_fn(g):
         g = g.data if isinstance(g, Tensor) and not nested else g
@@ -57,7 +58,7 @@ def vjp(f: Callable, *args: Any, has_aux: bool = False):
             raise ValueError(f"vjp: the cotangent must have the output's shape {out.shape}, "
                              f"not {getattr(g, 'shape', None)}")
         grads = _gradients(out, g, leaves, nested)
-        return tuple(_like_input(gi, a) for gi, a in zip(grads, args))
+        return tuple(_like_input(gi, a, watched) for gi, a in zip(grads, args))
 
     value = out if nested else out.data
     return (value, vjp_fn, aux) if has_aux else (value, vjp_fn)
@@ -69,11 +70,18 @@ def _gradients(out: Tensor, g, leaves: Sequence[Tensor], nested: bool) -> list:
     return engine.backward(out, g, retain_graph=True, create_graph=nested, inputs=leaves)
 
 
-def _like_input(gi, arg):
-    """The gradient in the argument's own kind: an array for an array, a tensor for a tensor."""
+def _watched(args) -> bool:
+    """True inside an enclosing grad: some argument is a tensor that requires grad, so the gradients
+    computed here depend on it and must stay tensors in its graph (even for array arguments)."""
+    return any(isinstance(a, Tensor) and a.requires_grad for a in args)
+
+
+def _like_input(gi, arg, watched: bool = False):
+    """The gradient in the argument's own kind: an array for an array, a tensor for a tensor (and for
+    any argument when an enclosing grad is watching)."""
     if gi is None:
         gi = xp.zeros_like(_to_array(arg, copy=False))
-    if isinstance(arg, Tensor):
+    if isinstance(arg, Tensor) or watched:
         return gi if isinstance(gi, Tensor) else Tensor._make(gi)
     return gi.data if isinstance(gi, Tensor) else gi
 
@@ -94,10 +102,11 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
         if not isinstance(out, Tensor) or out.size != 1:
             raise TypeError(f"grad: the function must return a tensor with one element, got "
                             f"{getattr(out, 'shape', type(out).__name__)}; use vjp for other outputs")
-        nested = any(isinstance(args[i], Tensor) for i in nums)
+        watched = _watched(args)
+        nested = watched or any(isinstance(args[i], Tensor) for i in nums)
         seed = xp.ones_like(out.data)
         grads = _gradients(out, Tensor._make(seed) if nested else seed, [leaves[i] for i in nums], nested)
-        grads = tuple(_like_input(gi, args[i]) for gi, i in zip(grads, nums))
+        grads = tuple(_like_input(gi, args[i], watched) for gi, i in zip(grads, nums))
         value = out if nested else out.data
         return ((value, aux) if has_aux else value), (grads[0] if isinstance(argnums, int) else grads)
 

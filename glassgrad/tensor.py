@@ -342,7 +342,7 @@ def full(shape, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
 
 def arange(start, stop=None, step=1, dtype=None, requires_grad: bool = False) -> Tensor:
     """Like ``np.arange``; int64 for whole-number arguments, float32 otherwise."""
-    arr = xp.arange(start, stop, step) if stop is not None else xp.arange(start)
+    arr = xp.arange(start, stop, step) if stop is not None else xp.arange(0, start, step)
     if dtype is None:
         dtype = xp.int64 if arr.dtype.kind in "iu" else DEFAULT_FLOAT
     return Tensor(arr.astype(dtype), requires_grad=requires_grad)

@@ -65,7 +65,7 @@ def _product_of_others(x, axis):
 
 def _prod_vjp(g, out, x, axis=None, keepdims=False):
     g = _unreduce(g, x, axis)
-    data = getattr(x, "data", x)
+    data = xp.asarray(x)                             # the values, for a tensor too (ndarray.data is a buffer)
     if xp.all(data != 0):
         return g * _unreduce(out, x, axis) / x          # ∂Π/∂x_i = Π / x_i
     return g * _product_of_others(data, axis)
