@@ -46,6 +46,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for initial weights and shuffling (default 0)")
     p.add_argument("--out", default=None, help="output folder (default: runs/<data>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--report", action="store_true",
+                   help="record gradient health while training and write report.html (one self-contained page)")
     p.set_defaults(run=run_train)
 
     e = sub.add_parser("evaluate", help="test accuracy and confusion matrix of a saved model")
@@ -117,14 +119,19 @@ def run_train(args) -> int:
           f"{spec['sizes']} {s['activation']}, {model.num_parameters():,} parameters, {s['loss']} cost, "
           f"{s['optimizer']} η={s['lr']}, batch {s['batch_size']}, {s['epochs']} epochs"
           + (f", L2 λ={args.l2}" if args.l2 else ""), flush=True)
+    health = None
+    if args.report:   # about 200 gradient-health snapshots over the run, for report.html
+        from glassgrad.explain.health import GradientHealth
+        health = GradientHealth(every=max(1, -(-n_train // s["batch_size"]) * s["epochs"] // 200))
     started = time.perf_counter()
     history = fit(model, loss, optimizer, data.train, s["epochs"], validation=data.val,
                   metrics=("accuracy",) if classify else (), batch_size=s["batch_size"], seed=args.seed,
                   penalty=penalty, progress=not args.no_progress, log=str(out / "metrics.jsonl"),
-                  callbacks=[ModelCheckpoint(out / "model.npz")], metadata=metadata)
+                  callbacks=[ModelCheckpoint(out / "model.npz")] + ([health] if health else []), metadata=metadata)
     seconds = time.perf_counter() - started
     test = evaluate(model, data.test, loss, ("accuracy",) if classify else ())
     print(f"\ntrained in {seconds:.1f} s" + (f" ({history.stop_reason})" if history.stop_reason else ""))
+    matrix = None
     if classify:
         print(f"test accuracy {test['accuracy']:.4f}  (test loss {test['loss']:.4f})\n")
         matrix = confusion_matrix(predicted_labels(predict(model, data.test[0])), data.test[1], data.num_classes)
@@ -133,10 +140,20 @@ def run_train(args) -> int:
     else:
         print(f"test loss {test['loss']:.6f}")
     (out / "summary.json").write_text(json.dumps({"test": test, "seconds": seconds, **metadata}, indent=2))
+    if not len(history):   # stopped in the first epoch (a NaN loss): no checkpoint, nothing to plot
+        print(f"\nwrote {out / 'metrics.jsonl'}, {out / 'summary.json'} (no epoch completed: no model.npz, "
+              "no learning curve)")
+        return 1
     plot = learning_curve(history, out / "learning_curve.png", title=f"{args.data}: {spec['sizes']}")
     print(f"\nwrote {out / 'model.npz'}, {out / 'metrics.jsonl'}, {out / 'summary.json'}"
           + (f", {plot}" if plot else "\n(no learning-curve PNG: matplotlib is not installed; "
                                       "pip install 'glassgrad[plot]')"))
+    if health is not None:
+        from glassgrad.explain.report import write_report
+
+        report = write_report(out / "report.html", history, model, test, matrix, health,
+                              title=f"glassgrad train: {args.data} {spec['sizes']}", settings=metadata)
+        print(f"wrote {report}")
     return 0 if not history.stop_reason or not history.stop_reason.startswith("the loss") else 1
 
 

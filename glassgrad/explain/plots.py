@@ -37,3 +37,101 @@ def learning_curve(history, path: str | Path, title: str = "") -> Path | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+# ---- gradient health (glassgrad.explain.health) ----------------------------------------------------
+METRIC_LABELS = {"delta": "‖δ‖ = ‖∂C/∂b‖", "grad_w": "‖∂C/∂W‖", "grad_b": "‖∂C/∂b‖",
+                 "update_ratio": "‖ΔW‖ / ‖W‖", "weight_norm": "‖W‖", "mean_abs_z": "mean |z|"}
+
+
+def _positive(values) -> list:
+    """Values for a log axis: zero, negative, missing and non-finite ones become gaps."""
+    import math
+    return [v if v is not None and math.isfinite(v) and v > 0 else float("nan") for v in values]
+
+
+def _save(fig, plt, path, title: str) -> Path:
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _draw_norm_curves(ax, health, metric: str) -> None:
+    labels = [layer.label for layer in health.latest().layers]
+    for label, values in zip(labels, health.series(metric).values()):
+        ax.plot(health.steps, _positive(values), marker="o", ms=2, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+    ax.set_title(f"per-layer {METRIC_LABELS.get(metric, metric)} during training")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+
+
+def _draw_speed_bars(ax, snapshot, metric: str) -> None:
+    layers = snapshot.layers
+    ax.bar(range(len(layers)), _positive([getattr(l, metric) for l in layers]), color="tab:blue")
+    ax.set_xticks(range(len(layers)), [l.label for l in layers], rotation=20, ha="right", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+    ax.set_title(f"speed of learning per layer at step {snapshot.step}")
+    ax.grid(alpha=0.3, axis="y", which="both")
+
+
+def _draw_histogram(ax, layer) -> None:
+    import numpy as np
+
+    values = np.asarray(layer.values if layer.values is not None else [], dtype=float)
+    values = values[np.isfinite(values)]
+    ax.hist(values, bins=40, color="tab:orange" if layer.activation else "tab:gray")
+    what = f"a = {layer.activation.lower()}(z)" if layer.activation else "z (output)"
+    notes = [f"{100 * layer.saturated:.0f}% saturated" if layer.saturated is not None else "",
+             f"{100 * layer.dead:.0f}% dead" if layer.dead is not None else ""]
+    ax.set_title(f"layer {layer.name}: {what}" + "".join(f"\n{n}" for n in notes if n), fontsize=9)
+    ax.tick_params(labelsize=7)
+
+
+def gradient_norm_curves(health, path: str | Path, metric: str = "delta", title: str = "") -> Path | None:
+    """Per-layer gradient norms over training (log scale) from a ``GradientHealth`` callback."""
+    plt = _pyplot()
+    if plt is None:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    _draw_norm_curves(ax, health, metric)
+    return _save(fig, plt, path, title)
+
+
+def activation_histograms(snapshot, path: str | Path, title: str = "") -> Path | None:
+    """A histogram of each layer's activations (z for a layer without activation) for one snapshot."""
+    plt = _pyplot()
+    if plt is None:
+        return None
+    n = len(snapshot.layers)
+    fig, axes = plt.subplots(1, n, figsize=(max(3.0 * n, 5), 3), squeeze=False)
+    for ax, layer in zip(axes[0], snapshot.layers):
+        _draw_histogram(ax, layer)
+    return _save(fig, plt, path, title or f"activations at step {snapshot.step}")
+
+
+def health_plot(health, path: str | Path, metric: str = "delta", title: str = "") -> Path | None:
+    """One PNG: per-layer gradient norms (curves over training for a ``GradientHealth`` with several
+    snapshots, bars for a single ``HealthSnapshot``) above the activation histograms of the latest step."""
+    plt = _pyplot()
+    if plt is None:
+        return None
+    snapshot = health.latest() if hasattr(health, "latest") else health
+    n = len(snapshot.layers)
+    fig = plt.figure(figsize=(max(3.0 * n, 8), 7))
+    grid = fig.add_gridspec(2, n, height_ratios=[1.3, 1])
+    top = fig.add_subplot(grid[0, :])
+    if hasattr(health, "series") and len(health.snapshots) > 1:
+        _draw_norm_curves(top, health, metric)
+    else:
+        _draw_speed_bars(top, snapshot, metric)
+    for i, layer in enumerate(snapshot.layers):
+        _draw_histogram(fig.add_subplot(grid[1, i]), layer)
+    return _save(fig, plt, path, title)

@@ -176,6 +176,8 @@ def fit(model, loss: Callable, optimizer, train_data, epochs: int = 1, *, valida
                 break
             cost.backward()
             optimizer.step()
+            for cb in callbacks:
+                cb.on_batch_end(state, {"loss": value, "step": state.step})
             loss_sum += value * len(x)
             right += M.correct(out.data, y.data) if classify else 0
             n += len(x)
