@@ -245,7 +245,8 @@ def backward(root: Tensor, grad, *, retain_graph: bool = False, create_graph: bo
     down (Kahn's topological order). Gradients of a tensor used several times add up.
 
     * ``inputs=None``: add each leaf's gradient to ``leaf.grad`` (accumulating, as in PyTorch).
-    * ``inputs=[...]``: return the gradients of these tensors instead and leave every ``.grad`` alone.
+    * ``inputs=[...]``: return the gradients of these tensors instead and leave every ``.grad`` alone
+      (also those of tensors that called ``retain_grad()``).
     * ``create_graph``: run the VJPs on tensors so the gradients are themselves differentiable.
     * ``observer(node, g, input_grads)``: called for each node, for the explain views.
     """
@@ -276,7 +277,7 @@ def _run(root: Node, grad, retain_graph: bool, create_graph: bool, captured: dic
         g = grads.pop(node)
         if captured is not None and node in captured:
             captured[node] = g
-        if node.retained is not None:
+        if node.retained is not None and captured is None:   # asking for chosen gradients touches no .grad
             _retain(node, g, create_graph)
         tensors = node.inputs
         needs = [isinstance(t, Tensor) and t.requires_grad for t in tensors]

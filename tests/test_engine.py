@@ -507,3 +507,15 @@ def test_float32_gradients_through_a_float32_network():
     assert loss.dtype == np.float32
     loss.backward()
     assert w.grad.dtype == np.float32 and b.grad.dtype == np.float32
+
+
+def test_backward_with_inputs_leaves_retained_grads_alone():
+    """Asking for chosen gradients (inputs=, as the functional API and explain views do) touches no .grad."""
+    x = gg.tensor([1.0, 2.0], dtype=gg.float64, requires_grad=True)
+    h = (x * 3.0).retain_grad()
+    y = (h * h).sum()
+    (gx,) = engine.backward(y, np.ones(()), retain_graph=True, inputs=[x])
+    np.testing.assert_allclose(gx, 18.0 * np.array([1.0, 2.0]))
+    assert h.grad is None and x.grad is None
+    y.backward()
+    np.testing.assert_allclose(h.grad.data, 2 * 3.0 * np.array([1.0, 2.0]))

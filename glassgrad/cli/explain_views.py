@@ -1,5 +1,10 @@
-"""``glassgrad explain circuit`` and ``explain neuron``: expressions gate by gate."""
+"""``glassgrad explain circuit``, ``explain neuron`` and ``explain mlp``: expressions gate by gate, and a small
+network layer by layer in the learner's notation."""
 from __future__ import annotations
+
+import sys
+
+CIRCUIT = ("(x + y) * z", ["x=-2", "y=5", "z=-4"])   # the notes' first circuit: f = −12, ∂f/∂z = 3, ∂f/∂x = ∂f/∂y = −4
 
 
 def _neuron(args) -> int:
@@ -7,10 +12,127 @@ def _neuron(args) -> int:
     return show_neuron({k: getattr(args, k) for k in NEURON})
 
 
-def add_commands(commands) -> None:
-    n = commands.add_parser("neuron", help="the notes' sigmoid neuron gate by gate, with every gradient")
-    from glassgrad.cli import NEURON
+def _fail(message: str) -> int:
+    print(f"glassgrad explain: {message}", file=sys.stderr)
+    return 2
 
+
+def _write_graph(view, path: str) -> int:
+    """Save a graph view; without Graphviz an .svg falls back to glassgrad's own drawing."""
+    from pathlib import Path
+
+    from glassgrad.explain.graph import GraphvizNotFound
+
+    try:
+        view.save(path)
+    except GraphvizNotFound as e:
+        if not path.lower().endswith(".svg"):
+            return _fail(str(e))
+        Path(path).write_text(view.draw_svg(), encoding="utf-8")
+        print("(Graphviz 'dot' is not installed: the SVG was drawn by glassgrad itself)", file=sys.stderr)
+    except (ValueError, OSError) as e:
+        return _fail(str(e))
+    print(f"\ngraph written to {path}" + (" (the reverse network of the backward pass)" if view.reverse else ""))
+    return 0
+
+
+def _circuit(args) -> int:
+    from glassgrad.explain import gate_table
+    from glassgrad.explain.expression import ExpressionError, evaluate
+    from glassgrad.explain.graph import graph
+
+    if args.expr is not None and args.values is None:
+        return _fail("--expr needs --values for its variables, e.g. --values x=-2 y=5 z=-4")
+    expr = CIRCUIT[0] if args.expr is None else args.expr
+    try:
+        f, leaves = evaluate(expr, CIRCUIT[1] if args.values is None else args.values)
+    except ExpressionError as e:
+        return _fail(str(e))
+    at = ", ".join(f"{t.name} = {t.item():g}" for t in leaves)
+    intro = "The notes' first circuit" if args.expr is None and args.values is None else "The expression"
+    print(f"{intro}  f({', '.join(t.name for t in leaves)}) = {expr}  at {at}")
+    print("\nGate by gate (forward in order; the backward pass runs from the last row up):\n")
+    print(gate_table(f, leaves))
+    print(f"\nf = {f.item():.4f}")
+    if args.graph:
+        return _write_graph(graph(f, reverse=args.reverse, title=f"f = {expr}"), args.graph)
+    return 0
+
+
+def _example(sizes: list[int], cost: str, seed: int):
+    """One random input x ~ N(0, 1) and a target: one-hot of a random class, or a number in (0, 1)."""
+    import numpy as np
+
+    rng = np.random.default_rng([seed, 1])    # not the weights' stream
+    x = rng.standard_normal(sizes[0])
+    if sizes[-1] == 1:
+        return x, rng.uniform(0.05, 0.95, 1)
+    return x, np.eye(sizes[-1])[rng.integers(sizes[-1])]
+
+
+def _mlp(args) -> int:
+    import glassgrad as gg
+    from glassgrad.explain.graph import graph
+    from glassgrad.explain.trace import cost_tensor, trace
+    from glassgrad.train.models import mlp
+
+    output = args.output_activation
+    if output is None:   # the notes' choices: σ everywhere with the quadratic cost; σ or logits with cross-entropy
+        output = args.activation if args.cost == "quadratic" else ("sigmoid" if args.activation == "sigmoid" else None)
+    try:
+        gg.manual_seed(args.seed)
+        model = mlp(args.sizes, args.activation, output_activation=output, weight_init="normal")
+        for p in model.parameters():
+            p.data = p.data.astype(gg.float64)     # float64: hand and engine agree to rounding
+        x, y = _example(args.sizes, args.cost, args.seed)
+        result = trace(model, x, y, cost=args.cost, notation=args.notation)
+    except ValueError as e:
+        return _fail(str(e))
+    print(result)
+    if not args.graph:
+        return 0
+    for l, layer in enumerate(m for m in model.modules() if isinstance(m, gg.nn.Linear)):
+        layer.weight.name, layer.bias.name = f"W^{l + 1}", f"b^{l + 1}"
+    cost = cost_tensor(model, x, y, args.cost)
+    return _write_graph(graph(cost, reverse=args.reverse, title=f"{args.sizes} {args.activation} network, "
+                              f"{args.cost} cost"), args.graph)
+
+
+def add_commands(commands) -> None:
+    from glassgrad.cli import NEURON
+    from glassgrad.explain.trace import COSTS, NOTATIONS
+    from glassgrad.train.models import ACTIVATIONS
+
+    c = commands.add_parser("circuit", help="an expression gate by gate (default: the notes' (x + y)·z)",
+                            description="Evaluate an arithmetic expression gate by gate and backpropagate through "
+                                        "it. Without arguments: the notes' f = (x + y)·z at x = −2, y = 5, z = −4.")
+    c.add_argument("--expr", help='an expression such as "(x + y) * z"; allowed: numbers, the variables, '
+                                  "+ - * / **, exp log sqrt tanh sigmoid relu abs max(a, b) min(a, b)")
+    c.add_argument("--values", nargs="+", metavar="NAME=NUMBER", help="the variables' values, e.g. x=-2 y=5 z=-4")
+    _graph_options(c)
+    c.set_defaults(run=_circuit)
+
+    n = commands.add_parser("neuron", help="the notes' sigmoid neuron gate by gate, with every gradient")
     for name, default in NEURON.items():
         n.add_argument(f"--{name}", type=float, default=default, help=f"value of {name} (default {default:g})")
     n.set_defaults(run=_neuron)
+
+    m = commands.add_parser("mlp", help="a small random network layer by layer: BP1–BP4 checked against the engine",
+                            description="Build a small random network and one example, and print z, a, δ, ∂C/∂b "
+                                        "and ∂C/∂W for every layer in the chosen notation, checked against backward().")
+    m.add_argument("--sizes", type=int, nargs="+", default=[2, 2, 2], help="layer sizes (default 2 2 2)")
+    m.add_argument("--activation", default="sigmoid", choices=list(ACTIVATIONS), help="default sigmoid")
+    m.add_argument("--output-activation", default=None, choices=list(ACTIVATIONS),
+                   help="default: the activation for the quadratic cost; sigmoid (binary cross-entropy) or "
+                        "none (softmax on the logits) for cross_entropy")
+    m.add_argument("--cost", default="quadratic", choices=list(COSTS), help="default quadratic")
+    m.add_argument("--notation", default="nndl", choices=list(NOTATIONS), help="default nndl")
+    m.add_argument("--seed", type=int, default=0, help="seed of the weights and the example (default 0)")
+    _graph_options(m)
+    m.set_defaults(run=_mlp)
+
+
+def _graph_options(p) -> None:
+    p.add_argument("--graph", metavar="FILE", help="also write the graph view: .html (no Graphviz needed), "
+                                                   ".dot, or .svg/.png (through Graphviz's dot)")
+    p.add_argument("--reverse", action="store_true", help="draw the graph as the reverse network of the backward pass")

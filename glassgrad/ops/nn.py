@@ -10,6 +10,7 @@ Each is the same function as its elementary composition (tested against it) with
 from glassgrad._backend import xp
 from glassgrad.engine import gate
 from glassgrad.ops.reduce import _logsumexp, log_softmax, softmax
+from glassgrad.tensor import Tensor
 
 
 def _linear(x, w, b=None):
@@ -33,7 +34,7 @@ linear = gate("linear", _linear,
 
 def _target(z, y):
     """The target as a distribution over classes: one-hot rows for integer labels, else y itself."""
-    labels = getattr(y, "data", y)
+    labels = y.data if isinstance(y, Tensor) else y
     return xp.eye(z.shape[-1], dtype=z.dtype)[labels] if labels.ndim == 1 else y
 
 
