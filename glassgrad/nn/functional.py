@@ -10,7 +10,8 @@ from typing import Iterable
 from glassgrad._backend import xp
 from glassgrad.engine import ShapeError
 from glassgrad.ops import (  # noqa: F401  activations are gates; re-exported here for the nn vocabulary
-    elu, leaky_relu, log, log_softmax, relu, sigmoid, softmax, softplus, tanh)
+    elu, leaky_relu, log, log_softmax, relu, sigmoid, softmax, softplus, tanh, where)
+from glassgrad.ops import conv as _conv
 from glassgrad.ops import nn as _fused
 from glassgrad.tensor import Generator, Tensor, _rng
 
@@ -54,7 +55,9 @@ def cross_entropy(logits, target, reduction: str = "mean"):
     """
     if logits.ndim != 2:
         raise ShapeError(f"cross_entropy: logits must have shape (N, C), not {logits.shape}")
-    labels = getattr(target, "data", target)
+    if not isinstance(target, Tensor):   # NumPy labels or a list (an ndarray's .data is a memoryview)
+        target = xp.asarray(target)
+    labels = target.data if isinstance(target, Tensor) else target
     if labels.dtype.kind in "iu":
         if labels.shape != logits.shape[:1]:
             raise ShapeError(f"cross_entropy: {logits.shape[0]} rows of logits but labels of shape {labels.shape}")
@@ -83,10 +86,17 @@ def mse_loss(prediction, target, reduction: str = "mean"):
     return _reduce("mse_loss", diff * diff, reduction)
 
 
+def _log_clipped(x):
+    """log x clipped at −100. At x = 0 (a saturated sigmoid) the value is −100 and the gradient 0: the log
+    only ever sees x > 0, so its derivative 1/x is never 1/0 (which times the clip's 0 would be NaN)."""
+    inside = x > 0
+    return where(inside, log(where(inside, x, 1.0)), -100.0).clip(min=-100.0)
+
+
 def binary_cross_entropy(p, y, reduction: str = "mean"):
     """−[y log p + (1 − y) log(1 − p)] on probabilities; logs are clipped at −100 as in PyTorch."""
     _same_shape("binary_cross_entropy", p, y)
-    losses = -(y * log(p).clip(min=-100.0) + (1 - y) * log(1 - p).clip(min=-100.0))
+    losses = -(y * _log_clipped(p) + (1 - y) * _log_clipped(1 - p))
     return _reduce("binary_cross_entropy", losses, reduction)
 
 
@@ -119,3 +129,143 @@ def dropout(x, p: float = 0.5, training: bool = True, generator: Generator | Non
         return x
     keep = (_rng(generator).random(x.shape) >= p).astype(x.dtype) * (1.0 / (1 - p))
     return x * keep
+
+
+# ---- convolution, pooling, batch normalisation --------------------------------------------------------
+
+
+def _pair(name: str, what: str, value, minimum: int) -> tuple[int, int]:
+    """An int or a pair of ints as a pair, each at least ``minimum``."""
+    pair = (value, value) if isinstance(value, (int, xp.integer)) else \
+        tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(pair) != 2 or not all(isinstance(v, (int, xp.integer)) and v >= minimum for v in pair):
+        raise ValueError(f"{name}: {what} must be an int or a pair of ints ≥ {minimum}, not {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _check_images(who: str, x) -> None:
+    if x.ndim != 4:
+        raise ShapeError(f"{who}: input must have shape (N, C, H, W), not {x.shape}"
+                         + (" (add a batch axis: x.unsqueeze(0))" if x.ndim == 3 else ""))
+
+
+def _check_conv2d(who: str, x, weight, bias, stride, padding) -> None:
+    """Shape checks for conv2d, naming ``who`` (the function or the layer) and the shapes involved."""
+    _check_images(who, x)
+    if weight.ndim != 4:
+        raise ShapeError(f"{who}: weight must have shape (out_channels, in_channels, kh, kw), not {weight.shape}")
+    if x.shape[1] != weight.shape[1]:
+        raise ShapeError(f"{who}: input has {x.shape[1]} channels (shape {x.shape}) but the weight expects "
+                         f"{weight.shape[1]} (shape {weight.shape})")
+    if bias is not None and bias.shape != weight.shape[:1]:
+        raise ShapeError(f"{who}: bias must have shape ({weight.shape[0]},) for {weight.shape[0]} output "
+                         f"channels, not {bias.shape}")
+    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    if weight.shape[2] > padded[0] or weight.shape[3] > padded[1]:
+        raise ShapeError(f"{who}: kernel {weight.shape[2]}×{weight.shape[3]} is larger than the padded input "
+                         f"{padded[0]}×{padded[1]} (input {x.shape}, padding {padding})")
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-d convolution (cross-correlation, as PyTorch) of x (N, C, H, W) with weight (O, C, kh, kw) and an
+    optional bias (O,); ``stride`` and ``padding`` (zeros) are an int or a pair (rows, columns).
+
+    One fused gate: im2col and a matrix product, with the backprop equations as its VJPs (see
+    ``glassgrad.ops.conv``). The output has shape (N, O, (H + 2p − kh) // s + 1, (W + 2p − kw) // s + 1).
+    """
+    stride, padding = _pair("conv2d", "stride", stride, 1), _pair("conv2d", "padding", padding, 0)
+    _check_conv2d("conv2d", x, weight, bias, stride, padding)
+    if bias is None:
+        return _conv.conv2d(x, weight, stride=stride, padding=padding)
+    return _conv.conv2d(x, weight, bias, stride=stride, padding=padding)
+
+
+def _check_pool(who: str, x, kernel_size, stride) -> None:
+    _check_images(who, x)
+    if kernel_size[0] > x.shape[2] or kernel_size[1] > x.shape[3]:
+        raise ShapeError(f"{who}: window {kernel_size[0]}×{kernel_size[1]} is larger than the input "
+                         f"{x.shape[2]}×{x.shape[3]} (shape {x.shape})")
+
+
+def max_pool2d(x, kernel_size, stride=None):
+    """The largest entry of each kh×kw window of x (N, C, H, W); ``stride`` defaults to the window size.
+
+    Rows and columns that do not fill a whole window at the end are dropped (PyTorch's floor mode).
+    Windows may overlap (stride < kernel_size). One gate, a maximum over the kh·kw offsets of the
+    window; the gradient goes to each window's maximum, and tied maxima share it equally, as with the
+    ``max`` gate (``max_pool2d_composite`` is the same function built from ``reshape`` and ``max``).
+    PyTorch gives all of it to one of them instead. Ties are rare after a convolution, except at 0
+    after a ReLU, where the ReLU's zero derivative makes the choice immaterial.
+    """
+    kernel_size = _pair("max_pool2d", "kernel_size", kernel_size, 1)
+    stride = kernel_size if stride is None else _pair("max_pool2d", "stride", stride, 1)
+    _check_pool("max_pool2d", x, kernel_size, stride)
+    return _conv.max_pool2d(x, kernel_size=kernel_size, stride=stride)
+
+
+def max_pool2d_composite(x, kernel_size):
+    """Non-overlapping max pooling from elementary gates, for reference: a reshape to
+    (N, C, H/kh, kh, W/kw, kw) and ``max`` over axes 3 and 5. The same values and gradients as
+    ``max_pool2d`` (ties shared equally) but about ten times slower: NumPy reduces over the two
+    scattered window axes slowly, where the gate takes the maximum of kh·kw strided slices."""
+    (n, c, h, w), (kh, kw) = x.shape, _pair("max_pool2d", "kernel_size", kernel_size, 1)
+    oh, ow = h // kh, w // kw
+    if (oh * kh, ow * kw) != (h, w):
+        x = x[:, :, :oh * kh, :ow * kw]
+    return x.reshape(n, c, oh, kh, ow, kw).max(axis=(3, 5))
+
+
+def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5):
+    """Batch normalisation of x (N, F), (N, F, L) or (N, F, H, W) per feature (axis 1), as PyTorch's
+    ``batch_norm`` (same argument order): out = γ (x − μ) / √(σ² + ε) + β.
+
+    * ``training=True``: μ and σ² are the batch's mean and biased variance (one fused gate, twice
+      differentiable). Running statistics, when given as arrays, are updated in place:
+      ``running = (1 − momentum) · running + momentum · batch``, with the unbiased variance.
+    * ``training=False``: μ and σ² are ``running_mean`` and ``running_var`` (an affine map of x).
+
+    ``weight`` (γ) and ``bias`` (β) have shape (F,); leaving them out means γ = 1, β = 0.
+    """
+    if x.ndim < 2:
+        raise ShapeError(f"batch_norm: input must have shape (N, F, …) with features on axis 1, not {x.shape}")
+    features = x.shape[1]
+    for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)):
+        if t is not None and t.shape != (features,):
+            raise ShapeError(f"batch_norm: {name} must have shape ({features},) for input {x.shape}, not {t.shape}")
+    shape = _conv._bn_shape(x)
+    if not training:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: evaluation (training=False) needs running_mean and running_var")
+        scale = (_array(running_var).astype(x.dtype) + eps) ** -0.5
+        if weight is not None:
+            scale = weight * scale
+        out = (x - _array(running_mean).astype(x.dtype).reshape(shape)) * scale.reshape(shape)
+        return out if bias is None else out + bias.reshape(shape)
+    count = x.size // features
+    if count < 2:
+        raise ValueError(f"batch_norm: training needs more than one value per feature to estimate a "
+                         f"variance; got input of shape {x.shape}")
+    if running_mean is not None or running_var is not None:
+        _update_running_stats(_array(x), running_mean, running_var, momentum, count)
+    one, zero = xp.ones(features, dtype=x.dtype), xp.zeros(features, dtype=x.dtype)
+    return _conv.batch_norm(x, one if weight is None else weight, zero if bias is None else bias, eps=eps)
+
+
+def _array(t):
+    return t.data if isinstance(t, Tensor) else t
+
+
+def _update_running_stats(x, running_mean, running_var, momentum: float, count: int) -> None:
+    """running ← (1 − momentum) running + momentum · batch, in place (variance unbiased, as PyTorch).
+    Buffers given as tensors are updated in their arrays."""
+    running_mean, running_var = _array(running_mean), _array(running_var)
+    axes = _conv._bn_axes(x)
+    mean = x.mean(axis=axes)
+    if running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean
+    if running_var is not None:
+        var = x.var(axis=axes) * (count / (count - 1))
+        running_var *= 1 - momentum
+        running_var += momentum * var

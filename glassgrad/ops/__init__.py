@@ -9,6 +9,7 @@
 | shape.py        | reshape transpose swapaxes broadcast_to squeeze unsqueeze concatenate stack        |
 |                 | getitem (and its backward, unindex) pad astype                                     |
 | nn.py           | fused network gates: linear, cross_entropy (used by glassgrad.nn.functional)       |
+| conv.py         | conv2d (im2col), max_pool2d, batch_norm, and the gates of their gradients          |
 
 ``glassgrad.engine.GATES`` lists them all by name.
 """
@@ -18,6 +19,7 @@ from glassgrad.ops.elementwise import (
     sigmoid, sign, softplus, sqrt, sub, tanh, where)
 from glassgrad.ops.linalg import matmul
 from glassgrad.ops import nn  # noqa: F401  registers the fused network gates
+from glassgrad.ops import conv  # noqa: F401  registers conv2d, max_pool2d, batch_norm
 from glassgrad.ops.reduce import (
     argmax, argmin, log_softmax, logsumexp, max, mean, min, prod, softmax, std, sum, var)
 from glassgrad.ops.shape import (

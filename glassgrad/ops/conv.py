@@ -1,0 +1,303 @@
+"""Fused gates for convolutional networks: conv2d, max_pool2d and batch_norm.
+
+* ``conv2d``: out[n, o] = Σ_c W[o, c] ⋆ x[n, c] + b[o], computed as one matrix product: the input is
+  unrolled into columns (im2col: one column per output pixel, holding the C·kh·kw input values its
+  window sees), and ``out = W · cols``. The three VJPs are the convolutional backprop equations:
+
+  - ∂C/∂W = Σ_n g[n] · cols[n]ᵀ — "activation in times error out" (BP4), summed over every place the
+    kernel was used (``conv2d_weight_grad``; cols are recomputed from x rather than kept);
+  - ∂C/∂b = Σ g over examples and pixels (BP3);
+  - ∂C/∂x = col2im(Wᵀ · g): each window's share of the error, added back to the pixels it came from
+    (BP2 before ⊙ f'; ``conv2d_input_grad``, the "transposed convolution").
+
+  The three gates are linear in each input and are each other's VJPs, so convolution can be
+  differentiated any number of times (``gradgradcheck`` passes) at no cost to the first derivative.
+  No Python loop runs over examples or pixels: only over the kh·kw kernel offsets, each a whole-batch
+  slice copy (im2col) or add (col2im).
+* ``max_pool2d``: the largest entry of each (possibly overlapping) window, as the maximum of kh·kw
+  strided slices. Tied maxima share the gradient equally, as with the ``max`` gate (reshape + ``max``
+  over the window axes is the same function for disjoint windows, ten times slower: see
+  ``nn.functional.max_pool2d_composite``). Its VJP is the gate ``max_pool2d_scatter`` (and that one's is
+  ``max_pool2d_gather``), so it too is twice differentiable.
+* ``batch_norm``: (x − μ) / √(σ² + ε) · γ + β with the batch's mean and biased variance over every axis
+  except the features (axis 1). Its x-VJP is the compact formula (γ/σ̂)(g − mean g − x̂ · mean(g x̂));
+  all three VJPs are written with gates, recomputing μ, σ̂ and x̂ from x, so it is twice differentiable.
+
+Shapes are NCHW as in PyTorch: x (N, C, H, W), W (O, C, kh, kw), b (O,). ``stride`` and ``padding`` are
+pairs of ints (``glassgrad.nn.functional`` turns an int into a pair and checks shapes first).
+"""
+from __future__ import annotations
+
+import math
+import threading
+
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
+
+from glassgrad._backend import xp
+from glassgrad.engine import gate
+from glassgrad.tensor import Tensor
+
+
+# ---- convolution -----------------------------------------------------------------------------------
+_scratch = threading.local()
+SCRATCH_LIMIT = 32 << 20
+"""Temporaries up to this many bytes (im2col columns, GEMM results that never leave a gate) are kept
+and reused, one buffer per use and thread: a fresh multi-megabyte array costs a page fault per 4 KiB on
+every call, which was a third of a small ConvNet's training step."""
+
+
+def _temporary(use: str, shape: tuple, dtype):
+    """An uninitialised array that the caller drops before returning (reused across calls)."""
+    dtype = xp.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > SCRATCH_LIMIT:
+        return xp.empty(shape, dtype)
+    buffer = getattr(_scratch, use, None)
+    if buffer is None or buffer.nbytes < nbytes:
+        buffer = xp.empty(max(nbytes, 1), xp.uint8)
+        setattr(_scratch, use, buffer)
+    return buffer[:nbytes].view(dtype).reshape(shape)
+
+
+def _geometry(input_shape, kernel_size, stride, padding):
+    """Padded size (hp, wp), output size (oh, ow), and the layout of the GEMM's columns: output pixel
+    (r, c) is column r·row + c of ``length`` columns. With stride 1, row = wp: each kernel offset's
+    columns are then one contiguous run of the flattened input (cheap to copy), and the wp − ow columns
+    between rows are windows that wrap around the edge, computed and ignored. Otherwise row = ow."""
+    (h, w), (kh, kw), (sh, sw), (ph, pw) = input_shape[2:], kernel_size, stride, padding
+    hp, wp = h + 2 * ph, w + 2 * pw
+    oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    row = wp if (sh, sw) == (1, 1) else ow
+    return hp, wp, oh, ow, row, (oh - 1) * row + ow
+
+
+def _grid(a, oh: int, ow: int, row: int):
+    """The (N, O, oh, ow) output pixels inside the GEMM's (N, O, length) columns (a view)."""
+    return as_strided(a, a.shape[:2] + (oh, ow), a.strides[:2] + (row * a.strides[2], a.strides[2]))
+
+
+def _pad(x, padding):
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    return xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+
+
+def _cols(x, kernel_size, stride, padding):
+    """im2col: (N, C·kh·kw, length); column r·row + c holds the (C, kh, kw) window of output pixel (r, c).
+    A temporary: use it before the next call."""
+    (n, c), (kh, kw) = x.shape[:2], kernel_size
+    hp, wp, oh, ow, row, length = _geometry(x.shape, kernel_size, stride, padding)
+    xpad = _pad(x, padding)
+    cols = _temporary("cols", (n, c, kh, kw, length), x.dtype)
+    if row == wp:                       # stride 1: each kernel offset (i, j) is a contiguous run of the flat input
+        flat = xpad.reshape(n, c, hp * wp)
+        for i in range(kh):
+            for j in range(kw):
+                cols[:, :, i, j] = flat[:, :, i * wp + j:i * wp + j + length]
+    else:                               # strided windows: a view of every window, copied once
+        sh, sw = stride
+        win = sliding_window_view(xpad, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]   # (N, C, oh, ow, kh, kw)
+        cols.reshape(n, c, kh, kw, oh, ow)[...] = win.transpose(0, 1, 4, 5, 2, 3)
+    return cols.reshape(n, c * kh * kw, length)
+
+
+def _columns(g, row: int, length: int):
+    """g (N, O, oh, ow) laid out as the GEMM's (N, O, length) columns, zeros in the columns between rows."""
+    n, o, oh, ow = g.shape
+    if row == ow:
+        return g.reshape(n, o, length)
+    spread = _temporary("spread", (n, o, length), g.dtype)
+    spread[...] = 0
+    _grid(spread, oh, ow, row)[...] = g
+    return spread
+
+
+def _conv2d(x, w, b=None, stride=(1, 1), padding=(0, 0)):
+    n, o = x.shape[0], w.shape[0]
+    _, _, oh, ow, row, length = _geometry(x.shape, w.shape[2:], stride, padding)
+    cols = _cols(x, w.shape[2:], stride, padding)
+    w2 = w.reshape(o, -1)
+    if row == ow:                                                # W · cols, one GEMM per example
+        out = xp.matmul(w2, cols).reshape(n, o, oh, ow)
+    else:
+        full = xp.matmul(w2, cols, out=_temporary("gemm", (n, o, length), xp.result_type(w, x)))
+        out = _grid(full, oh, ow, row)
+        if b is None:
+            return out.copy()
+        return out + b.reshape(o, 1, 1)
+    if b is not None:
+        out += b.reshape(o, 1, 1)
+    return out
+
+
+def _conv2d_input_grad(g, w, input_shape, stride=(1, 1), padding=(0, 0)):
+    """col2im(Wᵀ g): every window's share of the error added back onto the pixels it read."""
+    (o, c, kh, kw), n = w.shape, input_shape[0]
+    (ph, pw), (sh, sw) = padding, stride
+    hp, wp, oh, ow, row, length = _geometry(input_shape, (kh, kw), stride, padding)
+    dcols = xp.matmul(w.reshape(o, -1).T, _columns(g, row, length),
+                      out=_temporary("gemm", (n, c * kh * kw, length), xp.result_type(w, g)))
+    dcols = dcols.reshape(n, c, kh, kw, length)
+    dx = xp.zeros((n, c, hp, wp), dtype=dcols.dtype)
+    flat = dx.reshape(n, c, hp * wp)
+    for i in range(kh):                 # one whole-batch add per kernel offset
+        for j in range(kw):
+            if row == wp:
+                flat[:, :, i * wp + j:i * wp + j + length] += dcols[:, :, i, j]
+            else:
+                dx[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += dcols[:, :, i, j].reshape(n, c, oh, ow)
+    return dx[:, :, ph:ph + input_shape[2], pw:pw + input_shape[3]] if ph or pw else dx
+
+
+def _conv2d_weight_grad(x, g, kernel_size, stride=(1, 1), padding=(0, 0)):
+    """Σ_n g[n] · cols[n]ᵀ with the columns recomputed from x."""
+    (n, o), c = g.shape[:2], x.shape[1]
+    _, _, _, _, row, length = _geometry(x.shape, kernel_size, stride, padding)
+    cols = _cols(x, kernel_size, stride, padding)
+    per_example = xp.matmul(_columns(g, row, length), cols.transpose(0, 2, 1),
+                            out=_temporary("gemm", (n, o, cols.shape[1]), xp.result_type(x, g)))
+    return per_example.sum(axis=0).reshape((o, c) + tuple(kernel_size))
+
+
+conv2d = gate(
+    "conv2d", _conv2d,
+    lambda g, out, x, w, b=None, stride=(1, 1), padding=(0, 0):                 # ∂C/∂x = col2im(Wᵀ g)   (BP2)
+        conv2d_input_grad(g, w, input_shape=x.shape, stride=stride, padding=padding),
+    lambda g, out, x, w, b=None, stride=(1, 1), padding=(0, 0):                 # ∂C/∂W = Σ g colsᵀ      (BP4)
+        conv2d_weight_grad(x, g, kernel_size=w.shape[2:], stride=stride, padding=padding),
+    lambda g, out, x, w, b=None, stride=(1, 1), padding=(0, 0):                 # ∂C/∂b = Σ g            (BP3)
+        g.sum(axis=(0, 2, 3)),
+    doc="2-d cross-correlation (PyTorch's conv2d) of x (N, C, H, W) with W (O, C, kh, kw), plus b (O,); "
+        "stride and padding are pairs. im2col and one GEMM; twice differentiable.")
+
+# ⟨h, dx(g, W)⟩ = ⟨conv(h, W), g⟩ and ⟨H, dW(x, g)⟩ = ⟨conv(x, H), g⟩: each gate's VJPs are the other two.
+conv2d_input_grad = gate(
+    "conv2d_input_grad", _conv2d_input_grad,
+    lambda h, out, g, w, input_shape, stride=(1, 1), padding=(0, 0):
+        conv2d(h, w, stride=stride, padding=padding),
+    lambda h, out, g, w, input_shape, stride=(1, 1), padding=(0, 0):
+        conv2d_weight_grad(h, g, kernel_size=w.shape[2:], stride=stride, padding=padding),
+    doc="The x-gradient of conv2d, col2im(Wᵀ g) (a transposed convolution), as a gate of its own so that "
+        "conv2d is twice differentiable.")
+conv2d_weight_grad = gate(
+    "conv2d_weight_grad", _conv2d_weight_grad,
+    lambda h, out, x, g, kernel_size, stride=(1, 1), padding=(0, 0):
+        conv2d_input_grad(g, h, input_shape=x.shape, stride=stride, padding=padding),
+    lambda h, out, x, g, kernel_size, stride=(1, 1), padding=(0, 0):
+        conv2d(x, h, stride=stride, padding=padding),
+    doc="The W-gradient of conv2d, Σ_n g[n] · im2col(x)[n]ᵀ, as a gate of its own (see conv2d_input_grad).")
+
+
+# ---- max pooling ------------------------------------------------------------------------------------
+def _offsets(kernel_size, stride, oh, ow):
+    """For each kernel offset (i, j), the slice of the input holding that offset of every window."""
+    (kh, kw), (sh, sw) = kernel_size, stride
+    for i in range(kh):
+        for j in range(kw):
+            yield (Ellipsis, slice(i, i + sh * oh, sh), slice(j, j + sw * ow, sw))
+
+
+def _max_pool2d(x, kernel_size, stride):
+    (kh, kw), (sh, sw) = kernel_size, stride
+    oh, ow = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+    out = None
+    for index in _offsets(kernel_size, stride, oh, ow):
+        out = x[index].copy() if out is None else xp.maximum(out, x[index], out=out)
+    return out
+
+
+def _array(t):
+    return t.data if isinstance(t, Tensor) else t
+
+
+def _maxima(x, out, kernel_size, stride):
+    """Where each window's maxima are (one mask per kernel offset) and how many each window has."""
+    masks = [x[index] == out for index in _offsets(kernel_size, stride, *out.shape[2:])]
+    count = masks[0].astype(x.dtype)
+    for m in masks[1:]:
+        count += m
+    return masks, count
+
+
+def _scatter(g, x, out, kernel_size, stride):
+    """Each window's gradient onto its maxima, shared equally among tied maxima."""
+    masks, count = _maxima(x, out, kernel_size, stride)
+    share = g / count
+    dx = xp.zeros(x.shape, dtype=share.dtype)
+    disjoint = stride[0] >= kernel_size[0] and stride[1] >= kernel_size[1]
+    for mask, index in zip(masks, _offsets(kernel_size, stride, *g.shape[2:])):
+        if disjoint:                    # windows do not overlap: write each offset in place
+            xp.multiply(mask, share, out=dx[index])
+        else:
+            dx[index] += mask * share
+    return dx
+
+
+def _gather(h, x, out, kernel_size, stride):
+    """The adjoint of _scatter: the mean of h over each window's maxima."""
+    masks, count = _maxima(x, out, kernel_size, stride)
+    total = sum(mask * h[index] for mask, index in zip(masks, _offsets(kernel_size, stride, *out.shape[2:])))
+    return total / count
+
+
+# The scatter and gather gates get x and the pooled output as constant params: the maxima's positions
+# are locally constant, so the backward is linear in g and the two gates are each other's VJPs.
+max_pool2d = gate(
+    "max_pool2d", _max_pool2d,
+    lambda g, out, x, kernel_size, stride:
+        max_pool2d_scatter(g, x=_array(x), out=_array(out), kernel_size=kernel_size, stride=stride),
+    doc="The largest entry of each kh×kw window, windows `stride` apart (they may overlap). "
+        "Tied maxima share the gradient equally.")
+max_pool2d_scatter = gate(
+    "max_pool2d_scatter", lambda g, x, out, kernel_size, stride: _scatter(g, x, out, kernel_size, stride),
+    lambda h, res, g, x, out, kernel_size, stride: max_pool2d_gather(h, x=x, out=out, kernel_size=kernel_size,
+                                                                      stride=stride),
+    doc="The backward of max_pool2d: each window's gradient added onto its maxima (shared among ties).")
+max_pool2d_gather = gate(
+    "max_pool2d_gather", lambda h, x, out, kernel_size, stride: _gather(h, x, out, kernel_size, stride),
+    lambda g, res, h, x, out, kernel_size, stride: max_pool2d_scatter(g, x=x, out=out, kernel_size=kernel_size,
+                                                                       stride=stride),
+    doc="The adjoint of max_pool2d_scatter: the mean of h over each window's maxima (the backward's backward).")
+
+
+# ---- batch normalisation ---------------------------------------------------------------------------
+def _bn_axes(x) -> tuple:
+    """Every axis but the features (axis 1): (0,) for (N, F), (0, 2) for (N, C, L), (0, 2, 3) for images."""
+    return (0,) + tuple(range(2, x.ndim))
+
+
+def _bn_shape(x) -> tuple:
+    """Per-feature parameters shaped to broadcast against x: (1, F, 1, …)."""
+    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+def _normalised(x, eps):
+    """x̂ = (x − μ) / σ̂ and 1/σ̂ with σ̂ = √(σ² + ε), batch mean and biased variance; on arrays or tensors."""
+    axes = _bn_axes(x)
+    centred = x - x.mean(axis=axes, keepdims=True)
+    inv_std = ((centred * centred).mean(axis=axes, keepdims=True) + eps) ** -0.5
+    return centred * inv_std, inv_std
+
+
+def _batch_norm(x, weight, bias, eps=1e-5):
+    xhat, _ = _normalised(x, eps)
+    return xhat * weight.reshape(_bn_shape(x)) + bias.reshape(_bn_shape(x))
+
+
+def _batch_norm_vjp_x(g, out, x, weight, bias, eps=1e-5):
+    """(γ/σ̂) (g − mean(g) − x̂ · mean(g x̂)): g minus its projections on the two directions (shift and
+    scale of the batch) that normalisation removes."""
+    axes = _bn_axes(x)
+    xhat, inv_std = _normalised(x, eps)
+    return (weight.reshape(_bn_shape(x)) * inv_std) * (
+        g - g.mean(axis=axes, keepdims=True) - xhat * (g * xhat).mean(axis=axes, keepdims=True))
+
+
+batch_norm = gate(
+    "batch_norm", _batch_norm,
+    _batch_norm_vjp_x,
+    lambda g, out, x, weight, bias, eps=1e-5: (g * _normalised(x, eps)[0]).sum(axis=_bn_axes(x)),   # Σ g x̂
+    lambda g, out, x, weight, bias, eps=1e-5: g.sum(axis=_bn_axes(x)),                               # Σ g
+    doc="Training-mode batch normalisation of x (N, F, …) over every axis but axis 1, with the batch's "
+        "mean and biased variance: x̂ γ + β. Twice differentiable.")
