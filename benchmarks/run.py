@@ -23,8 +23,8 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]  # harness/workloads, and glassgrad
 import harness  # noqa: E402
 from workloads import BY_NAME, WORKLOADS, as_numpy  # noqa: E402
 
-IMPLS = ("numpy", "torch", "glassgrad")
-TRACEABLE = ("numpy", "glassgrad")  # tracemalloc cannot see torch's allocator
+IMPLS = ("numpy", "torch", "glassgrad", "glassgrad compiled")
+TRACEABLE = ("numpy", "glassgrad", "glassgrad compiled")  # tracemalloc cannot see torch's allocator
 
 
 def available_impls():
@@ -39,12 +39,12 @@ def available_impls():
         if not hasattr(gg, "tensor"):
             raise ImportError("glassgrad has no `tensor` yet")
     except ImportError as e:
-        missing["glassgrad"] = f"does not import ({e})"
+        missing["glassgrad"] = missing["glassgrad compiled"] = f"does not import ({e})"
     return [i for i in IMPLS if i not in missing], missing, torch
 
 
-def build(workload, impls, notes):
-    """Build each implementation and run its first step: {impl: (Impl, loss of that step)}.
+def build(workload, impls, notes, steps=1):
+    """Build each implementation and run ``steps`` steps: {impl: (Impl, loss of the last step)}.
 
     Implementations that fail are left out, with a note saying why.
     """
@@ -52,7 +52,9 @@ def build(workload, impls, notes):
     for impl in impls:
         try:
             obj = workload.build(impl)
-            built[impl] = (obj, as_numpy(obj.step()))
+            for _ in range(steps):
+                loss = obj.step()
+            built[impl] = (obj, as_numpy(loss))
         except Exception as e:
             notes.append(f"{impl} failed: {type(e).__name__}: {e}")
             traceback.print_exc()
@@ -62,8 +64,9 @@ def build(workload, impls, notes):
 # ---------------------------------------------------------------------------
 # --check
 
-def check(workloads, impls, rtol=1e-4):
-    """One step of each implementation from identical weights, compared with NumPy's.
+def check(workloads, impls, rtol=1e-4, steps=3):
+    """Three steps of each implementation from identical weights, compared with NumPy's (three, so that a
+    compiled step is past its two recording calls and replaying).
 
     Compares the loss, the gradients and the parameters after the step, with
     ``rtol`` and an absolute tolerance of rtol/10 times the largest magnitude of
@@ -73,7 +76,7 @@ def check(workloads, impls, rtol=1e-4):
     failures = 0
     for w in workloads:
         notes = []
-        built = build(w, impls, notes)
+        built = build(w, impls, notes, steps)
         for note in notes:
             print(f"FAIL {w.name}: {note}")
         failures += len(notes)

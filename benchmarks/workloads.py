@@ -127,65 +127,78 @@ def numpy_mlp(spec: MLPSpec, params, x, labels, onehot) -> Impl:
     return Impl(step, lambda: {"params": params, "grads": grads})
 
 
-def _autodiff_forward(params, x, spec: MLPSpec):
-    """Forward pass on torch or glassgrad tensors (same operator API): logits or output activations."""
+def _autodiff_forward(linear, params, x, spec: MLPSpec):
+    """Forward pass with a library's fused linear layer (torch or glassgrad ``F.linear``; weights stored
+    (out, in) as both libraries' Linear layers hold them): logits or output activations."""
     a, nlayers = x, len(params) // 2
     for l in range(nlayers):
-        z = a @ params[2 * l] + params[2 * l + 1]
+        z = linear(a, params[2 * l], params[2 * l + 1])
         a = z if (l == nlayers - 1 and spec.loss == "ce") else getattr(z, spec.activation)()
     return a
+
+
+def _as_layers(params):
+    """The benchmark's (in, out) weights as (out, in) copies, as Linear layers store them."""
+    return [p.T.copy() if p.ndim == 2 else p.copy() for p in params]
+
+
+def _as_benchmark(arrays):
+    return [a.T if a.ndim == 2 else a for a in arrays]
 
 
 def torch_mlp(spec: MLPSpec, params, x, labels, onehot) -> Impl:
     import torch
     import torch.nn.functional as F
 
-    ps = [torch.tensor(p, requires_grad=True) for p in params]   # torch.tensor copies
+    ps = [torch.tensor(p, requires_grad=True) for p in _as_layers(params)]
     xt, yt, ht = torch.from_numpy(x), torch.from_numpy(labels), torch.from_numpy(onehot)
+    opt = torch.optim.SGD(ps, lr=spec.lr)
     n = spec.batch
 
     def step():
-        for p in ps:
-            p.grad = None
-        out = _autodiff_forward(ps, xt, spec)
+        opt.zero_grad()
+        out = _autodiff_forward(F.linear, ps, xt, spec)
         if spec.loss == "ce":
             loss = F.cross_entropy(out, yt)
         else:
             loss = ((out - ht) ** 2).sum() * (0.5 / n)
         loss.backward()
         if spec.update:
-            with torch.no_grad():
-                for p in ps:
-                    p -= spec.lr * p.grad
+            opt.step()
         return loss
 
-    return Impl(step, lambda: {"params": [as_numpy(p) for p in ps],
-                               "grads": [as_numpy(p.grad) for p in ps]})
+    return Impl(step, lambda: {"params": _as_benchmark([as_numpy(p) for p in ps]),
+                               "grads": _as_benchmark([as_numpy(p.grad) for p in ps])})
 
 
-def glassgrad_mlp(spec: MLPSpec, params, x, labels, onehot) -> Impl:
+def glassgrad_mlp(spec: MLPSpec, params, x, labels, onehot, compiled: bool = False) -> Impl:
     import glassgrad as gg
+    from glassgrad import optim
+    from glassgrad.nn import functional as F
 
-    ps = [gg.tensor(p.copy(), requires_grad=True) for p in params]
-    xt, ht = gg.tensor(x), gg.tensor(onehot)
-    n, rows = spec.batch, np.arange(spec.batch)
+    ps = [gg.tensor(p, requires_grad=True) for p in _as_layers(params)]
+    xt, yt, ht = gg.tensor(x), gg.tensor(labels), gg.tensor(onehot)
+    opt = optim.SGD(ps, lr=spec.lr)
+
+    def loss_of(x, y, h):
+        out = _autodiff_forward(F.linear, ps, x, spec)
+        return F.cross_entropy(out, y) if spec.loss == "ce" else F.quadratic_cost(out, h)
+
+    forward_backward = gg.compile(loss_of) if compiled else None
 
     def step():
-        for p in ps:
-            p.grad = None
-        out = _autodiff_forward(ps, xt, spec)
-        if spec.loss == "ce":
-            loss = -out.log_softmax(axis=-1)[rows, labels].mean()
+        opt.zero_grad()
+        if compiled:
+            loss = forward_backward(xt, yt, ht)
         else:
-            loss = ((out - ht) ** 2).sum() * (0.5 / n)
-        loss.backward()
+            loss = loss_of(xt, yt, ht)
+            loss.backward()
         if spec.update:
-            for p in ps:
-                p.data -= spec.lr * p.grad.data
+            opt.step()
         return loss
 
-    return Impl(step, lambda: {"params": [p.data for p in ps],
-                               "grads": [p.grad.data for p in ps]})
+    return Impl(step, lambda: {"params": _as_benchmark([p.data for p in ps]),
+                               "grads": _as_benchmark([p.grad.data for p in ps])})
 
 
 # ---------------------------------------------------------------------------
@@ -243,13 +256,16 @@ def torch_gates(gates, x) -> Impl:
     return Impl(step, lambda: {"params": [as_numpy(xt)], "grads": [as_numpy(xt.grad)]})
 
 
-def glassgrad_gates(gates, x) -> Impl:
+def glassgrad_gates(gates, x, compiled: bool = False) -> Impl:
     import glassgrad as gg
 
     xt = gg.tensor(x.copy(), requires_grad=True)
+    forward_backward = gg.compile(lambda: _apply_gates(xt, gates).sum()) if compiled else None
 
     def step():
         xt.grad = None
+        if compiled:
+            return forward_backward()
         loss = _apply_gates(xt, gates).sum()
         loss.backward()
         return loss
@@ -259,8 +275,10 @@ def glassgrad_gates(gates, x) -> Impl:
 
 # ---------------------------------------------------------------------------
 
-MLP_IMPLS = {"numpy": numpy_mlp, "torch": torch_mlp, "glassgrad": glassgrad_mlp}
-GATE_IMPLS = {"numpy": numpy_gates, "torch": torch_gates, "glassgrad": glassgrad_gates}
+MLP_IMPLS = {"numpy": numpy_mlp, "torch": torch_mlp, "glassgrad": glassgrad_mlp,
+             "glassgrad compiled": partial(glassgrad_mlp, compiled=True)}
+GATE_IMPLS = {"numpy": numpy_gates, "torch": torch_gates, "glassgrad": glassgrad_gates,
+              "glassgrad compiled": partial(glassgrad_gates, compiled=True)}
 
 
 def _mlp(name: str, description: str, spec: MLPSpec) -> Workload:

@@ -152,12 +152,13 @@ def gate(name: str, forward: Callable, *vjps: VJP | None, twice_differentiable: 
 class Node:
     """One application of a gate in the graph: what its backward step needs, released after use."""
 
-    __slots__ = ("gate", "inputs", "arrays", "out", "params", "retained")
+    __slots__ = ("gate", "inputs", "arrays", "needs", "out", "params", "retained")
 
-    def __init__(self, gate: Gate, inputs: tuple, arrays: list, out: ndarray, params: dict):
+    def __init__(self, gate: Gate, inputs: tuple, arrays: list, needs: list, out: ndarray, params: dict):
         self.gate = gate
         self.inputs = inputs      # tensors (and constants) in call order: the edges of the graph
         self.arrays = arrays      # the same inputs as arrays, for the fast backward
+        self.needs = needs        # which inputs require a gradient
         self.out = out
         self.params = params
         self.retained = None      # weak reference to a tensor that asked for retain_grad()
@@ -173,21 +174,28 @@ class Node:
         return f"<{self.gate.name}>"
 
 
+class Trace:
+    """The recorder of ``gg.compile`` while it traces a step (see glassgrad/compile.py); None otherwise."""
+
+    active = None
+
+
 class ShapeError(ValueError):
     """Shapes that a gate cannot combine; the message names the gate and the shapes."""
 
 
 def apply(gate: Gate, args: tuple, params: dict):
     """Run ``gate`` on ``args``; record a node when a tensor input needs a gradient and grad mode is on."""
-    arrays = []
-    wrapped = record = False
+    arrays, needs = [], []
+    wrapped = False
     for a in args:
         if isinstance(a, Tensor):
             wrapped = True
-            record = record or a.requires_grad
             arrays.append(a.data)
+            needs.append(a._requires_grad)
         else:
             arrays.append(a)
+            needs.append(False)
     if not wrapped:
         return gate.forward(*args, **params)
     try:
@@ -196,9 +204,11 @@ def apply(gate: Gate, args: tuple, params: dict):
         shapes = ", ".join(str(getattr(a, "shape", type(a).__name__)) for a in arrays)
         raise ShapeError(f"{gate.name}: cannot apply to inputs of shapes {shapes}"
                          f"{' with ' + str(params) if params else ''}: {e}") from e
-    if record and _GradMode.enabled:
-        return Tensor._make(out, Node(gate, args, arrays, out, params))
-    return Tensor._make(out)
+    result = Tensor._make(out, Node(gate, args, arrays, needs, out, params)
+                          if _GradMode.enabled and True in needs else None)
+    if Trace.active is not None:
+        Trace.active.record(gate, args, params, needs, result)
+    return result
 
 
 def sum_to(g, shape: tuple):
@@ -225,8 +235,8 @@ def _consumer_counts(root: Node) -> dict[Node, int]:
         node = stack.pop()
         if node.inputs is None:
             raise RuntimeError(FREED)
-        for t in node.inputs:
-            parent = t.grad_fn if isinstance(t, Tensor) else None
+        for t, need in zip(node.inputs, node.needs):
+            parent = t.grad_fn if need else None
             if parent is None:
                 continue
             if parent in counts:
@@ -280,24 +290,23 @@ def _run(root: Node, grad, retain_graph: bool, create_graph: bool, captured: dic
         if node.retained is not None and captured is None:   # asking for chosen gradients touches no .grad
             _retain(node, g, create_graph)
         tensors = node.inputs
-        needs = [isinstance(t, Tensor) and t.requires_grad for t in tensors]
         if create_graph:
             if not node.gate.twice_differentiable:
                 raise RuntimeError(f"{node.gate.name}: this gate's derivative is computed on arrays, so it cannot "
                                    "be differentiated again (create_graph=True)")
             out = Tensor._make(node.out, node)   # the output again, as a tensor connected to this node
-            in_grads = node.gate.input_grads(g, out, tensors, node.params, needs)
+            in_grads = node.gate.input_grads(g, out, tensors, node.params, node.needs)
         else:
-            in_grads = node.gate.input_grads(g, node.out, node.arrays, node.params, needs)
+            in_grads = node.gate.input_grads(g, node.out, node.arrays, node.params, node.needs)
         if observer is not None:
             observer(node, g, in_grads)
-        for t, gi in zip(tensors, in_grads):
+        for t, a, gi in zip(tensors, node.arrays, in_grads):
             if gi is None:
                 continue
-            if gi.shape != t.shape:
-                gi = sum_to(gi, t.shape)
-            if gi.dtype != t.dtype:
-                gi = gi.astype(t.dtype)
+            if gi.shape != a.shape:
+                gi = sum_to(gi, a.shape)
+            if gi.dtype != a.dtype:
+                gi = gi.astype(a.dtype)
             parent = t.grad_fn
             if parent is None:
                 if not create_graph and (gi is g or not getattr(gi, "flags", None) or not gi.flags.owndata
@@ -305,9 +314,13 @@ def _run(root: Node, grad, retain_graph: bool, create_graph: bool, captured: dic
                     gi = xp.array(gi)   # the leaf gets an array of its own, never an alias of another gradient
                 _deliver(t, gi, captured, create_graph, node)
                 continue
-            grads[parent] = grads[parent] + gi if parent in grads else gi
-            counts[parent] -= 1
-            if counts[parent] == 0:
+            if parent in grads:
+                grads[parent] = grads[parent] + gi
+            else:
+                grads[parent] = gi
+            left = counts[parent] - 1
+            counts[parent] = left
+            if left == 0:
                 ready.append(parent)
         if not retain_graph:
             node.release()
@@ -336,8 +349,11 @@ def nondifferentiable(fn: Callable) -> Callable:
     """Wrap a NumPy function with no gradient (comparisons, sign, argmax): a tensor in, a constant out."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        wrapped = any(isinstance(a, Tensor) for a in args)
-        out = fn(*(a.data if isinstance(a, Tensor) else a for a in args), **kwargs)
-        return Tensor._make(out) if wrapped else out
+        if not any(isinstance(a, Tensor) for a in args):
+            return fn(*args, **kwargs)
+        result = Tensor._make(fn(*(a.data if isinstance(a, Tensor) else a for a in args), **kwargs))
+        if Trace.active is not None:
+            Trace.active.record(None, args, kwargs, [False] * len(args), result, forward=fn)
+        return result
 
     return wrapper

@@ -137,17 +137,21 @@ class Tensor:
     # ---- NumPy interop and conversion -----------------------------------------------------------
     def numpy(self) -> ndarray:
         """The underlying array (shared, not copied)."""
+        _value_read(self)
         return self.data
 
     def __array__(self, dtype=None, copy=None):
+        _value_read(self)
         if copy:
             return xp.array(self.data, dtype=dtype)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
     def item(self) -> float | int | bool:
+        _value_read(self)
         return self.data.item()
 
     def tolist(self):
+        _value_read(self)
         return self.data.tolist()
 
     @property
@@ -177,12 +181,15 @@ class Tensor:
         return (self[i] for i in range(len(self)))
 
     def __bool__(self) -> bool:
+        _value_read(self)
         return bool(self.data)
 
     def __float__(self) -> float:
+        _value_read(self)
         return float(self.data)
 
     def __int__(self) -> int:
+        _value_read(self)
         return int(self.data)
 
     __hash__ = object.__hash__   # tensors are hashable by identity although == is elementwise
@@ -430,6 +437,13 @@ def randn_like(t, dtype=None, requires_grad: bool = False, generator: Generator 
 def randint(low: int, high: int, shape: Sequence[int] | int, generator: Generator | None = None) -> Tensor:
     """Integers in [low, high), int64."""
     return Tensor(_rng(generator).integers(low, high, size=shape, dtype=xp.int64))
+
+
+def _value_read(t: Tensor) -> None:
+    """Tell gg.compile's tracer that Python looked at a value (a step that branches on it can't be replayed)."""
+    tracer = _engine.Trace.active
+    if tracer is not None:
+        tracer.read(t)
 
 
 # The engine and the gates import Tensor from here, so they are imported last.

@@ -46,6 +46,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for initial weights and shuffling (default 0)")
     p.add_argument("--out", default=None, help="output folder (default: runs/<data>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--compile", action="store_true",
+                   help="record each batch shape's forward and backward pass once and replay it (gg.compile)")
     p.add_argument("--report", action="store_true",
                    help="record gradient health while training and write report.html (one self-contained page)")
     p.set_defaults(run=run_train)
@@ -126,7 +128,7 @@ def run_train(args) -> int:
     started = time.perf_counter()
     history = fit(model, loss, optimizer, data.train, s["epochs"], validation=data.val,
                   metrics=("accuracy",) if classify else (), batch_size=s["batch_size"], seed=args.seed,
-                  penalty=penalty, progress=not args.no_progress, log=str(out / "metrics.jsonl"),
+                  penalty=penalty, progress=not args.no_progress, compile=args.compile, log=str(out / "metrics.jsonl"),
                   callbacks=[ModelCheckpoint(out / "model.npz")] + ([health] if health else []), metadata=metadata)
     seconds = time.perf_counter() - started
     test = evaluate(model, data.test, loss, ("accuracy",) if classify else ())

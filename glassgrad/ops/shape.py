@@ -4,6 +4,7 @@ reshape ↔ reshape back, transpose ↔ the inverse transpose, getitem ↔ scatt
 concatenate ↔ slice, pad ↔ crop. ``broadcast_to`` passes g straight back: the engine sums it down.
 """
 import builtins
+import math
 
 from glassgrad._backend import ndarray, xp
 from glassgrad.engine import Each, gate
@@ -22,9 +23,20 @@ transpose = gate("transpose", lambda x, axes=None: xp.transpose(x, axes),
                  doc="Permute axes (reverse them when axes is None), as np.transpose.")
 swapaxes = gate("swapaxes", lambda x, axis1, axis2: xp.swapaxes(x, axis1, axis2),
                 lambda g, out, x, axis1, axis2: swapaxes(g, axis1=axis1, axis2=axis2))
-broadcast_to = gate("broadcast_to", lambda x, shape: xp.broadcast_to(x, shape),
+def _broadcast(x, shape):
+    # A small result is filled in directly: NumPy's broadcast view costs ~4 µs to set up, a 4096-entry copy
+    # less than one. A large one stays a read-only view, taking no memory.
+    if math.prod(shape) > 4096:
+        return xp.broadcast_to(x, shape)
+    out = xp.empty(shape, dtype=xp.result_type(x))
+    out[...] = x
+    return out
+
+
+broadcast_to = gate("broadcast_to", _broadcast,
                     lambda g, out, x, shape: g,          # the engine sums g back to x's shape
-                    doc="A read-only broadcast view; its gradient is summed back over the broadcast axes.")
+                    doc="x broadcast to shape (a read-only view when large); its gradient is summed back over "
+                        "the broadcast axes.")
 _squeeze = gate("squeeze", lambda x, axis=None: xp.squeeze(x, axis),
                 lambda g, out, x, axis=None: g.reshape(x.shape))
 _unsqueeze = gate("unsqueeze", lambda x, axis: xp.expand_dims(x, axis),

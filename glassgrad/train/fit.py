@@ -12,6 +12,7 @@ import time
 from typing import Any, Callable, Iterable, Sequence
 
 from glassgrad import engine
+from glassgrad.compile import compile as compile_step
 from glassgrad._backend import xp
 from glassgrad.data import DataLoader, TensorDataset
 from glassgrad.tensor import as_tensor, default_generator
@@ -133,7 +134,7 @@ def fit(model, loss: Callable, optimizer, train_data, epochs: int = 1, *, valida
         metrics: Sequence[str] = ("accuracy",), callbacks: Iterable[Callback] = (), batch_size: int = 32,
         shuffle: bool = True, seed: int = 0, penalty: Callable | None = None, progress: bool = True,
         log: str | None = None, resume: str | None = None, metadata: dict | None = None,
-        verbose: bool = True) -> History:
+        verbose: bool = True, compile: bool = False) -> History:
     """Train ``model`` for ``epochs`` epochs and return the ``History``.
 
     ``train_data`` and ``validation`` are DataLoaders or ``(inputs, targets)`` pairs (batched with
@@ -141,7 +142,8 @@ def fit(model, loss: Callable, optimizer, train_data, epochs: int = 1, *, valida
     is added to it (e.g. an L2 term). ``log`` is a ``.jsonl`` or ``.csv`` path for per-epoch metrics.
     If the loss becomes NaN or infinite, training stops and ``history.stop_reason`` names the epoch and
     step; checkpoints written before it are kept. ``resume`` continues from a checkpoint written by
-    ``ModelCheckpoint``, bit-identically to an uninterrupted run.
+    ``ModelCheckpoint``, bit-identically to an uninterrupted run. ``compile=True`` records the forward and
+    backward pass once per batch shape and replays it (``gg.compile``): the same numbers, less overhead.
     """
     loader = _loader(train_data, batch_size, shuffle, seed)
     callbacks = list(callbacks) + ([MetricsLogger(log)] if log else [])
@@ -153,6 +155,13 @@ def fit(model, loss: Callable, optimizer, train_data, epochs: int = 1, *, valida
         default_generator.set_state(ckpt.extra["default_rng"])
     state = TrainingState(model, optimizer, loader, history, epochs, dict(metadata or {}))
     classify = "accuracy" in metrics
+
+    def forward(x, y):
+        out = model(x)
+        cost = loss(out, y)
+        return (cost if penalty is None else cost + penalty(model)), out
+
+    compiled = compile_step(forward) if compile else None
     for cb in callbacks:
         cb.on_train_begin(state)
     while state.epoch < epochs and not state.stopped:
@@ -165,16 +174,14 @@ def fit(model, loss: Callable, optimizer, train_data, epochs: int = 1, *, valida
         started = time.perf_counter()
         for state.step, (x, y) in enumerate(loader, start=1):
             optimizer.zero_grad()
-            out = model(x)
-            cost = loss(out, y)
-            if penalty is not None:
-                cost = cost + penalty(model)
+            cost, out = compiled(x, y) if compiled is not None else forward(x, y)   # compiled: backward done
             value = float(cost.item())
             if not math.isfinite(value):
                 state.stop(f"the loss became {value} at epoch {state.epoch}, step {state.step}: training stopped; "
                            "checkpoints written before this point are kept")
                 break
-            cost.backward()
+            if compiled is None:
+                cost.backward()
             optimizer.step()
             for cb in callbacks:
                 cb.on_batch_end(state, {"loss": value, "step": state.step})

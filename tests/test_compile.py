@@ -1,0 +1,191 @@
+"""gg.compile: recorded steps give the eager step's numbers bit for bit, and fall back where they must."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import glassgrad as gg
+from glassgrad import nn, optim
+from glassgrad.nn import functional as F
+from glassgrad.train import fit
+
+
+def _batches(n=6, batch=8, features=12, classes=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal((batch, features)).astype(np.float32), rng.integers(0, classes, batch))
+            for _ in range(n)]
+
+
+def _train(model_fn, loss_fn, batches, compiled: bool, optimizer=lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9)):
+    model = model_fn()
+    opt = optimizer(model.parameters())
+    step = gg.compile(lambda x, y: loss_fn(model(x), y)) if compiled else None
+    losses = []
+    for x, y in batches:
+        opt.zero_grad()
+        if compiled:
+            loss = step(x, y)
+        else:
+            loss = loss_fn(model(gg.as_tensor(x)), gg.as_tensor(y))
+            loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses, [p.data.copy() for p in model.parameters()], step
+
+
+def _mlp(activation=nn.Sigmoid):
+    def make():
+        gg.manual_seed(0)
+        return nn.Sequential(nn.Linear(12, 10), activation(), nn.Linear(10, 4))
+    return make
+
+
+@pytest.mark.parametrize("activation", [nn.Sigmoid, nn.ReLU, nn.Tanh])
+def test_compiled_training_equals_eager_bit_for_bit(activation):
+    batches = _batches()
+    eager = _train(_mlp(activation), F.cross_entropy, batches, compiled=False)
+    compiled = _train(_mlp(activation), F.cross_entropy, batches, compiled=True)
+    assert eager[0] == compiled[0]
+    assert all(np.array_equal(a, b) for a, b in zip(eager[1], compiled[1]))
+    assert any(compiled[2].programs.values()), "the step should be replaying a recorded program"
+
+
+def test_quadratic_cost_with_broadcast_bias_and_l2_equals_eager():
+    batches = _batches()
+    onehot = {id(y): np.eye(4, dtype=np.float32)[y] for _, y in batches}
+    batches = [(x, onehot[id(y)]) for x, y in batches]
+
+    def loss(a, y):
+        model_params = loss.params
+        return F.quadratic_cost(a.sigmoid(), y) + F.l2_penalty(model_params, 5.0, 100)
+
+    def make():
+        m = _mlp()()
+        loss.params = m.parameters()
+        return m
+
+    eager = _train(make, loss, batches, compiled=False)
+    compiled = _train(make, loss, batches, compiled=True)
+    assert eager[0] == compiled[0]
+    assert all(np.array_equal(a, b) for a, b in zip(eager[1], compiled[1]))
+
+
+def test_gradients_accumulate_like_backward():
+    w = gg.tensor(np.arange(6, dtype=np.float64).reshape(2, 3), requires_grad=True)
+    step = gg.compile(lambda x: ((x @ w) ** 2).sum())
+    x = np.ones((4, 2))
+    for _ in range(3):   # two recording calls, one replay, all accumulating
+        step(x)
+    expected = 3 * 2 * x.T @ (x @ w.data)
+    np.testing.assert_allclose(w.grad.data, expected)
+
+
+def test_new_batch_shape_gets_its_own_recording_and_outputs_are_returned():
+    gg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 3))
+    step = gg.compile(lambda x, y: (F.cross_entropy(model(x), y), model(x)))
+    rng = np.random.default_rng(1)
+    for n in (8, 8, 8, 3, 3, 3):
+        x, y = rng.standard_normal((n, 5)).astype(np.float32), rng.integers(0, 3, n)
+        loss, out = step(x, y)
+        with gg.no_grad():
+            np.testing.assert_array_equal(out.data, model(gg.as_tensor(x)).data)
+        assert not loss.requires_grad and loss.grad_fn is None
+    assert sum(p is not None for p in step.programs.values()) == 2
+
+
+def test_dropout_falls_back_to_eager_with_a_warning():
+    gg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(12, 10), nn.Dropout(0.5), nn.Linear(10, 4))
+    step = gg.compile(lambda x, y: F.cross_entropy(model(x), y))
+    with pytest.warns(RuntimeWarning, match="constant changes from call to call"):
+        for x, y in _batches(3):
+            step(x, y)
+    assert list(step.programs.values()) == [None]
+    x, y = _batches(1)[0]
+    for p in model.parameters():     # eager fallback still computes gradients
+        p.grad = None
+    step(x, y)
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_data_dependent_control_flow_falls_back():
+    w = gg.tensor([1.0, -2.0], requires_grad=True)
+
+    def branchy(x):
+        s = (x * w).sum()
+        return s * 2.0 if s.item() > 0 else s * -1.0    # Python looks at a computed value
+
+    step = gg.compile(branchy)
+    with pytest.warns(RuntimeWarning, match="reads a computed value"):
+        step(np.array([3.0, 1.0], np.float32))
+        step(np.array([3.0, 1.0], np.float32))
+    w.grad = None
+    step(np.array([0.0, 1.0], np.float32))       # the other branch, computed correctly by the eager fallback
+    np.testing.assert_allclose(w.grad.data, [-0.0, -1.0])
+
+
+def test_custom_function_and_conv_layers_replay():
+    class Square(gg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x * g
+
+    def make():
+        gg.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 3))
+
+    rng = np.random.default_rng(0)
+    batches = [(rng.standard_normal((4, 1, 6, 6)).astype(np.float32), rng.integers(0, 3, 4)) for _ in range(4)]
+
+    def loss(out, y):
+        return F.cross_entropy(Square.apply(out), y)
+
+    eager = _train(make, loss, batches, compiled=False)
+    compiled = _train(make, loss, batches, compiled=True)
+    assert eager[0] == compiled[0]
+    assert all(np.array_equal(a, b) for a, b in zip(eager[1], compiled[1]))
+    assert any(compiled[2].programs.values())
+
+
+def test_source_shows_the_generated_step():
+    gg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 2), nn.Tanh())
+    step = gg.compile(lambda x: model(x).sum())
+    for _ in range(2):
+        step(np.ones((2, 3), np.float32))
+    src = step.source()
+    assert "def step(inputs, params):" in src and "# linear" in src and "# tanh" in src
+    assert "deliver(params[0]" in src
+
+
+def test_step_must_return_a_scalar():
+    step = gg.compile(lambda x: x * 2.0)
+    with pytest.raises(TypeError, match="scalar loss"):
+        step(np.ones(3, np.float32))
+
+
+def test_fit_with_compile_matches_fit_without():
+    from glassgrad.data import make_moons
+
+    x, y = make_moons(200, noise=0.1, seed=0)
+    results = []
+    for compile_ in (False, True):
+        gg.manual_seed(0)
+        model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")       # no eager fallback expected
+            history = fit(model, F.cross_entropy, opt, (x, y), epochs=3, batch_size=32, progress=False,
+                          verbose=False, compile=compile_)
+        results.append((history["loss"], [p.data.copy() for p in model.parameters()]))
+    assert results[0][0] == results[1][0]
+    assert all(np.array_equal(a, b) for a, b in zip(results[0][1], results[1][1]))
