@@ -25,3 +25,15 @@ __all__ = [
     "Function", "grad", "value_and_grad", "vjp", "gradcheck", "gradgradcheck", "numerical_grad",
     "GradcheckError", "compile", "Compiled", *_ops_all,
 ]
+
+
+_SUBPACKAGES = ("nn", "optim", "data", "train", "explain")
+
+
+def __getattr__(name: str):
+    """``gg.nn``, ``gg.optim`` … load on first use, so ``import glassgrad`` stays fast."""
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"glassgrad.{name}")
+    raise AttributeError(f"module 'glassgrad' has no attribute {name!r}")

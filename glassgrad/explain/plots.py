@@ -15,9 +15,10 @@ def _pyplot():
 
 
 def learning_curve(history, path: str | Path, title: str = "") -> Path | None:
-    """Loss and accuracy per epoch (training and validation) as a PNG; None when matplotlib is missing."""
+    """Loss and accuracy per epoch (training and validation) as a PNG; None when matplotlib is missing or
+    no epoch finished."""
     plt = _pyplot()
-    if plt is None:
+    if plt is None or not len(history):
         return None
     epochs = history["epoch"]
     panels = [k for k in ("loss", "accuracy") if any(v is not None for v in history[k])]

@@ -109,14 +109,13 @@ class Module:
         unexpected = [k for k in state if k not in targets]
         if strict and (missing or unexpected):
             raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        for name, target in targets.items():
-            if name not in state:
-                continue
-            value = xp.asarray(state[name])
-            if value.shape != target.shape:
+        values = {name: xp.asarray(state[name]) for name in targets if name in state}
+        for name, value in values.items():       # check everything before changing anything
+            if value.shape != targets[name].shape:
                 raise ValueError(f"load_state_dict: {name} has shape {value.shape} in the state but "
-                                 f"{target.shape} in the model")
-            target[...] = value
+                                 f"{targets[name].shape} in the model")
+        for name, value in values.items():
+            targets[name][...] = value
 
     # ---- display -------------------------------------------------------------------------------
     def extra_repr(self) -> str:

@@ -23,14 +23,14 @@ from glassgrad.ops import conv  # noqa: F401  registers conv2d, max_pool2d, batc
 from glassgrad.ops.reduce import (
     argmax, argmin, log_softmax, logsumexp, max, mean, min, prod, softmax, std, sum, var)
 from glassgrad.ops.shape import (
-    astype, broadcast_to, cat, concatenate, expand_dims, flatten, getitem, pad, permute, plain_index, reshape,
-    split, squeeze, stack, swapaxes, transpose, unsqueeze)
+    astype, broadcast_to, cat, concatenate, expand_dims, flatten, getitem, one_hot, pad, permute, plain_index,
+    reshape, split, squeeze, stack, swapaxes, transpose, unsqueeze)
 
 __all__ = [
     "abs", "add", "clip", "div", "elu", "equal", "exp", "greater", "greater_equal", "isfinite", "isnan",
     "leaky_relu", "less", "less_equal", "log", "logical_and", "logical_not", "logical_or", "maximum", "minimum",
     "mul", "neg", "not_equal", "pow", "reciprocal", "relu", "sigmoid", "sign", "softplus", "sqrt", "sub", "tanh",
     "where", "matmul", "argmax", "argmin", "log_softmax", "logsumexp", "max", "mean", "min", "prod", "softmax",
-    "std", "sum", "var", "astype", "broadcast_to", "cat", "concatenate", "expand_dims", "flatten", "getitem",
-    "pad", "permute", "plain_index", "reshape", "split", "squeeze", "stack", "swapaxes", "transpose", "unsqueeze",
+    "std", "sum", "var", "astype", "broadcast_to", "cat", "concatenate", "expand_dims", "flatten", "getitem", "one_hot",
+    "one_hot", "pad", "permute", "plain_index", "reshape", "split", "squeeze", "stack", "swapaxes", "transpose", "unsqueeze",
 ]

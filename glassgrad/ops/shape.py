@@ -7,7 +7,7 @@ import builtins
 import math
 
 from glassgrad._backend import ndarray, xp
-from glassgrad.engine import Each, gate
+from glassgrad.engine import Each, gate, nondifferentiable
 from glassgrad.tensor import Tensor
 
 reshape = gate("reshape", lambda x, shape: xp.reshape(x, shape),
@@ -164,3 +164,16 @@ def astype(x, dtype):
     if dtype.kind == "f":
         return _astype(x, dtype=dtype)
     return Tensor._make(xp.asarray(x).astype(dtype)) if isinstance(x, Tensor) else x.astype(dtype)
+
+
+def _one_hot(labels, num_classes: int, dtype=xp.float32):
+    labels = xp.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: labels must be integers, not {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"one_hot: labels must lie in [0, {num_classes - 1}], found {labels.min()}..{labels.max()}")
+    return xp.eye(num_classes, dtype=dtype)[labels]
+
+
+one_hot = nondifferentiable(_one_hot)
+one_hot.__doc__ = "Rows of the identity for integer labels: one_hot(y, 10) has shape y.shape + (10,). No gradient."

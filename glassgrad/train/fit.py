@@ -116,8 +116,9 @@ def predict(model, inputs, batch_size: int = 1024):
     """The model's outputs for an array of inputs, in eval mode, as one array."""
     inputs = xp.asarray(inputs)
     with evaluating(model):
-        outs = [model(as_tensor(inputs[i:i + batch_size])).data for i in range(0, len(inputs), batch_size)]
-    return xp.concatenate(outs) if outs else xp.zeros((0,))
+        # at least one (possibly empty) batch, so an empty input still gives the output's shape
+        outs = [model(as_tensor(inputs[i:i + batch_size])).data for i in range(0, max(len(inputs), 1), batch_size)]
+    return xp.concatenate(outs)
 
 
 def _progress(total: int, desc: str, enabled: bool):

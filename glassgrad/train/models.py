@@ -8,9 +8,8 @@ from __future__ import annotations
 from typing import Callable
 
 from glassgrad import nn
-from glassgrad.data import one_hot
 from glassgrad.nn import functional as F
-from glassgrad.tensor import as_tensor
+from glassgrad.ops import one_hot
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU,
                "elu": nn.ELU, "softplus": nn.Softplus, "identity": nn.Identity}
@@ -58,7 +57,7 @@ def loss_by_name(name: str, num_classes: int | None) -> Callable:
 
     def vector_loss(out, y):
         if num_classes and y.dtype.kind in "iu":
-            y = as_tensor(one_hot(y.data, num_classes, dtype=out.dtype))
+            y = one_hot(y, num_classes, dtype=out.dtype)
         return base(out, y)
 
     return vector_loss
