@@ -135,6 +135,29 @@ def bench(w, impls, repeats, seconds, gemm):
     return "\n".join(text) + "\n"
 
 
+def memory_growth(impls, steps: int = 10_000) -> str:
+    """Memory held after 1,000 and after 1,000 + ``steps`` training steps (tracemalloc): growth is a leak."""
+    import tracemalloc
+
+    w = BY_NAME["mlp_64_30_10_sigmoid_b10"]
+    rows = []
+    for impl in [i for i in impls if i in TRACEABLE]:
+        obj = w.build(impl)
+        tracemalloc.start()
+        for _ in range(1000):
+            obj.step()
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(steps):
+            obj.step()
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        rows.append([impl, harness.fmt_bytes(before), harness.fmt_bytes(after), f"{after - before:+,d} B"])
+    table = harness.markdown_table(["implementation", "held after 1,000 steps", f"after {1000 + steps:,}",
+                                    "growth"], rows)
+    return (f"## memory over {steps:,} steps\n\n{w.description}: memory still allocated (tracemalloc) after "
+            f"1,000 steps and after {steps:,} more.\n\n{table}\n")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="3 repeats of ~0.2 s (default: 5 of ~1 s)")
@@ -187,6 +210,9 @@ def main(argv=None):
     sections = []
     for w in workloads:
         sections.append(bench(w, impls, repeats, seconds, gemm))
+        print(sections[-1], flush=True)
+    if not args.only:
+        sections.append(memory_growth(impls, 2_000 if args.quick else 10_000))
         print(sections[-1], flush=True)
     tail = f"Whole run: {cpu.summary()}.\n"
     print(tail)

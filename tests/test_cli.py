@@ -287,3 +287,9 @@ def test_train_that_diverges_in_the_first_epoch_exits_1_and_says_why(tmp_path, c
     assert "no epoch completed" in captured.out
     assert (tmp_path / "summary.json").is_file() and not (tmp_path / "model.npz").exists()
     assert not (tmp_path / "learning_curve.png").exists()
+
+
+def test_bench_command_is_wired_to_the_benchmark_script(capsys):
+    from glassgrad.cli import build_parser
+    args, extra = build_parser().parse_known_args(["bench", "--quick", "--only", "gate_chain_200"])
+    assert args.command == "bench" and args.quick and extra == ["--only", "gate_chain_200"]

@@ -31,6 +31,21 @@ def show_neuron(values: dict) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
+    if not script.is_file():
+        print("glassgrad bench: the benchmarks live in the source repository (benchmarks/run.py); "
+              "run this from an editable install of a checkout", file=sys.stderr)
+        return 2
+    spec = importlib.util.spec_from_file_location("glassgrad_benchmarks_run", script)
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    return run.main((["--quick"] if args.quick else []) + args.extra)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="glassgrad", description="Backpropagation you can see through, at full speed.")
@@ -42,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_parser(sub)
     add_explain_parser(sub)
+    bench = sub.add_parser("bench", help="time glassgrad against NumPy and PyTorch (from a source checkout)",
+                           description="Runs benchmarks/run.py of the source checkout; --quick takes about a "
+                                       "minute. Other options are passed on (see benchmarks/run.py --help).")
+    bench.add_argument("--quick", action="store_true", help="3 short repeats instead of 5 of a second")
+    bench.set_defaults(run=_bench)
     demo = sub.add_parser("demo", help="same as 'explain neuron'")
     demo.set_defaults(run=lambda args: show_neuron(NEURON))
     return parser
@@ -49,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "command", None) != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     if not getattr(args, "run", None):
         parser.print_help()
         return 0
