@@ -31,13 +31,7 @@ def learning_curve(history, path: str | Path, title: str = "") -> Path | None:
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
         ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, plt, path, title)
 
 
 # ---- gradient health (glassgrad.explain.health) ----------------------------------------------------
