@@ -128,7 +128,8 @@ def _progress(total: int, desc: str, enabled: bool):
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True, file=sys.stderr)
+    # disable=None: no bar when stderr is not a terminal (CI logs, pipes), where it would garble the lines
+    return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True, file=sys.stderr, disable=None)
 
 
 def fit(model, loss: Callable, optimizer, train_data, epochs: int = 1, *, validation=None,
