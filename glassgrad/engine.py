@@ -266,7 +266,7 @@ def backward(root: Tensor, grad, *, retain_graph: bool = False, create_graph: bo
             grad = Tensor._make(grad)
         root_node = root.grad_fn
         if root_node is None:   # the root is itself a leaf
-            _deliver(root, grad, captured, create_graph, None)
+            _deliver(root, grad, captured)
         else:
             _run(root_node, grad, retain_graph or create_graph, create_graph, captured, observer)
     if captured is None:
@@ -288,7 +288,7 @@ def _run(root: Node, grad, retain_graph: bool, create_graph: bool, captured: dic
         if captured is not None and node in captured:
             captured[node] = g
         if node.retained is not None and captured is None:   # asking for chosen gradients touches no .grad
-            _retain(node, g, create_graph)
+            _retain(node, g)
         tensors = node.inputs
         if create_graph:
             if not node.gate.twice_differentiable:
@@ -312,7 +312,7 @@ def _run(root: Node, grad, retain_graph: bool, create_graph: bool, captured: dic
                 if not create_graph and (gi is g or not getattr(gi, "flags", None) or not gi.flags.owndata
                                          or sum(x is gi for x in in_grads) > 1):
                     gi = xp.array(gi)   # the leaf gets an array of its own, never an alias of another gradient
-                _deliver(t, gi, captured, create_graph, node)
+                _deliver(t, gi, captured)
                 continue
             if parent in grads:
                 grads[parent] = grads[parent] + gi
@@ -326,7 +326,7 @@ def _run(root: Node, grad, retain_graph: bool, create_graph: bool, captured: dic
             node.release()
 
 
-def _deliver(leaf: Tensor, gi, captured: dict | None, create_graph: bool, node: Node | None) -> None:
+def _deliver(leaf: Tensor, gi, captured: dict | None) -> None:
     """Hand a leaf its gradient: into ``captured`` when asked for, else added to ``leaf.grad``."""
     if captured is not None:
         key = id(leaf)
@@ -338,7 +338,7 @@ def _deliver(leaf: Tensor, gi, captured: dict | None, create_graph: bool, node: 
     leaf.grad = gi if leaf.grad is None else leaf.grad + gi
 
 
-def _retain(node: Node, g, create_graph: bool) -> None:
+def _retain(node: Node, g) -> None:
     t = node.retained()
     if t is not None:
         g = g if isinstance(g, Tensor) else Tensor._make(xp.array(g))
