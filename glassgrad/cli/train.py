@@ -31,7 +31,10 @@ def add_train_parser(sub) -> None:
                        description="Train a fully connected network. Prints progress, then the test accuracy and "
                                    "confusion matrix; writes model.npz, metrics.jsonl and learning_curve.png to --out.")
     p.add_argument("--data", default="digits", choices=DATASET_NAMES, help="data set (default: digits)")
-    p.add_argument("--data-path", help="file or folder of the data (mnist, lfd); default: searched for")
+    p.add_argument("--data-path", help="file or folder of the data (mnist, lfd); default: searched for in "
+                                       "$GLASSGRAD_DATA, ../shared/data and ~/.cache/glassgrad")
+    p.add_argument("--download", action="store_true",
+                   help="mnist: download the IDX files (checked by SHA-256) into ~/.cache/glassgrad if not found")
     p.add_argument("--hidden", type=int, nargs="*", metavar="N", help="hidden layer sizes, e.g. --hidden 128 64")
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), help="hidden activation (default: relu)")
     p.add_argument("--loss", choices=LOSSES, help="cost (default: cross_entropy; quadratic adds a sigmoid output)")
@@ -83,13 +86,18 @@ def _settings(args) -> dict:
     return chosen
 
 
-def _load(name: str, path: str | None):
+def _load(name: str, path: str | None, download: bool = False):
     from glassgrad.data import load_dataset
 
     kwargs = {"path": path} if path else {}
+    if download:
+        kwargs["download"] = True
     try:
         return load_dataset(name, **kwargs)
-    except (FileNotFoundError, ImportError, ValueError) as e:
+    except FileNotFoundError as e:
+        raise SystemExit(f"glassgrad: cannot load data set {name!r}: {e}\nFrom the command line: --data-path PATH, "
+                         "or GLASSGRAD_DATA=FOLDER" + (", or --download" if name == "mnist" else "")) from None
+    except (ImportError, ValueError, OSError) as e:
         raise SystemExit(f"glassgrad: cannot load data set {name!r}: {e}") from None
 
 
@@ -102,7 +110,9 @@ def run_train(args) -> int:
 
     s = _settings(args)
     gg.manual_seed(args.seed)
-    data = _load(args.data, args.data_path)
+    if args.download and args.data != "mnist":
+        raise SystemExit("glassgrad train: --download is for --data mnist")
+    data = _load(args.data, args.data_path, args.download)
     n_in = int(data.train[0].reshape(len(data.train[0]), -1).shape[1])
     n_out = data.num_classes or 1
     spec = {"kind": "mlp", "sizes": [n_in, *s["hidden"], n_out], "activation": s["activation"],
