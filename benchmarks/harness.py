@@ -172,8 +172,9 @@ def _blas_info() -> str:
     return text
 
 
-def machine_info(torch_module=None) -> dict[str, str]:
-    """What the numbers were measured on, as label -> text."""
+def machine_info(torch_module=None, others: dict | None = None) -> dict[str, str]:
+    """What the numbers were measured on, as label -> text; ``others`` maps a label to another optional
+    library's module (or None when it is not installed), whose version is listed."""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -190,7 +191,18 @@ def machine_info(torch_module=None) -> dict[str, str]:
         info["torch.get_num_threads()"] = str(torch_module.get_num_threads())
     else:
         info["PyTorch"] = "not installed"
+    for label, module in (others or {}).items():
+        info[label] = _version(module) if module is not None else "not installed"
     return info
+
+
+def _version(module) -> str:
+    try:
+        from importlib.metadata import version
+
+        return getattr(module, "__version__", None) or version(module.__name__)
+    except Exception:  # no metadata (a source checkout on sys.path)
+        return "installed"
 
 
 # ---------------------------------------------------------------------------

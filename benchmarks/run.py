@@ -1,4 +1,5 @@
-"""Run the glassgrad benchmarks: glassgrad vs hand-written NumPy vs PyTorch eager.
+"""Run the glassgrad benchmarks: glassgrad vs hand-written NumPy vs PyTorch eager (and JAX jit and HIPS
+autograd when they are installed; they are optional and not among glassgrad's dependencies).
 
     python benchmarks/run.py                 # 5 repeats of ~1 s per implementation
     python benchmarks/run.py --quick         # 3 repeats of ~0.2 s
@@ -23,24 +24,34 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]  # harness/workloads, and glassgrad
 import harness  # noqa: E402
 from workloads import BY_NAME, WORKLOADS, as_numpy  # noqa: E402
 
-IMPLS = ("numpy", "torch", "glassgrad", "glassgrad compiled")
-TRACEABLE = ("numpy", "glassgrad", "glassgrad compiled")  # tracemalloc cannot see torch's allocator
+IMPLS = ("numpy", "torch", "glassgrad", "glassgrad compiled", "jax jit", "autograd")
+TRACEABLE = ("numpy", "glassgrad", "glassgrad compiled", "autograd")  # tracemalloc sees neither torch's
+#                                                                      nor XLA's allocator
+OPTIONAL = {"torch": "torch", "jax jit": "jax", "autograd": "autograd"}   # implementation -> module it needs
+FLUSHES_SUBNORMALS = ("jax jit",)   # XLA on CPU computes with subnormal floats flushed to zero (FTZ/DAZ)
+# Below this, a float32 result may come from intermediates in the subnormal range (< tiny), which such an
+# implementation flushed to zero: compared with this absolute tolerance (the gate chain's gradients are ~1e-38).
+FLUSH_FLOOR = float(np.finfo(np.float32).tiny / np.finfo(np.float32).eps)
 
 
 def available_impls():
-    """(names of usable implementations, {name: why not} for the others, torch module or None)."""
-    missing, torch = {}, None
-    try:
-        import torch
-    except ImportError as e:
-        missing["torch"] = f"not installed ({e})"
+    """(names of usable implementations, {name: why not} for the others, {module name: module or None})."""
+    import importlib
+
+    missing, modules = {}, {}
+    for impl, name in OPTIONAL.items():
+        try:
+            modules[name] = importlib.import_module(name)
+        except ImportError as e:
+            modules[name] = None
+            missing[impl] = f"not installed ({e})"
     try:
         import glassgrad as gg
         if not hasattr(gg, "tensor"):
             raise ImportError("glassgrad has no `tensor` yet")
     except ImportError as e:
         missing["glassgrad"] = missing["glassgrad compiled"] = f"does not import ({e})"
-    return [i for i in IMPLS if i not in missing], missing, torch
+    return [i for i in IMPLS if i not in missing], missing, modules
 
 
 def build(workload, impls, notes, steps=1):
@@ -49,7 +60,7 @@ def build(workload, impls, notes, steps=1):
     Implementations that fail are left out, with a note saying why.
     """
     built = {}
-    for impl in impls:
+    for impl in [i for i in impls if i in workload.impls]:
         try:
             obj = workload.build(impl)
             for _ in range(steps):
@@ -70,8 +81,9 @@ def check(workloads, impls, rtol=1e-4, steps=3):
 
     Compares the loss, the gradients and the parameters after the step, with
     ``rtol`` and an absolute tolerance of rtol/10 times the largest magnitude of
-    the NumPy array (gradient entries near zero carry only float32 rounding noise).
-    Also requires everything to stay float32.  Returns the number of failures.
+    the NumPy array (gradient entries near zero carry only float32 rounding noise); for implementations
+    that flush subnormal floats to zero (JAX), at least ``FLUSH_FLOOR``, and the report says how many
+    entries were lost that way. Also requires everything to stay float32.  Returns the number of failures.
     """
     failures = 0
     for w in workloads:
@@ -85,6 +97,7 @@ def check(workloads, impls, rtol=1e-4, steps=3):
         impl_obj, loss = built.pop("numpy")
         ref = dict(impl_obj.state(), loss=[loss])
         for impl, (impl_obj, loss) in built.items():
+            floor, flushed = FLUSH_FLOOR if impl in FLUSHES_SUBNORMALS else 0.0, 0
             try:
                 got = dict(impl_obj.state(), loss=[loss])
                 for key in ("loss", "grads", "params"):
@@ -92,9 +105,12 @@ def check(workloads, impls, rtol=1e-4, steps=3):
                     for i, (g, r) in enumerate(zip(got[key], ref[key])):
                         g = np.asarray(g)
                         assert g.dtype == r.dtype == np.float32, f"{key}[{i}]: dtype {g.dtype}, numpy {r.dtype}"
-                        np.testing.assert_allclose(g, r, rtol=rtol, atol=rtol / 10 * np.abs(r).max(),
+                        np.testing.assert_allclose(g, r, rtol=rtol, atol=max(rtol / 10 * np.abs(r).max(), floor),
                                                    err_msg=f"{key}[{i}]")
-                print(f"ok   {w.name}: {impl} agrees with numpy (loss {float(loss):.6g})")
+                        flushed += int(np.count_nonzero((g == 0) & (r != 0))) if floor else 0
+                print(f"ok   {w.name}: {impl} agrees with numpy (loss {float(loss):.6g})"
+                      + (f"; {flushed} entries below {floor:.2g} are 0, flushed through the subnormal range"
+                         if flushed else ""))
             except AssertionError as e:
                 print(f"FAIL {w.name}: {impl}: " + "\n".join(str(e).strip().splitlines()[:8]))
                 failures += 1
@@ -175,7 +191,8 @@ def main(argv=None):
     seconds = args.seconds or (0.2 if args.quick else 1.0)
     workloads = [BY_NAME[n] for n in args.only] if args.only else WORKLOADS
 
-    impls, missing, torch = available_impls()
+    impls, missing, modules = available_impls()
+    torch = modules["torch"]
     for impl, why in missing.items():
         print(f"note: {impl} {why}; skipping it")
     if args.check:
@@ -190,8 +207,10 @@ def main(argv=None):
         if torch is not None:
             torch.set_num_threads(args.threads)
         threads = f"threads limited to {args.threads} (--threads)"
+        if modules["jax"] is not None:   # XLA sizes its thread pool from the CPU affinity; no switch limits it
+            threads += " except JAX's"
     cpu = harness.CpuContention()
-    info = harness.machine_info(torch)
+    info = harness.machine_info(torch, {"JAX": modules["jax"], "HIPS autograd": modules["autograd"]})
     gemm = harness.gemm_gflops(1024, repeats, min(seconds, 0.5))
     head = [
         "# glassgrad benchmarks", "",
@@ -201,8 +220,10 @@ def main(argv=None):
         "times are per call (per gate for the gate chain), median and min – max over repeats. "
         "Ratios are median time over the reference's median time (lower is faster). "
         "GFLOP/s counts only the necessary matmul work. Peak memory: tracemalloc during one call, above "
-        "the level before it (n/a for torch, whose allocator tracemalloc cannot see). "
-        f"All float32, {threads}, garbage collector on.", "",
+        "the level before it (n/a for torch and JAX, whose allocators tracemalloc cannot see). "
+        + ("JAX: one jit-compiled function per step (loss, gradients and update), compiled during the warm-up "
+           "and not timed; each call waits for its result. " if "jax jit" in impls else "")
+        + f"All float32, {threads}, garbage collector on.", "",
         harness.markdown_table(["", ""], [[k, v] for k, v in info.items()]
                                + [["float32 GEMM 1024³ (NumPy, fastest repeat)", f"{gemm:.1f} GFLOP/s"]]),
     ]
