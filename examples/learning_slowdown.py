@@ -27,6 +27,7 @@ from pathlib import Path
 import glassgrad as gg
 from glassgrad import nn
 from glassgrad.nn import functional as F
+from glassgrad.explain.plots import save_figure
 
 REPO = Path(__file__).resolve().parents[1]
 STARTS = {"saturated": (2.0, 2.0), "unsaturated": (0.6, 0.9)}
@@ -168,12 +169,7 @@ def plot(runs: dict, epochs: int, threshold: float, lr: float, out: str) -> Path
         ax.grid(alpha=0.3)
     ax_a.legend(fontsize=8)
     fig.suptitle(f"One sigmoid neuron, x = 1, y = 0, η = {lr}: quadratic vs cross-entropy cost")
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=90)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import numpy as np
 import glassgrad as gg
 from glassgrad import nn, optim
 from glassgrad.data import load_lfd_digits
+from glassgrad.explain.plots import save_figure
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -273,12 +274,7 @@ def plot(gd: dict, sgd: dict, args, task: str, n: int, gd_lr: float) -> Path | N
     ax_e.set_title("same number of epochs (same computation)", fontsize=10)
     ax_u.set_title("same number of weight updates", fontsize=10)
     fig.suptitle(f"LFD digits, {task}, N = {n}: 2-{args.hidden}-1 tanh network, squared error", fontsize=11)
-    fig.tight_layout()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    return save_figure(fig, args.out, dpi=90)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from glassgrad import nn, optim
 from glassgrad.data import load_digits
 from glassgrad.nn import functional as F
 from glassgrad.train import Callback, evaluate, fit
+from glassgrad.explain.plots import save_figure
 
 REPO = Path(__file__).resolve().parents[1]
 INITS = ("zeros", "constant", "random")
@@ -190,12 +191,7 @@ def plot(results: dict, args, sizes: list[int], chance: float) -> Path | None:
         ax.set_ylabel("hidden unit j" if i == 0 else "")
     fig.suptitle(f"{sizes} {args.activation} MLP on the 8×8 digits after {args.epochs} epochs: "
                  "zero, constant and random initialisation")
-    fig.tight_layout()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    return save_figure(fig, args.out, dpi=90)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from glassgrad import nn, optim
 from glassgrad.data import load_mnist
 from glassgrad.explain import health_report
 from glassgrad.nn import functional as F
+from glassgrad.explain.plots import save_figure
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -298,12 +299,7 @@ def plot(at_init: dict, training: dict, args) -> Path | None:
             ax.legend(fontsize=8)
     fig.suptitle(f"Speed of learning per hidden layer: MNIST, first {args.examples} images, mean and min–max "
                  f"over {args.seeds} seeds")
-    fig.tight_layout()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=70)
-    plt.close(fig)
-    return out
+    return save_figure(fig, args.out, dpi=70)
 
 
 if __name__ == "__main__":

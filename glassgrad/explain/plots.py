@@ -31,7 +31,7 @@ def learning_curve(history, path: str | Path, title: str = "") -> Path | None:
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
         ax.legend()
-    return _save(fig, plt, path, title)
+    return save_figure(fig, path, title)
 
 
 # ---- gradient health (glassgrad.explain.health) ----------------------------------------------------
@@ -45,12 +45,16 @@ def _positive(values) -> list:
     return [v if v is not None and math.isfinite(v) and v > 0 else float("nan") for v in values]
 
 
-def _save(fig, plt, path, title: str) -> Path:
+def save_figure(fig, path, title: str = "", dpi: int = 110) -> Path:
+    """Lay out, title and write a matplotlib figure to ``path`` (folders created), then close it."""
+    import matplotlib.pyplot as plt
+
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 
@@ -97,7 +101,7 @@ def gradient_norm_curves(health, path: str | Path, metric: str = "delta", title:
         return None
     fig, ax = plt.subplots(figsize=(7, 4))
     _draw_norm_curves(ax, health, metric)
-    return _save(fig, plt, path, title)
+    return save_figure(fig, path, title)
 
 
 def activation_histograms(snapshot, path: str | Path, title: str = "") -> Path | None:
@@ -109,7 +113,7 @@ def activation_histograms(snapshot, path: str | Path, title: str = "") -> Path |
     fig, axes = plt.subplots(1, n, figsize=(max(3.0 * n, 5), 3), squeeze=False)
     for ax, layer in zip(axes[0], snapshot.layers):
         _draw_histogram(ax, layer)
-    return _save(fig, plt, path, title or f"activations at step {snapshot.step}")
+    return save_figure(fig, path, title or f"activations at step {snapshot.step}")
 
 
 def health_plot(health, path: str | Path, metric: str = "delta", title: str = "") -> Path | None:
@@ -129,4 +133,4 @@ def health_plot(health, path: str | Path, metric: str = "delta", title: str = ""
         _draw_speed_bars(top, snapshot, metric)
     for i, layer in enumerate(snapshot.layers):
         _draw_histogram(fig.add_subplot(grid[1, i]), layer)
-    return _save(fig, plt, path, title)
+    return save_figure(fig, path, title)
