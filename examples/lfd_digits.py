@@ -24,7 +24,6 @@ Writes docs/img/lfd_digits.png (or --out). Results are in docs/experiments.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 from pathlib import Path
 
@@ -121,17 +120,6 @@ def epochs_to_reach(run: dict, target: float) -> float | None:
     return float(run["epochs"][hit[0]]) if len(hit) else None
 
 
-def blas_threads(n: int):
-    """Limit BLAS to ``n`` threads (0: leave it); these matrices are tiny, threads only add overhead."""
-    if n <= 0:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits   # comes with scikit-learn
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(n, user_api="blas")
-
-
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--digits", type=int, nargs="+", default=[1],
@@ -156,7 +144,7 @@ def main(argv=None) -> dict:
     if args.quick:
         args.n_train = min(args.n_train or 200, 200)
         args.epochs, args.gd_epochs = min(args.epochs, 20), min(args.gd_epochs, 200)
-    with blas_threads(args.threads):
+    with gg.blas_threads(args.threads):
         return run(args)
 
 

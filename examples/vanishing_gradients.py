@@ -115,20 +115,6 @@ def measure(model, hidden, x, y, penalty=None) -> dict:
                       for z in zs]}
 
 
-def blas_threads(n: int):
-    """Limit BLAS to ``n`` threads (0: leave it). These matrices are small, and on a busy machine threaded
-    OpenBLAS can be many times slower than one thread (measured 30× on a shared 2-core machine)."""
-    import contextlib
-
-    if n <= 0:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits   # comes with scikit-learn
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(n, user_api="blas")
-
-
 def fmt(values) -> str:
     return ", ".join(f"{v:.3g}" for v in values)
 
@@ -152,7 +138,7 @@ def main(argv=None) -> dict:
     if args.quick:
         args.seeds, args.examples = min(args.seeds, 3), min(args.examples, 200)
         args.train_epochs = min(args.train_epochs, 20)
-    with blas_threads(args.threads):
+    with gg.blas_threads(args.threads):
         return run(args)
 
 

@@ -14,6 +14,7 @@ from glassgrad.ops import *  # noqa: F401,F403  every gate as a function: gg.exp
 from glassgrad.ops import __all__ as _ops_all
 from glassgrad.function import Function
 from glassgrad.compile import Compiled, compile
+from glassgrad.threads import blas_threads
 from glassgrad.functional import grad, value_and_grad, vjp
 from glassgrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 
@@ -23,7 +24,7 @@ __all__ = [
     "default_generator", "float16", "float32", "float64", "int32", "int64", "bool_", "DEFAULT_FLOAT",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Gate", "gate", "GATES", "ShapeError",
     "Function", "grad", "value_and_grad", "vjp", "gradcheck", "gradgradcheck", "numerical_grad",
-    "GradcheckError", "compile", "Compiled", *_ops_all,
+    "GradcheckError", "compile", "Compiled", "blas_threads", *_ops_all,
 ]
 
 

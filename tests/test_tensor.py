@@ -290,3 +290,13 @@ def test_methods_match_the_functions():
     np.testing.assert_allclose(t.log_softmax().numpy(), np.log(sm))
     with pytest.raises(ValueError, match="min, max"):
         t.clip()
+
+
+def test_blas_threads_limits_inside_the_block_only():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    with gg.blas_threads(1):
+        assert all(i["num_threads"] == 1 for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+    assert [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"] == before
+    with gg.blas_threads(0):     # 0 leaves the setting alone
+        assert [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"] == before
