@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from glassgrad._backend import xp
-from glassgrad.optim.optimizer import Optimizer, ParamsT, check_number
+from glassgrad.optim.optimizer import Optimizer, ParamsT, check_number, with_weight_decay
 
 __all__ = ["Adam", "AdamW"]
 
@@ -63,9 +63,7 @@ class Adam(Optimizer):
                     if decoupled:
                         w *= 1 - lr * wd
                     else:
-                        d = w * wd
-                        d += g
-                        g = d
+                        g = with_weight_decay(w, g, wd)
                 m, v = state["exp_avg"], state["exp_avg_sq"]
                 tmp = g - m                      # m ← m + (1 − β₁)(g − m), PyTorch's lerp
                 tmp *= 1 - beta1

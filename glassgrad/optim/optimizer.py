@@ -51,6 +51,13 @@ def _plain(value: Any, where: str) -> Any:
                     "pickle; optimiser state must be numbers, arrays, lists and dicts")
 
 
+def with_weight_decay(w, g, wd: float):
+    """g + wd·w: L2 weight decay folded into the gradient, as a new array (g itself is the user's .grad)."""
+    d = w * wd
+    d += g
+    return d
+
+
 def check_number(name: str, value: Any, low: float = 0.0, high: float | None = None,
                  high_inclusive: bool = False) -> None:
     """Raise a clear error unless ``low <= value`` (and ``value < high``, or ``<=`` if inclusive)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from glassgrad._backend import xp
-from glassgrad.optim.optimizer import Optimizer, ParamsT, check_number
+from glassgrad.optim.optimizer import Optimizer, ParamsT, check_number, with_weight_decay
 
 __all__ = ["RMSprop"]
 
@@ -53,9 +53,7 @@ class RMSprop(Optimizer):
                     state = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(w)}
                 state["step"] += 1
                 if wd != 0:
-                    d = w * wd
-                    d += g
-                    g = d
+                    g = with_weight_decay(w, g, wd)
                 s = state["square_avg"]
                 s *= alpha                       # s ← α s + (1 − α) g²
                 tmp = g * g

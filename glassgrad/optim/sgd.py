@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from glassgrad.optim.optimizer import Optimizer, ParamsT, check_number, required
+from glassgrad.optim.optimizer import Optimizer, ParamsT, check_number, required, with_weight_decay
 
 __all__ = ["SGD"]
 
@@ -50,9 +50,7 @@ class SGD(Optimizer):
             for p, w, g in self._grads(group):
                 own = False                      # may g be overwritten (a temporary of ours)?
                 if wd != 0:
-                    d = w * wd
-                    d += g
-                    g, own = d, True
+                    g, own = with_weight_decay(w, g, wd), True
                 if mu != 0:
                     state = self._param_state(p)
                     buf = state.get("momentum_buffer")
