@@ -238,9 +238,7 @@ def _free_early(lines: list[str]) -> list[str]:
 
 def _deliver(param: Tensor, g, delivered: set) -> None:
     """Add a gradient to a parameter's .grad, as backward() does, on an array of the parameter's own."""
-    if id(g) in delivered or type(g) is not ndarray or not g.flags.owndata or not g.flags.writeable:
-        g = xp.array(g)
-    delivered.add(id(g))
+    g = engine.own_array(g, delivered)
     param.grad = Tensor._make(g) if param.grad is None else param.grad + Tensor._make(g)
 
 

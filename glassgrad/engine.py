@@ -281,6 +281,7 @@ def _key(t: Tensor):
 def _run(root: Node, grad, retain_graph: bool, create_graph: bool, captured: dict | None, observer):
     counts = _consumer_counts(root)
     grads = {root: grad}
+    delivered: set[int] = set()     # ids of the arrays handed to leaves so far
     ready = [root]
     while ready:
         node = ready.pop()
@@ -309,9 +310,8 @@ def _run(root: Node, grad, retain_graph: bool, create_graph: bool, captured: dic
                 gi = gi.astype(a.dtype)
             parent = t.grad_fn
             if parent is None:
-                if not create_graph and (gi is g or not getattr(gi, "flags", None) or not gi.flags.owndata
-                                         or sum(x is gi for x in in_grads) > 1):
-                    gi = xp.array(gi)   # the leaf gets an array of its own, never an alias of another gradient
+                if not create_graph:
+                    gi = own_array(gi, delivered)
                 _deliver(t, gi, captured)
                 continue
             if parent in grads:
@@ -324,6 +324,16 @@ def _run(root: Node, grad, retain_graph: bool, create_graph: bool, captured: dic
                 ready.append(parent)
         if not retain_graph:
             node.release()
+
+
+def own_array(gi, delivered: set):
+    """``gi`` itself if a leaf may keep it, else a copy: never a view, a read-only array or an array already
+    handed to another leaf (add passes one gradient to both inputs), so in-place updates of one ``.grad``
+    never change another's."""
+    if id(gi) in delivered or type(gi) is not ndarray or not gi.flags.owndata or not gi.flags.writeable:
+        gi = xp.array(gi)
+    delivered.add(id(gi))
+    return gi
 
 
 def _deliver(leaf: Tensor, gi, captured: dict | None) -> None:
