@@ -136,6 +136,17 @@ def init() -> World:
     return _world
 
 
+def manual_seed(seed: int, *keys: int, world: World | None = None) -> None:
+    """Seed glassgrad's default generator (dropout masks, ``gg.randn`` …) differently on every rank: from
+    ``(seed, *keys, rank)``. The same seed and keys give the same numbers on the same rank; different ranks
+    draw different dropout masks, as they should for different examples. ``fit`` calls it with
+    ``(seed, epoch)`` at the start of every epoch when there is more than one rank."""
+    from glassgrad.tensor import default_generator
+
+    world = world if world is not None else init()
+    default_generator.manual_seed([int(seed), *map(int, keys), world.rank])
+
+
 def _mpi_world():
     try:
         from mpi4py import MPI
