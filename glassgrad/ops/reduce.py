@@ -48,7 +48,7 @@ def _unreduce(g, x, axis):
 
 def _count(x, out) -> int:
     """How many entries of x went into each entry of the reduction's output."""
-    return x.size // builtins.max(out.size, 1)
+    return math.prod(x.shape) // builtins.max(math.prod(out.shape), 1)     # arrays and tensors alike
 
 
 sum = gate("sum", lambda x, axis=None, keepdims=False: xp.sum(x, axis=_axes(axis, x.ndim), keepdims=keepdims),
@@ -155,5 +155,5 @@ log_softmax = gate("log_softmax", lambda x, axis=-1: x - _logsumexp(x, axis=_alo
                    lambda g, out, x, axis=-1: g - exp(out) * g.sum(axis=_axes(axis, x.ndim), keepdims=True),
                    doc="x − logsumexp(x) along axis, stable for large |x|.")
 
-argmax = nondifferentiable(lambda x, axis=None: xp.argmax(x, axis=axis))
-argmin = nondifferentiable(lambda x, axis=None: xp.argmin(x, axis=axis))
+argmax = nondifferentiable(lambda x, axis=None, keepdims=False: xp.argmax(x, axis=axis, keepdims=keepdims))
+argmin = nondifferentiable(lambda x, axis=None, keepdims=False: xp.argmin(x, axis=axis, keepdims=keepdims))
