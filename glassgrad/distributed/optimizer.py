@@ -77,6 +77,9 @@ class DistributedOptimizer(Optimizer):
       backward pass. It needs one ``backward()`` per ``step()`` (no gradient accumulation).
     * On construction (``broadcast=True``) rank 0's parameters and optimiser state are copied to every rank,
       so all replicas start equal whatever their seeds.
+    * Under ``fit`` (``fit_callbacks``) with more than one rank, ``batch_size`` is the global batch, rank 0
+      alone writes and prints, and glassgrad's default generator (dropout) is reseeded at every epoch from
+      ``(seed, epoch, rank)``: masks differ across ranks and repeat on resume with any number of ranks.
 
     It shares the wrapped optimiser's ``param_groups`` and ``state`` (the same objects), so learning-rate
     schedulers, ``clip_grad_norm_`` and checkpoints work as with the wrapped one; ``state_dict()`` is the
@@ -86,7 +89,7 @@ class DistributedOptimizer(Optimizer):
     """
 
     def __init__(self, optimizer: Optimizer, *, bucket_mb: float = 1.0, overlap: bool = False,
-                 broadcast: bool = True, world: World | None = None):
+                 broadcast: bool = True, seed: int = 0, world: World | None = None):
         # No Optimizer.__init__: this object holds no groups or state of its own, it shares the wrapped one's.
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"DistributedOptimizer wraps a glassgrad Optimizer, not a {type(optimizer).__name__}")
@@ -97,6 +100,7 @@ class DistributedOptimizer(Optimizer):
         self.optimizer = optimizer
         self.world = world if world is not None else init()
         self.overlap = bool(overlap)
+        self.seed = int(seed)
         self.buckets = _make_buckets([p for g in optimizer.param_groups for p in g["params"]],
                                      int(bucket_mb * 2 ** 20))
         self._bucket_of = {id(p): b for b in self.buckets for p in b.params}
@@ -148,12 +152,24 @@ class DistributedOptimizer(Optimizer):
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients (and finish any Allreduce that backward started for them)."""
+        self.discard_pending()
+        self.optimizer.zero_grad(set_to_none)
+
+    def discard_pending(self) -> None:
+        """Finish the Allreduces that backward started (``overlap=True``) without using them: when a step is
+        abandoned (training stopped before the update). The gradients stay this rank's own."""
         if self._next:
             self.world.wait([b.request for b in self.buckets])
             for b in self.buckets:
                 b.reset()
             self._next = 0
-        self.optimizer.zero_grad(set_to_none)
+
+    @property
+    def fit_callbacks(self) -> list:
+        """What ``fit`` adds for this optimiser: ``DataParallel`` and ``StopTogether`` (glassgrad.distributed.training)."""
+        from glassgrad.distributed.training import DataParallel, StopTogether
+
+        return [DataParallel(self, self.seed), StopTogether(self)]
 
     def _grad_ready(self, leaf: Tensor) -> None:
         """Engine hook: backward has finished ``leaf``'s gradient; launch the buckets that are now complete."""
