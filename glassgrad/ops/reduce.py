@@ -5,6 +5,7 @@ a reduction is ``g`` copied back over the axes that were reduced (``_unreduce``)
 derivative of each summand.
 """
 import builtins
+import math
 
 from glassgrad._backend import xp
 from glassgrad.engine import gate, nondifferentiable
@@ -31,7 +32,7 @@ def _unreduce(g, x, axis):
 
 def _count(x, out) -> int:
     """How many entries of x went into each entry of the reduction's output."""
-    return x.size // builtins.max(out.size, 1)
+    return math.prod(x.shape) // builtins.max(math.prod(out.shape), 1)     # arrays and tensors alike
 
 
 sum = gate("sum", lambda x, axis=None, keepdims=False: xp.sum(x, axis=axis, keepdims=keepdims),
@@ -110,5 +111,5 @@ log_softmax = gate("log_softmax", lambda x, axis=-1: x - _logsumexp(x, axis=axis
                    lambda g, out, x, axis=-1: g - exp(out) * g.sum(axis=axis, keepdims=True),
                    doc="x − logsumexp(x) along axis, stable for large |x|.")
 
-argmax = nondifferentiable(lambda x, axis=None: xp.argmax(x, axis=axis))
-argmin = nondifferentiable(lambda x, axis=None: xp.argmin(x, axis=axis))
+argmax = nondifferentiable(lambda x, axis=None, keepdims=False: xp.argmax(x, axis=axis, keepdims=keepdims))
+argmin = nondifferentiable(lambda x, axis=None, keepdims=False: xp.argmin(x, axis=axis, keepdims=keepdims))
