@@ -4,7 +4,7 @@
 |-----------------|-----------------------------------------------------------------------------------|
 | elementwise.py  | add sub mul div neg pow exp log sqrt abs reciprocal tanh sigmoid relu leaky_relu   |
 |                 | elu softplus maximum minimum clip where                                            |
-| reduce.py       | sum mean max min prod var logsumexp softmax log_softmax                            |
+| reduce.py       | sum mean max min prod var std logsumexp softmax log_softmax                        |
 | linalg.py       | matmul                                                                             |
 | shape.py        | reshape transpose swapaxes broadcast_to squeeze unsqueeze concatenate stack        |
 |                 | getitem (and its backward, unindex) pad astype                                     |
