@@ -84,6 +84,53 @@ def dropout_masks() -> dict:
     return {"first": first, "again": again}
 
 
+def train_fit(out: Path, *, epochs: int = EPOCHS, n: int = N_EXAMPLES, batch: int = GLOBAL_BATCH, shuffle: bool = True,
+              resume: str | None = None, loss=None, tag: str = "fit", padded: int | None = None) -> dict:
+    """``fit`` as a user writes it, with the one-line change; the checkpoint and log names carry the rank, so
+    the test can see that only rank 0 wrote."""
+    from glassgrad.train import ModelCheckpoint, fit
+
+    world = dist.init()
+    X, y = data(n)
+    if padded is not None:     # a one-process reference for padding: the first examples again at the end
+        X, y = np.resize(X, (padded, X.shape[1])), np.resize(y, padded)
+    model = mlp(np.float64, seed=100 + world.rank)
+    opt = dist.DistributedOptimizer(gg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
+    history = fit(model, loss or gg.nn.functional.cross_entropy, opt, (X, y), epochs, batch_size=batch,
+                  shuffle=shuffle, seed=3, validation=(X[:32], y[:32]), progress=False,
+                  callbacks=[ModelCheckpoint(out / f"{tag}-rank{world.rank}.npz")],
+                  log=str(out / f"{tag}-rank{world.rank}.jsonl"), resume=resume)
+    return {"params": flat(model), "loss": np.array(history["loss"]), "val_loss": np.array(history["val_loss"]),
+            "epochs": len(history), "stop_reason": str(history.stop_reason), "fault": history.fault}
+
+
+def nan_on_rank_1(out: Path) -> dict:
+    """The loss becomes NaN on rank 1 only, at the 6th step (epoch 2, step 2): every rank must stop there."""
+    world = dist.init()
+    calls = [0]
+
+    def loss(output, target):
+        calls[0] += 1
+        value = gg.nn.functional.cross_entropy(output, target)
+        return value * float("nan") if world.rank == 1 and calls[0] == 6 else value
+
+    return train_fit(out, loss=loss, tag="nan")
+
+
+def interrupt_on_rank_1(out: Path) -> dict:
+    """Ctrl-C reaches rank 1 alone, in the second epoch: the job must end, no rank left waiting."""
+    world = dist.init()
+    calls = [0]
+
+    def loss(output, target):
+        calls[0] += 1
+        if world.rank == 1 and calls[0] == 6:
+            raise KeyboardInterrupt
+        return gg.nn.functional.cross_entropy(output, target)
+
+    return train_fit(out, loss=loss, tag="interrupt")
+
+
 SCENARIOS = {
     "loop64": lambda: train_loop(np.float64),
     "loop32": lambda: train_loop(np.float32),
@@ -95,11 +142,22 @@ SCENARIOS = {
 }
 
 
+FIT_SCENARIOS = {
+    "fit": lambda out: train_fit(out),
+    "first_half": lambda out: train_fit(out, epochs=2, tag="half"),          # then resumed on other rank counts
+    "second_half": lambda out: train_fit(out, epochs=4, resume=str(out / "half-rank0.npz"), tag="resumed"),
+    "uneven": lambda out: train_fit(out, n=100, batch=30, shuffle=False, tag="uneven"),
+    "nan": nan_on_rank_1,
+    "interrupt": interrupt_on_rank_1,
+}
+
+
 def main(argv: list[str]) -> None:
     out = Path(argv[0])
     world = dist.init()
     for name in argv[1:]:
-        np.savez(out / f"{name}-rank{world.rank}.npz", **SCENARIOS[name]())
+        result = SCENARIOS[name]() if name in SCENARIOS else FIT_SCENARIOS[name](out)
+        np.savez(out / f"{name}-rank{world.rank}.npz", **result)
 
 
 if __name__ == "__main__":
