@@ -98,14 +98,15 @@ def train_fit(out: Path, *, epochs: int = EPOCHS, n: int = N_EXAMPLES, batch: in
     opt = dist.DistributedOptimizer(gg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
     history = fit(model, loss or gg.nn.functional.cross_entropy, opt, (X, y), epochs, batch_size=batch,
                   shuffle=shuffle, seed=3, validation=(X[:32], y[:32]), progress=False,
-                  callbacks=[ModelCheckpoint(out / f"{tag}-rank{world.rank}.npz")],
-                  log=str(out / f"{tag}-rank{world.rank}.jsonl"), resume=resume)
+                  callbacks=[ModelCheckpoint(out / f"{tag}-checkpoint-rank{world.rank}.npz")],
+                  log=str(out / f"{tag}-log-rank{world.rank}.jsonl"), resume=resume)
     return {"params": flat(model), "loss": np.array(history["loss"]), "val_loss": np.array(history["val_loss"]),
             "epochs": len(history), "stop_reason": str(history.stop_reason), "fault": history.fault}
 
 
 def nan_on_rank_1(out: Path) -> dict:
-    """The loss becomes NaN on rank 1 only, at the 6th step (epoch 2, step 2): every rank must stop there."""
+    """The loss becomes NaN on rank 1 only, at its 6th call (4 steps and a validation make epoch 1: epoch 2,
+    step 1): every rank must stop there."""
     world = dist.init()
     calls = [0]
 
@@ -118,7 +119,7 @@ def nan_on_rank_1(out: Path) -> dict:
 
 
 def interrupt_on_rank_1(out: Path) -> dict:
-    """Ctrl-C reaches rank 1 alone, in the second epoch: the job must end, no rank left waiting."""
+    """Ctrl-C reaches rank 1 alone, at epoch 2, step 1: the job must end, no rank left waiting."""
     world = dist.init()
     calls = [0]
 
@@ -145,7 +146,7 @@ SCENARIOS = {
 FIT_SCENARIOS = {
     "fit": lambda out: train_fit(out),
     "first_half": lambda out: train_fit(out, epochs=2, tag="half"),          # then resumed on other rank counts
-    "second_half": lambda out: train_fit(out, epochs=4, resume=str(out / "half-rank0.npz"), tag="resumed"),
+    "second_half": lambda out: train_fit(out, epochs=4, resume=str(out / "half-checkpoint-rank0.npz"), tag="resumed"),
     "uneven": lambda out: train_fit(out, n=100, batch=30, shuffle=False, tag="uneven"),
     "nan": nan_on_rank_1,
     "interrupt": interrupt_on_rank_1,

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -189,3 +190,78 @@ def test_dropout_masks_differ_per_rank_and_repeat_with_the_seed(library_runs):
     for r in (r0, r1):
         np.testing.assert_array_equal(r["first"], r["again"])
     assert not np.array_equal(r0["first"], r1["first"])
+
+
+# ---- fit under mpirun -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fit_runs(tmp_path_factory):
+    """mpirun -n 2: fit, the first half of a run, a NaN on rank 1; then mpirun -n 3: the second half resumed
+    from the 2-rank checkpoint, and an uneven split (100 examples on 3 ranks)."""
+    out = tmp_path_factory.mktemp("fit")
+    two = mpirun(2, sys.executable, str(WORKER), str(out), "fit", "first_half", "nan")
+    three = mpirun(3, sys.executable, str(WORKER), str(out), "second_half", "uneven")
+    return out, two.stdout + three.stdout
+
+
+@needs_mpi
+def test_fit_on_two_ranks_equals_one_process_and_only_rank_0_writes(fit_runs, tmp_path):
+    out, stdout = fit_runs
+    reference = worker.train_fit(tmp_path, tag="reference")
+    r0, r1 = ranks(out, "fit", 2)
+    np.testing.assert_array_equal(r0["params"], r1["params"])
+    np.testing.assert_allclose(r0["params"], reference["params"], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(r0["loss"], reference["loss"], atol=1e-9)        # metrics averaged over ranks
+    np.testing.assert_array_equal(r0["loss"], r1["loss"])
+    np.testing.assert_allclose(r0["val_loss"], reference["val_loss"], atol=1e-6)
+    assert (out / "fit-checkpoint-rank0.npz").exists() and (out / "fit-log-rank0.jsonl").exists()
+    assert not (out / "fit-checkpoint-rank1.npz").exists() and not (out / "fit-log-rank1.jsonl").exists()
+    # epoch 1 is printed by fit, first_half, nan and uneven, epoch 3 by fit, second_half and uneven: once
+    # each, by rank 0 (every rank printing would show them 2 or 3 times)
+    assert stdout.count("epoch   1  loss") == 4 and stdout.count("epoch   3  loss") == 3
+
+
+@needs_mpi
+def test_resume_on_three_ranks_from_a_two_rank_checkpoint_equals_one_uninterrupted_process(fit_runs, tmp_path):
+    out, _ = fit_runs
+    reference = worker.train_fit(tmp_path, epochs=4, tag="reference")
+    ranks3 = ranks(out, "second_half", 3)
+    assert all(int(r["epochs"]) == 4 for r in ranks3)
+    for r in ranks3[1:]:
+        np.testing.assert_array_equal(ranks3[0]["params"], r["params"])
+    np.testing.assert_allclose(ranks3[0]["params"], reference["params"], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(ranks3[0]["loss"], reference["loss"], atol=1e-9)
+
+
+@needs_mpi
+def test_uneven_split_on_three_ranks_pads_by_repetition(fit_runs, tmp_path):
+    """100 examples on 3 ranks: each rank gets 34 (examples 0 and 1 twice), which is one process training
+    on those 102 examples in the same order."""
+    out, _ = fit_runs
+    reference = worker.train_fit(tmp_path, n=100, batch=30, shuffle=False, padded=102, tag="reference")
+    ranks3 = ranks(out, "uneven", 3)
+    for r in ranks3[1:]:
+        np.testing.assert_array_equal(ranks3[0]["params"], r["params"])
+    np.testing.assert_allclose(ranks3[0]["params"], reference["params"], atol=1e-6, rtol=0)
+
+
+@needs_mpi
+def test_nan_on_one_rank_stops_every_rank_at_the_same_step(fit_runs):
+    out, _ = fit_runs
+    r0, r1 = ranks(out, "nan", 2)
+    assert int(r0["epochs"]) == int(r1["epochs"]) == 1
+    assert "the loss became nan at epoch 2, step 1" in str(r1["stop_reason"])
+    assert str(r0["stop_reason"]).startswith("rank 1 of 2 stopped: the loss became nan at epoch 2, step 1")
+    assert bool(r0["fault"]) and bool(r1["fault"])
+    np.testing.assert_array_equal(r0["params"], r1["params"])      # neither took the poisoned update
+
+
+@needs_mpi
+def test_ctrl_c_on_one_rank_ends_the_whole_job(tmp_path):
+    """A KeyboardInterrupt on rank 1 alone (rank 0 is then waiting in an Allreduce): the job must end — the
+    uncaught exception aborts every rank — instead of hanging until the timeout."""
+    started = time.perf_counter()
+    done = mpirun(2, sys.executable, str(WORKER), str(tmp_path), "interrupt", check=False, timeout=60)
+    assert done.returncode != 0 and "KeyboardInterrupt" in done.stderr
+    assert time.perf_counter() - started < 60
+    assert (tmp_path / "interrupt-checkpoint-rank0.npz").exists()       # epoch 1's checkpoint, intact
+    gg.train.load_checkpoint(tmp_path / "interrupt-checkpoint-rank0.npz")
