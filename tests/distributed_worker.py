@@ -57,6 +57,7 @@ def train_loop(dtype, *, overlap: bool = False, norm: type | None = None, epochs
             gg.nn.functional.cross_entropy(model(x), t).backward()
             launched_in_backward.append(opt._next)
             opt.step()
+    opt.close()
     return {"params": flat(model), "buffers": buffers(model), "buckets": len(opt.buckets), "launched_in_backward": np.array(launched_in_backward)}
 
 

@@ -126,7 +126,7 @@ def test_grad_ready_hook_fires_once_per_leaf_when_its_gradient_is_final():
     finally:
         gg.engine.grad_ready_hooks.clear()
     assert [t is w for t, _ in seen].count(True) == 1 and [t is b for t, _ in seen].count(True) == 1
-    np.testing.assert_allclose(dict((id(t), g) for t, g in seen)[id(w)], 2 * 0.5 * np.array([1, 2]) + 1)
+    np.testing.assert_allclose({id(t): g for t, g in seen}[id(w)], 2 * 0.5 * np.array([1, 2]) + 1)
 
 
 # ---- under mpirun -n 2 ------------------------------------------------------------------------------------

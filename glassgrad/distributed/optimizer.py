@@ -8,7 +8,7 @@ mean over examples, and equal shares), so every rank takes the same step and the
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from glassgrad import engine
 from glassgrad._backend import ndarray, xp
@@ -119,7 +119,12 @@ class DistributedOptimizer(Optimizer):
 
     @property
     def state(self) -> dict:
+        """The wrapped optimiser's per-parameter state (the same dict)."""
         return self.optimizer.state
+
+    @state.setter
+    def state(self, value: dict) -> None:
+        self.optimizer.state = value
 
     def params(self) -> list[Tensor]:
         """Every parameter this optimiser updates, in order."""
@@ -205,7 +210,7 @@ class DistributedOptimizer(Optimizer):
         """The wrapped optimiser's ``state_dict()`` (the same on every rank)."""
         return self.optimizer.state_dict()
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Load into the wrapped optimiser."""
         self.optimizer.load_state_dict(state_dict)
 
