@@ -144,6 +144,20 @@ SCENARIOS = {
 }
 
 
+def slow(out: Path) -> dict:
+    """Many slow epochs (the test sends Ctrl-C to mpirun meanwhile); each rank first writes its process id."""
+    import os
+    import time
+
+    (out / f"pid-rank{dist.init().rank}").write_text(str(os.getpid()))
+
+    def loss(output, target):
+        time.sleep(0.02)
+        return gg.nn.functional.cross_entropy(output, target)
+
+    return train_fit(out, epochs=1000, loss=loss, tag="slow")
+
+
 FIT_SCENARIOS = {
     "fit": lambda out: train_fit(out),
     "first_half": lambda out: train_fit(out, epochs=2, tag="half"),          # then resumed on other rank counts
@@ -151,6 +165,7 @@ FIT_SCENARIOS = {
     "uneven": lambda out: train_fit(out, n=100, batch=30, shuffle=False, tag="uneven"),
     "nan": nan_on_rank_1,
     "interrupt": interrupt_on_rank_1,
+    "slow": slow,
 }
 
 

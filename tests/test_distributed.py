@@ -7,8 +7,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,13 +37,16 @@ needs_mpi = pytest.mark.skipif(
     reason=f"needs mpi4py and mpirun: {dist.INSTALL_HINT}")
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# as root (containers, CI) Open MPI wants --allow-run-as-root; 3 ranks on a 2-core machine need --oversubscribe;
+# shared-memory files in the temporary folder, not /dev/shm, which containers often make tiny
+MPIRUN_FLAGS = ["--allow-run-as-root", "--oversubscribe", "--mca", "btl_sm_backing_directory", tempfile.gettempdir()]
 
 
 def mpirun(n: int, *args: str, timeout: float = 120, cwd: Path | None = None,
            check: bool = True) -> subprocess.CompletedProcess:
     """``mpirun -n n args…`` with one BLAS thread per rank and this checkout on PYTHONPATH."""
     env = {**os.environ, **ONE_THREAD, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
-    cmd = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "-n", str(n), *args]
+    cmd = [MPIRUN, *MPIRUN_FLAGS, "-n", str(n), *args]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd)
     if check and done.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited with {done.returncode}\n{done.stdout}\n{done.stderr}")
@@ -265,3 +270,48 @@ def test_ctrl_c_on_one_rank_ends_the_whole_job(tmp_path):
     assert time.perf_counter() - started < 60
     assert (tmp_path / "interrupt-checkpoint-rank0.npz").exists()       # epoch 1's checkpoint, intact
     gg.train.load_checkpoint(tmp_path / "interrupt-checkpoint-rank0.npz")
+
+
+@needs_mpi
+def test_ctrl_c_to_mpirun_stops_every_rank_and_keeps_the_checkpoint(tmp_path):
+    """Ctrl-C in the terminal reaches mpirun, which ends every rank: none is left running, and the last
+    checkpoint (written atomically) loads."""
+    env = {**os.environ, **ONE_THREAD, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    cmd = [MPIRUN, *MPIRUN_FLAGS, "-n", "2", sys.executable, str(WORKER), str(tmp_path), "slow"]
+    # SIGINT as a terminal's Ctrl-C would deliver it (a background job may have inherited "ignore")
+    job = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    checkpoint = tmp_path / "slow-checkpoint-rank0.npz"
+    try:
+        deadline = time.monotonic() + 60
+        while not checkpoint.exists() and time.monotonic() < deadline and job.poll() is None:
+            time.sleep(0.1)
+        assert checkpoint.exists(), "no epoch finished within 60 s"
+        job.send_signal(signal.SIGINT)
+        job.communicate(timeout=30)            # a hung rank would keep mpirun waiting past this
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.communicate()
+    assert job.returncode != 0
+    pids = [int((tmp_path / f"pid-rank{rank}").read_text()) for rank in range(2)]
+    deadline = time.monotonic() + 10           # mpirun may return while its ranks are still being reaped
+    while (alive := [pid for pid in pids if _running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive, f"ranks still running after mpirun ended: {alive}"
+    gg.train.load_checkpoint(checkpoint)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (Linux: its /proc status; elsewhere: kill -0)."""
+    status = Path(f"/proc/{pid}/status")
+    if status.parent.parent.is_dir() and Path("/proc/self").exists():
+        try:
+            return "\nState:\tZ" not in status.read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
