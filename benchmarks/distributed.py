@@ -6,8 +6,8 @@
 
 Launches ``mpirun`` itself (the one beside this Python, else the one on PATH; ``--oversubscribe`` lets it
 start more ranks than cores, which then share cores and cannot scale). Prints Markdown ready to paste into
-docs/distributed.md: per model and rank count the step time, the time per step spent finishing gradient
-Allreduces (without and with overlap), speedup and scaling efficiency; the measured compute, update and
+docs/distributed.md: per model and rank count the step time, the time per step that ``step()`` spent
+finishing the gradient Allreduces (without and with overlap; it includes waiting for the slowest rank), speedup and scaling efficiency; the measured compute, update and
 Allreduce numbers; and what the model in docs/distributed.md predicts from them for N nodes on a network of a
 given bandwidth.
 """
@@ -143,7 +143,7 @@ def report(results: list[dict], args, seconds: float) -> str:
              f"steps after {args.warmup} warm-up; `python benchmarks/distributed.py "
              f"--ranks {' '.join(map(str, args.ranks))} --steps {args.steps} --batch {args.batch}` ({seconds:.0f} s). "
              f"Ranks beyond {os.cpu_count()} cores share cores (oversubscribed) and cannot speed up.", "",
-             "| model | ranks | per-rank batch | step ms | Allreduce ms/step | step ms, overlap | Allreduce ms/step, "
+             "| model | ranks | per-rank batch | step ms | Allreduce wait ms/step | step ms, overlap | Allreduce wait ms/step, "
              "overlap | speedup | efficiency |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     ones = {r["model"]: r for r in results if r["ranks"] == 1}
