@@ -9,7 +9,7 @@ Each is the same function as its elementary composition (tested against it) with
 """
 from glassgrad._backend import xp
 from glassgrad.engine import gate
-from glassgrad.ops.reduce import _softmax, log_softmax, softmax
+from glassgrad.ops.softmax import _softmax, log_softmax, softmax
 from glassgrad.tensor import Tensor
 
 
@@ -38,7 +38,8 @@ linear = gate("linear", _linear,
               lambda g, out, x, w, b=None: g @ w,                      # ∂C/∂x = g W       (BP2, before ⊙ f')
               _linear_vjp_w,                                           # ∂C/∂W = gᵀ x      (BP4)
               lambda g, out, x, w, b=None: _rows(g).sum(axis=0),       # ∂C/∂b = Σ g       (BP3)
-              doc="x @ W.T + b with W of shape (out_features, in_features), as nn.Linear.")
+              doc="x @ W.T + b with W of shape (out_features, in_features), as nn.Linear; b may be left out. "
+                  "∂/∂x = g W (BP2 before ⊙ f'), ∂/∂W = gᵀ x (BP4), ∂/∂b = Σ g over the examples (BP3).")
 
 
 class _SavedSoftmax:
@@ -99,7 +100,7 @@ def _per_example(g, z, reduction):
     return g if reduction == "sum" else g.reshape(-1, 1)
 
 
-def _cross_entropy_vjp_z(g, out, z, y, reduction="mean"):
+def _cross_entropy_vjp_z(g, out, z, y, *, reduction):
     """δ^L = (softmax(z) − y) · g: for labels, the softmax with the label's entry lowered by one."""
     scale = _per_example(g, z, reduction)
     if not isinstance(z, Tensor):
@@ -118,7 +119,9 @@ def _cross_entropy_vjp_z(g, out, z, y, reduction="mean"):
 
 cross_entropy = gate("cross_entropy", _cross_entropy,
                      _cross_entropy_vjp_z,
-                     lambda g, out, z, y, reduction="mean": -log_softmax(z, axis=-1) * _per_example(g, z, reduction),
+                     lambda g, out, z, y, *, reduction: -log_softmax(z, axis=-1) * _per_example(g, z, reduction),
                      doc="Softmax cross-entropy of logits (N, C) with integer labels (N,) or target "
                          "distributions (N, C); reduction 'mean', 'sum' or 'none'. Stable for large logits. "
-                         "∂/∂z: (softmax(z) − y) · g, from the softmax the forward computed.")
+                         "∂/∂z = g · (softmax(z) · Σy − y) per example (δ^L = a − y: no f'(z) factor; the softmax "
+                         "is the one the forward computed), ∂/∂y = −g · log_softmax(z) for target distributions; "
+                         "integer labels have no gradient.")
