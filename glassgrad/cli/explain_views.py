@@ -9,7 +9,7 @@ CIRCUIT = ("(x + y) * z", ["x=-2", "y=5", "z=-4"])   # the notes' first circuit:
 
 def _neuron(args) -> int:
     from glassgrad.cli import NEURON, show_neuron
-    return show_neuron({k: getattr(args, k) for k in NEURON})
+    return show_neuron({k: getattr(args, k) for k in NEURON}, args.format)
 
 
 def _fail(message: str) -> int:
@@ -52,7 +52,7 @@ def _circuit(args) -> int:
     intro = "The notes' first circuit" if args.expr is None and args.values is None else "The expression"
     print(f"{intro}  f({', '.join(t.name for t in leaves)}) = {expr}  at {at}")
     print("\nGate by gate (forward in order; the backward pass runs from the last row up):\n")
-    print(gate_table(f, leaves))
+    print(gate_table(f, leaves, fmt=args.format))
     print(f"\nf = {f.item():.4f}")
     if args.graph:
         return _write_graph(graph(f, reverse=args.reverse, title=f"f = {expr}"), args.graph)
@@ -121,11 +121,13 @@ def add_commands(commands) -> None:
                                   "+ - * / **, exp log sqrt tanh sigmoid relu abs max(a, b) min(a, b)")
     c.add_argument("--values", nargs="+", metavar="NAME=NUMBER", help="the variables' values, e.g. x=-2 y=5 z=-4")
     _graph_options(c)
+    _format_option(c)
     c.set_defaults(run=_circuit)
 
     n = commands.add_parser("neuron", help="the notes' sigmoid neuron gate by gate, with every gradient")
     for name, default in NEURON.items():
         n.add_argument(f"--{name}", type=float, default=default, help=f"value of {name} (default {default:g})")
+    _format_option(n)
     n.set_defaults(run=_neuron)
 
     m = commands.add_parser("mlp", help="a small random network layer by layer: BP1–BP4 checked against the engine",

@@ -112,6 +112,29 @@ def parameter_label(l: int, bias: bool, notation: str = "nndl") -> str:
     return s.biases(l) if bias else s.weights(l)
 
 
+def parameter_names(model) -> dict[str, tuple[int, bool]]:
+    """``{"0.weight": (1, False), "0.bias": (1, True), …}``: each Linear layer's parameters by module path,
+    with the layer's 1-based number l (in the order ``named_modules`` lists them) and whether it is a bias."""
+    from glassgrad.nn.layers import Linear
+
+    names: dict[str, tuple[int, bool]] = {}
+    linears = [name for name, m in model.named_modules() if isinstance(m, Linear)]
+    for l, name in enumerate(linears, start=1):
+        prefix = f"{name}." if name else ""
+        names[prefix + "weight"] = (l, False)
+        names[prefix + "bias"] = (l, True)
+    return names
+
+
+def entry_label(path: str, index: tuple, names: dict[str, tuple[int, bool]], notation: str = "nndl") -> str:
+    """One parameter entry for people: ``w^2_{3,1}`` for 0-based index (2, 0) of layer 2's weight, ``b^1_4``
+    for a bias; any other parameter as ``path[index]`` (0-based, as stored)."""
+    if path not in names or len(index) != (1 if names[path][1] else 2):
+        return f"{path}{list(index)}"
+    l, bias = names[path]
+    return Symbols(notation).weight(l, index[0] + 1, 0 if bias else index[1] + 1)
+
+
 # --------------------------------------------------------------------------------------------------
 # Naming one entry on the command line: W2[1,2], b2[1], Theta1[2,2]
 # --------------------------------------------------------------------------------------------------
