@@ -193,7 +193,7 @@ def check_model_gradients(model, loss_fn: Callable, x, y, eps: float = 1e-6,
             if worst[1] is None or err > worst[0]:
                 worst = (err, idx, n, a)
         label = parameter_label(*names[name]) if name in names else ""
-        rows.append(ParamCheck(name, tuple(p.shape), len(entries), int(p.size), worst[0], worst[1], worst[2],
+        rows.append(ParamCheck(name, tuple(p.shape), len(entries), p.numel(), worst[0], worst[1], worst[2],
                                worst[3], worst[0] <= threshold, label,
                                entry_label(name, tuple(worst[1] or ()), names)))
     return ModelGradcheck(rows, threshold, eps, loss, counted.forward_passes,
