@@ -125,6 +125,7 @@ class ModelGradcheck:
     loss: float
     forward_passes: int
     failed: list[str] = field(default_factory=list)
+    localization: object = None     # a glassgrad.localize.Localization when a failing check was localised
 
     def __bool__(self) -> bool:
         return not self.failed
@@ -150,9 +151,11 @@ class ModelGradcheck:
         for r in self.rows:
             if not r.passed:
                 lines.append(f"  {r.worst_entry}: numerical {r.numerical:.8g}, backprop {r.analytical:.8g}")
-        sep = {"text": "\n", "markdown": "\n\n", "latex": "\\par\n"}[fmt]
+        if self.localization is not None:
+            lines.append(str(self.localization))
         if fmt == "text":
             return "\n".join(lines)
+        sep = {"markdown": "\n\n", "latex": "\\par\n"}[fmt]
         return lines[0] + "\n\n" + sep.join(tex_text(l) if fmt == "latex" else l for l in lines[2:])
 
 
@@ -162,14 +165,16 @@ def _relative_error(numerical: float, analytical: float, floor: float) -> float:
 
 def check_model_gradients(model, loss_fn: Callable, x, y, eps: float = 1e-6,
                           max_entries_per_param: int | None = None, seed: int = 0,
-                          threshold: float = THRESHOLD) -> ModelGradcheck:
+                          threshold: float = THRESHOLD, localize: bool = False) -> ModelGradcheck:
     """Compare backprop with centred differences on every parameter entry of ``model``.
 
     ``loss_fn(output, y)`` is the scalar cost C. The check runs on a float64 copy of the model (float32
     rounding would swamp the differences). ``max_entries_per_param`` checks a seeded random sample of
     that many entries per parameter instead of all of them (for large models). Returns a
     ``ModelGradcheck``: ``str()`` is the table; a parameter fails when its worst relative error
-    |n − a| / max(|n|, |a|) exceeds ``threshold``.
+    |n − a| / max(|n|, |a|) exceeds ``threshold``. With ``localize=True`` a failing check goes on to check
+    each gate's own VJP in backward order and names the first wrong gate and the line that created it
+    (``result.localization``, printed with the table).
     """
     twin = float64_copy(model)
     x, y = _as_float64(x), _as_float64(y)
@@ -196,8 +201,12 @@ def check_model_gradients(model, loss_fn: Callable, x, y, eps: float = 1e-6,
         rows.append(ParamCheck(name, tuple(p.shape), len(entries), p.numel(), worst[0], worst[1], worst[2],
                                worst[3], worst[0] <= threshold, label,
                                entry_label(name, tuple(worst[1] or ()), names)))
-    return ModelGradcheck(rows, threshold, eps, loss, counted.forward_passes,
-                          [r.name for r in rows if not r.passed])
+    result = ModelGradcheck(rows, threshold, eps, loss, counted.forward_passes,
+                            [r.name for r in rows if not r.passed])
+    if localize and not result:
+        from glassgrad.localize import localize as localize_gates
+        result.localization = localize_gates(lambda: loss_fn(twin(x), y), eps=eps, seed=seed)
+    return result
 
 
 # --------------------------------------------------------------------------------------------------
