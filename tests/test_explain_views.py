@@ -344,7 +344,7 @@ def test_mlp_cli_prints_the_trace_with_the_agreement(capsys, notation, words):
 def test_mlp_cli_writes_the_graph(capsys, tmp_path):
     page = tmp_path / "net.html"
     rc, out, _ = run_cli(capsys, "mlp", "--sizes", "3", "4", "2", "--activation", "tanh", "--cost",
-                         "cross_entropy", "--graph", str(page), "--reverse")
+                         "cross_entropy", "--graph", str(page), "--reverse", "--gates")
     assert rc == 0 and "AGREE" in out and "graph written" in out
     html = page.read_text(encoding="utf-8")
     assert "<svg" in html and "W^1" in html and "× f'(z)" in html

@@ -36,6 +36,20 @@ def _write_graph(view, path: str) -> int:
     return 0
 
 
+def _write_neurons(result, path: str, reverse: bool) -> int:
+    """The neuron-level pictures: both in one .html page, or the forward (--reverse: reverse) network as .svg."""
+    from glassgrad.explain.neurons import neuron_view
+
+    svg = path.lower().endswith(".svg")
+    try:
+        neuron_view(result).save(path, reverse)
+    except OSError as e:
+        return _fail(f"cannot write {path}: {e.strerror or e}")
+    what = ("the reverse network" if reverse else "the forward network") if svg else "the forward and reverse networks"
+    print(f"\nneuron picture written to {path} ({what})")
+    return 0
+
+
 def _circuit(args) -> int:
     from glassgrad.explain import gate_table
     from glassgrad.explain.expression import ExpressionError, evaluate
@@ -101,6 +115,8 @@ def _mlp(args) -> int:
         print(result.correspondence(limit=8))
     if not args.graph:
         return 0
+    if not args.gates and args.graph.lower().endswith((".html", ".htm", ".svg")):
+        return _write_neurons(result, args.graph, args.reverse)
     for l, layer in enumerate(m for m in model.modules() if isinstance(m, gg.nn.Linear)):
         layer.weight.name, layer.bias.name = f"W^{l + 1}", f"b^{l + 1}"
     cost = cost_tensor(model, x, y, args.cost, args.notation, args.lam)
@@ -150,6 +166,9 @@ def add_commands(commands) -> None:
     m.add_argument("--seed", type=int, default=0, help="seed of the weights and the example (default 0)")
     _format_option(m)
     _graph_options(m)
+    m.add_argument("--gates", action="store_true",
+                   help="with --graph: draw the gate-level computational graph instead of the neuron picture "
+                        "(.html and .svg give the neuron picture; .dot and .png always the gate graph)")
     m.set_defaults(run=_mlp)
 
 
