@@ -18,6 +18,7 @@ so it costs nothing when not asked for.
 """
 from __future__ import annotations
 
+import contextlib
 import linecache
 import os
 import sys
@@ -70,7 +71,18 @@ def _site(frame) -> Site:
     return Site(None, library)
 
 
-class _SiteRecorder:
+class GateWatcher:
+    """What ``watching`` installs: ``record`` is called for each gate application, ``read`` when Python reads
+    a tensor's value (both do nothing here; subclasses keep what they need)."""
+
+    def record(self, gate, args, params, needs, result, forward=None) -> None:
+        pass
+
+    def read(self, t: Tensor) -> None:
+        pass
+
+
+class _SiteRecorder(GateWatcher):
     """Sits in ``engine.Trace.active`` while the forward runs: remembers where each node was created."""
 
     def __init__(self):
@@ -82,17 +94,36 @@ class _SiteRecorder:
             self.sites[node] = _site(sys._getframe(1))
 
 
-def record_sites(forward: Callable[[], Tensor]) -> tuple[Tensor, dict]:
-    """Run ``forward()`` (grad mode on) recording each gate's creation site: ``(output, {node: Site})``."""
+@contextlib.contextmanager
+def watching(recorder: GateWatcher):
+    """Inside the block, ``recorder.record(gate, args, params, needs, result, forward=None)`` is called for
+    every gate application and ``recorder.read(t)`` for every value read (through the engine's trace slot;
+    not while ``gg.compile`` traces)."""
     if engine.Trace.active is not None:
-        raise RuntimeError("localize: cannot record creation sites while gg.compile is tracing")
-    recorder = _SiteRecorder()
+        raise RuntimeError("cannot watch the gates while gg.compile is tracing")
     engine.Trace.active = recorder
     try:
-        with engine.enable_grad():
-            out = forward()
+        yield recorder
     finally:
         engine.Trace.active = None
+
+
+class GateCounter(GateWatcher):
+    """Counts gate applications (``applied``) and the nodes recorded for backward (``recorded``)."""
+
+    def __init__(self):
+        self.applied = self.recorded = 0
+
+    def record(self, gate, args, params, needs, result, forward=None) -> None:
+        if gate is not None:
+            self.applied += 1
+            self.recorded += getattr(result, "grad_fn", None) is not None
+
+
+def record_sites(forward: Callable[[], Tensor]) -> tuple[Tensor, dict]:
+    """Run ``forward()`` (grad mode on) recording each gate's creation site: ``(output, {node: Site})``."""
+    with watching(_SiteRecorder()) as recorder, engine.enable_grad():
+        out = forward()
     if not isinstance(out, Tensor):
         raise TypeError(f"localize: the forward must return a tensor, not {type(out).__name__}")
     return out, recorder.sites
