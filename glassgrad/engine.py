@@ -314,8 +314,8 @@ def backward(root: Tensor, grad, *, retain_graph: bool = False, create_graph: bo
     * ``observer(node, g, input_grads)``: called for each node, for the explain views (a hook installed
       for this call only; see ``glassgrad.hooks``).
     """
-    sink: _Sink = _Accumulate(create_graph) if inputs is None else _Capture(inputs)
-    watchers = hooks.active if observer is None else (*hooks.active, hooks.Observer(observer))
+    watchers = hooks.active if observer is None else (*hooks.active, hooks.Hook(on_backward_step=observer))
+    sink: _Sink = _Accumulate(create_graph, watchers) if inputs is None else _Capture(inputs)
     with _GradModeScope(create_graph):
         if create_graph and not isinstance(grad, Tensor):
             grad = Tensor._make(grad)
@@ -329,7 +329,7 @@ def backward(root: Tensor, grad, *, retain_graph: bool = False, create_graph: bo
 def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, create_graph: bool) -> None:
     """The backward loop: take nodes in topological order, ask each gate, pass the gradients down, release."""
     counts, retained = _consumer_counts(root)
-    watched = sink.watched(retained)
+    watched = sink.start(counts, retained)
     grads = {root: grad}
     ready = [root]
     while ready:
@@ -374,11 +374,12 @@ def _differentiable_input_grads(node: Node, g) -> list:
 
 
 class _Sink:
-    """Where backward delivers gradients: ``node`` sees the complete output gradient of each node in
-    ``watched(retained)``, ``leaf`` each gradient reaching a leaf; ``result`` is what ``backward`` returns."""
+    """Where backward delivers gradients: ``node`` sees the complete output gradient of each node that
+    ``start`` names, ``leaf`` each gradient reaching a leaf; ``result`` is what ``backward`` returns."""
 
-    def watched(self, retained: set[Node]) -> set[Node] | dict:
-        """The nodes whose output gradient ``node`` wants to see (``retained``: those with retain_grad())."""
+    def start(self, counts: dict[Node, int], retained: set[Node]) -> set[Node] | dict:
+        """Called with the graph about to be run (its nodes, and those with retain_grad()); returns the nodes
+        whose output gradient ``node`` wants to see."""
         return retained
 
     def node(self, node: Node, g) -> None:
@@ -394,9 +395,19 @@ class _Sink:
 class _Accumulate(_Sink):
     """``backward()``: add each leaf's gradient to ``leaf.grad``, and fill ``.grad`` of retain_grad() tensors."""
 
-    def __init__(self, create_graph: bool):
+    def __init__(self, create_graph: bool, watchers: tuple):
         self.create_graph = create_graph
         self.delivered: set[int] = set()     # ids of the arrays handed to leaves so far
+        self.ready_hooks = [h for h in watchers if hooks.wants(h, "on_grad_ready")]
+        self.uses: dict[int, int] = {}       # leaf id → contributions still to come (only for ready_hooks)
+
+    def start(self, counts: dict[Node, int], retained: set[Node]) -> set[Node]:
+        if self.ready_hooks:
+            for node in counts:
+                for t, need in zip(node.inputs, node.needs):
+                    if need and t.grad_fn is None:
+                        self.uses[id(t)] = self.uses.get(id(t), 0) + 1
+        return retained
 
     def node(self, node: Node, g) -> None:
         _retain(node, g)
@@ -407,6 +418,11 @@ class _Accumulate(_Sink):
         if not isinstance(gi, Tensor):
             gi = Tensor._make(gi)
         leaf.grad = gi if leaf.grad is None else leaf.grad + gi
+        if self.ready_hooks:
+            self.uses[id(leaf)] -= 1
+            if self.uses[id(leaf)] == 0:               # its last contribution of this pass: .grad is final
+                for hook in self.ready_hooks:
+                    hook.on_grad_ready(leaf)
 
 
 class _Capture(_Sink):
@@ -416,7 +432,7 @@ class _Capture(_Sink):
         self.inputs = inputs
         self.captured: dict = {_key(t): None for t in inputs}
 
-    def watched(self, retained: set[Node]) -> dict:
+    def start(self, counts: dict[Node, int], retained: set[Node]) -> dict:
         return self.captured         # asking for chosen gradients touches no .grad, retained or not
 
     def node(self, node: Node, g) -> None:
