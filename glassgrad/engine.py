@@ -415,9 +415,7 @@ class _Accumulate(_Sink):
     def leaf(self, leaf: Tensor, gi) -> None:
         if not self.create_graph:
             gi = own_array(gi, self.delivered)
-        if not isinstance(gi, Tensor):
-            gi = Tensor._make(gi)
-        leaf.grad = gi if leaf.grad is None else leaf.grad + gi
+        add_to_grad(leaf, gi, self.delivered)
         if self.ready_hooks:
             self.uses[id(leaf)] -= 1
             if self.uses[id(leaf)] == 0:               # its last contribution of this pass: .grad is final
@@ -459,6 +457,24 @@ def own_array(gi, delivered: set):
         gi = xp.array(gi)
     delivered.add(id(gi))
     return gi
+
+
+def add_to_grad(leaf: Tensor, gi, delivered: set = frozenset()) -> None:
+    """``leaf.grad += gi``. A gradient from an earlier backward is added to in place when it is a plain
+    writable array of the leaf's own (as PyTorch accumulates); one handed over in this pass (its id in
+    ``delivered``) may still be shared with the pass's other gradients, so the sum is a new array."""
+    grad = leaf.grad
+    if grad is None:
+        leaf.grad = gi if isinstance(gi, Tensor) else Tensor._make(gi)
+        return
+    a = grad.data
+    if type(gi) is not ndarray or grad.grad_fn is not None or grad._requires_grad:
+        leaf.grad = grad + gi                       # create_graph, or a .grad set to a tensor in a graph
+    elif id(a) not in delivered and type(a) is ndarray and a.shape == gi.shape and a.dtype == gi.dtype \
+            and a.flags.writeable and a.flags.owndata:
+        xp.add(a, gi, out=a)
+    else:
+        leaf.grad = Tensor._make(a + gi)
 
 
 def _retain(node: Node, g) -> None:
