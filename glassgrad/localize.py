@@ -13,19 +13,18 @@ Each gate is checked on the very inputs it saw, so a wrong rule shows up at its 
 else, whatever it does to the gradients below it. The first wrong gate is the one to fix first: every
 gradient below it in the backward pass was computed from its wrong output.
 
-The recording uses the engine's trace slot (``engine.Trace.active``, called for every gate application),
-so it costs nothing when not asked for.
+The recording is an engine hook (``glassgrad.hooks``, its ``on_gate`` called for every gate application)
+installed only while the forward re-runs, so it costs nothing when not asked for.
 """
 from __future__ import annotations
 
-import contextlib
 import linecache
 import os
 import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
-from glassgrad import engine
+from glassgrad import engine, hooks
 from glassgrad._backend import xp
 from glassgrad.tensor import Tensor
 
@@ -71,50 +70,26 @@ def _site(frame) -> Site:
     return Site(None, library)
 
 
-class GateWatcher:
-    """What ``watching`` installs: ``record`` is called for each gate application, ``read`` when Python reads
-    a tensor's value (both do nothing here; subclasses keep what they need)."""
-
-    def record(self, gate, args, params, needs, result, forward=None) -> None:
-        pass
-
-    def read(self, t: Tensor) -> None:
-        pass
-
-
-class _SiteRecorder(GateWatcher):
-    """Sits in ``engine.Trace.active`` while the forward runs: remembers where each node was created."""
+class _SiteRecorder(hooks.Hook):
+    """An engine hook while the forward runs: remembers where each node was created."""
 
     def __init__(self):
         self.sites: dict[engine.Node, Site] = {}
 
-    def record(self, gate, args, params, needs, result, forward=None) -> None:
+    def on_gate(self, gate, args, params, needs, result, forward=None) -> None:
         node = getattr(result, "grad_fn", None)
         if gate is not None and node is not None:
             self.sites[node] = _site(sys._getframe(1))
 
 
-@contextlib.contextmanager
-def watching(recorder: GateWatcher):
-    """Inside the block, ``recorder.record(gate, args, params, needs, result, forward=None)`` is called for
-    every gate application and ``recorder.read(t)`` for every value read (through the engine's trace slot;
-    not while ``gg.compile`` traces)."""
-    if engine.Trace.active is not None:
-        raise RuntimeError("cannot watch the gates while gg.compile is tracing")
-    engine.Trace.active = recorder
-    try:
-        yield recorder
-    finally:
-        engine.Trace.active = None
-
-
-class GateCounter(GateWatcher):
-    """Counts gate applications (``applied``) and the nodes recorded for backward (``recorded``)."""
+class GateCounter(hooks.Hook):
+    """An engine hook counting gate applications (``applied``) and the nodes recorded for backward
+    (``recorded``): ``with hooks.installed(GateCounter()) as counter: …``."""
 
     def __init__(self):
         self.applied = self.recorded = 0
 
-    def record(self, gate, args, params, needs, result, forward=None) -> None:
+    def on_gate(self, gate, args, params, needs, result, forward=None) -> None:
         if gate is not None:
             self.applied += 1
             self.recorded += getattr(result, "grad_fn", None) is not None
@@ -122,7 +97,8 @@ class GateCounter(GateWatcher):
 
 def record_sites(forward: Callable[[], Tensor]) -> tuple[Tensor, dict]:
     """Run ``forward()`` (grad mode on) recording each gate's creation site: ``(output, {node: Site})``."""
-    with watching(_SiteRecorder()) as recorder, engine.enable_grad():
+    recorder = _SiteRecorder()
+    with hooks.installed(recorder), engine.enable_grad():
         out = forward()
     if not isinstance(out, Tensor):
         raise TypeError(f"localize: the forward must return a tensor, not {type(out).__name__}")

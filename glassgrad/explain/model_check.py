@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from glassgrad import engine
+from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
-from glassgrad.localize import GateCounter, watching
+from glassgrad.localize import GateCounter
 from glassgrad.explain.export import Table, tex_text
 from glassgrad.explain.notation import entry_label, parameter_label, parameter_names
 from glassgrad.tensor import Tensor
@@ -277,12 +277,12 @@ def gradient_cost_comparison(sizes_list: Sequence[Sequence[int]] = ((2, 4, 1), (
         model = float64_copy(mlp(list(sizes), activation))
         x = Tensor(rng.standard_normal((batch, sizes[0])))
         y = Tensor(rng.standard_normal((batch, sizes[-1])))
-        with watching(GateCounter()) as bp_gates, engine.enable_grad():
+        with hooks.installed(GateCounter()) as bp_gates, engine.enable_grad():
             quadratic_cost(model(x), y)
         counted = _CountedModel(model)
         backward_passes, bp_seconds = _backprop_cost(counted, quadratic_cost, x, y)
         bp_forward, counted.forward_passes = counted.forward_passes, 0
-        with watching(GateCounter()) as num_gates:
+        with hooks.installed(GateCounter()) as num_gates:
             num_seconds = _numerical_cost(counted, model, quadratic_cost, x, y, eps)
         rows.append(CostRow(list(sizes), model.num_parameters(), counted.forward_passes, num_seconds,
                             bp_forward, backward_passes, bp_seconds, num_gates.applied, bp_gates.recorded))
