@@ -136,7 +136,9 @@ class NeuronView:
             else:
                 lines = [f"z {_num(self.z[m - 1][k - 1])}", f"a {_num(self.a[m][k - 1])}"]
             name = self.s.a(m, k)
-            tip = f"{name} = {self.a[m][k - 1]:.6g}" + ("" if m == 0 else f", {self.s.z(m, k)} = {self.z[m - 1][k - 1]:.6g}")
+            tip = f"{name} = {self.a[m][k - 1]:.6g}"
+            if m > 0:
+                tip += f", {self.s.z(m, k)} = {self.z[m - 1][k - 1]:.6g}"
             out.append(f'<g class="neuron"><title>{_e(tip)}</title>'
                        f'<ellipse cx="{col.x:.1f}" cy="{y:.1f}" rx="44" ry="30" fill="#eef4ff" stroke="#3366aa"/>')
             out += [_text(col.x, y - 4 + 15 * i, line, size=11) for i, line in enumerate(lines)]
