@@ -250,7 +250,8 @@ def plot(gd: dict, sgd: dict, args, task: str, n: int, gd_lr: float, X: np.ndarr
         xs = np.asarray(run["epochs" if whole_epochs else "updates"], dtype=float)
         keep = np.nonzero((xs >= 1) & ((xs == np.round(xs)) if whole_epochs else True))[0]
         if len(keep) > points:
-            keep = keep[np.unique(np.round(np.logspace(0, np.log10(len(keep) - 1), points)).astype(int))]
+            spaced = np.round(np.logspace(0, np.log10(len(keep) - 1), points)).astype(int)
+            keep = keep[np.unique(np.concatenate([[0], spaced]))]      # the first point (x = 1) included
         return np.log10(xs[keep]), np.log10(np.asarray(run["e_in"])[keep])
 
     fig = plt.figure(figsize=(13, 4.6))

@@ -37,7 +37,7 @@ def _e(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _num(v: float) -> str:
+def _num(v) -> str:
     return f"{v:.3g}".replace("-", "−")
 
 
@@ -88,30 +88,26 @@ class NeuronView:
     # ---- pictures ------------------------------------------------------------------------------------
     def forward_svg(self) -> str:
         """The forward network: z and a in each neuron, weights on the edges, the cost as one node."""
-        cols, height = self._columns(spacing=84)
-        cost_x = cols[-1].x + COLUMN_GAP * 0.85
-        width = cost_x + 110
-        out = [_svg_open(width, height, "forward network")]
-        out += self._titles(cols, "forward: z = Σ w·a + b, a = f(z)")
-        for m in range(1, self.L + 1):
-            out += self._edges(cols[m - 1], cols[m], m, reverse=False)
-        for m, col in enumerate(cols):
-            out += self._forward_units(m, col)
-        out += self._cost_node(cols[-1], cost_x, reverse=False)
-        return "\n".join(out + ["</svg>"])
+        return self._svg(reverse=False)
 
     def reverse_svg(self) -> str:
         """Lee's reverse network: × f'(z) triangles, ∂C/∂a entering at the output, δ back along the weights."""
-        cols, height = self._columns(spacing=112)
+        return self._svg(reverse=True)
+
+    def _svg(self, reverse: bool) -> str:
+        cols, height = self._columns(spacing=112 if reverse else 84)
         cost_x = cols[-1].x + COLUMN_GAP * 0.85
-        width = cost_x + 110
-        out = [_svg_open(width, height, "reverse network")]
-        out += self._titles(cols, "backward: δ = ∂C/∂a × f'(z), ∂C/∂a = Σ w·δ of the next layer")
-        for m in range(2, self.L + 1):
-            out += self._edges(cols[m - 1], cols[m], m, reverse=True)
-        for m, col in enumerate(cols[1:], start=1):
-            out += self._reverse_units(m, col)
-        out += self._cost_node(cols[-1], cost_x, reverse=True)
+        out = [_svg_open(cost_x + 110, height, "reverse network" if reverse else "forward network")]
+        out += self._titles(cols, "backward: δ = ∂C/∂a × f'(z), ∂C/∂a = Σ w·δ of the next layer" if reverse
+                            else "forward: z = Σ w·a + b, a = f(z)")
+        for m in range(2 if reverse else 1, self.L + 1):      # the reverse network stops at the first layer's δ
+            out += self._edges(cols[m - 1], cols[m], m, reverse)
+        for m, col in enumerate(cols):
+            if reverse and m > 0:
+                out += self._reverse_units(m, col)
+            elif not reverse:
+                out += self._forward_units(m, col)
+        out += self._cost_node(cols[-1], cost_x, reverse)
         return "\n".join(out + ["</svg>"])
 
     def _titles(self, cols: list[_Column], caption: str) -> list[str]:
