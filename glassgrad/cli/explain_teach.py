@@ -36,6 +36,91 @@ def _step(args) -> int:
     return 0
 
 
+def _exercise(args) -> int:
+    from pathlib import Path
+
+    from glassgrad.explain.exercise import parse_answers, worksheet
+
+    try:
+        sheet = worksheet(args.seed, args.notation)
+    except ValueError as e:
+        return _fail(str(e))
+    if args.answers:
+        print(sheet.key_text())
+        return 0
+    if args.html:
+        try:
+            path = sheet.save_html(args.html)
+        except (ValueError, OSError) as e:
+            return _fail(str(e))
+        print(f"wrote {path}: fill in the form, press 'Make my answers file', then check it with\n"
+              f"  glassgrad explain exercise --seed {args.seed} --check answers-seed{args.seed}.txt")
+        return 0
+    if args.check:
+        try:
+            answers = parse_answers(Path(args.check).read_text(encoding="utf-8"), args.check)
+            grades = sheet.grade(answers)
+        except (ValueError, OSError, UnicodeDecodeError) as e:
+            return _fail(f"exercise: {e}")
+    elif args.interactive:
+        print(sheet, end="\n\n")
+        answers = {}
+        for q in sheet.questions:
+            while True:
+                text = input(f"{q.id}. {q.symbol} = ").strip()
+                if not text:
+                    break
+                try:
+                    answers[q.id] = float(text)
+                    break
+                except ValueError:
+                    print(f"  {text!r} is not a number; type a number, or press Enter to skip")
+        grades = sheet.grade(answers)
+    else:
+        print(sheet)
+        print(f"\nAnswer in a file of lines 'Q1 = number' and run: glassgrad explain exercise --seed {args.seed} "
+              f"--check FILE\n(or --interactive to answer here, --html FILE for a form, --answers for the key)")
+        return 0
+    print("\n".join(str(g) for g in grades))
+    right = sum(g.correct for g in grades)
+    print(f"\n{right} of {len(grades)} right")
+    return 0 if right == len(grades) else 1
+
+
+def run_sweep(args) -> int:
+    """``explain gradcheck --sweep``: the cost lab."""
+    from glassgrad.explain.labs import cost_sweep
+
+    sweep = cost_sweep(activation=args.activation, seed=args.seed)
+    print("The cost of every gradient of [4, h, 3] networks, by centred differences and by backprop "
+          "(times depend on the machine and its load):\n")
+    print(sweep)
+    return _plot(sweep, args.plot)
+
+
+def _plot(lab, path) -> int:
+    if path:
+        try:
+            written = lab.plot(path)
+        except (OSError, ValueError) as e:
+            return _fail(f"cannot write the plot {path}: {e}")
+        print(f"\nwrote {written}" if written else "\n(no plot: matplotlib is not installed; "
+                                                   "pip install 'glassgrad[plot]')")
+    return 0
+
+
+def _probe(args) -> int:
+    from glassgrad.explain.labs import probe
+
+    try:
+        result = probe(args.param, args.sizes, args.activation, args.seed)
+    except ValueError as e:
+        return _fail(f"probe: {e}")
+    print(f"network {args.sizes}, {args.activation} units, quadratic cost, one example (seed {args.seed})\n")
+    print(result)
+    return _plot(result, args.plot)
+
+
 def add_commands(commands) -> None:
     from glassgrad.train.models import ACTIVATIONS
 
@@ -59,3 +144,32 @@ def add_commands(commands) -> None:
     s.add_argument("--seed", type=int, default=0, help="seed of --model's weights and data (default 0)")
     s.add_argument("--out", default="step.html", metavar="FILE", help="the page to write (default step.html)")
     s.set_defaults(run=_step)
+
+    from glassgrad.explain.exercise import NOTATIONS
+
+    e = commands.add_parser(
+        "exercise", help="a hand-backprop worksheet whose grader names the mistake behind a wrong answer",
+        description="A small seeded sigmoid network and six questions on entries of δ^L, δ^l, ∂C/∂b and ∂C/∂w. "
+                    "Each wrong answer is recomputed under a bank of known mistakes (missing σ'(z), σ' at a, W not "
+                    "transposed, sign of (a − y), no batch mean or sum, one fan-out path, the ½ convention) and "
+                    "the mistake that reproduces it is named. The same seed gives the same worksheet.")
+    e.add_argument("--seed", type=int, default=7, help="which worksheet (default 7)")
+    e.add_argument("--notation", default="nndl", choices=list(NOTATIONS), help="default nndl")
+    how = e.add_mutually_exclusive_group()
+    how.add_argument("--answers", action="store_true", help="print the answer key")
+    how.add_argument("--check", metavar="FILE", help="grade the answers in FILE (lines 'Q1 = number')")
+    how.add_argument("--interactive", action="store_true", help="ask each question at the prompt, then grade")
+    how.add_argument("--html", metavar="FILE", help="write the worksheet as an HTML form that makes an answers file")
+    e.set_defaults(run=_exercise)
+
+    p = commands.add_parser(
+        "probe", help="the linearisation probe: ΔC vs ∂C/∂w·Δw for one weight, and the finite-difference error vs ε",
+        description="Nudge one weight by Δw on a log scale: the actual ΔC, the prediction ∂C/∂w·Δw and the residual "
+                    "(fitted log-log slope ≈ 2); then the centred difference's error against ε with the best ε.")
+    p.add_argument("--param", default="W2[1,2]", help="the weight, 1-based: W<layer>[j,k] (w^l_jk) or b<layer>[j] "
+                                                     "(default W2[1,2])")
+    p.add_argument("--sizes", type=int, nargs="+", default=[2, 3, 2], metavar="N", help="layer sizes (default 2 3 2)")
+    p.add_argument("--activation", default="sigmoid", choices=["sigmoid", "tanh"], help="default sigmoid")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the example (default 0)")
+    p.add_argument("--plot", metavar="PATH", help="save both panels as a PNG")
+    p.set_defaults(run=_probe)
