@@ -82,6 +82,19 @@ class _SiteRecorder(hooks.Hook):
             self.sites[node] = _site(sys._getframe(1))
 
 
+class GateCounter(hooks.Hook):
+    """An engine hook counting gate applications (``applied``) and the nodes recorded for backward
+    (``recorded``): ``with hooks.installed(GateCounter()) as counter: …``."""
+
+    def __init__(self):
+        self.applied = self.recorded = 0
+
+    def on_gate(self, gate, args, params, needs, result, forward=None) -> None:
+        if gate is not None:
+            self.applied += 1
+            self.recorded += getattr(result, "grad_fn", None) is not None
+
+
 def record_sites(forward: Callable[[], Tensor]) -> tuple[Tensor, dict]:
     """Run ``forward()`` (grad mode on) recording each gate's creation site: ``(output, {node: Site})``."""
     recorder = _SiteRecorder()
