@@ -86,7 +86,8 @@ def dropout_masks() -> dict:
 
 
 def train_fit(out: Path, *, epochs: int = EPOCHS, n: int = N_EXAMPLES, batch: int = GLOBAL_BATCH, shuffle: bool = True,
-              resume: str | None = None, loss=None, tag: str = "fit", padded: int | None = None) -> dict:
+              resume: str | None = None, loss=None, tag: str = "fit", padded: int | None = None,
+              extra_callbacks: tuple = ()) -> dict:
     """``fit`` as a user writes it, with the one-line change; the checkpoint and log names carry the rank, so
     the test can see that only rank 0 wrote."""
     from glassgrad.train import ModelCheckpoint, fit
@@ -99,7 +100,7 @@ def train_fit(out: Path, *, epochs: int = EPOCHS, n: int = N_EXAMPLES, batch: in
     opt = dist.DistributedOptimizer(gg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
     history = fit(model, loss or gg.nn.functional.cross_entropy, opt, (X, y), epochs, batch_size=batch,
                   shuffle=shuffle, seed=3, validation=(X[:32], y[:32]), progress=False,
-                  callbacks=[ModelCheckpoint(out / f"{tag}-checkpoint-rank{world.rank}.npz")],
+                  callbacks=[ModelCheckpoint(out / f"{tag}-checkpoint-rank{world.rank}.npz"), *extra_callbacks],
                   log=str(out / f"{tag}-log-rank{world.rank}.jsonl"), resume=resume)
     return {"params": flat(model), "loss": np.array(history["loss"]), "val_loss": np.array(history["val_loss"]),
             "epochs": len(history), "stop_reason": str(history.stop_reason), "fault": history.fault}
@@ -158,12 +159,25 @@ def slow(out: Path) -> dict:
     return train_fit(out, epochs=1000, loss=loss, tag="slow")
 
 
+def stop_on_rank_1(out: Path) -> dict:
+    """A callback on rank 1 alone stops training at the end of epoch 2 (as early stopping on one rank would)."""
+    from glassgrad.train import Callback
+
+    class StopAfterTwo(Callback):
+        def on_epoch_end(self, state, logs: dict) -> None:
+            if dist.init().rank == 1 and state.epoch == 2:
+                state.stop("rank 1's own reason")
+
+    return train_fit(out, extra_callbacks=[StopAfterTwo()], tag="stop_one")
+
+
 FIT_SCENARIOS = {
     "fit": lambda out: train_fit(out),
     "first_half": lambda out: train_fit(out, epochs=2, tag="half"),          # then resumed on other rank counts
     "second_half": lambda out: train_fit(out, epochs=4, resume=str(out / "half-checkpoint-rank0.npz"), tag="resumed"),
     "uneven": lambda out: train_fit(out, n=100, batch=30, shuffle=False, tag="uneven"),
     "nan": nan_on_rank_1,
+    "stop_one": stop_on_rank_1,
     "interrupt": interrupt_on_rank_1,
     "slow": slow,
 }

@@ -200,7 +200,7 @@ def fit_runs(tmp_path_factory):
     """mpirun -n 2: fit, the first half of a run, a NaN on rank 1; then mpirun -n 3: the second half resumed
     from the 2-rank checkpoint, and an uneven split (100 examples on 3 ranks)."""
     out = tmp_path_factory.mktemp("fit")
-    two = mpirun(2, sys.executable, str(WORKER), str(out), "fit", "first_half", "nan")
+    two = mpirun(2, sys.executable, str(WORKER), str(out), "fit", "first_half", "nan", "stop_one")
     three = mpirun(3, sys.executable, str(WORKER), str(out), "second_half", "uneven")
     return out, two.stdout + three.stdout
 
@@ -217,9 +217,9 @@ def test_fit_on_two_ranks_equals_one_process_and_only_rank_0_writes(fit_runs, tm
     np.testing.assert_allclose(r0["val_loss"], reference["val_loss"], atol=1e-6)
     assert (out / "fit-checkpoint-rank0.npz").exists() and (out / "fit-log-rank0.jsonl").exists()
     assert not (out / "fit-checkpoint-rank1.npz").exists() and not (out / "fit-log-rank1.jsonl").exists()
-    # epoch 1 is printed by fit, first_half, nan and uneven, epoch 3 by fit, second_half and uneven: once
-    # each, by rank 0 (every rank printing would show them 2 or 3 times)
-    assert stdout.count("epoch   1  loss") == 4 and stdout.count("epoch   3  loss") == 3
+    # epoch 1 is printed by fit, first_half, nan, stop_one and uneven, epoch 3 by fit, second_half and
+    # uneven: once each, by rank 0 (every rank printing would show them 2 or 3 times)
+    assert stdout.count("epoch   1  loss") == 5 and stdout.count("epoch   3  loss") == 3
 
 
 @needs_mpi
@@ -251,10 +251,19 @@ def test_nan_on_one_rank_stops_every_rank_at_the_same_step(fit_runs):
     out, _ = fit_runs
     r0, r1 = ranks(out, "nan", 2)
     assert int(r0["epochs"]) == int(r1["epochs"]) == 1
-    assert "the loss became nan at epoch 2, step 1" in str(r1["stop_reason"])
-    assert str(r0["stop_reason"]).startswith("rank 1 of 2 stopped: the loss became nan at epoch 2, step 1")
-    assert bool(r0["fault"]) and bool(r1["fault"])
+    for r in (r0, r1):       # the loss is averaged over the ranks before the check: both see the NaN
+        assert str(r["stop_reason"]).startswith("the loss became nan at epoch 2, step 1") and bool(r["fault"])
     np.testing.assert_array_equal(r0["params"], r1["params"])      # neither took the poisoned update
+
+
+@needs_mpi
+def test_a_stop_on_one_rank_stops_every_rank_with_its_reason(fit_runs):
+    out, _ = fit_runs
+    r0, r1 = ranks(out, "stop_one", 2)
+    assert int(r0["epochs"]) == int(r1["epochs"]) == 2
+    assert str(r1["stop_reason"]) == "rank 1's own reason"
+    assert str(r0["stop_reason"]) == "rank 1 of 2 stopped: rank 1's own reason"
+    np.testing.assert_array_equal(r0["params"], r1["params"])
 
 
 @needs_mpi

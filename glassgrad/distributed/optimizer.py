@@ -105,6 +105,7 @@ class DistributedOptimizer(Optimizer):
                                      int(bucket_mb * 2 ** 20))
         self._bucket_of = {id(p): b for b in self.buckets for p in b.params}
         self._next = 0                      # the first bucket not yet launched (launches go in bucket order)
+        self._synchronized = False          # the gradients are already averaged (synchronize() before step())
         self.wait_seconds = 0.0
         self.steps = 0
         self._hook = hooks.Hook(on_grad_ready=self._grad_ready)
@@ -132,18 +133,22 @@ class DistributedOptimizer(Optimizer):
         return [p for g in self.param_groups for p in g["params"]]
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Average the gradients over all ranks, then take the wrapped optimiser's step."""
+        """Average the gradients over all ranks (unless ``synchronize()`` already did since the last
+        backward), then take the wrapped optimiser's step."""
         loss = None
         if closure is not None:
             with engine.enable_grad():
                 loss = closure()
-        self.synchronize()
+        if not self._synchronized:
+            self.synchronize()
         self.optimizer.step()
+        self._synchronized = False
         return loss
 
     def synchronize(self) -> None:
-        """Average every gradient over the ranks now (``step()`` does this first); each ``.grad`` then holds
-        the mean, the same on every rank."""
+        """Average every gradient over the ranks now; each ``.grad`` then holds the mean, the same on every
+        rank, and the next ``step()`` uses it as it is. ``fit`` calls this as soon as backward is done, so that
+        its checks (non-finite gradients) see the same gradients on every rank."""
         if self.world.size == 1:
             return
         started = time.perf_counter()
@@ -155,20 +160,17 @@ class DistributedOptimizer(Optimizer):
         self._next = 0
         self.wait_seconds += time.perf_counter() - started
         self.steps += 1
+        self._synchronized = True
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients (and finish any Allreduce that backward started for them)."""
-        self.discard_pending()
-        self.optimizer.zero_grad(set_to_none)
-
-    def discard_pending(self) -> None:
-        """Finish the Allreduces that backward started (``overlap=True``) without using them: when a step is
-        abandoned (training stopped before the update). The gradients stay this rank's own."""
-        if self._next:
+        if self._next:       # backward started Allreduces for gradients no step will use: finish them
             self.world.wait([b.request for b in self.buckets])
             for b in self.buckets:
                 b.reset()
             self._next = 0
+        self._synchronized = False
+        self.optimizer.zero_grad(set_to_none)
 
     @property
     def fit_callbacks(self) -> list:

@@ -4,7 +4,8 @@
 * ``DataParallel`` (runs first, ``ORDER_REDUCE``): makes rank 0 the only writer; gives every rank rank 0's
   shuffling state, parameters and optimiser state (also after a resume); cuts the loader into this rank's
   shard with ``batch_size / size`` examples per batch (``batch_size`` is the global batch); reseeds dropout
-  per epoch and rank; averages batch-norm running statistics at the end of each epoch (before validation)
+  per epoch and rank; averages the loss and the gradients as soon as backward is done (so the non-finite
+  check sees the same numbers everywhere); averages batch-norm running statistics at the end of each epoch (before validation)
   and the epoch's metrics over the ranks, so every later callback and every rank sees the same numbers.
 * ``StopTogether`` (runs last): after each backward pass and at each epoch's end, the ranks agree whether
   any of them stopped (a NaN loss, early stopping, a checkpoint refusing non-finite weights); if one did,
@@ -48,6 +49,14 @@ class DataParallel(Callback):
         if self.world.size > 1:
             manual_seed(self.seed, state.epoch, world=self.world)
 
+    def on_backward_end(self, state, logs: dict) -> None:
+        if self.world.size == 1:
+            return
+        # before the checks (ORDER_CHECK): every rank then checks the same global loss and averaged gradients,
+        # so a NaN on one rank stops all of them at this step, each naming the loss
+        logs["loss"] = self.world.sum([logs["loss"]])[0] / self.world.size
+        self.optimizer.synchronize()
+
     def on_batch_end(self, state, logs: dict) -> None:
         if self.world.size > 1 and state.step == len(state.loader):    # the epoch's last step, before validation
             average_buffers(state.model, self.world)
@@ -70,8 +79,7 @@ class StopTogether(Callback):
         self.optimizer, self.world = optimizer, optimizer.world
 
     def on_backward_end(self, state, logs: dict) -> None:
-        if self._agree(state):
-            self.optimizer.discard_pending()    # no update follows: finish the Allreduces backward started
+        self._agree(state)
 
     def on_epoch_end(self, state, logs: dict) -> None:
         self._agree(state)
