@@ -145,6 +145,15 @@ class Tensor:
             return xp.array(self.data, dtype=dtype)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
+    def __dlpack__(self, **kwargs):
+        """DLPack export: ``torch.from_dlpack(t)``, ``np.from_dlpack(t)`` share this tensor's memory (the values
+        only, as ``np.asarray(t)``: the gradient stays in glassgrad's graph)."""
+        _value_read(self)
+        return self.data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple:
+        return self.data.__dlpack_device__()
+
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """``np.exp(t)``, ``array + t``: NumPy's ufuncs run glassgrad's gates (glassgrad/ops/numpy_api.py)."""
         return _numpy_api.array_ufunc(ufunc, method, inputs, kwargs)
@@ -350,6 +359,12 @@ def as_tensor(data: Any, dtype=None) -> Tensor:
     if isinstance(data, Tensor) and (dtype is None or data.dtype == xp.dtype(dtype)):
         return data
     return Tensor(_to_array(data, dtype, copy=False))
+
+
+def from_dlpack(x: Any, requires_grad: bool = False) -> Tensor:
+    """A tensor sharing memory with any DLPack producer: a PyTorch tensor on the CPU, a NumPy array, a JAX
+    array … (``x`` itself must not require a gradient in its own library: detach it there first)."""
+    return Tensor(xp.from_dlpack(x), requires_grad=requires_grad)
 
 
 def _shape(shape: tuple) -> tuple:
