@@ -31,6 +31,13 @@ from glassgrad.ops.shape import (
     astype, broadcast_to, expand_dims, getitem, one_hot, pad, permute, plain_index, reshape, split, swapaxes,
     transpose)
 from glassgrad.ops.spelling import accepts_torch_names, explicit_correction, values_without_indices
+from glassgrad.ops.math import (
+    arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, ceil, cos, cosh, exp2, expm1, floor, fmod, hypot,
+    log1p, log2, log10, logaddexp, mod, nan_to_num, remainder, round, sin, sinc, sinh, square, tan, trunc)
+from glassgrad.ops.einsum import cross, diag, diagonal, dot, einsum, inner, kron, outer, tensordot, trace
+from glassgrad.ops import indexing as _indexing
+from glassgrad.ops.indexing import diff, moveaxis, partition, ravel, repeat, roll, take, take_along_axis, tile
+from glassgrad.ops import linalg_decomp  # noqa: F401  registers the numpy.linalg gates (gg.linalg)
 
 # The reductions and axis functions also take PyTorch's dim= / keepdim= / correction= (ops/spelling.py).
 sum = accepts_torch_names(_reduce.sum)
@@ -55,6 +62,13 @@ squeeze = accepts_torch_names(_shape.squeeze)
 unsqueeze = accepts_torch_names(_shape.unsqueeze)
 flatten = _shape.flatten
 clamp = clip
+cumsum = accepts_torch_names(_indexing.cumsum)
+cumprod = accepts_torch_names(_indexing.cumprod)
+argsort = accepts_torch_names(_indexing.argsort, "argsort")
+sort = accepts_torch_names(_indexing.sort, check=values_without_indices)
+flip = _indexing.flip
+# NumPy 2's and PyTorch's short names of the inverse functions
+asin, acos, atan, atan2, asinh, acosh, atanh = arcsin, arccos, arctan, arctan2, arcsinh, arccosh, arctanh
 
 __all__ = [
     "abs", "add", "clip", "div", "elu", "equal", "exp", "greater", "greater_equal", "isfinite", "isnan",
@@ -64,4 +78,10 @@ __all__ = [
     "prod", "softmax", "std", "sum", "var", "astype", "broadcast_to", "cat", "concatenate", "expand_dims", "flatten",
     "getitem",
     "one_hot", "pad", "permute", "plain_index", "reshape", "split", "squeeze", "stack", "swapaxes", "transpose", "unsqueeze",
+    "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "ceil", "cos", "cosh", "exp2", "expm1",
+    "floor", "fmod", "hypot", "log1p", "log2", "log10", "logaddexp", "mod", "nan_to_num", "remainder", "round", "sin",
+    "sinc", "sinh", "square", "tan", "trunc", "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh",
+    "cross", "diag", "diagonal", "dot", "einsum", "inner", "kron", "outer", "tensordot", "trace",
+    "argsort", "cumprod", "cumsum", "diff", "flip", "moveaxis", "partition", "ravel", "repeat", "roll", "sort", "take",
+    "take_along_axis", "tile",
 ]
