@@ -1,18 +1,25 @@
 """Every gate of glassgrad: its forward rule and the derivative of each input, side by side.
 
 <!-- gate table: generated from GATES by `python -m glassgrad.ops.table`; do not edit by hand -->
-| file           | gates                                                                       |
-|----------------|-----------------------------------------------------------------------------|
-| elementwise.py | add sub mul div neg pow exp log sqrt reciprocal abs tanh sigmoid relu       |
-|                | leaky_relu elu softplus maximum minimum clip where                          |
-| shape.py       | reshape transpose swapaxes broadcast_to squeeze unsqueeze concatenate stack |
-|                | unindex getitem pad astype                                                  |
-| linalg.py      | matmul                                                                      |
-| reduce.py      | sum mean max min prod var std logsumexp                                     |
-| softmax.py     | softmax log_softmax                                                         |
-| nn.py          | linear cross_entropy                                                        |
-| conv.py        | conv2d conv2d_input_grad conv2d_weight_grad max_pool2d max_pool2d_scatter   |
-|                | max_pool2d_gather batch_norm                                                |
+| file             | gates                                                                        |
+|------------------|------------------------------------------------------------------------------|
+| elementwise.py   | add sub mul div neg pow exp log sqrt reciprocal abs tanh sigmoid relu        |
+|                  | leaky_relu elu softplus maximum minimum clip where sign                      |
+| shape.py         | reshape transpose swapaxes broadcast_to squeeze unsqueeze concatenate stack  |
+|                  | unindex getitem pad astype                                                   |
+| linalg.py        | matmul                                                                       |
+| reduce.py        | sum mean max min prod var std logsumexp                                      |
+| softmax.py       | softmax log_softmax                                                          |
+| nn.py            | linear cross_entropy                                                         |
+| conv.py          | conv2d conv2d_input_grad conv2d_weight_grad max_pool2d max_pool2d_scatter    |
+|                  | max_pool2d_gather batch_norm                                                 |
+| math.py          | sin cos tan arcsin arccos arctan arctan2 sinh cosh arcsinh arccosh arctanh   |
+|                  | sinc log1p expm1 log2 log10 exp2 square logaddexp hypot remainder fmod floor |
+|                  | ceil trunc round nan_to_num                                                  |
+| einsum.py        | einsum                                                                       |
+| indexing.py      | cumsum cumprod                                                               |
+| linalg_decomp.py | inv det logabsdet solve cholesky eigvalsh eigh_vectors svdvals svd_u svd_vh  |
+|                  | pinv qr_q qr_r eigvals eig_vectors vector_norm                               |
 <!-- end of gate table -->
 
 ``glassgrad.engine.GATES`` lists them all by name; ``help(gg.sum)`` shows a gate's signature and derivative rule.
