@@ -523,7 +523,7 @@ def _svg_edge(view: GraphView, e: GraphEdge, pos: dict, k: int = 0, parallel: in
         lines = label.split("\n")
         my += (k - (parallel - 1) / 2) * (LINE_H * len(lines) + 10) - LINE_H * (len(lines) - 1) / 2 - 3
         parts += [f'<text x="{mx:.1f}" y="{my + i * LINE_H:.1f}" text-anchor="middle" fill="{colour}" '
-                  f'stroke="white" stroke-width="3" paint-order="stroke">{escape(line)}</text>'
+                  f'stroke="white" stroke-width="3" paint-order="stroke">{escape(line, quote=False)}</text>'
                   for i, line in enumerate(lines)]
     return "\n".join(parts)
 
@@ -536,5 +536,5 @@ def _svg_node(n: GraphNode, lines: list[str], box: tuple) -> str:
     for i, line in enumerate(lines):
         weight = ' font-weight="bold"' if i == 0 else ""
         parts.append(f'<text x="{x + w / 2:.1f}" y="{y + PAD + 7 + i * LINE_H:.1f}" text-anchor="middle"{weight}>'
-                     f'{escape(line)}</text>')
+                     f'{escape(line, quote=False)}</text>')
     return "\n".join(parts + ["</g>"])

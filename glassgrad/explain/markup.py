@@ -13,9 +13,10 @@ import json
 from typing import Any
 
 
-def escape(value: Any) -> str:
-    """``str(value)`` as HTML or SVG text or attribute value: ``& < > " '`` become entities."""
-    return html.escape(str(value), quote=True)
+def escape(value: Any, quote: bool = True) -> str:
+    """``str(value)`` as HTML or SVG text or attribute value: ``& < >`` and, with ``quote`` (needed inside an
+    attribute), ``" '`` become entities."""
+    return html.escape(str(value), quote=quote)
 
 
 def json_for_script(data: Any) -> str:
