@@ -277,7 +277,7 @@ class _Program:
     """
 
     def __init__(self, rec: _Recording, root: Tensor, aux: list[Tensor], seen: dict, update: _Update | None):
-        self.namespace: dict = {**_NUMPY, "sum_to": engine.sum_to, "deliver": _deliver}
+        self.namespace: dict = {**_NUMPY, "sum_to": engine.sum_to, "add_to_grad": engine.add_to_grad}
         self.rec, self.seen = rec, seen
         self.owned: set[int] = set()      # slots whose gradient is an array of their own (not an alias)
         self.kept: set[str] = set()       # locals bound to preallocated arrays: a ``del`` would free nothing
@@ -424,7 +424,7 @@ class _Program:
         """Add each gradient to its parameter's .grad, as backward() does (never on one of our arrays)."""
         self.constant("ours", frozenset(id(v) for v in self.namespace.values() if isinstance(v, ndarray)))
         lines = ["delivered = set(ours)"]
-        lines += [f"deliver(params[{k}], {grads[s]}, delivered)" for k, (s, _) in enumerate(self.rec.params)
+        lines += [f"add_to_grad(params[{k}], {grads[s]}, delivered)" for k, (s, _) in enumerate(self.rec.params)
                   if s in grads]
         return lines
 
@@ -491,11 +491,6 @@ def _free_early(lines: list[str], kept: set[str]) -> list[str]:
         if dead:
             out.append("del " + ", ".join(dead))
     return out
-
-
-def _deliver(param: Tensor, g, delivered: set) -> None:
-    """Add a gradient to a parameter's .grad, as backward() does, on an array of the parameter's own."""
-    engine.add_to_grad(param, engine.own_array(g, delivered), delivered)
 
 
 class _Update:

@@ -164,7 +164,7 @@ def test_source_shows_the_generated_step():
         step(np.ones((2, 3), np.float32))
     src = step.source()
     assert "def step(inputs, params):" in src and "# linear" in src and "# tanh" in src
-    assert "deliver(params[0]" in src
+    assert "add_to_grad(params[0]" in src
 
 
 def test_step_must_return_a_scalar():
