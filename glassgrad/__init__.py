@@ -16,7 +16,7 @@ from glassgrad.ops import __all__ as _ops_all
 from glassgrad.function import Function
 from glassgrad.compile import Compiled, compile
 from glassgrad.threads import blas_threads
-from glassgrad.functional import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp
+from glassgrad.transforms import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp
 from glassgrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 
 __all__ = [

@@ -19,7 +19,8 @@ from hypothesis import given, settings
 import glassgrad as gg
 from glassgrad.engine import GATES
 from glassgrad.ops import conv
-from glassgrad.ops import nn as fused
+from glassgrad.ops import fused
+from glassgrad.ops import norm
 
 # --------------------------------------------------------------------------------------------------
 # Strategies
@@ -395,7 +396,7 @@ def case_batch_norm(data):
         data.draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=2))
     x = distinct(data, shape, spacing=0.3) + arrays(data, shape, reals(-0.05, 0.05))
     eps = data.draw(st.sampled_from([1e-5, 0.1]))
-    return (lambda a, w, b: conv.batch_norm(a, w, b, eps=eps)), \
+    return (lambda a, w, b: norm.batch_norm(a, w, b, eps=eps)), \
         [x, arrays(data, shape[1:2]), arrays(data, shape[1:2])]
 
 

@@ -13,7 +13,8 @@ from glassgrad.engine import ShapeError
 from glassgrad.ops import (  # noqa: F401  activations are gates; re-exported here for the nn vocabulary
     elu, leaky_relu, log, log_softmax, relu, sigmoid, softmax, softplus, tanh, where)
 from glassgrad.ops import conv as _conv
-from glassgrad.ops import nn as _fused
+from glassgrad.ops import fused as _fused
+from glassgrad.ops import norm as _norm
 from glassgrad.tensor import Generator, Tensor, _rng
 
 
@@ -235,7 +236,7 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
     for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)):
         if t is not None and t.shape != (features,):
             raise ShapeError(f"batch_norm: {name} must have shape ({features},) for input {x.shape}, not {t.shape}")
-    shape = _conv._bn_shape(x)
+    shape = _norm._bn_shape(x)
     if not training:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation (training=False) needs running_mean and running_var")
@@ -251,7 +252,7 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
     if running_mean is not None or running_var is not None:
         _update_running_stats(_array(x), running_mean, running_var, momentum, count)
     one, zero = xp.ones(features, dtype=x.dtype), xp.zeros(features, dtype=x.dtype)
-    return _conv.batch_norm(x, one if weight is None else weight, zero if bias is None else bias, eps=eps)
+    return _norm.batch_norm(x, one if weight is None else weight, zero if bias is None else bias, eps=eps)
 
 
 def _array(t):
@@ -262,7 +263,7 @@ def _update_running_stats(x, running_mean, running_var, momentum: float, count: 
     """running ← (1 − momentum) running + momentum · batch, in place (variance unbiased, as PyTorch).
     Buffers given as tensors are updated in their arrays."""
     running_mean, running_var = _array(running_mean), _array(running_var)
-    axes = _conv._bn_axes(x)
+    axes = _norm._bn_axes(x)
     mean = x.mean(axis=axes)
     if running_mean is not None:
         running_mean *= 1 - momentum

@@ -10,9 +10,10 @@
 | linalg.py      | matmul                                                                      |
 | reduce.py      | sum mean max min prod var std logsumexp                                     |
 | softmax.py     | softmax log_softmax                                                         |
-| nn.py          | linear cross_entropy                                                        |
+| fused.py       | linear cross_entropy                                                        |
 | conv.py        | conv2d conv2d_input_grad conv2d_weight_grad max_pool2d max_pool2d_scatter   |
-|                | max_pool2d_gather batch_norm                                                |
+|                | max_pool2d_gather                                                           |
+| norm.py        | batch_norm                                                                  |
 <!-- end of gate table -->
 
 ``glassgrad.engine.GATES`` lists them all by name; ``help(gg.sum)`` shows a gate's signature and derivative rule.
@@ -22,8 +23,9 @@ from glassgrad.ops.elementwise import (
     log, logical_and, logical_not, logical_or, maximum, minimum, mul, neg, not_equal, pow, reciprocal, relu,
     sigmoid, sign, softplus, sqrt, sub, tanh, where)
 from glassgrad.ops.linalg import matmul
-from glassgrad.ops import nn  # noqa: F401  registers the fused network gates
-from glassgrad.ops import conv  # noqa: F401  registers conv2d, max_pool2d, batch_norm
+from glassgrad.ops import fused  # noqa: F401  registers the fused network gates
+from glassgrad.ops import conv  # noqa: F401  registers conv2d, max_pool2d
+from glassgrad.ops import norm  # noqa: F401  registers batch_norm
 from glassgrad.ops import reduce as _reduce
 from glassgrad.ops import shape as _shape
 from glassgrad.ops import softmax as _softmax

@@ -1,4 +1,4 @@
-"""Fused gates for convolutional networks: conv2d, max_pool2d and batch_norm.
+"""Fused gates for convolutional networks: conv2d and max_pool2d (batch_norm is in norm.py).
 
 * ``conv2d``: out[n, o] = Σ_c W[o, c] ⋆ x[n, c] + b[o], computed as one matrix product: the input is
   unrolled into columns (im2col: one column per output pixel, holding the C·kh·kw input values its
@@ -19,9 +19,6 @@
   over the window axes is the same function for disjoint windows, ten times slower: see
   ``nn.functional.max_pool2d_composite``). Its VJP is the gate ``max_pool2d_scatter`` (and that one's is
   ``max_pool2d_gather``), so it too is twice differentiable.
-* ``batch_norm``: (x − μ) / √(σ² + ε) · γ + β with the batch's mean and biased variance over every axis
-  except the features (axis 1). Its x-VJP is the compact formula (γ/σ̂)(g − mean g − x̂ · mean(g x̂));
-  all three VJPs are written with gates, recomputing μ, σ̂ and x̂ from x, so it is twice differentiable.
 
 Shapes are NCHW as in PyTorch: x (N, C, H, W), W (O, C, kh, kw), b (O,). ``stride`` and ``padding`` are
 pairs of ints (``glassgrad.nn.functional`` turns an int into a pair and checks shapes first).
@@ -263,46 +260,3 @@ max_pool2d_gather = gate(
                                                                        stride=stride),
     doc="The adjoint of max_pool2d_scatter: the mean of h over each window's maxima (the backward's backward). "
         "∂/∂h = max_pool2d_scatter(g).")
-
-
-# ---- batch normalisation ---------------------------------------------------------------------------
-def _bn_axes(x) -> tuple:
-    """Every axis but the features (axis 1): (0,) for (N, F), (0, 2) for (N, C, L), (0, 2, 3) for images."""
-    return (0,) + tuple(range(2, x.ndim))
-
-
-def _bn_shape(x) -> tuple:
-    """Per-feature parameters shaped to broadcast against x: (1, F, 1, …)."""
-    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
-
-
-def _normalised(x, eps):
-    """x̂ = (x − μ) / σ̂ and 1/σ̂ with σ̂ = √(σ² + ε), batch mean and biased variance; on arrays or tensors."""
-    axes = _bn_axes(x)
-    centred = x - x.mean(axis=axes, keepdims=True)
-    inv_std = ((centred * centred).mean(axis=axes, keepdims=True) + eps) ** -0.5
-    return centred * inv_std, inv_std
-
-
-def _batch_norm(x, weight, bias, eps=1e-5):
-    xhat, _ = _normalised(x, eps)
-    return xhat * weight.reshape(_bn_shape(x)) + bias.reshape(_bn_shape(x))
-
-
-def _batch_norm_vjp_x(g, out, x, weight, bias, *, eps):
-    """(γ/σ̂) (g − mean(g) − x̂ · mean(g x̂)): g minus its projections on the two directions (shift and
-    scale of the batch) that normalisation removes."""
-    axes = _bn_axes(x)
-    xhat, inv_std = _normalised(x, eps)
-    return (weight.reshape(_bn_shape(x)) * inv_std) * (
-        g - g.mean(axis=axes, keepdims=True) - xhat * (g * xhat).mean(axis=axes, keepdims=True))
-
-
-batch_norm = gate(
-    "batch_norm", _batch_norm,
-    _batch_norm_vjp_x,
-    lambda g, out, x, weight, bias, *, eps: (g * _normalised(x, eps)[0]).sum(axis=_bn_axes(x)),   # Σ g x̂
-    lambda g, out, x, weight, bias, *, eps: g.sum(axis=_bn_axes(x)),                               # Σ g
-    doc="Training-mode batch normalisation of x (N, F, …) over every axis but axis 1, with the batch's "
-        "mean and biased variance: x̂ γ + β. ∂/∂x = (γ/σ̂)(g − mean g − x̂ · mean(g x̂)), ∂/∂γ = Σ g x̂, "
-        "∂/∂β = Σ g (sums over every axis but the features). Twice differentiable.")
