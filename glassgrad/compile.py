@@ -29,7 +29,7 @@ import builtins
 import math
 import re
 import warnings
-from typing import Callable
+from typing import Any, Callable
 
 from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
@@ -332,7 +332,8 @@ class _Program:
         lines += backward
         lines += self._emit_update(grads, update) if update is not None else self._emit_delivery(grads)
         lines.append(f"return ({', '.join(self.name[rec.slot[id(t)]] for t in (root, *aux))},)")
-        self.source = "def step(inputs, params):\n" + "\n".join("    " + ln for ln in _free_early(lines, self.kept)) + "\n"
+        body = "\n".join("    " + ln for ln in _free_early(lines, self.kept))
+        self.source = f"def step(inputs, params):\n{body}\n"
         exec(builtins.compile(self.source, "<gg.compile>", "exec"), self.namespace)   # our own generated code
         self.step = self.namespace["step"]
 
@@ -363,7 +364,7 @@ class _Program:
 
     # ---- forward -----------------------------------------------------------------------------------
     def _emit_forward(self) -> list[str]:
-        lines = []
+        lines: list[str] = []
         for k, e in enumerate(self.rec.entries):
             o = self.name[e.out] = f"v{e.out}"
             emit = _FORWARD.get(e.gate.name) if type(e.gate) is engine.Gate else None
@@ -407,7 +408,7 @@ class _Program:
                 self.namespace[f"b{k}"] = e.gate
                 lines.append(f"b{k}_grads = b{k}.input_grads({g}, v{e.out}, [{self._call_args(k, e)}], "
                              f"{{}}, {list(e.needs)!r})")
-            emitters = () if generic else _VJP.get(e.gate.name, ())
+            emitters: tuple[Any, ...] = () if generic else _VJP.get(e.gate.name, ())
             for i, (s, grad_shape, grad_dtype) in enumerate(flows):
                 if grad_shape is None:
                     continue
@@ -610,7 +611,7 @@ class Compiled:
         if first is None and not rec.problem:
             self.pending[sig] = rec          # the second call with this signature decides
         else:
-            reason = rec.problem or _difference(first, rec)
+            reason = rec.problem or (_difference(first, rec) if first is not None else None)
             if reason is None:
                 self.programs[sig] = _Program(rec, loss, aux, seen, self.update)
             else:

@@ -8,7 +8,7 @@ but never require a gradient.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from glassgrad import hooks as _hooks
 from glassgrad._backend import ndarray, xp
