@@ -570,7 +570,7 @@ class Compiled:
     def __call__(self, *args):
         arrays = [a.data if isinstance(a, Tensor) else a if type(a) is ndarray else as_tensor(a).data
                   for a in args]
-        sig = (*[(a.shape, a.dtype) for a in arrays], engine._GradMode.enabled)
+        sig = (*[(a.shape, a.dtype) for a in arrays], engine.is_grad_enabled())
         program = self.programs.get(sig, False)
         if program:
             out = program.step(arrays, program.params)
