@@ -162,7 +162,8 @@ class GraphView:
                   "each box shows its value (=) and, after backward, its gradient (grad).")
         return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
                 f"<title>{html.escape(self.title)}</title>"
-                "<style>body{font-family:sans-serif;margin:1.5em}p{color:#444;max-width:60em}</style>"
+                "<style>body{font-family:sans-serif;margin:1.5em}p{color:#444;max-width:60em}"
+                "svg{max-width:100%;height:auto}</style>"      # a wide graph scales to the window
                 f"</head><body><h2>{html.escape(self.title)}</h2><p>{html.escape(legend)} Orange edges: "
                 "a broadcast input's gradient summed back to its shape.</p>\n"
                 f"{self.draw_svg(standalone=False)}\n</body></html>\n")
@@ -281,7 +282,8 @@ def _forward_order(root: engine.Node) -> list[engine.Node]:
 class _Builder:
     """Turns engine nodes into GraphNodes and GraphEdges, then fills in the gradients."""
 
-    def __init__(self):
+    def __init__(self, names: dict | None = None):
+        self.names = names or {}     # id(parameter) → its name for people (W^1, b^1, …)
         self.nodes: list[GraphNode] = []
         self.edges: list[GraphEdge] = []
         self.ids: dict = {}          # engine node or id(leaf tensor) → view node id
@@ -301,7 +303,7 @@ class _Builder:
         if isinstance(t, Tensor):
             if id(t) not in self.ids:
                 kind = "leaf" if t.requires_grad else "const"
-                label = t.name or ("leaf" if t.requires_grad else "const")
+                label = t.name or self.names.get(id(t)) or ("leaf" if t.requires_grad else "const")
                 self.add(id(t), kind, label, t.data)
                 if t.requires_grad:
                     self.leaves.append(t)
@@ -320,15 +322,25 @@ class _Builder:
             e.shared = uses[e.src] > 1     # its gradient is a sum: show each part on its edge
 
 
+def _parameter_names(model) -> dict[int, str]:
+    from glassgrad.explain.notation import parameter_label, parameter_names
+
+    linear = parameter_names(model)
+    return {id(p): parameter_label(*linear[path]) if path in linear else path
+            for path, p in model.named_parameters()}
+
+
 def graph(result: Tensor, backward: bool = True, reverse: bool = False, grad=None,
-          title: str | None = None) -> GraphView:
+          title: str | None = None, model=None) -> GraphView:
     """The graph of gates that produced ``result``, with forward values and (``backward=True``) gradients.
 
     ``grad`` is the gradient of some scalar w.r.t. ``result`` (default: ones, i.e. of ``result.sum()``).
     The backward pass keeps the graph and leaves every ``.grad`` alone. ``reverse=True`` labels the view
     as the notes' reverse network (edges from the output to the leaves, local derivatives on the gates).
+    With ``model``, its unnamed parameters are labelled as the notes name them: W^l and b^l for the l-th
+    Linear layer (1-based), the module path (``"3.weight"``) for any other parameter.
     """
-    view, b = forward_view(result, reverse, title)
+    view, b = forward_view(result, reverse, title, model)
     if backward and result.requires_grad:
         _fill_gradients(view, b, result, grad)
     _fill_locals(view, b)
@@ -336,12 +348,13 @@ def graph(result: Tensor, backward: bool = True, reverse: bool = False, grad=Non
     return view
 
 
-def forward_view(result: Tensor, reverse: bool = False, title: str | None = None) -> tuple[GraphView, "_Builder"]:
+def forward_view(result: Tensor, reverse: bool = False, title: str | None = None,
+                 model=None) -> tuple[GraphView, "_Builder"]:
     """The view's nodes and edges with forward values only, and the builder that maps each engine node
     (and ``id(leaf)``) to its view id (``builder.ids``): for views that add their own gradients."""
     if not isinstance(result, Tensor):
         raise TypeError(f"graph: expected a Tensor, got {type(result).__name__}")
-    b = _Builder()
+    b = _Builder(_parameter_names(model) if model is not None else None)
     if result.grad_fn is None:
         b.source(result)
     else:

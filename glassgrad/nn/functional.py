@@ -13,6 +13,7 @@ from glassgrad.engine import ShapeError
 from glassgrad.ops import (  # noqa: F401  activations are gates; re-exported here for the nn vocabulary
     elu, leaky_relu, log, log_softmax, relu, sigmoid, softmax, softplus, tanh, where)
 from glassgrad.ops import conv as _conv
+from glassgrad.ops.conv import max_pool2d_composite  # noqa: F401  the teaching version, re-exported
 from glassgrad.ops import fused as _fused
 from glassgrad.ops import norm as _norm
 from glassgrad.tensor import Generator, Tensor, _rng
@@ -196,7 +197,8 @@ def max_pool2d(x, kernel_size, stride=None):
     Rows and columns that do not fill a whole window at the end are dropped (PyTorch's floor mode).
     Windows may overlap (stride < kernel_size). One gate, a maximum over the kh·kw offsets of the
     window; the gradient goes to each window's maximum, and tied maxima share it equally, as with the
-    ``max`` gate (``max_pool2d_composite`` is the same function built from ``reshape`` and ``max``).
+    ``max`` gate (``max_pool2d_composite`` is the same function built from ``reshape`` and ``max``;
+    ``glassgrad.ops.conv``).
     PyTorch gives all of it to one of them instead. Ties are rare after a convolution, except at 0
     after a ReLU, where the ReLU's zero derivative makes the choice immaterial.
     """
@@ -204,18 +206,6 @@ def max_pool2d(x, kernel_size, stride=None):
     stride = kernel_size if stride is None else _pair("max_pool2d", "stride", stride, 1)
     _check_pool("max_pool2d", x, kernel_size, stride)
     return _conv.max_pool2d(x, kernel_size=kernel_size, stride=stride)
-
-
-def max_pool2d_composite(x, kernel_size):
-    """Non-overlapping max pooling from elementary gates, for reference: a reshape to
-    (N, C, H/kh, kh, W/kw, kw) and ``max`` over axes 3 and 5. The same values and gradients as
-    ``max_pool2d`` (ties shared equally) but about ten times slower: NumPy reduces over the two
-    scattered window axes slowly, where the gate takes the maximum of kh·kw strided slices."""
-    (n, c, h, w), (kh, kw) = x.shape, _pair("max_pool2d", "kernel_size", kernel_size, 1)
-    oh, ow = h // kh, w // kw
-    if (oh * kh, ow * kw) != (h, w):
-        x = x[:, :, :oh * kh, :ow * kw]
-    return x.reshape(n, c, oh, kh, ow, kw).max(axis=(3, 5))
 
 
 def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training: bool = False,

@@ -4,12 +4,18 @@
 except the features (axis 1). Its x-VJP is the compact formula (γ/σ̂)(g − mean g − x̂ · mean(g x̂));
 all three VJPs are written with gates, recomputing μ, σ̂ and x̂ from x, so it is twice differentiable.
 
+``batch_norm_composite`` is the same function from elementary gates (mean, var, sqrt): the teaching
+version, tested equal to the fused gate.
+
 The statistics are the batch's own (training mode); ``glassgrad.nn.functional.batch_norm`` handles
 evaluation with running statistics and checks shapes first.
 """
 from __future__ import annotations
 
 from glassgrad.engine import gate
+from glassgrad.ops.elementwise import sqrt
+from glassgrad.ops.reduce import mean, var
+from glassgrad.ops.shape import reshape
 
 
 def _bn_axes(x) -> tuple:
@@ -51,4 +57,14 @@ batch_norm = gate(
     lambda g, out, x, weight, bias, *, eps: g.sum(axis=_bn_axes(x)),                               # Σ g
     doc="Training-mode batch normalisation of x (N, F, …) over every axis but axis 1, with the batch's "
         "mean and biased variance: x̂ γ + β. ∂/∂x = (γ/σ̂)(g − mean g − x̂ · mean(g x̂)), ∂/∂γ = Σ g x̂, "
-        "∂/∂β = Σ g (sums over every axis but the features). Twice differentiable.")
+        "∂/∂β = Σ g (sums over every axis but the features). Twice differentiable. Teaching version from "
+        "elementary gates: ops.norm.batch_norm_composite.")
+
+
+# ---- the teaching version: the same function from elementary gates ------------------------------------
+def batch_norm_composite(x, weight, bias, eps: float = 1e-5):
+    """``batch_norm`` from elementary gates: x̂ = (x − mean) / sqrt(var + ε) over every axis but the
+    features, then x̂ γ + β. Backward through these gates arrives at the fused gate's compact formula."""
+    axes, shape = _bn_axes(x), _bn_shape(x)
+    xhat = (x - mean(x, axis=axes, keepdims=True)) / sqrt(var(x, axis=axes, keepdims=True) + eps)
+    return xhat * reshape(weight, shape=shape) + reshape(bias, shape=shape)
