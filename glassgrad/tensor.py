@@ -8,10 +8,11 @@ but never require a gradient.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from glassgrad import hooks as _hooks
 from glassgrad._backend import ndarray, xp
+from glassgrad.checks import check_int, check_number
 
 float32 = xp.float32
 float64 = xp.float64
@@ -23,7 +24,12 @@ DEFAULT_FLOAT = float32
 
 
 def _as_dtype(dtype) -> xp.dtype | None:
-    return None if dtype is None else xp.dtype(dtype)
+    if dtype is None:
+        return None
+    try:
+        return xp.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"tensor: unknown dtype {dtype!r}; use e.g. gg.float32, gg.float64, gg.int64 or gg.bool_") from e
 
 
 def _to_array(data, dtype=None, copy: bool = True) -> ndarray:
@@ -34,7 +40,11 @@ def _to_array(data, dtype=None, copy: bool = True) -> ndarray:
     if isinstance(data, (ndarray, xp.generic)):
         arr = xp.array(data, dtype=dtype, copy=copy or None)
     else:
-        arr = xp.asarray(data)
+        try:
+            arr = xp.asarray(data)
+        except ValueError as e:      # nested lists of different lengths
+            raise ValueError(f"tensor: the data must be rectangular (every nested list of one level the same "
+                             f"length), as for np.array: {e}") from e
         if dtype is not None:
             arr = arr.astype(dtype, copy=False)
         elif arr.dtype == xp.float64:
@@ -146,6 +156,15 @@ class Tensor:
             return xp.array(self.data, dtype=dtype)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
+    def __dlpack__(self, **kwargs):
+        """DLPack export: ``torch.from_dlpack(t)``, ``np.from_dlpack(t)`` share this tensor's memory (the values
+        only, as ``np.asarray(t)``: the gradient stays in glassgrad's graph)."""
+        _value_read(self)
+        return self.data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple:
+        return self.data.__dlpack_device__()
+
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """``np.exp(t)``, ``array + t``: NumPy's ufuncs run glassgrad's gates (glassgrad/ops/numpy_api.py)."""
         return _numpy_api.array_ufunc(ufunc, method, inputs, kwargs)
@@ -227,19 +246,22 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # ---- operators ------------------------------------------------------------------------------
-    def __add__(self, other): return _ops.add(self, other)
-    def __radd__(self, other): return _ops.add(other, self)
-    def __sub__(self, other): return _ops.sub(self, other)
-    def __rsub__(self, other): return _ops.sub(other, self)
-    def __mul__(self, other): return _ops.mul(self, other)
-    def __rmul__(self, other): return _ops.mul(other, self)
-    def __truediv__(self, other): return _ops.div(self, other)
-    def __rtruediv__(self, other): return _ops.div(other, self)
+    # The arithmetic operators and the activations go to the engine directly (``_apply(gate, inputs,
+    # params)``): they take no parameters, so the gate function's argument binding is one call per gate
+    # that the hot path can skip.
+    def __add__(self, other): return _apply(_gate["add"], (self, other), {})
+    def __radd__(self, other): return _apply(_gate["add"], (other, self), {})
+    def __sub__(self, other): return _apply(_gate["sub"], (self, other), {})
+    def __rsub__(self, other): return _apply(_gate["sub"], (other, self), {})
+    def __mul__(self, other): return _apply(_gate["mul"], (self, other), {})
+    def __rmul__(self, other): return _apply(_gate["mul"], (other, self), {})
+    def __truediv__(self, other): return _apply(_gate["div"], (self, other), {})
+    def __rtruediv__(self, other): return _apply(_gate["div"], (other, self), {})
     def __pow__(self, other): return _ops.pow(self, other)
     def __rpow__(self, other): return _ops.pow(other, self)
-    def __matmul__(self, other): return _ops.matmul(self, other)
-    def __rmatmul__(self, other): return _ops.matmul(other, self)
-    def __neg__(self): return _ops.neg(self)
+    def __matmul__(self, other): return _apply(_gate["matmul"], (self, other), {})
+    def __rmatmul__(self, other): return _apply(_gate["matmul"], (other, self), {})
+    def __neg__(self): return _apply(_gate["neg"], (self,), {})
     def __pos__(self): return self
     def __abs__(self): return _ops.abs(self)
 
@@ -263,14 +285,14 @@ class Tensor:
         self.data[_ops.plain_index(index)] = value.data if isinstance(value, Tensor) else value
 
     # ---- gates as methods (the functions live in glassgrad.ops) ---------------------------------
-    def exp(self): return _ops.exp(self)
-    def log(self): return _ops.log(self)
+    def exp(self): return _apply(_gate["exp"], (self,), {})
+    def log(self): return _apply(_gate["log"], (self,), {})
     def sqrt(self): return _ops.sqrt(self)
     def abs(self): return _ops.abs(self)
     def reciprocal(self): return _ops.reciprocal(self)
-    def tanh(self): return _ops.tanh(self)
-    def sigmoid(self): return _ops.sigmoid(self)
-    def relu(self): return _ops.relu(self)
+    def tanh(self): return _apply(_gate["tanh"], (self,), {})
+    def sigmoid(self): return _apply(_gate["sigmoid"], (self,), {})
+    def relu(self): return _apply(_gate["relu"], (self,), {})
     def pow(self, exponent): return _ops.pow(self, exponent)
     def neg(self): return _ops.neg(self)
     def sign(self): return _ops.sign(self)
@@ -278,6 +300,36 @@ class Tensor:
     def minimum(self, other): return _ops.minimum(self, other)
     def clip(self, min=None, max=None): return _ops.clip(self, min, max)
     clamp = clip
+
+    def sin(self): return _ops.sin(self)
+    def cos(self): return _ops.cos(self)
+    def tan(self): return _ops.tan(self)
+    def sinh(self): return _ops.sinh(self)
+    def cosh(self): return _ops.cosh(self)
+    def arcsin(self): return _ops.arcsin(self)
+    def arccos(self): return _ops.arccos(self)
+    def arctan(self): return _ops.arctan(self)
+    asin, acos, atan = arcsin, arccos, arctan
+    def log1p(self): return _ops.log1p(self)
+    def expm1(self): return _ops.expm1(self)
+    def log2(self): return _ops.log2(self)
+    def log10(self): return _ops.log10(self)
+    def exp2(self): return _ops.exp2(self)
+    def square(self): return _ops.square(self)
+    def floor(self): return _ops.floor(self)
+    def ceil(self): return _ops.ceil(self)
+    def trunc(self): return _ops.trunc(self)
+    def round(self, decimals: int = 0): return _ops.round(self, decimals=decimals)
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None): return _ops.nan_to_num(self, nan, posinf, neginf)
+    def cumsum(self, *args, **kwargs): return _ops.cumsum(self, *args, **kwargs)
+    def cumprod(self, *args, **kwargs): return _ops.cumprod(self, *args, **kwargs)
+    def diagonal(self, offset=0, axis1=0, axis2=1): return _ops.diagonal(self, offset, axis1, axis2)
+    def trace(self, offset=0, axis1=0, axis2=1): return _ops.trace(self, offset, axis1, axis2)
+    def ravel(self): return _ops.ravel(self)
+    def flip(self, axis=None): return _ops.flip(self, axis)
+    def roll(self, shift, axis=None): return _ops.roll(self, shift, axis)
+    def tile(self, reps): return _ops.tile(self, reps)
+    def take(self, indices, axis=None): return _ops.take(self, indices, axis)
 
     # NumPy's axis= / keepdims= / ddof=, or PyTorch's dim= / keepdim= / correction= (glassgrad/ops/spelling.py)
     def sum(self, *args, **kwargs): return _ops.sum(self, *args, **kwargs)
@@ -296,7 +348,7 @@ class Tensor:
     def argmin(self, *args, **kwargs): return _ops.argmin(self, *args, **kwargs)
 
     def matmul(self, other): return _ops.matmul(self, other)
-    def dot(self, other): return _ops.matmul(self, other)
+    def dot(self, other): return _ops.dot(self, other)
 
     def reshape(self, *shape):
         return _ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
@@ -353,8 +405,16 @@ def as_tensor(data: Any, dtype=None) -> Tensor:
     return Tensor(_to_array(data, dtype, copy=False))
 
 
-def _shape(shape: tuple) -> tuple:
-    return tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else tuple(shape)
+def from_dlpack(x: Any, requires_grad: bool = False) -> Tensor:
+    """A tensor sharing memory with any DLPack producer: a PyTorch tensor on the CPU, a NumPy array, a JAX
+    array … (``x`` itself must not require a gradient in its own library: detach it there first)."""
+    return Tensor(xp.from_dlpack(x), requires_grad=requires_grad)
+
+
+def _shape(shape: tuple, who: str) -> tuple:
+    """The sizes given as ``zeros(2, 3)`` or ``zeros((2, 3))``, each an integer ≥ 0 (else a clear error)."""
+    sizes = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+    return tuple(check_int(f"{who} size", n, low=0) for n in sizes)
 
 
 def _float_dtype(dtype):
@@ -362,26 +422,53 @@ def _float_dtype(dtype):
 
 
 def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(xp.zeros(_shape(shape), _float_dtype(dtype)), requires_grad=requires_grad)
+    return Tensor(xp.zeros(_shape(shape, "zeros"), _float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(xp.ones(_shape(shape), _float_dtype(dtype)), requires_grad=requires_grad)
+    return Tensor(xp.ones(_shape(shape, "ones"), _float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def full(shape, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(xp.full(_shape((shape,)), fill_value, _float_dtype(dtype)), requires_grad=requires_grad)
+    if isinstance(fill_value, (str, bytes)):
+        raise TypeError(f"full: fill_value must be a number, not {type(fill_value).__name__} ({fill_value!r})")
+    return Tensor(xp.full(_shape((shape,), "full"), fill_value, _float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def arange(start, stop=None, step=1, dtype=None, requires_grad: bool = False) -> Tensor:
     """Like ``np.arange``; int64 for whole-number arguments, float32 otherwise."""
+    for name, value in (("start", start), ("stop", stop), ("step", step)):
+        if value is not None:
+            check_number(f"arange {name}", value, low=float("-inf"))
+    if step == 0:
+        raise ValueError("arange: step must not be 0")
     arr = xp.arange(start, stop, step) if stop is not None else xp.arange(0, start, step)
     if dtype is None:
         dtype = xp.int64 if arr.dtype.kind in "iu" else DEFAULT_FLOAT
     return Tensor(arr.astype(dtype), requires_grad=requires_grad)
 
 
+def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dtype=None,
+             requires_grad: bool = False) -> Tensor:
+    """``num`` evenly spaced values from start to stop (stop included unless endpoint=False), as ``np.linspace``;
+    float32 unless ``dtype`` says otherwise."""
+    check_int("linspace num", num, low=0)
+    return Tensor(xp.linspace(start, stop, num, endpoint=endpoint).astype(_float_dtype(dtype)),
+                  requires_grad=requires_grad)
+
+
+def logspace(start: float, stop: float, num: int = 50, endpoint: bool = True, base: float = 10.0, dtype=None,
+             requires_grad: bool = False) -> Tensor:
+    """``base ** linspace(start, stop, num)``, as ``np.logspace``; float32 unless ``dtype`` says otherwise."""
+    check_int("logspace num", num, low=0)
+    return Tensor(xp.logspace(start, stop, num, endpoint=endpoint, base=base).astype(_float_dtype(dtype)),
+                  requires_grad=requires_grad)
+
+
 def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False) -> Tensor:
+    check_int("eye n", n, low=0)
+    if m is not None:
+        check_int("eye m", m, low=0)
     return Tensor(xp.eye(n, m, dtype=_float_dtype(dtype)), requires_grad=requires_grad)
 
 
@@ -409,15 +496,23 @@ def full_like(t, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
 # Random tensors: one default generator, seeded by manual_seed, or a Generator of your own
 # ------------------------------------------------------------------------------------------------
 class Generator:
-    """A seeded source of random numbers (wraps ``numpy.random.Generator``)."""
+    """A seeded source of random numbers (wraps ``numpy.random.Generator``, made on first use, so that
+    ``import glassgrad`` does not load ``numpy.random``)."""
 
     def __init__(self, seed: int | None = None):
         self.manual_seed(seed)
 
     def manual_seed(self, seed: int | None) -> "Generator":
         self.seed = seed
-        self.rng = xp.random.default_rng(seed)
+        self._rng = None
         return self
+
+    @property
+    def rng(self):
+        """The ``numpy.random.Generator`` behind this one."""
+        if self._rng is None:
+            self._rng = xp.random.default_rng(self.seed)
+        return self._rng
 
     def get_state(self) -> dict:
         return self.rng.bit_generator.state
@@ -440,13 +535,13 @@ def _rng(generator: Generator | None):
 
 def rand(*shape, dtype=None, requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
     """Uniform on [0, 1)."""
-    arr = _rng(generator).random(_shape(shape), dtype=xp.float64).astype(_float_dtype(dtype))
+    arr = _rng(generator).random(_shape(shape, "rand"), dtype=xp.float64).astype(_float_dtype(dtype))
     return Tensor(arr, requires_grad=requires_grad)
 
 
 def randn(*shape, dtype=None, requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
     """Standard normal."""
-    arr = _rng(generator).standard_normal(_shape(shape)).astype(_float_dtype(dtype))
+    arr = _rng(generator).standard_normal(_shape(shape, "randn")).astype(_float_dtype(dtype))
     return Tensor(arr, requires_grad=requires_grad)
 
 
@@ -462,7 +557,11 @@ def randn_like(t, dtype=None, requires_grad: bool = False, generator: Generator 
 
 def randint(low: int, high: int, shape: Sequence[int] | int, generator: Generator | None = None) -> Tensor:
     """Integers in [low, high), int64."""
-    return Tensor(_rng(generator).integers(low, high, size=shape, dtype=xp.int64))
+    low, high = check_int("randint low", low, low=-2**63), check_int("randint high", high, low=-2**63)
+    if high <= low:
+        raise ValueError(f"randint: high must be greater than low, got low={low}, high={high}")
+    size = _shape((shape,), "randint")
+    return Tensor(_rng(generator).integers(low, high, size=size, dtype=xp.int64))
 
 
 def _value_read(t: Tensor) -> None:
@@ -476,3 +575,6 @@ def _value_read(t: Tensor) -> None:
 from glassgrad import engine as _engine  # noqa: E402
 from glassgrad import ops as _ops  # noqa: E402
 from glassgrad.ops import numpy_api as _numpy_api  # noqa: E402
+from glassgrad.engine import apply as _apply  # noqa: E402
+
+_gate = _engine.GATES   # the gates by name, for the operators above
