@@ -28,7 +28,7 @@ from __future__ import annotations
 import builtins
 import re
 import warnings
-from typing import Callable
+from typing import Any, Callable
 
 from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
@@ -247,7 +247,7 @@ def _bw_cross_entropy(s: _Site, i: int, g: str, d: str, out: str):
 # VJP emitters by gate name, one per input; ``None`` for an input left to the generic call. Gradients that
 # pass straight through (add, sub's first input) are aliases: no code, no copy.
 _PASS = "pass"
-_VJP = {
+_VJP: dict[str, tuple[Any, ...]] = {
     "linear": (_bw_linear, _bw_linear, _bw_linear),
     "sigmoid": (_bw_sigmoid,), "tanh": (_bw_tanh,), "relu": (_bw_relu,),
     "exp": (lambda s, i, g, d, out: [f"{d} = multiply({g}, {s.out}{out})"],),
@@ -293,7 +293,8 @@ class _Program:
         lines += backward
         lines += self._emit_update(grads, update) if update is not None else self._emit_delivery(grads)
         lines.append(f"return ({', '.join(self.name[rec.slot[id(t)]] for t in (root, *aux))},)")
-        self.source = "def step(inputs, params):\n" + "\n".join("    " + ln for ln in _free_early(lines, self.kept)) + "\n"
+        body = "\n".join("    " + ln for ln in _free_early(lines, self.kept))
+        self.source = "def step(inputs, params):\n" + body + "\n"
         exec(builtins.compile(self.source, "<gg.compile>", "exec"), self.namespace)   # our own generated code
         self.step = self.namespace["step"]
 
@@ -324,7 +325,7 @@ class _Program:
 
     # ---- forward -----------------------------------------------------------------------------------
     def _emit_forward(self) -> list[str]:
-        lines = []
+        lines: list[str] = []
         for k, e in enumerate(self.rec.entries):
             o = self.name[e.out] = f"v{e.out}"
             emit = _FORWARD.get(e.gate.name) if type(e.gate) is engine.Gate else None
@@ -439,7 +440,7 @@ class _Program:
             lines += self._emit_delivery({s: grads[s] for s, p in self.rec.params if id(p) not in update.ids
                                           and s in grads})
         unreached = []
-        for gi, group in enumerate(update.optimizer.param_groups):
+        for group in update.optimizer.param_groups:
             for p in group["params"]:
                 k = index.get(id(p))
                 if k is None or slot[id(p)] not in grads:
@@ -576,7 +577,7 @@ class Compiled:
         if first is None and not rec.problem:
             self.pending[sig] = rec          # the second call with this signature decides
         else:
-            reason = rec.problem or _difference(first, rec)
+            reason = rec.problem or _difference(first, rec) if first is not None else rec.problem
             if reason is None:
                 self.programs[sig] = _Program(rec, loss, aux, seen, self.update)
             else:

@@ -8,7 +8,7 @@ but never require a gradient.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from glassgrad import hooks as _hooks
 from glassgrad._backend import ndarray, xp
@@ -59,8 +59,8 @@ class Tensor:
 
     def __init__(self, data: Any, dtype=None, requires_grad: bool = False, name: str | None = None):
         self.data = _to_array(data, dtype, copy=False)
-        self.grad = None
-        self.grad_fn = None
+        self.grad: Tensor | None = None
+        self.grad_fn: _engine.Node | None = None
         self._requires_grad = False
         self.name = name
         self.requires_grad = requires_grad
@@ -420,7 +420,7 @@ class Generator:
         return self
 
     def get_state(self) -> dict:
-        return self.rng.bit_generator.state
+        return dict(self.rng.bit_generator.state)
 
     def set_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state

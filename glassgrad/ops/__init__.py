@@ -64,6 +64,6 @@ __all__ = [
     "mul", "neg", "not_equal", "pow", "reciprocal", "relu", "sigmoid", "sign", "softplus", "sqrt", "sub", "tanh",
     "where", "clamp", "matmul", "amax", "amin", "argmax", "argmin", "log_softmax", "logsumexp", "max", "mean", "min",
     "prod", "softmax", "std", "sum", "var", "astype", "broadcast_to", "cat", "concatenate", "expand_dims", "flatten",
-    "getitem",
-    "one_hot", "pad", "permute", "plain_index", "reshape", "split", "squeeze", "stack", "swapaxes", "transpose", "unsqueeze",
+    "getitem", "one_hot", "pad", "permute", "plain_index", "reshape", "split", "squeeze", "stack", "swapaxes",
+    "transpose", "unsqueeze",
 ]
