@@ -9,6 +9,7 @@ indexing with repeated indices, the matmul shape cases and the shape gates.
 from __future__ import annotations
 
 import math
+import sys
 
 import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
@@ -17,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 
 import glassgrad as gg
+import numpy_gate_cases
 from glassgrad.engine import GATES
 from glassgrad.ops import conv
 from glassgrad.ops import fused
@@ -459,6 +461,7 @@ CASES = {
     "max_pool2d_gather": case_max_pool2d_gather,
     "batch_norm": case_batch_norm,
 }
+CASES.update(numpy_gate_cases.gradcheck_cases(sys.modules[__name__]))   # NumPy's wider surface
 EPS = {"astype": 1e-3}          # float32 rounding (~1e-7 relative) must be small against eps
 
 

@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 import glassgrad as gg  # noqa: E402
+import numpy_gate_cases  # noqa: E402
 from glassgrad.engine import GATES  # noqa: E402
 from glassgrad.ops import conv  # noqa: E402
 from glassgrad.ops import fused  # noqa: E402
@@ -285,6 +286,9 @@ CASES = [
      lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True, eps=0.1),
      [((2, 3, 2, 3), "any"), ((3,), "any"), ((3,), "any")]),
 ]
+
+
+CASES += numpy_gate_cases.parity_cases(torch)     # NumPy's wider surface
 
 
 def test_every_registered_gate_is_compared_with_torch():

@@ -13,7 +13,6 @@ to the leaves and each gate is labelled with the local derivative it multiplies 
 """
 from __future__ import annotations
 
-import html
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from glassgrad import engine
 from glassgrad._backend import xp
+from glassgrad.explain.markup import escape
 from glassgrad.tensor import Tensor
 
 # What each gate multiplies the incoming gradient by, in the notes' words (the reverse view's labels).
@@ -161,10 +161,10 @@ class GraphView:
                   if self.reverse else "Forward pass from the leaves (left) to the output (right); "
                   "each box shows its value (=) and, after backward, its gradient (grad).")
         return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-                f"<title>{html.escape(self.title)}</title>"
+                f"<title>{escape(self.title)}</title>"
                 "<style>body{font-family:sans-serif;margin:1.5em}p{color:#444;max-width:60em}"
                 "svg{max-width:100%;height:auto}</style>"      # a wide graph scales to the window
-                f"</head><body><h2>{html.escape(self.title)}</h2><p>{html.escape(legend)} Orange edges: "
+                f"</head><body><h2>{escape(self.title)}</h2><p>{escape(legend)} Orange edges: "
                 "a broadcast input's gradient summed back to its shape.</p>\n"
                 f"{self.draw_svg(standalone=False)}\n</body></html>\n")
 
@@ -536,7 +536,7 @@ def _svg_edge(view: GraphView, e: GraphEdge, pos: dict, k: int = 0, parallel: in
         lines = label.split("\n")
         my += (k - (parallel - 1) / 2) * (LINE_H * len(lines) + 10) - LINE_H * (len(lines) - 1) / 2 - 3
         parts += [f'<text x="{mx:.1f}" y="{my + i * LINE_H:.1f}" text-anchor="middle" fill="{colour}" '
-                  f'stroke="white" stroke-width="3" paint-order="stroke">{html.escape(line, quote=False)}</text>'
+                  f'stroke="white" stroke-width="3" paint-order="stroke">{escape(line, quote=False)}</text>'
                   for i, line in enumerate(lines)]
     return "\n".join(parts)
 
@@ -550,5 +550,5 @@ def _svg_node(n: GraphNode, lines: list[str], box: tuple) -> str:
     for i, line in enumerate(lines):
         weight = ' font-weight="bold"' if i == 0 else ""
         parts.append(f'<text x="{x + w / 2:.1f}" y="{y + PAD + 7 + i * LINE_H:.1f}" text-anchor="middle"{weight}>'
-                     f'{html.escape(line, quote=False)}</text>')
+                     f'{escape(line, quote=False)}</text>')
     return "\n".join(parts + ["</g>"])

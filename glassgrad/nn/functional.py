@@ -9,6 +9,7 @@ import math
 from typing import Iterable
 
 from glassgrad._backend import xp
+from glassgrad.checks import check_number, check_pair as _pair
 from glassgrad.engine import ShapeError
 from glassgrad.ops import (  # noqa: F401  activations are gates; re-exported here for the nn vocabulary
     elu, leaky_relu, log, log_softmax, relu, sigmoid, softmax, softplus, tanh, where)
@@ -67,8 +68,16 @@ def cross_entropy(logits, target, reduction: str = "mean"):
         if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
             raise ValueError(f"cross_entropy: labels must lie in [0, {logits.shape[1] - 1}], "
                              f"found {labels.min()}..{labels.max()}")
-    else:
-        _same_shape("cross_entropy", logits, target)
+    elif labels.dtype.kind != "f":
+        raise TypeError(f"cross_entropy: the target must be integer class indices of shape ({logits.shape[0]},) "
+                        f"or a float distribution of the logits' shape {logits.shape}, not {labels.dtype} values")
+    elif labels.shape != logits.shape:
+        looks_like_labels = labels.shape == logits.shape[:1]
+        raise ShapeError(
+            f"cross_entropy: the target must be integer class indices of shape ({logits.shape[0]},) or a "
+            f"distribution of the logits' shape {logits.shape}; got {labels.dtype} values of shape {labels.shape}"
+            + (" — class labels stored as floats: convert them with .astype(np.int64)" if looks_like_labels
+               else ""))
     if reduction not in REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, not {reduction!r}")
     return _fused.cross_entropy(logits, target, reduction=reduction)
@@ -126,8 +135,7 @@ def l1_penalty(parameters: Iterable[Tensor], lam: float, n: int, include_biases:
 
 def dropout(x, p: float = 0.5, training: bool = True, generator: Generator | None = None):
     """Zero each entry with probability p and scale the rest by 1/(1 − p) (identity when not training)."""
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout: p must be in [0, 1), not {p}")
+    check_number("dropout p", p, 0.0, 1.0)
     if not training or p == 0:
         return x
     keep = (_rng(generator).random(x.shape) >= p).astype(x.dtype) * (1.0 / (1 - p))
@@ -135,15 +143,6 @@ def dropout(x, p: float = 0.5, training: bool = True, generator: Generator | Non
 
 
 # ---- convolution, pooling, batch normalisation --------------------------------------------------------
-
-
-def _pair(name: str, what: str, value, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints as a pair, each at least ``minimum``."""
-    pair = (value, value) if isinstance(value, (int, xp.integer)) else \
-        tuple(value) if isinstance(value, (tuple, list)) else ()
-    if len(pair) != 2 or not all(isinstance(v, (int, xp.integer)) and v >= minimum for v in pair):
-        raise ValueError(f"{name}: {what} must be an int or a pair of ints ≥ {minimum}, not {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def _check_images(who: str, x) -> None:
