@@ -20,7 +20,6 @@ import functools
 import inspect
 import sys
 import weakref
-from collections.abc import Set as AbstractSet
 from typing import Any, Callable, Sequence
 
 from glassgrad import hooks
@@ -60,9 +59,12 @@ class Gate:
 
     def input_grads(self, g, out, inputs: Sequence, params: dict, needs: Sequence[bool]) -> list:
         """The gradients of the inputs that ``needs`` asks for (None for the others)."""
-        vjps: Any = self.vjps             # a None rule raises TypeError below, turned into a clear error
+        vjps: Any = self.vjps   # a None rule raises TypeError below, turned into a clear error
+        grads = []     # a plain loop: a comprehension would be one more function call per gate
         try:
-            return [vjps[i](g, out, *inputs, **params) if need else None for i, need in enumerate(needs)]
+            for i, need in enumerate(needs):
+                grads.append(vjps[i](g, out, *inputs, **params) if need else None)
+            return grads
         except (TypeError, IndexError):
             self._check_rules(needs)      # a missing rule is the likelier cause: say so by name
             raise
@@ -424,8 +426,6 @@ class _Accumulate(_Sink):
         _retain(node, g)
 
     def leaf(self, leaf: Tensor, gi) -> None:
-        if not self.create_graph:
-            gi = own_array(gi, self.delivered)
         add_to_grad(leaf, gi, self.delivered)
         if self.ready_hooks:
             self.uses[id(leaf)] -= 1
@@ -470,17 +470,21 @@ def own_array(gi, delivered: set):
     return gi
 
 
-def add_to_grad(leaf: Tensor, gi, delivered: AbstractSet[int] = frozenset()) -> None:
-    """``leaf.grad += gi``. A gradient from an earlier backward is added to in place when it is a plain
-    writable array of the leaf's own (as PyTorch accumulates); one handed over in this pass (its id in
-    ``delivered``) may still be shared with the pass's other gradients, so the sum is a new array."""
+def add_to_grad(leaf: Tensor, gi, delivered: set) -> None:
+    """``leaf.grad += gi``, for a gradient of this backward pass (``delivered``: ids of the arrays handed
+    to leaves in it). The first becomes ``.grad`` on an array of the leaf's own (``own_array``); a later one
+    is added in place when ``.grad`` is a plain writable array of the leaf's own from an earlier pass (as
+    PyTorch accumulates), else into a new array: one handed over in this pass may still be shared."""
     grad = leaf.grad
+    if isinstance(gi, Tensor):                       # create_graph: the sum is recorded
+        leaf.grad = gi if grad is None else grad + gi
+        return
     if grad is None:
-        leaf.grad = gi if isinstance(gi, Tensor) else Tensor._make(gi)
+        leaf.grad = Tensor._make(own_array(gi, delivered))
         return
     a = grad.data
-    if type(gi) is not ndarray or grad.grad_fn is not None or grad._requires_grad:
-        leaf.grad = grad + gi                       # create_graph, or a .grad set to a tensor in a graph
+    if grad.grad_fn is not None or grad._requires_grad:
+        leaf.grad = grad + Tensor._make(gi)          # a .grad set to a tensor in a graph
     elif id(a) not in delivered and type(a) is ndarray and a.shape == gi.shape and a.dtype == gi.dtype \
             and a.flags.writeable and a.flags.owndata:
         xp.add(a, gi, out=a)
