@@ -166,20 +166,15 @@ def run_train(args) -> int:
         report = write_report(out / "report.html", history, model, test, matrix, health,
                               title=f"glassgrad train: {args.data} {spec['sizes']}", settings=metadata)
         print(f"wrote {report}")
-    return 0 if not history.stop_reason or not history.stop_reason.startswith("the loss") else 1
+    return 1 if history.fault else 0
 
 
 def _restore(path: str):
-    from glassgrad.train import CheckpointError, build_model, load_checkpoint
+    from glassgrad.train import CheckpointError, load_checkpoint
 
     try:
         ckpt = load_checkpoint(path)
-        spec = ckpt.metadata.get("model")
-        if not spec:
-            raise SystemExit(f"glassgrad: {path} has no model spec in its metadata; load it from Python with "
-                             "load_checkpoint(path).restore(your_model)")
-        model = build_model(spec)
-        ckpt.restore(model)
+        model = ckpt.build_model()
     except CheckpointError as e:
         raise SystemExit(f"glassgrad: {e}") from None
     return ckpt, model
