@@ -311,7 +311,7 @@ class Compiled:
 
 def _split(result):
     loss, aux = (result[0], list(result[1:])) if isinstance(result, tuple) else (result, [])
-    if not isinstance(loss, Tensor) or loss.size != 1:
+    if not isinstance(loss, Tensor) or loss.numel() != 1:
         raise TypeError("gg.compile: the step must return a scalar loss tensor (optionally followed by other "
                         f"tensors in a tuple), not {getattr(loss, 'shape', type(loss).__name__)}")
     return loss, aux

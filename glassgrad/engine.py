@@ -278,8 +278,25 @@ def _key(t: Tensor):
     return t.grad_fn if t.grad_fn is not None else id(t)
 
 
+grad_ready_hooks: list[Callable[[Tensor], None]] = []
+"""Functions called as ``hook(leaf)`` once backward has added the last contribution of this pass to
+``leaf.grad`` (its gradient is final until the next backward); for starting work on a gradient early, as the
+distributed optimiser's overlapped Allreduce does. Not called when ``backward(inputs=...)`` touches no ``.grad``."""
+
+
+def _leaf_uses(counts: dict[Node, int]) -> dict[int, int]:
+    """How many times each leaf needing a gradient is an input of the graph (what it waits for to be final)."""
+    uses: dict[int, int] = {}
+    for node in counts:
+        for t, need in zip(node.inputs, node.needs):
+            if need and t.grad_fn is None:
+                uses[id(t)] = uses.get(id(t), 0) + 1
+    return uses
+
+
 def _run(root: Node, grad, retain_graph: bool, create_graph: bool, captured: dict | None, observer):
     counts = _consumer_counts(root)
+    leaf_uses = _leaf_uses(counts) if grad_ready_hooks and captured is None else None
     grads = {root: grad}
     delivered: set[int] = set()     # ids of the arrays handed to leaves so far
     ready = [root]
@@ -313,6 +330,11 @@ def _run(root: Node, grad, retain_graph: bool, create_graph: bool, captured: dic
                 if not create_graph:
                     gi = own_array(gi, delivered)
                 _deliver(t, gi, captured)
+                if leaf_uses is not None:
+                    leaf_uses[id(t)] -= 1
+                    if leaf_uses[id(t)] == 0:
+                        for hook in grad_ready_hooks:
+                            hook(t)
                 continue
             if parent in grads:
                 grads[parent] = grads[parent] + gi

@@ -99,7 +99,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
             leaves[i] = _leaf(args[i])
         with engine.enable_grad():
             out, aux = _split_aux(f(*leaves), has_aux)
-        if not isinstance(out, Tensor) or out.size != 1:
+        if not isinstance(out, Tensor) or out.numel() != 1:
             raise TypeError(f"grad: the function must return a tensor with one element, got "
                             f"{getattr(out, 'shape', type(out).__name__)}; use vjp for other outputs")
         watched = _watched(args)

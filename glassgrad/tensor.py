@@ -166,9 +166,17 @@ class Tensor:
     def ndim(self) -> int:
         return self.data.ndim
 
-    @property
-    def size(self) -> int:
+    def size(self, dim: int | None = None) -> tuple | int:
+        """The shape, or the length of axis ``dim``: PyTorch's ``t.size()`` (``t.numel()`` counts entries)."""
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self) -> int:
+        """The number of entries (NumPy's ``a.size``)."""
         return self.data.size
+
+    def dim(self) -> int:
+        """The number of axes (``t.ndim``), as PyTorch's ``t.dim()``."""
+        return self.data.ndim
 
     @property
     def T(self) -> "Tensor":
@@ -260,18 +268,21 @@ class Tensor:
     def clip(self, min=None, max=None): return _ops.clip(self, min, max)
     clamp = clip
 
-    def sum(self, axis=None, keepdims=False): return _ops.sum(self, axis=axis, keepdims=keepdims)
-    def mean(self, axis=None, keepdims=False): return _ops.mean(self, axis=axis, keepdims=keepdims)
-    def max(self, axis=None, keepdims=False): return _ops.max(self, axis=axis, keepdims=keepdims)
-    def min(self, axis=None, keepdims=False): return _ops.min(self, axis=axis, keepdims=keepdims)
-    def prod(self, axis=None, keepdims=False): return _ops.prod(self, axis=axis, keepdims=keepdims)
-    def var(self, axis=None, ddof=0, keepdims=False): return _ops.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
-    def std(self, axis=None, ddof=0, keepdims=False): return _ops.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
-    def logsumexp(self, axis=None, keepdims=False): return _ops.logsumexp(self, axis=axis, keepdims=keepdims)
-    def softmax(self, axis=-1): return _ops.softmax(self, axis=axis)
-    def log_softmax(self, axis=-1): return _ops.log_softmax(self, axis=axis)
-    def argmax(self, axis=None): return _ops.argmax(self, axis=axis)
-    def argmin(self, axis=None): return _ops.argmin(self, axis=axis)
+    # NumPy's axis= / keepdims= / ddof=, or PyTorch's dim= / keepdim= / correction= (glassgrad/ops/spelling.py)
+    def sum(self, *args, **kwargs): return _ops.sum(self, *args, **kwargs)
+    def mean(self, *args, **kwargs): return _ops.mean(self, *args, **kwargs)
+    def max(self, *args, **kwargs): return _ops.max(self, *args, **kwargs)
+    def min(self, *args, **kwargs): return _ops.min(self, *args, **kwargs)
+    def amax(self, *args, **kwargs): return _ops.amax(self, *args, **kwargs)
+    def amin(self, *args, **kwargs): return _ops.amin(self, *args, **kwargs)
+    def prod(self, *args, **kwargs): return _ops.prod(self, *args, **kwargs)
+    def var(self, *args, **kwargs): return _ops.var(self, *args, **kwargs)
+    def std(self, *args, **kwargs): return _ops.std(self, *args, **kwargs)
+    def logsumexp(self, *args, **kwargs): return _ops.logsumexp(self, *args, **kwargs)
+    def softmax(self, *args, **kwargs): return _ops.softmax(self, *args, **kwargs)
+    def log_softmax(self, *args, **kwargs): return _ops.log_softmax(self, *args, **kwargs)
+    def argmax(self, *args, **kwargs): return _ops.argmax(self, *args, **kwargs)
+    def argmin(self, *args, **kwargs): return _ops.argmin(self, *args, **kwargs)
 
     def matmul(self, other): return _ops.matmul(self, other)
     def dot(self, other): return _ops.matmul(self, other)
@@ -281,10 +292,14 @@ class Tensor:
 
     view = reshape
 
-    def flatten(self, start_axis: int = 0):
-        return _ops.reshape(self, self.shape[:start_axis] + (-1,))
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        return _ops.flatten(self, start_dim, end_dim)
 
     def transpose(self, *axes):
+        """NumPy's permutation (``t.transpose()``, ``t.transpose(2, 0, 1)``); two axes of a tensor that does not
+        have two swap them, as ``torch.transpose(t, dim0, dim1)`` (for 2-d the two readings agree)."""
+        if len(axes) == 2 and self.ndim != 2 and all(isinstance(a, int) for a in axes):
+            return _ops.swapaxes(self, *axes)
         return _ops.transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else (axes or None))
 
     def permute(self, *axes):
@@ -293,8 +308,8 @@ class Tensor:
     def swapaxes(self, axis1, axis2): return _ops.swapaxes(self, axis1, axis2)
     def broadcast_to(self, shape): return _ops.broadcast_to(self, shape)
     expand = broadcast_to
-    def squeeze(self, axis=None): return _ops.squeeze(self, axis)
-    def unsqueeze(self, axis): return _ops.unsqueeze(self, axis)
+    def squeeze(self, *args, **kwargs): return _ops.squeeze(self, *args, **kwargs)
+    def unsqueeze(self, *args, **kwargs): return _ops.unsqueeze(self, *args, **kwargs)
     def split(self, indices_or_sections, axis=0): return _ops.split(self, indices_or_sections, axis)
     def pad(self, pad_width, value=0.0): return _ops.pad(self, pad_width, value)
 

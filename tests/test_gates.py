@@ -61,8 +61,8 @@ def pair_shapes(data) -> tuple[tuple, tuple]:
 
 def axes(data, ndim: int, tuples: bool = True):
     """An ``axis`` argument: None, an int (maybe negative) or a tuple of distinct axes (maybe negative)."""
-    if ndim == 0:
-        return None
+    if ndim == 0:                     # a 0-d tensor accepts axis 0 or -1, as in PyTorch
+        return data.draw(st.sampled_from([None, 0, -1] + [(0,)] * tuples))
     choices = [st.none(), st.integers(-ndim, ndim - 1)]
     if tuples:
         choices.append(st.lists(st.integers(0, ndim - 1), unique=True, min_size=1, max_size=ndim)
@@ -72,7 +72,7 @@ def axes(data, ndim: int, tuples: bool = True):
 
 def reduced_count(shape: tuple, axis) -> int:
     """How many entries go into each entry of a reduction over ``axis``."""
-    if axis is None:
+    if axis is None or not shape:
         return math.prod(shape)
     ax = {a % len(shape) for a in (axis if isinstance(axis, tuple) else (axis,))}
     return math.prod(n for i, n in enumerate(shape) if i in ax)
@@ -125,6 +125,14 @@ def case_var(data):
     axis, keepdims = axes(data, len(shape)), data.draw(st.booleans())
     ddof = data.draw(st.sampled_from([0, 1])) if reduced_count(shape, axis) > 1 else 0
     return (lambda x: gg.var(x, axis=axis, ddof=ddof, keepdims=keepdims)), [arrays(data, shape)]
+
+
+def case_std(data):
+    """Values at least 0.25 apart: σ stays away from 0, where std has a kink (its gradient there is taken as 0)."""
+    shape = data.draw(SHAPES)
+    axis, keepdims = axes(data, len(shape)), data.draw(st.booleans())
+    ddof = data.draw(st.sampled_from([0, 1])) if reduced_count(shape, axis) > 1 else 0
+    return (lambda x: gg.std(x, axis=axis, ddof=ddof, keepdims=keepdims)), [distinct(data, shape)]
 
 
 def case_along_axis(op):
@@ -423,6 +431,7 @@ CASES = {
     "min": case_max_min(gg.min),
     "prod": case_reduction(gg.prod, reals(0.5, 1.5)),
     "var": case_var,
+    "std": case_std,
     "logsumexp": case_reduction(gg.logsumexp),
     "softmax": case_along_axis(gg.softmax),
     "log_softmax": case_along_axis(gg.log_softmax),

@@ -142,8 +142,16 @@ class DataLoader:
         generator: use this ``np.random.Generator`` (or a ``glassgrad.tensor.Generator``)
             instead of creating one from ``seed``.
         as_tensor: if False, yield plain NumPy arrays instead of Tensors.
+        num_replicas, rank: data-parallel training over ``num_replicas`` processes (as PyTorch's
+            ``DistributedSampler``): this loader yields only shard ``rank`` of every epoch. All replicas draw
+            the same order (give them the same ``seed``) and rank r takes positions r, r + num_replicas, …
+            of it, so every example is used once per epoch across the ranks, and the k-th batches of all
+            ranks together are the k-th batch of ``batch_size × num_replicas`` that one process would draw.
+            When ``num_replicas`` does not divide the number of examples, the first examples of the
+            epoch's order are repeated (padding, as PyTorch) so that every rank gets ``ceil(n /
+            num_replicas)`` examples and the same number of batches (ranks must take the same number of steps).
 
-    ``len(loader)`` is the number of batches per epoch.
+    ``len(loader)`` is the number of batches per epoch (of this rank's shard).
     """
 
     def __init__(
@@ -155,9 +163,15 @@ class DataLoader:
         seed: int | None = None,
         generator: np.random.Generator | None = None,
         as_tensor: bool = True,
+        num_replicas: int = 1,
+        rank: int = 0,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if isinstance(num_replicas, bool) or not isinstance(num_replicas, numbers.Integral) or num_replicas < 1:
+            raise ValueError(f"num_replicas must be a positive integer, got {num_replicas!r}")
+        if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be an integer in [0, num_replicas={num_replicas}), got {rank!r}")
         if generator is not None and seed is not None:
             raise ValueError("pass either seed or generator, not both")
         if generator is not None and not isinstance(generator, np.random.Generator):
@@ -172,10 +186,15 @@ class DataLoader:
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.as_tensor = bool(as_tensor)
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
         self.generator: np.random.Generator = generator if generator is not None else np.random.default_rng(seed)
 
+    def shard_size(self) -> int:
+        """Examples per epoch on this rank: ``ceil(len(dataset) / num_replicas)`` (all of them for one replica)."""
+        return -(-len(self.dataset) // self.num_replicas)
+
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = self.shard_size()
         if self.drop_last:
             return n // self.batch_size
         return -(-n // self.batch_size)
@@ -184,6 +203,9 @@ class DataLoader:
         # Draw the order (and import the Tensor factory) now, at iter() time.
         n = len(self.dataset)
         order = self.generator.permutation(n) if self.shuffle else np.arange(n)
+        if self.num_replicas > 1:
+            padded = self.shard_size() * self.num_replicas
+            order = np.resize(order, padded)[self.rank :: self.num_replicas]   # resize repeats from the start
         convert = None
         if self.as_tensor:
             # Batches are fresh arrays (fancy indexing / np.stack), so wrapping them without
@@ -207,7 +229,9 @@ class DataLoader:
     def __repr__(self) -> str:
         return (
             f"DataLoader({len(self.dataset)} examples, batch_size={self.batch_size}, "
-            f"shuffle={self.shuffle}, drop_last={self.drop_last}, batches={len(self)})"
+            f"shuffle={self.shuffle}, drop_last={self.drop_last}, batches={len(self)}"
+            + (f", rank {self.rank} of {self.num_replicas}" if self.num_replicas > 1 else "")
+            + ")"
         )
 
 

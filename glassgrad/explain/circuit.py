@@ -33,7 +33,7 @@ def _scalar(a) -> float:
 def gate_steps(f: Tensor, leaves: list[Tensor] = ()) -> tuple[list[GateStep], list[float]]:
     """Backpropagate from the scalar ``f`` (keeping the graph, leaving ``.grad`` alone): every gate in
     forward order, and ∂f/∂leaf for each of ``leaves``."""
-    if f.size != 1:
+    if f.numel() != 1:
         raise ValueError(f"gate_steps: the expression must be a scalar, not shape {f.shape}")
     seen = []
     leaf_grads = engine.backward(f, xp.ones_like(f.data), retain_graph=True, inputs=list(leaves),

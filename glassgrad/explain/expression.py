@@ -1,7 +1,8 @@
 """A safe parser for arithmetic expressions of named variables, for ``glassgrad explain circuit --expr``.
 
 The text is parsed with Python's ``ast`` and walked node by node; only numbers, the given variable
-names, ``+ − * / **``, unary minus and calls of a few named functions are accepted. Anything else
+names, ``+ − * / **``, unary minus and calls of a few named functions are accepted, and statements
+``name = expression`` separated by ``;`` name a value for the statements after them (``b = a + a; c = b + b``). Anything else
 (attribute access, subscripts, lambdas, comprehensions, other names or calls) is refused with an error
 naming it. Nothing is ever passed to ``eval``: each accepted node becomes one glassgrad gate.
 """
@@ -53,9 +54,6 @@ class _Evaluator:
             raise ExpressionError(f"not allowed in an expression: {_describe(node)}")
         return method(node)
 
-    def visit_Expression(self, node: ast.Expression):
-        return self(node.body)
-
     def visit_Constant(self, node: ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise ExpressionError(f"not allowed in an expression: the constant {node.value!r} (numbers only)")
@@ -93,6 +91,27 @@ class _Evaluator:
         return gate(*(self(a) for a in node.args))
 
 
+def _run_statements(body: list, evaluator: _Evaluator, expr: str):
+    """``b = a + a; c = b + b``: each ``name = expression`` defines a name for the statements after it (so
+    a value can be used twice: fan-out); the value of the last statement is the result."""
+    if not body:
+        raise ExpressionError("the expression is empty")
+    result = None
+    for statement in body:
+        if isinstance(statement, ast.Expr):
+            result = evaluator(statement.value)
+        elif (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+              and isinstance(statement.targets[0], ast.Name)):
+            name = statement.targets[0].id
+            if name in evaluator.variables or name in FUNCTIONS:
+                raise ExpressionError(f"{ast.unparse(statement)}: {name!r} is already a variable or a function")
+            result = evaluator.variables[name] = evaluator(statement.value)
+        else:
+            raise ExpressionError(f"not allowed in an expression: {_describe(statement)} "
+                                  "(only expressions and 'name = expression')")
+    return result
+
+
 def parse_values(items) -> dict[str, float]:
     """``["x=-2", "y=5"]`` (or a dict) → ``{"x": -2.0, "y": 5.0}``, with an error naming a bad item."""
     if isinstance(items, dict):
@@ -125,14 +144,15 @@ def evaluate(expr: str, values, dtype=xp.float64) -> tuple[Tensor, list[Tensor]]
     if len(expr) > MAX_LENGTH:
         raise ExpressionError(f"the expression is longer than {MAX_LENGTH} characters")
     try:
-        tree = ast.parse(expr.strip(), mode="eval")
+        tree = ast.parse(expr.strip(), mode="exec")
     except SyntaxError as e:
         raise ExpressionError(f"cannot parse the expression {expr!r}: {e.msg}") from None
     leaves = [tensor(v, dtype=dtype, requires_grad=True) for v in values.values()]
     for t, name in zip(leaves, values):
         t.name = name
+    evaluator = _Evaluator(dict(zip(values, leaves)))
     with xp.errstate(all="ignore"):   # log(-1) is nan and 1/0 is inf, as in NumPy; the table shows them
-        f = _Evaluator(dict(zip(values, leaves)))(tree)
+        f = _run_statements(tree.body, evaluator, expr)
     if isinstance(f, Tensor) and f.grad_fn is None:
         raise ExpressionError(f"the expression {expr!r} is a single variable: it has no gates to show")
     if not isinstance(f, Tensor):

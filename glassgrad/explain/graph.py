@@ -328,6 +328,17 @@ def graph(result: Tensor, backward: bool = True, reverse: bool = False, grad=Non
     The backward pass keeps the graph and leaves every ``.grad`` alone. ``reverse=True`` labels the view
     as the notes' reverse network (edges from the output to the leaves, local derivatives on the gates).
     """
+    view, b = forward_view(result, reverse, title)
+    if backward and result.requires_grad:
+        _fill_gradients(view, b, result, grad)
+    _fill_locals(view, b)
+    _place(view)
+    return view
+
+
+def forward_view(result: Tensor, reverse: bool = False, title: str | None = None) -> tuple[GraphView, "_Builder"]:
+    """The view's nodes and edges with forward values only, and the builder that maps each engine node
+    (and ``id(leaf)``) to its view id (``builder.ids``): for views that add their own gradients."""
     if not isinstance(result, Tensor):
         raise TypeError(f"graph: expected a Tensor, got {type(result).__name__}")
     b = _Builder()
@@ -335,12 +346,7 @@ def graph(result: Tensor, backward: bool = True, reverse: bool = False, grad=Non
         b.source(result)
     else:
         b.build(_forward_order(result.grad_fn))
-    view = GraphView(b.nodes, b.edges, reverse, title or "glassgrad graph", _uid=f"gg{id(b):x}")
-    if backward and result.requires_grad:
-        _fill_gradients(view, b, result, grad)
-    _fill_locals(view, b)
-    _place(view)
-    return view
+    return GraphView(b.nodes, b.edges, reverse, title or "glassgrad graph", _uid=f"gg{id(b):x}"), b
 
 
 def _fill_gradients(view: GraphView, b: _Builder, result: Tensor, grad) -> None:
@@ -525,7 +531,7 @@ def _svg_edge(view: GraphView, e: GraphEdge, pos: dict, k: int = 0, parallel: in
 def _svg_node(n: GraphNode, lines: list[str], box: tuple) -> str:
     x, y, w, h = box[:4]
     rx = h / 2 if n.kind == "leaf" else 6
-    parts = [f'<g class="{n.kind}"><rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="{rx:.1f}" '
+    parts = [f'<g class="{n.kind}" data-node="{n.id}"><rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="{rx:.1f}" '
              f'fill="{FILL[n.kind]}" stroke="#556"/>']
     for i, line in enumerate(lines):
         weight = ' font-weight="bold"' if i == 0 else ""

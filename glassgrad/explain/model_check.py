@@ -176,7 +176,7 @@ def check_model_gradients(model, loss_fn: Callable, x, y, eps: float = 1e-6,
             err = _relative_error(n, a, floor)
             if worst[1] is None or err > worst[0]:
                 worst = (err, idx, n, a)
-        rows.append(ParamCheck(name, tuple(p.shape), len(entries), int(p.size), worst[0], worst[1], worst[2],
+        rows.append(ParamCheck(name, tuple(p.shape), len(entries), p.numel(), worst[0], worst[1], worst[2],
                                worst[3], worst[0] <= threshold))
     return ModelGradcheck(rows, threshold, eps, loss, counted.forward_passes,
                           [r.name for r in rows if not r.passed])

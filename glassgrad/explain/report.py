@@ -195,8 +195,8 @@ def _model(model) -> str:
         own = [(n, p) for n, p in vars(m).items() if type(p).__name__ == "Parameter"]
         if own:
             shapes = ", ".join(f"{n} {'×'.join(map(str, p.shape))}" for n, p in own)
-            rows.append((_e(name or "(model)"), _e(type(m).__name__), _e(shapes), f"{sum(p.size for _, p in own):,}"))
-    total = sum(p.size for _, p in model.named_parameters())
+            rows.append((_e(name or "(model)"), _e(type(m).__name__), _e(shapes), f"{sum(p.numel() for _, p in own):,}"))
+    total = sum(p.numel() for _, p in model.named_parameters())
     rows.append(("<b>total</b>", "", "", f"<b>{total:,}</b>"))
     return _section("Model", f"<pre>{_e(repr(model))}</pre>"
                     + _table(["layer", "type", "parameters", "count"], rows, name_cols=3))

@@ -5,6 +5,7 @@ target would otherwise broadcast to (N, N) and train on nonsense without a word.
 """
 from __future__ import annotations
 
+import math
 from typing import Iterable
 
 from glassgrad._backend import xp
@@ -242,7 +243,7 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
             scale = weight * scale
         out = (x - _array(running_mean).astype(x.dtype).reshape(shape)) * scale.reshape(shape)
         return out if bias is None else out + bias.reshape(shape)
-    count = x.size // features
+    count = math.prod(x.shape) // features
     if count < 2:
         raise ValueError(f"batch_norm: training needs more than one value per feature to estimate a "
                          f"variance; got input of shape {x.shape}")

@@ -73,7 +73,7 @@ class Module:
         return [p for _, p in self.named_parameters()]
 
     def num_parameters(self) -> int:
-        return sum(p.size for p in self.parameters())
+        return sum(p.numel() for p in self.parameters())
 
     def zero_grad(self) -> None:
         """Forget the gradients (they accumulate across backward calls otherwise)."""
@@ -141,7 +141,7 @@ class Module:
 
     def __repr__(self) -> str:
         children = list(self.named_children())
-        own = sum(p.size for p in vars(self).values() if isinstance(p, Parameter))
+        own = sum(p.numel() for p in vars(self).values() if isinstance(p, Parameter))
         head = f"{type(self).__name__}({self.extra_repr()})"
         if not children:
             return head + (f"  # {own:,} parameters" if own else "")

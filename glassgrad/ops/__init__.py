@@ -4,7 +4,7 @@
 |-----------------|-----------------------------------------------------------------------------------|
 | elementwise.py  | add sub mul div neg pow exp log sqrt abs reciprocal tanh sigmoid relu leaky_relu   |
 |                 | elu softplus maximum minimum clip where                                            |
-| reduce.py       | sum mean max min prod var logsumexp softmax log_softmax                            |
+| reduce.py       | sum mean max min prod var std logsumexp softmax log_softmax                        |
 | linalg.py       | matmul                                                                             |
 | shape.py        | reshape transpose swapaxes broadcast_to squeeze unsqueeze concatenate stack        |
 |                 | getitem (and its backward, unindex) pad astype                                     |
@@ -20,17 +20,42 @@ from glassgrad.ops.elementwise import (
 from glassgrad.ops.linalg import matmul
 from glassgrad.ops import nn  # noqa: F401  registers the fused network gates
 from glassgrad.ops import conv  # noqa: F401  registers conv2d, max_pool2d, batch_norm
-from glassgrad.ops.reduce import (
-    argmax, argmin, log_softmax, logsumexp, max, mean, min, prod, softmax, std, sum, var)
+from glassgrad.ops import reduce as _reduce
+from glassgrad.ops import shape as _shape
 from glassgrad.ops.shape import (
-    astype, broadcast_to, cat, concatenate, expand_dims, flatten, getitem, one_hot, pad, permute, plain_index,
-    reshape, split, squeeze, stack, swapaxes, transpose, unsqueeze)
+    astype, broadcast_to, expand_dims, getitem, one_hot, pad, permute, plain_index, reshape, split, swapaxes,
+    transpose)
+from glassgrad.ops.spelling import accepts_torch_names, explicit_correction, values_without_indices
+
+# The reductions and axis functions also take PyTorch's dim= / keepdim= / correction= (ops/spelling.py).
+sum = accepts_torch_names(_reduce.sum)
+mean = accepts_torch_names(_reduce.mean)
+prod = accepts_torch_names(_reduce.prod)
+logsumexp = accepts_torch_names(_reduce.logsumexp)
+softmax = accepts_torch_names(_reduce.softmax)
+log_softmax = accepts_torch_names(_reduce.log_softmax)
+argmax = accepts_torch_names(_reduce.argmax, "argmax")
+argmin = accepts_torch_names(_reduce.argmin, "argmin")
+max = accepts_torch_names(_reduce.max, check=values_without_indices)
+min = accepts_torch_names(_reduce.min, check=values_without_indices)
+amax = accepts_torch_names(_reduce.max, "amax")
+amin = accepts_torch_names(_reduce.min, "amin")
+var = accepts_torch_names(_reduce.var, check=explicit_correction)
+std = accepts_torch_names(_reduce.std, check=explicit_correction)
+concatenate = accepts_torch_names(_shape.concatenate)
+cat = accepts_torch_names(_shape.concatenate, "cat")
+stack = accepts_torch_names(_shape.stack)
+
+squeeze = accepts_torch_names(_shape.squeeze)
+unsqueeze = accepts_torch_names(_shape.unsqueeze)
+flatten = _shape.flatten
+clamp = clip
 
 __all__ = [
     "abs", "add", "clip", "div", "elu", "equal", "exp", "greater", "greater_equal", "isfinite", "isnan",
     "leaky_relu", "less", "less_equal", "log", "logical_and", "logical_not", "logical_or", "maximum", "minimum",
     "mul", "neg", "not_equal", "pow", "reciprocal", "relu", "sigmoid", "sign", "softplus", "sqrt", "sub", "tanh",
-    "where", "matmul", "argmax", "argmin", "log_softmax", "logsumexp", "max", "mean", "min", "prod", "softmax",
+    "where", "clamp", "matmul", "amax", "amin", "argmax", "argmin", "log_softmax", "logsumexp", "max", "mean", "min", "prod", "softmax",
     "std", "sum", "var", "astype", "broadcast_to", "cat", "concatenate", "expand_dims", "flatten", "getitem", "one_hot",
     "one_hot", "pad", "permute", "plain_index", "reshape", "split", "squeeze", "stack", "swapaxes", "transpose", "unsqueeze",
 ]

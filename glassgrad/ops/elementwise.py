@@ -23,10 +23,25 @@ div = gate("div", xp.divide,
            lambda g, out, x, y: -g * out / y)      # ∂(x/y)/∂y = −x/y² = −out/y
 neg = gate("neg", xp.negative,
            lambda g, out, x: -g)
-pow = gate("pow", xp.power,
-           lambda g, out, x, y: g * y * x ** (y - 1),
-           lambda g, out, x, y: g * out * log(x),
-           doc="x ** y for a tensor or number exponent. The exponent's gradient needs x > 0.")
+
+
+def _pow_x(g, out, x, y):
+    """y·x^(y−1), and 0 at x = y = 0 (x^0 = 1 is constant; the formula would read 0·∞ there), as PyTorch.
+    Only that point is masked, so the derivative of this gradient in y stays right at y = 0, x ≠ 0."""
+    constant = logical_and(x == 0, y == 0)
+    return where(constant, 0, g * y * x ** where(constant, 1, y - 1))
+
+
+def _pow_y(g, out, x, y):
+    """x^y·log x, and 0 where x = 0 and y ≥ 0 (0^y is 0 or 1 there; x^y·log x would be 0·∞), as PyTorch."""
+    flat = logical_and(x == 0, y >= 0)
+    return where(flat, 0, g * out * log(where(flat, 1, x)))
+
+
+pow = gate("pow", xp.power, _pow_x, _pow_y,
+           doc="x ** y for a tensor or number exponent. ∂/∂x = y·x^(y−1), taken as 0 at x = y = 0; "
+               "∂/∂y = x^y·log x, taken as 0 where x = 0 and y ≥ 0 (PyTorch's choices where the formula is 0·∞). "
+               "For x < 0 the exponent's gradient is NaN, as in PyTorch.")
 
 # ---- exponentials and roots ------------------------------------------------------------------------
 exp = gate("exp", xp.exp,

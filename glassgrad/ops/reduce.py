@@ -1,21 +1,38 @@
-"""Reductions: sum, mean, max, min, prod, var, logsumexp, softmax, log_softmax.
+"""Reductions: sum, mean, max, min, prod, var, std, logsumexp, softmax, log_softmax.
 
-Arguments follow NumPy: ``axis`` (an int, a tuple or None for all axes) and ``keepdims``. The gradient of
-a reduction is ``g`` copied back over the axes that were reduced (``_unreduce``), times the local
-derivative of each summand.
+Arguments follow NumPy: ``axis`` (an int, a tuple or None for all axes) and ``keepdims``; a 0-d tensor
+accepts axis 0 or -1 in every reduction, as in PyTorch. The gradient of a reduction is ``g`` copied back
+over the axes that were reduced (``_unreduce``), times the local derivative of each summand.
 """
 import builtins
+import math
 
 from glassgrad._backend import xp
 from glassgrad.engine import gate, nondifferentiable
-from glassgrad.ops.elementwise import exp
+from glassgrad.ops.elementwise import exp, where
 from glassgrad.ops.shape import broadcast_to
 
 
 def _axes(axis, ndim: int) -> tuple:
+    """The axes a reduction over ``axis`` removes, as non-negative ints: None is every axis, negative axes count
+    from the end. A 0-d tensor accepts axis 0 or -1 (its single value is the result), as NumPy's sum and
+    PyTorch do, for every reduction alike. Out-of-range, repeated or non-integer axes raise an error naming
+    what is allowed (the engine adds the gate's name)."""
     if axis is None:
         return tuple(range(ndim))
-    return tuple(a % ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
+    span = builtins.max(ndim, 1)                   # a 0-d tensor reads as one axis of length 1
+    requested = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    axes = []
+    for a in requested:
+        if isinstance(a, bool) or not isinstance(a, (int, xp.integer)):
+            raise TypeError(f"axis must be an int, a tuple of ints or None, not {a!r}")
+        if not -span <= a < span:
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimension(s): "
+                             f"allowed {-span}..{span - 1} or None")
+        axes.append(int(a) % span)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"axis {axis} names the same axis twice")
+    return tuple(axes) if ndim else ()
 
 
 def _kept(shape: tuple, axis) -> tuple:
@@ -31,24 +48,24 @@ def _unreduce(g, x, axis):
 
 def _count(x, out) -> int:
     """How many entries of x went into each entry of the reduction's output."""
-    return x.size // builtins.max(out.size, 1)
+    return math.prod(x.shape) // builtins.max(math.prod(out.shape), 1)     # arrays and tensors alike
 
 
-sum = gate("sum", lambda x, axis=None, keepdims=False: xp.sum(x, axis=axis, keepdims=keepdims),
+sum = gate("sum", lambda x, axis=None, keepdims=False: xp.sum(x, axis=_axes(axis, x.ndim), keepdims=keepdims),
            lambda g, out, x, axis=None, keepdims=False: _unreduce(g, x, axis))
-mean = gate("mean", lambda x, axis=None, keepdims=False: xp.mean(x, axis=axis, keepdims=keepdims),
+mean = gate("mean", lambda x, axis=None, keepdims=False: xp.mean(x, axis=_axes(axis, x.ndim), keepdims=keepdims),
             lambda g, out, x, axis=None, keepdims=False: _unreduce(g, x, axis) / _count(x, out))
 
 
 def _extreme_vjp(g, out, x, axis=None, keepdims=False):
     """max and min send g to the entries equal to the result; tied entries share it equally."""
     hit = (x == out.reshape(_kept(x.shape, axis))).astype(x.dtype)
-    return _unreduce(g, x, axis) * (hit / hit.sum(axis=axis, keepdims=True))
+    return _unreduce(g, x, axis) * (hit / hit.sum(axis=_axes(axis, x.ndim), keepdims=True))
 
 
-max = gate("max", lambda x, axis=None, keepdims=False: xp.max(x, axis=axis, keepdims=keepdims), _extreme_vjp,
+max = gate("max", lambda x, axis=None, keepdims=False: xp.max(x, axis=_axes(axis, x.ndim), keepdims=keepdims), _extreme_vjp,
            doc="Largest entry (NumPy's amax; no indices). Tied maxima share the gradient equally.")
-min = gate("min", lambda x, axis=None, keepdims=False: xp.min(x, axis=axis, keepdims=keepdims), _extreme_vjp,
+min = gate("min", lambda x, axis=None, keepdims=False: xp.min(x, axis=_axes(axis, x.ndim), keepdims=keepdims), _extreme_vjp,
            doc="Smallest entry (NumPy's amin; no indices). Tied minima share the gradient equally.")
 
 
@@ -71,25 +88,45 @@ def _prod_vjp(g, out, x, axis=None, keepdims=False):
     return g * _product_of_others(data, axis)
 
 
-prod = gate("prod", lambda x, axis=None, keepdims=False: xp.prod(x, axis=axis, keepdims=keepdims), _prod_vjp,
+prod = gate("prod", lambda x, axis=None, keepdims=False: xp.prod(x, axis=_axes(axis, x.ndim), keepdims=keepdims), _prod_vjp,
             doc="Product of entries. Exact gradients with zeros too; the second derivative only where x ≠ 0.")
 
-var = gate("var", lambda x, axis=None, ddof=0, keepdims=False: xp.var(x, axis=axis, ddof=ddof, keepdims=keepdims),
+def _per_degree_of_freedom(x, out, ddof) -> float:
+    """1 / (n − ddof), the scale of var's and std's gradients; NaN when no degree of freedom is left (as the
+    forward and PyTorch give), not a ZeroDivisionError. A Python float, so float32 stays float32."""
+    dof = _count(x, out) - ddof
+    return 1 / dof if dof > 0 else math.nan
+
+
+var = gate("var", lambda x, axis=None, ddof=0, keepdims=False:
+               xp.var(x, axis=_axes(axis, x.ndim), ddof=ddof, keepdims=keepdims),
            lambda g, out, x, axis=None, ddof=0, keepdims=False:
-               _unreduce(g, x, axis) * (2 / (_count(x, out) - ddof)) * (x - mean(x, axis=axis, keepdims=True)),
+               _unreduce(g, x, axis) * (2 * _per_degree_of_freedom(x, out, ddof))
+               * (x - mean(x, axis=axis, keepdims=True)),
            doc="Variance; ddof=0 by default as in NumPy (PyTorch's default is ddof=1).")
 
 
-def std(x, axis=None, ddof=0, keepdims=False):
-    """Standard deviation, sqrt(var): ddof=0 by default, as in NumPy."""
-    return var(x, axis=axis, ddof=ddof, keepdims=keepdims) ** 0.5
+def _std_vjp(g, out, x, axis=None, ddof=0, keepdims=False):
+    """∂σ/∂x_i = (x_i − mean) / ((n − ddof) σ); 0 where σ = 0 (constant data), as in PyTorch."""
+    s = out.reshape(_kept(x.shape, axis))
+    flat = s == 0
+    return where(flat, 0, _unreduce(g, x, axis) * _per_degree_of_freedom(x, out, ddof)
+                 * (x - mean(x, axis=axis, keepdims=True)) / where(flat, 1, s))
+
+
+std = gate("std", lambda x, axis=None, ddof=0, keepdims=False:
+               xp.std(x, axis=_axes(axis, x.ndim), ddof=ddof, keepdims=keepdims),
+           _std_vjp,
+           doc="Standard deviation, sqrt(var); ddof=0 by default as in NumPy. Where σ = 0 (constant data) the "
+               "gradient is 0, as in PyTorch (the true derivative of sqrt at 0 is infinite).")
 
 
 def _logsumexp(x, axis=None, keepdims=False):
-    m = xp.max(x, axis=axis, keepdims=True)
+    axes = _axes(axis, x.ndim)
+    m = xp.max(x, axis=axes, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)                  # rows of −inf stay −inf, not NaN
-    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else out.reshape(tuple(n for i, n in enumerate(x.shape) if i not in _axes(axis, x.ndim)))
+    out = xp.log(xp.sum(xp.exp(x - m), axis=axes, keepdims=True)) + m
+    return out if keepdims else out.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
 
 logsumexp = gate("logsumexp", _logsumexp,
@@ -98,17 +135,25 @@ logsumexp = gate("logsumexp", _logsumexp,
                  doc="log Σ e^x, stable for large |x| (the maximum is taken out first).")
 
 
+def _along(axis, ndim: int) -> tuple:
+    """softmax and log_softmax normalise along one axis: ``axis`` must be a single int."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, xp.integer)):
+        raise TypeError(f"axis must be a single int (the axis to normalise along), not {axis!r}")
+    return _axes(axis, ndim)
+
+
 def _softmax(x, axis=-1):
-    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
-    return e / xp.sum(e, axis=axis, keepdims=True)
+    along = _along(axis, x.ndim)
+    e = xp.exp(x - xp.max(x, axis=along, keepdims=True))
+    return e / xp.sum(e, axis=along, keepdims=True)
 
 
 softmax = gate("softmax", _softmax,
-               lambda g, out, x, axis=-1: out * (g - (g * out).sum(axis=axis, keepdims=True)),
+               lambda g, out, x, axis=-1: out * (g - (g * out).sum(axis=_axes(axis, x.ndim), keepdims=True)),
                doc="e^x / Σ e^x along axis, stable for large |x|.")
-log_softmax = gate("log_softmax", lambda x, axis=-1: x - _logsumexp(x, axis=axis, keepdims=True),
-                   lambda g, out, x, axis=-1: g - exp(out) * g.sum(axis=axis, keepdims=True),
+log_softmax = gate("log_softmax", lambda x, axis=-1: x - _logsumexp(x, axis=_along(axis, x.ndim), keepdims=True),
+                   lambda g, out, x, axis=-1: g - exp(out) * g.sum(axis=_axes(axis, x.ndim), keepdims=True),
                    doc="x − logsumexp(x) along axis, stable for large |x|.")
 
-argmax = nondifferentiable(lambda x, axis=None: xp.argmax(x, axis=axis))
-argmin = nondifferentiable(lambda x, axis=None: xp.argmin(x, axis=axis))
+argmax = nondifferentiable(lambda x, axis=None, keepdims=False: xp.argmax(x, axis=axis, keepdims=keepdims))
+argmin = nondifferentiable(lambda x, axis=None, keepdims=False: xp.argmin(x, axis=axis, keepdims=keepdims))

@@ -60,8 +60,14 @@ def permute(x, *axes):
     return transpose(x, axes=axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
 
 
-def flatten(x, start_axis: int = 0):
-    return reshape(x, shape=x.shape[:start_axis] + (-1,))
+def flatten(x, start_dim: int = 0, end_dim: int = -1):
+    """Fold axes ``start_dim`` … ``end_dim`` (both included) into one, as ``torch.flatten``; a 0-d x becomes (1,)."""
+    if x.ndim == 0:
+        return reshape(x, shape=(1,))
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for {x.ndim} axes")
+    return reshape(x, shape=x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:])
 
 
 def _piece(g, axis, start, stop):
