@@ -17,6 +17,8 @@ Two rules keep every gate short:
 from __future__ import annotations
 
 import functools
+import inspect
+import sys
 from typing import Any, Callable, Sequence
 
 from glassgrad._backend import ndarray, xp
@@ -98,29 +100,50 @@ class Gate:
     """A differentiable function: ``forward(*inputs, **params)`` and one VJP per input.
 
     Each VJP is called as ``vjp(g, out, *inputs, **params)`` with the gradient ``g`` of the output and
-    returns the gradient of its own input. ``None`` marks an input that never has a gradient (a mask).
+    returns the gradient of its own input. ``params`` are complete: the engine fills in the forward's
+    defaults, so a VJP states no default of its own. ``None`` marks an input with no derivative rule (a
+    mask); backward through it raises an error naming the gate and the input.
     """
 
-    __slots__ = ("name", "forward", "vjps", "twice_differentiable", "doc")
+    __slots__ = ("name", "forward", "vjps", "twice_differentiable", "doc", "defaults", "signature", "module")
 
-    def __init__(self, name: str, forward: Callable, vjps: Sequence[VJP | None], doc: str = "",
-                 twice_differentiable: bool = True):
+    def __init__(self, name: str, forward: Callable, vjps: Sequence[VJP | None] | Each, doc: str = "",
+                 twice_differentiable: bool = True, defaults: dict[str, Any] | None = None,
+                 signature: inspect.Signature | None = None, module: str = ""):
         self.name = name
         self.forward = forward
         self.vjps = vjps
         self.twice_differentiable = twice_differentiable
         self.doc = doc
+        self.defaults = defaults or {}     # the forward's parameter defaults, filled in by every call
+        self.signature = signature         # the forward's signature (None for a gate made directly)
+        self.module = module               # where the gate is declared, for the generated gate table
 
     def input_grads(self, g, out, inputs: Sequence, params: dict, needs: Sequence[bool]) -> list:
         """The gradients of the inputs that ``needs`` asks for (None for the others)."""
         vjps = self.vjps
-        return [vjps[i](g, out, *inputs, **params) if need else None for i, need in enumerate(needs)]
+        try:
+            return [vjps[i](g, out, *inputs, **params) if need else None for i, need in enumerate(needs)]
+        except (TypeError, IndexError):
+            self._check_rules(needs)      # a missing rule is the likelier cause: say so by name
+            raise
+
+    def _check_rules(self, needs: Sequence[bool]) -> None:
+        for i, need in enumerate(needs):
+            if need and (i >= len(self.vjps) or self.vjps[i] is None):
+                raise RuntimeError(f"{self.name}: input {i}{_input_name(self, i)} needs a gradient, but the gate "
+                                   "has no derivative rule (VJP) for it")
 
     def __call__(self, *args, **params):
-        return apply(self, args, params)
+        return apply(self, args, {**self.defaults, **params} if self.defaults else params)
 
     def __repr__(self):
         return f"<gate {self.name}>"
+
+
+def _input_name(gate: Gate, i: int) -> str:
+    names = [p.name for p in gate.signature.parameters.values()] if gate.signature is not None else []
+    return f" ({names[i]})" if i < len(names) and not isinstance(gate.vjps, Each) else ""
 
 
 class Each:
@@ -138,15 +161,108 @@ class Each:
 GATES: dict[str, Gate] = {}
 """Every gate by name: the single list that the docs, the explain views and the gradient tests read."""
 
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
-def gate(name: str, forward: Callable, *vjps: VJP | None, twice_differentiable: bool = True,
-         doc: str = "") -> Gate:
-    """Define and register a gate; see ``glassgrad/ops`` for the whole table."""
+
+def gate(name: str, forward: Callable, *vjps: VJP | Each | None, doc: str,
+         twice_differentiable: bool = True) -> Callable[..., Any]:
+    """Declare and register a gate; returns it as a function with the forward's signature and ``doc``.
+
+    The forward states every parameter default, once; its first ``len(vjps)`` parameters are the inputs
+    (tensors) and the rest are parameters, passed by keyword. Each VJP takes ``(g, out, *inputs, *,
+    **params)`` with the parameters keyword-only and without defaults: the engine passes them complete.
+    ``doc`` gives the derivative rule in words and symbols and any subgradient chosen. The declaration is
+    checked here: one VJP per input, and every VJP taking exactly the forward's parameters.
+    """
     if name in GATES:
         raise ValueError(f"a gate named {name!r} is already registered")
-    vjp_table = vjps[0] if len(vjps) == 1 and isinstance(vjps[0], Each) else vjps
-    GATES[name] = g = Gate(name, forward, vjp_table, doc, twice_differentiable)
-    return g
+    table: Sequence[VJP | None] | Each = vjps[0] if len(vjps) == 1 and isinstance(vjps[0], Each) else tuple(vjps)
+    signature, n_inputs = _declaration(name, forward, table)
+    inputs = list(signature.parameters.values())[:n_inputs] if n_inputs is not None else []
+    defaults = {p.name: p.default for p in list(signature.parameters.values())[len(inputs):]
+                if p.default is not inspect.Parameter.empty and p.kind is not inspect.Parameter.VAR_POSITIONAL}
+    module = sys._getframe(1).f_globals.get("__name__", "")
+    GATES[name] = g = Gate(name, forward, table, doc, twice_differentiable, defaults, signature, module)
+    return _as_function(g, n_inputs)
+
+
+def _declaration(name: str, forward: Callable, vjps: Sequence[VJP | None] | Each) -> tuple[inspect.Signature, int | None]:
+    """The forward's signature and how many inputs it takes (None: any number), after checking the VJPs."""
+    rules = [vjps.vjp] if isinstance(vjps, Each) else [v for v in vjps if v is not None]
+    skip = 3 if isinstance(vjps, Each) else 2            # (i,) g, out
+    if isinstance(forward, xp.ufunc):                    # NumPy's own function: inputs named as the VJPs name them
+        names = [p.name for p in inspect.signature(rules[0]).parameters.values()][skip:skip + forward.nin]
+        signature = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_ONLY) for n in names])
+    else:
+        signature = inspect.signature(forward)
+    parameters = list(signature.parameters.values())
+    if isinstance(vjps, Each):
+        if not parameters or parameters[0].kind is not inspect.Parameter.VAR_POSITIONAL:
+            raise TypeError(f"gate {name}: Each(...) VJPs need a forward taking *inputs")
+        n_inputs, params = None, parameters[1:]
+    else:
+        n_inputs = len(vjps)
+        if sum(p.kind in _POSITIONAL for p in parameters) < n_inputs:
+            raise TypeError(f"gate {name}: {n_inputs} VJPs, but the forward takes fewer inputs: {signature}")
+        params = parameters[n_inputs:]
+    names = {p.name for p in params}
+    for rule in rules:
+        try:
+            rule_parameters = list(inspect.signature(rule).parameters.values())[skip:]
+        except (TypeError, ValueError):                 # a builtin: nothing to check
+            continue
+        kinds = [p.kind for p in rule_parameters]
+        if inspect.Parameter.VAR_KEYWORD in kinds:
+            continue
+        takes = [p for p in rule_parameters if p.kind in _POSITIONAL]
+        if n_inputs is not None and len(takes) != n_inputs:
+            raise TypeError(f"gate {name}: {n_inputs} VJP(s) for inputs "
+                            f"{[p.name for p in parameters[:n_inputs]]}, but a VJP takes the {len(takes)} inputs "
+                            f"{[p.name for p in takes]}: give one VJP per input (None where there is no rule)")
+        keywords = {p.name: p for p in rule_parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        if keywords.keys() != names:
+            raise TypeError(f"gate {name}: a VJP takes the parameters {sorted(keywords)}, but the forward's are "
+                            f"{sorted(names)} (VJPs take them all, keyword-only, after a *)")
+        defaulted = [k for k, p in keywords.items() if p.default is not inspect.Parameter.empty]
+        if defaulted:
+            raise TypeError(f"gate {name}: a VJP gives defaults for {defaulted}; state defaults once, in the "
+                            "forward (the engine passes VJPs the complete parameters)")
+    return signature, n_inputs
+
+
+def _as_function(g: Gate, n_inputs: int | None) -> Callable[..., Any]:
+    """The gate as a plain function: signature and docstring for help() and IDEs, defaults filled in."""
+    defaults, signature = g.defaults, g.signature
+    assert signature is not None
+    inputs = list(signature.parameters.values())[:n_inputs or 0]
+    input_names = [p.name for p in inputs]
+    optional = frozenset(p.name for p in inputs if p.default is not inspect.Parameter.empty)
+    n_required = len(inputs) - len(optional)
+
+    def bind(args: tuple, params: dict) -> tuple[tuple, dict]:
+        """Slow path for unusual calls (parameters by position, inputs by keyword): Python's own binding."""
+        try:
+            bound = signature.bind(*args, **params).arguments
+        except TypeError as e:
+            raise TypeError(f"{g.name}(): {e}") from None
+        return (tuple(bound[n] for n in input_names if n in bound),
+                {k: v for k, v in bound.items() if k not in input_names})
+
+    if n_inputs is None:
+        def function(*args, **params):
+            return apply(g, args, {**defaults, **params} if defaults else params)
+    else:
+        def function(*args, **params):
+            if len(args) != n_inputs and (not n_required <= len(args) < n_inputs or not optional.isdisjoint(params)):
+                args, params = bind(args, params)
+            return apply(g, args, {**defaults, **params} if defaults else params)
+
+    function.__name__ = function.__qualname__ = g.name
+    function.__module__ = g.module
+    function.__doc__ = g.doc
+    function.__signature__ = signature            # type: ignore[attr-defined]
+    function.gate = g                             # type: ignore[attr-defined]
+    return function
 
 
 class Node:

@@ -1,17 +1,21 @@
 """Every gate of glassgrad: its forward rule and the derivative of each input, side by side.
 
-| file            | gates                                                                             |
-|-----------------|-----------------------------------------------------------------------------------|
-| elementwise.py  | add sub mul div neg pow exp log sqrt abs reciprocal tanh sigmoid relu leaky_relu   |
-|                 | elu softplus maximum minimum clip where                                            |
-| reduce.py       | sum mean max min prod var std logsumexp softmax log_softmax                        |
-| linalg.py       | matmul                                                                             |
-| shape.py        | reshape transpose swapaxes broadcast_to squeeze unsqueeze concatenate stack        |
-|                 | getitem (and its backward, unindex) pad astype                                     |
-| nn.py           | fused network gates: linear, cross_entropy (used by glassgrad.nn.functional)       |
-| conv.py         | conv2d (im2col), max_pool2d, batch_norm, and the gates of their gradients          |
+<!-- gate table: generated from GATES by `python -m glassgrad.ops.table`; do not edit by hand -->
+| file           | gates                                                                       |
+|----------------|-----------------------------------------------------------------------------|
+| elementwise.py | add sub mul div neg pow exp log sqrt reciprocal abs tanh sigmoid relu       |
+|                | leaky_relu elu softplus maximum minimum clip where                          |
+| shape.py       | reshape transpose swapaxes broadcast_to squeeze unsqueeze concatenate stack |
+|                | unindex getitem pad astype                                                  |
+| linalg.py      | matmul                                                                      |
+| reduce.py      | sum mean max min prod var std logsumexp                                     |
+| softmax.py     | softmax log_softmax                                                         |
+| nn.py          | linear cross_entropy                                                        |
+| conv.py        | conv2d conv2d_input_grad conv2d_weight_grad max_pool2d max_pool2d_scatter   |
+|                | max_pool2d_gather batch_norm                                                |
+<!-- end of gate table -->
 
-``glassgrad.engine.GATES`` lists them all by name.
+``glassgrad.engine.GATES`` lists them all by name; ``help(gg.sum)`` shows a gate's signature and derivative rule.
 """
 from glassgrad.ops.elementwise import (
     abs, add, clip, div, elu, equal, exp, greater, greater_equal, isfinite, isnan, leaky_relu, less, less_equal,
@@ -22,6 +26,7 @@ from glassgrad.ops import nn  # noqa: F401  registers the fused network gates
 from glassgrad.ops import conv  # noqa: F401  registers conv2d, max_pool2d, batch_norm
 from glassgrad.ops import reduce as _reduce
 from glassgrad.ops import shape as _shape
+from glassgrad.ops import softmax as _softmax
 from glassgrad.ops.shape import (
     astype, broadcast_to, expand_dims, getitem, one_hot, pad, permute, plain_index, reshape, split, swapaxes,
     transpose)
@@ -32,8 +37,8 @@ sum = accepts_torch_names(_reduce.sum)
 mean = accepts_torch_names(_reduce.mean)
 prod = accepts_torch_names(_reduce.prod)
 logsumexp = accepts_torch_names(_reduce.logsumexp)
-softmax = accepts_torch_names(_reduce.softmax)
-log_softmax = accepts_torch_names(_reduce.log_softmax)
+softmax = accepts_torch_names(_softmax.softmax)
+log_softmax = accepts_torch_names(_softmax.log_softmax)
 argmax = accepts_torch_names(_reduce.argmax, "argmax")
 argmin = accepts_torch_names(_reduce.argmin, "argmin")
 max = accepts_torch_names(_reduce.max, check=values_without_indices)
@@ -55,7 +60,8 @@ __all__ = [
     "abs", "add", "clip", "div", "elu", "equal", "exp", "greater", "greater_equal", "isfinite", "isnan",
     "leaky_relu", "less", "less_equal", "log", "logical_and", "logical_not", "logical_or", "maximum", "minimum",
     "mul", "neg", "not_equal", "pow", "reciprocal", "relu", "sigmoid", "sign", "softplus", "sqrt", "sub", "tanh",
-    "where", "clamp", "matmul", "amax", "amin", "argmax", "argmin", "log_softmax", "logsumexp", "max", "mean", "min", "prod", "softmax",
-    "std", "sum", "var", "astype", "broadcast_to", "cat", "concatenate", "expand_dims", "flatten", "getitem", "one_hot",
+    "where", "clamp", "matmul", "amax", "amin", "argmax", "argmin", "log_softmax", "logsumexp", "max", "mean", "min",
+    "prod", "softmax", "std", "sum", "var", "astype", "broadcast_to", "cat", "concatenate", "expand_dims", "flatten",
+    "getitem",
     "one_hot", "pad", "permute", "plain_index", "reshape", "split", "squeeze", "stack", "swapaxes", "transpose", "unsqueeze",
 ]

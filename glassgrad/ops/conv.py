@@ -162,31 +162,34 @@ def _conv2d_weight_grad(x, g, kernel_size, stride=(1, 1), padding=(0, 0)):
 
 conv2d = gate(
     "conv2d", _conv2d,
-    lambda g, out, x, w, b=None, stride=(1, 1), padding=(0, 0):                 # ∂C/∂x = col2im(Wᵀ g)   (BP2)
+    lambda g, out, x, w, b=None, *, stride, padding:                 # ∂C/∂x = col2im(Wᵀ g)   (BP2)
         conv2d_input_grad(g, w, input_shape=x.shape, stride=stride, padding=padding),
-    lambda g, out, x, w, b=None, stride=(1, 1), padding=(0, 0):                 # ∂C/∂W = Σ g colsᵀ      (BP4)
+    lambda g, out, x, w, b=None, *, stride, padding:                 # ∂C/∂W = Σ g colsᵀ      (BP4)
         conv2d_weight_grad(x, g, kernel_size=w.shape[2:], stride=stride, padding=padding),
-    lambda g, out, x, w, b=None, stride=(1, 1), padding=(0, 0):                 # ∂C/∂b = Σ g            (BP3)
+    lambda g, out, x, w, b=None, *, stride, padding:                 # ∂C/∂b = Σ g            (BP3)
         g.sum(axis=(0, 2, 3)),
     doc="2-d cross-correlation (PyTorch's conv2d) of x (N, C, H, W) with W (O, C, kh, kw), plus b (O,); "
-        "stride and padding are pairs. im2col and one GEMM; twice differentiable.")
+        "stride and padding are pairs. im2col and one GEMM; twice differentiable. ∂/∂x = col2im(Wᵀ g) (BP2), "
+        "∂/∂W = Σ_n g[n] · im2col(x)[n]ᵀ (BP4), ∂/∂b = Σ g over examples and pixels (BP3).")
 
 # ⟨h, dx(g, W)⟩ = ⟨conv(h, W), g⟩ and ⟨H, dW(x, g)⟩ = ⟨conv(x, H), g⟩: each gate's VJPs are the other two.
 conv2d_input_grad = gate(
     "conv2d_input_grad", _conv2d_input_grad,
-    lambda h, out, g, w, input_shape, stride=(1, 1), padding=(0, 0):
+    lambda h, out, g, w, *, input_shape, stride, padding:
         conv2d(h, w, stride=stride, padding=padding),
-    lambda h, out, g, w, input_shape, stride=(1, 1), padding=(0, 0):
+    lambda h, out, g, w, *, input_shape, stride, padding:
         conv2d_weight_grad(h, g, kernel_size=w.shape[2:], stride=stride, padding=padding),
     doc="The x-gradient of conv2d, col2im(Wᵀ g) (a transposed convolution), as a gate of its own so that "
-        "conv2d is twice differentiable.")
+        "conv2d is twice differentiable. Linear in g and in W: ∂/∂g = conv2d(h, W), ∂/∂W = "
+        "conv2d_weight_grad(h, g).")
 conv2d_weight_grad = gate(
     "conv2d_weight_grad", _conv2d_weight_grad,
-    lambda h, out, x, g, kernel_size, stride=(1, 1), padding=(0, 0):
+    lambda h, out, x, g, *, kernel_size, stride, padding:
         conv2d_input_grad(g, h, input_shape=x.shape, stride=stride, padding=padding),
-    lambda h, out, x, g, kernel_size, stride=(1, 1), padding=(0, 0):
+    lambda h, out, x, g, *, kernel_size, stride, padding:
         conv2d(x, h, stride=stride, padding=padding),
-    doc="The W-gradient of conv2d, Σ_n g[n] · im2col(x)[n]ᵀ, as a gate of its own (see conv2d_input_grad).")
+    doc="The W-gradient of conv2d, Σ_n g[n] · im2col(x)[n]ᵀ, as a gate of its own (see conv2d_input_grad). "
+        "Linear in x and in g: ∂/∂x = conv2d_input_grad(g, h), ∂/∂g = conv2d(x, h).")
 
 
 # ---- max pooling ------------------------------------------------------------------------------------
@@ -245,20 +248,22 @@ def _gather(h, x, out, kernel_size, stride):
 # are locally constant, so the backward is linear in g and the two gates are each other's VJPs.
 max_pool2d = gate(
     "max_pool2d", _max_pool2d,
-    lambda g, out, x, kernel_size, stride:
+    lambda g, out, x, *, kernel_size, stride:
         max_pool2d_scatter(g, x=_array(x), out=_array(out), kernel_size=kernel_size, stride=stride),
-    doc="The largest entry of each kh×kw window, windows `stride` apart (they may overlap). "
-        "Tied maxima share the gradient equally.")
+    doc="The largest entry of each kh×kw window, windows `stride` apart (they may overlap). ∂/∂x: each "
+        "window's g added onto its maximum; tied maxima share it equally (a subgradient).")
 max_pool2d_scatter = gate(
     "max_pool2d_scatter", lambda g, x, out, kernel_size, stride: _scatter(g, x, out, kernel_size, stride),
-    lambda h, res, g, x, out, kernel_size, stride: max_pool2d_gather(h, x=x, out=out, kernel_size=kernel_size,
+    lambda h, res, g, *, x, out, kernel_size, stride: max_pool2d_gather(h, x=x, out=out, kernel_size=kernel_size,
                                                                       stride=stride),
-    doc="The backward of max_pool2d: each window's gradient added onto its maxima (shared among ties).")
+    doc="The backward of max_pool2d: each window's gradient added onto its maxima (shared among ties). "
+        "Linear in g with the maxima fixed: ∂/∂g = max_pool2d_gather(h).")
 max_pool2d_gather = gate(
     "max_pool2d_gather", lambda h, x, out, kernel_size, stride: _gather(h, x, out, kernel_size, stride),
-    lambda g, res, h, x, out, kernel_size, stride: max_pool2d_scatter(g, x=x, out=out, kernel_size=kernel_size,
+    lambda g, res, h, *, x, out, kernel_size, stride: max_pool2d_scatter(g, x=x, out=out, kernel_size=kernel_size,
                                                                        stride=stride),
-    doc="The adjoint of max_pool2d_scatter: the mean of h over each window's maxima (the backward's backward).")
+    doc="The adjoint of max_pool2d_scatter: the mean of h over each window's maxima (the backward's backward). "
+        "∂/∂h = max_pool2d_scatter(g).")
 
 
 # ---- batch normalisation ---------------------------------------------------------------------------
@@ -285,7 +290,7 @@ def _batch_norm(x, weight, bias, eps=1e-5):
     return xhat * weight.reshape(_bn_shape(x)) + bias.reshape(_bn_shape(x))
 
 
-def _batch_norm_vjp_x(g, out, x, weight, bias, eps=1e-5):
+def _batch_norm_vjp_x(g, out, x, weight, bias, *, eps):
     """(γ/σ̂) (g − mean(g) − x̂ · mean(g x̂)): g minus its projections on the two directions (shift and
     scale of the batch) that normalisation removes."""
     axes = _bn_axes(x)
@@ -297,7 +302,8 @@ def _batch_norm_vjp_x(g, out, x, weight, bias, eps=1e-5):
 batch_norm = gate(
     "batch_norm", _batch_norm,
     _batch_norm_vjp_x,
-    lambda g, out, x, weight, bias, eps=1e-5: (g * _normalised(x, eps)[0]).sum(axis=_bn_axes(x)),   # Σ g x̂
-    lambda g, out, x, weight, bias, eps=1e-5: g.sum(axis=_bn_axes(x)),                               # Σ g
+    lambda g, out, x, weight, bias, *, eps: (g * _normalised(x, eps)[0]).sum(axis=_bn_axes(x)),   # Σ g x̂
+    lambda g, out, x, weight, bias, *, eps: g.sum(axis=_bn_axes(x)),                               # Σ g
     doc="Training-mode batch normalisation of x (N, F, …) over every axis but axis 1, with the batch's "
-        "mean and biased variance: x̂ γ + β. Twice differentiable.")
+        "mean and biased variance: x̂ γ + β. ∂/∂x = (γ/σ̂)(g − mean g − x̂ · mean(g x̂)), ∂/∂γ = Σ g x̂, "
+        "∂/∂β = Σ g (sums over every axis but the features). Twice differentiable.")

@@ -11,18 +11,23 @@ from glassgrad.engine import gate, nondifferentiable
 # ---- arithmetic ------------------------------------------------------------------------------------
 add = gate("add", xp.add,
            lambda g, out, x, y: g,                 # add copies the gradient to both inputs
-           lambda g, out, x, y: g)
+           lambda g, out, x, y: g,
+           doc="x + y (broadcasting). ∂/∂x = g, ∂/∂y = g: addition copies the gradient to both inputs.")
 sub = gate("sub", xp.subtract,
            lambda g, out, x, y: g,
-           lambda g, out, x, y: -g)
+           lambda g, out, x, y: -g,
+           doc="x − y (broadcasting). ∂/∂x = g, ∂/∂y = −g.")
 mul = gate("mul", xp.multiply,
            lambda g, out, x, y: g * y,             # multiply swaps its inputs
-           lambda g, out, x, y: g * x)
+           lambda g, out, x, y: g * x,
+           doc="x · y elementwise (broadcasting). ∂/∂x = g · y, ∂/∂y = g · x: multiplication swaps its inputs.")
 div = gate("div", xp.divide,
            lambda g, out, x, y: g / y,
-           lambda g, out, x, y: -g * out / y)      # ∂(x/y)/∂y = −x/y² = −out/y
+           lambda g, out, x, y: -g * out / y,      # ∂(x/y)/∂y = −x/y² = −out/y
+           doc="x / y elementwise (broadcasting). ∂/∂x = g / y, ∂/∂y = −g · x/y² = −g · out / y.")
 neg = gate("neg", xp.negative,
-           lambda g, out, x: -g)
+           lambda g, out, x: -g,
+           doc="−x. ∂/∂x = −g.")
 
 
 def _pow_x(g, out, x, y):
@@ -45,16 +50,20 @@ pow = gate("pow", xp.power, _pow_x, _pow_y,
 
 # ---- exponentials and roots ------------------------------------------------------------------------
 exp = gate("exp", xp.exp,
-           lambda g, out, x: g * out)              # (e^x)' = e^x
+           lambda g, out, x: g * out,              # (e^x)' = e^x
+           doc="e^x. ∂/∂x = g · e^x = g · out (the saved output is the derivative).")
 log = gate("log", xp.log,
-           lambda g, out, x: g / x)
+           lambda g, out, x: g / x,                # (log x)' = 1/x
+           doc="Natural logarithm. ∂/∂x = g / x.")
 sqrt = gate("sqrt", xp.sqrt,
-            lambda g, out, x: g / (2 * out))
+            lambda g, out, x: g / (2 * out),       # (√x)' = 1 / (2√x)
+            doc="√x. ∂/∂x = g / (2√x) = g / (2 · out).")
 reciprocal = gate("reciprocal", xp.reciprocal,
-                  lambda g, out, x: -g * out * out)   # (1/x)' = −1/x²
+                  lambda g, out, x: -g * out * out,   # (1/x)' = −1/x²
+                  doc="1/x. ∂/∂x = −g / x² = −g · out².")
 abs = gate("abs", xp.abs,
            lambda g, out, x: g * sign(x),
-           doc="|x|. At x = 0 the subgradient 0 is used (sign(0) = 0), as in PyTorch.")
+           doc="|x|. ∂/∂x = g · sign(x); at x = 0 the subgradient 0 is used (sign(0) = 0), as in PyTorch.")
 
 # ---- activations -----------------------------------------------------------------------------------
 def _sigmoid(x):
@@ -67,33 +76,50 @@ def _sigmoid(x):
 
 
 tanh = gate("tanh", xp.tanh,
-            lambda g, out, x: g * (1 - out * out))  # tanh' = 1 − tanh²
+            lambda g, out, x: g * (1 - out * out),  # tanh' = 1 − tanh²
+            doc="Hyperbolic tangent. ∂/∂x = g · (1 − tanh²x) = g · (1 − out²).")
 sigmoid = gate("sigmoid", _sigmoid,
                lambda g, out, x: g * out * (1 - out),  # σ' = σ(1 − σ)
                doc="σ(x) = 1 / (1 + e^−x), computed as (1 + tanh(x/2)) / 2: no overflow, absolute error "
-                   "within the dtype's eps.")
+                   "within the dtype's eps. ∂/∂x = g · σ(1 − σ) = g · out · (1 − out).")
 relu = gate("relu", lambda x: xp.maximum(x, 0),
             lambda g, out, x: g * (x > 0),
-            doc="max(x, 0). At x = 0 the subgradient 0 is used, as in PyTorch.")
-leaky_relu = gate("leaky_relu", lambda x, negative_slope=0.01: xp.where(x > 0, x, x * negative_slope),
-                  lambda g, out, x, negative_slope=0.01: where(x > 0, g, g * negative_slope),
-                  doc="x for x > 0, else negative_slope · x. At x = 0 the slope negative_slope is used.")
-elu = gate("elu", lambda x, alpha=1.0: xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0))),
-           lambda g, out, x, alpha=1.0: where(x > 0, g, g * (out + alpha)),   # α(e^x − 1)' = out + α
-           doc="x for x > 0, else α(e^x − 1). At x = 0 the left derivative α is used.")
+            doc="max(x, 0). ∂/∂x = g where x > 0, else 0; at x = 0 the subgradient 0 is used, as in PyTorch.")
+
+
+def _leaky_relu(x, negative_slope=0.01):
+    return xp.where(x > 0, x, x * negative_slope)
+
+
+leaky_relu = gate("leaky_relu", _leaky_relu,
+                  lambda g, out, x, *, negative_slope: where(x > 0, g, g * negative_slope),
+                  doc="x for x > 0, else negative_slope · x. ∂/∂x = g for x > 0, else negative_slope · g; "
+                      "at x = 0 the slope negative_slope is used.")
+
+
+def _elu(x, alpha=1.0):
+    return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
+
+
+elu = gate("elu", _elu,
+           lambda g, out, x, *, alpha: where(x > 0, g, g * (out + alpha)),   # α(e^x − 1)' = αe^x = out + α
+           doc="x for x > 0, else α(e^x − 1). ∂/∂x = g for x > 0, else g · αe^x = g · (out + α); at x = 0 "
+               "the left derivative α is used.")
 softplus = gate("softplus", lambda x: xp.logaddexp(0, x),
                 lambda g, out, x: g * sigmoid(x),      # log(1 + e^x)' = σ(x)
-                doc="log(1 + e^x), computed without overflow.")
+                doc="log(1 + e^x), computed without overflow. ∂/∂x = g · σ(x).")
 
 # ---- comparisons that pass the gradient on ---------------------------------------------------------
 maximum = gate("maximum", xp.maximum,
                lambda g, out, x, y: g * (x >= y),       # max routes the gradient to the larger input
                lambda g, out, x, y: g * (x < y),
-               doc="Elementwise max. On a tie the whole gradient goes to the first input.")
+               doc="Elementwise max. The gradient goes to the larger input: ∂/∂x = g · [x ≥ y], "
+                   "∂/∂y = g · [x < y]; on a tie the whole gradient goes to the first input.")
 minimum = gate("minimum", xp.minimum,
                lambda g, out, x, y: g * (x <= y),
                lambda g, out, x, y: g * (x > y),
-               doc="Elementwise min. On a tie the whole gradient goes to the first input.")
+               doc="Elementwise min. The gradient goes to the smaller input: ∂/∂x = g · [x ≤ y], "
+                   "∂/∂y = g · [x > y]; on a tie the whole gradient goes to the first input.")
 
 
 def _inside(x, lo, hi):
@@ -104,9 +130,13 @@ def _inside(x, lo, hi):
     return (x >= lo) & (x <= hi)
 
 
-_clip = gate("clip", lambda x, lo=None, hi=None: xp.clip(x, lo, hi),
-             lambda g, out, x, lo=None, hi=None: g * _inside(x, lo, hi),
-             doc="Limit x to [lo, hi]. The gradient passes where lo ≤ x ≤ hi (boundaries included).")
+def _clip_forward(x, lo=None, hi=None):
+    return xp.clip(x, lo, hi)
+
+
+_clip = gate("clip", _clip_forward,
+             lambda g, out, x, *, lo, hi: g * _inside(x, lo, hi),
+             doc="Limit x to [lo, hi]. ∂/∂x = g where lo ≤ x ≤ hi (boundaries included), else 0.")
 
 
 def clip(x, min=None, max=None):
@@ -116,11 +146,16 @@ def clip(x, min=None, max=None):
     return _clip(x, lo=min, hi=max)
 
 
-where = gate("where", xp.where,
+def _where(c, x, y):
+    return xp.where(c, x, y)
+
+
+where = gate("where", _where,
              None,                                      # the condition has no gradient
              lambda g, out, c, x, y: where(c, g, 0),
              lambda g, out, c, x, y: where(c, 0, g),
-             doc="where(c, x, y): x where c is true, else y; the gradient follows the same choice.")
+             doc="where(c, x, y): x where c is true, else y. The gradient follows the same choice: "
+                 "∂/∂x = g where c, ∂/∂y = g where not c; the condition c has no gradient.")
 
 # ---- no gradient: results are constants --------------------------------------------------------------
 sign = nondifferentiable(xp.sign)

@@ -25,4 +25,5 @@ def _matmul_vjp_y(g, out, x, y):
 
 
 matmul = gate("matmul", xp.matmul, _matmul_vjp_x, _matmul_vjp_y,
-              doc="Matrix product with NumPy's rules for 1-d and batched operands.")
+              doc="x @ y with NumPy's rules for 1-d and batched operands. ∂/∂x = g @ yᵀ, ∂/∂y = xᵀ @ g "
+                  "(a 1-d operand as a row on the left, a column on the right; batch axes summed back).")

@@ -9,7 +9,8 @@ Each is the same function as its elementary composition (tested against it) with
 """
 from glassgrad._backend import xp
 from glassgrad.engine import gate
-from glassgrad.ops.reduce import _logsumexp, log_softmax, softmax
+from glassgrad.ops.reduce import _logsumexp
+from glassgrad.ops.softmax import log_softmax, softmax
 from glassgrad.tensor import Tensor
 
 
@@ -29,7 +30,8 @@ linear = gate("linear", _linear,
               lambda g, out, x, w, b=None: g @ w,                      # ∂C/∂x = g W       (BP2, before ⊙ f')
               lambda g, out, x, w, b=None: _rows(g).T @ _rows(x),      # ∂C/∂W = gᵀ x      (BP4)
               lambda g, out, x, w, b=None: _rows(g).sum(axis=0),       # ∂C/∂b = Σ g       (BP3)
-              doc="x @ W.T + b with W of shape (out_features, in_features), as nn.Linear.")
+              doc="x @ W.T + b with W of shape (out_features, in_features), as nn.Linear; b may be left out. "
+                  "∂/∂x = g W (BP2 before ⊙ f'), ∂/∂W = gᵀ x (BP4), ∂/∂b = Σ g over the examples (BP3).")
 
 
 def _target(z, y):
@@ -56,7 +58,7 @@ def _cross_entropy(z, y, reduction="mean"):
     return losses.sum() / len(losses) if reduction == "mean" else losses.sum()
 
 
-def _cross_entropy_vjp_z(g, out, z, y, reduction="mean"):
+def _cross_entropy_vjp_z(g, out, z, y, *, reduction):
     t = _target(z, y)
     mass = 1 if getattr(y, "ndim", 0) == 1 else t.sum(axis=-1, keepdims=True)
     return (softmax(z, axis=-1) * mass - t) * _per_example(g, z, reduction)     # δ^L = a − y
@@ -64,6 +66,8 @@ def _cross_entropy_vjp_z(g, out, z, y, reduction="mean"):
 
 cross_entropy = gate("cross_entropy", _cross_entropy,
                      _cross_entropy_vjp_z,
-                     lambda g, out, z, y, reduction="mean": -log_softmax(z, axis=-1) * _per_example(g, z, reduction),
+                     lambda g, out, z, y, *, reduction: -log_softmax(z, axis=-1) * _per_example(g, z, reduction),
                      doc="Softmax cross-entropy of logits (N, C) with integer labels (N,) or target "
-                         "distributions (N, C); reduction 'mean', 'sum' or 'none'. Stable for large logits.")
+                         "distributions (N, C); reduction 'mean', 'sum' or 'none'. Stable for large logits. "
+                         "∂/∂z = g · (softmax(z) · Σy − y) per example (δ^L = a − y: no f'(z) factor), "
+                         "∂/∂y = −g · log_softmax(z) for target distributions; integer labels have no gradient.")

@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, max, min, prod, var, std, logsumexp, softmax, log_softmax.
+"""Reductions: sum, mean, max, min, prod, var, std, logsumexp (softmax and log_softmax are in softmax.py).
 
 Arguments follow NumPy: ``axis`` (an int, a tuple or None for all axes) and ``keepdims``; a 0-d tensor
 accepts axis 0 or -1 in every reduction, as in PyTorch. The gradient of a reduction is ``g`` copied back
@@ -51,22 +51,42 @@ def _count(x, out) -> int:
     return math.prod(x.shape) // builtins.max(math.prod(out.shape), 1)     # arrays and tensors alike
 
 
-sum = gate("sum", lambda x, axis=None, keepdims=False: xp.sum(x, axis=_axes(axis, x.ndim), keepdims=keepdims),
-           lambda g, out, x, axis=None, keepdims=False: _unreduce(g, x, axis))
-mean = gate("mean", lambda x, axis=None, keepdims=False: xp.mean(x, axis=_axes(axis, x.ndim), keepdims=keepdims),
-            lambda g, out, x, axis=None, keepdims=False: _unreduce(g, x, axis) / _count(x, out))
+def _sum(x, axis=None, keepdims=False):
+    return xp.sum(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
 
 
-def _extreme_vjp(g, out, x, axis=None, keepdims=False):
+def _mean(x, axis=None, keepdims=False):
+    return xp.mean(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
+
+
+sum = gate("sum", _sum,
+           lambda g, out, x, *, axis, keepdims: _unreduce(g, x, axis),
+           doc="Σ over axis (all axes when None). ∂/∂x_i = g: g copied back over the summed axes.")
+mean = gate("mean", _mean,
+            lambda g, out, x, *, axis, keepdims: _unreduce(g, x, axis) / _count(x, out),
+            doc="Mean over axis (all axes when None). ∂/∂x_i = g / n, n the number of entries averaged.")
+
+
+def _extreme_vjp(g, out, x, *, axis, keepdims):
     """max and min send g to the entries equal to the result; tied entries share it equally."""
     hit = (x == out.reshape(_kept(x.shape, axis))).astype(x.dtype)
     return _unreduce(g, x, axis) * (hit / hit.sum(axis=_axes(axis, x.ndim), keepdims=True))
 
 
-max = gate("max", lambda x, axis=None, keepdims=False: xp.max(x, axis=_axes(axis, x.ndim), keepdims=keepdims), _extreme_vjp,
-           doc="Largest entry (NumPy's amax; no indices). Tied maxima share the gradient equally.")
-min = gate("min", lambda x, axis=None, keepdims=False: xp.min(x, axis=_axes(axis, x.ndim), keepdims=keepdims), _extreme_vjp,
-           doc="Smallest entry (NumPy's amin; no indices). Tied minima share the gradient equally.")
+def _max(x, axis=None, keepdims=False):
+    return xp.max(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
+
+
+def _min(x, axis=None, keepdims=False):
+    return xp.min(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
+
+
+max = gate("max", _max, _extreme_vjp,
+           doc="Largest entry over axis (NumPy's amax; no indices). ∂/∂x_i = g where x_i is the maximum, else 0; "
+               "tied maxima share the gradient equally (a subgradient).")
+min = gate("min", _min, _extreme_vjp,
+           doc="Smallest entry over axis (NumPy's amin; no indices). ∂/∂x_i = g where x_i is the minimum, "
+               "else 0; tied minima share the gradient equally (a subgradient).")
 
 
 def _product_of_others(x, axis):
@@ -80,7 +100,7 @@ def _product_of_others(x, axis):
     return xp.moveaxis((before * after).reshape(moved.shape), tuple(range(-len(axes), 0)), axes)
 
 
-def _prod_vjp(g, out, x, axis=None, keepdims=False):
+def _prod_vjp(g, out, x, *, axis, keepdims):
     g = _unreduce(g, x, axis)
     data = xp.asarray(x)                             # the values, for a tensor too (ndarray.data is a buffer)
     if xp.all(data != 0):
@@ -88,8 +108,14 @@ def _prod_vjp(g, out, x, axis=None, keepdims=False):
     return g * _product_of_others(data, axis)
 
 
-prod = gate("prod", lambda x, axis=None, keepdims=False: xp.prod(x, axis=_axes(axis, x.ndim), keepdims=keepdims), _prod_vjp,
-            doc="Product of entries. Exact gradients with zeros too; the second derivative only where x ≠ 0.")
+def _prod(x, axis=None, keepdims=False):
+    return xp.prod(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
+
+
+prod = gate("prod", _prod, _prod_vjp,
+            doc="Product of entries over axis. ∂/∂x_i = g · Π_{j≠i} x_j (= g · out / x_i where no entry is 0); "
+                "exact with zeros too, the second derivative only where x ≠ 0.")
+
 
 def _per_degree_of_freedom(x, out, ddof) -> float:
     """1 / (n − ddof), the scale of var's and std's gradients; NaN when no degree of freedom is left (as the
@@ -98,15 +124,23 @@ def _per_degree_of_freedom(x, out, ddof) -> float:
     return 1 / dof if dof > 0 else math.nan
 
 
-var = gate("var", lambda x, axis=None, ddof=0, keepdims=False:
-               xp.var(x, axis=_axes(axis, x.ndim), ddof=ddof, keepdims=keepdims),
-           lambda g, out, x, axis=None, ddof=0, keepdims=False:
+def _var(x, axis=None, ddof=0, keepdims=False):
+    return xp.var(x, axis=_axes(axis, x.ndim), ddof=ddof, keepdims=keepdims)
+
+
+def _std(x, axis=None, ddof=0, keepdims=False):
+    return xp.std(x, axis=_axes(axis, x.ndim), ddof=ddof, keepdims=keepdims)
+
+
+var = gate("var", _var,
+           lambda g, out, x, *, axis, ddof, keepdims:
                _unreduce(g, x, axis) * (2 * _per_degree_of_freedom(x, out, ddof))
                * (x - mean(x, axis=axis, keepdims=True)),
-           doc="Variance; ddof=0 by default as in NumPy (PyTorch's default is ddof=1).")
+           doc="Variance over axis; ddof=0 by default as in NumPy (PyTorch's default is ddof=1). "
+               "∂/∂x_i = g · 2(x_i − x̄) / (n − ddof); NaN when n ≤ ddof, as the forward.")
 
 
-def _std_vjp(g, out, x, axis=None, ddof=0, keepdims=False):
+def _std_vjp(g, out, x, *, axis, ddof, keepdims):
     """∂σ/∂x_i = (x_i − mean) / ((n − ddof) σ); 0 where σ = 0 (constant data), as in PyTorch."""
     s = out.reshape(_kept(x.shape, axis))
     flat = s == 0
@@ -114,11 +148,10 @@ def _std_vjp(g, out, x, axis=None, ddof=0, keepdims=False):
                  * (x - mean(x, axis=axis, keepdims=True)) / where(flat, 1, s))
 
 
-std = gate("std", lambda x, axis=None, ddof=0, keepdims=False:
-               xp.std(x, axis=_axes(axis, x.ndim), ddof=ddof, keepdims=keepdims),
-           _std_vjp,
-           doc="Standard deviation, sqrt(var); ddof=0 by default as in NumPy. Where σ = 0 (constant data) the "
-               "gradient is 0, as in PyTorch (the true derivative of sqrt at 0 is infinite).")
+std = gate("std", _std, _std_vjp,
+           doc="Standard deviation, sqrt(var); ddof=0 by default as in NumPy. ∂/∂x_i = g · (x_i − x̄) / ((n − ddof) σ); "
+               "where σ = 0 (constant data) the gradient is 0, as in PyTorch (the true derivative of sqrt at 0 is "
+               "infinite).")
 
 
 def _logsumexp(x, axis=None, keepdims=False):
@@ -130,30 +163,19 @@ def _logsumexp(x, axis=None, keepdims=False):
 
 
 logsumexp = gate("logsumexp", _logsumexp,
-                 lambda g, out, x, axis=None, keepdims=False:
+                 lambda g, out, x, *, axis, keepdims:
                      _unreduce(g, x, axis) * exp(x - out.reshape(_kept(x.shape, axis))),   # = g · softmax(x)
-                 doc="log Σ e^x, stable for large |x| (the maximum is taken out first).")
+                 doc="log Σ e^x over axis, stable for large |x| (the maximum is taken out first). "
+                     "∂/∂x_i = g · e^(x_i − out) = g · softmax(x)_i.")
 
 
-def _along(axis, ndim: int) -> tuple:
-    """softmax and log_softmax normalise along one axis: ``axis`` must be a single int."""
-    if isinstance(axis, bool) or not isinstance(axis, (int, xp.integer)):
-        raise TypeError(f"axis must be a single int (the axis to normalise along), not {axis!r}")
-    return _axes(axis, ndim)
+@nondifferentiable
+def argmax(x, axis=None, keepdims=False):
+    """Index of the largest entry along axis (of the flattened array when None). No gradient."""
+    return xp.argmax(x, axis=axis, keepdims=keepdims)
 
 
-def _softmax(x, axis=-1):
-    along = _along(axis, x.ndim)
-    e = xp.exp(x - xp.max(x, axis=along, keepdims=True))
-    return e / xp.sum(e, axis=along, keepdims=True)
-
-
-softmax = gate("softmax", _softmax,
-               lambda g, out, x, axis=-1: out * (g - (g * out).sum(axis=_axes(axis, x.ndim), keepdims=True)),
-               doc="e^x / Σ e^x along axis, stable for large |x|.")
-log_softmax = gate("log_softmax", lambda x, axis=-1: x - _logsumexp(x, axis=_along(axis, x.ndim), keepdims=True),
-                   lambda g, out, x, axis=-1: g - exp(out) * g.sum(axis=_axes(axis, x.ndim), keepdims=True),
-                   doc="x − logsumexp(x) along axis, stable for large |x|.")
-
-argmax = nondifferentiable(lambda x, axis=None, keepdims=False: xp.argmax(x, axis=axis, keepdims=keepdims))
-argmin = nondifferentiable(lambda x, axis=None, keepdims=False: xp.argmin(x, axis=axis, keepdims=keepdims))
+@nondifferentiable
+def argmin(x, axis=None, keepdims=False):
+    """Index of the smallest entry along axis (of the flattened array when None). No gradient."""
+    return xp.argmin(x, axis=axis, keepdims=keepdims)

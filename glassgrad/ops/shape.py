@@ -10,19 +10,36 @@ from glassgrad._backend import ndarray, xp
 from glassgrad.engine import Each, gate, nondifferentiable
 from glassgrad.tensor import Tensor
 
-reshape = gate("reshape", lambda x, shape: xp.reshape(x, shape),
-               lambda g, out, x, shape: g.reshape(x.shape))
+def _reshape(x, shape):
+    return xp.reshape(x, shape)
+
+
+reshape = gate("reshape", _reshape,
+               lambda g, out, x, *, shape: g.reshape(x.shape),
+               doc="The same entries in a new shape (one axis may be -1). ∂/∂x: g reshaped back to x's shape.")
 
 
 def _inverse(axes, ndim):
     return None if axes is None else tuple(xp.argsort([a % ndim for a in axes]))
 
 
-transpose = gate("transpose", lambda x, axes=None: xp.transpose(x, axes),
-                 lambda g, out, x, axes=None: transpose(g, axes=_inverse(axes, x.ndim)),
-                 doc="Permute axes (reverse them when axes is None), as np.transpose.")
-swapaxes = gate("swapaxes", lambda x, axis1, axis2: xp.swapaxes(x, axis1, axis2),
-                lambda g, out, x, axis1, axis2: swapaxes(g, axis1=axis1, axis2=axis2))
+def _transpose(x, axes=None):
+    return xp.transpose(x, axes)
+
+
+def _swapaxes(x, axis1, axis2):
+    return xp.swapaxes(x, axis1, axis2)
+
+
+transpose = gate("transpose", _transpose,
+                 lambda g, out, x, *, axes: transpose(g, axes=_inverse(axes, x.ndim)),
+                 doc="Permute axes (reverse them when axes is None), as np.transpose. ∂/∂x: g permuted back "
+                     "by the inverse permutation.")
+swapaxes = gate("swapaxes", _swapaxes,
+                lambda g, out, x, *, axis1, axis2: swapaxes(g, axis1=axis1, axis2=axis2),
+                doc="Exchange two axes. ∂/∂x: g with the same two axes exchanged back.")
+
+
 def _broadcast(x, shape):
     # A small result is filled in directly: NumPy's broadcast view costs ~4 µs to set up, a 4096-entry copy
     # less than one. A large one stays a read-only view, taking no memory.
@@ -34,13 +51,23 @@ def _broadcast(x, shape):
 
 
 broadcast_to = gate("broadcast_to", _broadcast,
-                    lambda g, out, x, shape: g,          # the engine sums g back to x's shape
-                    doc="x broadcast to shape (a read-only view when large); its gradient is summed back over "
-                        "the broadcast axes.")
-_squeeze = gate("squeeze", lambda x, axis=None: xp.squeeze(x, axis),
-                lambda g, out, x, axis=None: g.reshape(x.shape))
-_unsqueeze = gate("unsqueeze", lambda x, axis: xp.expand_dims(x, axis),
-                  lambda g, out, x, axis: g.reshape(x.shape))
+                    lambda g, out, x, *, shape: g,       # the engine sums g back to x's shape
+                    doc="x broadcast to shape (a read-only view when large). ∂/∂x: g summed back over the "
+                        "broadcast axes (by the engine, as for every broadcast input).")
+def _squeeze_forward(x, axis=None):
+    return xp.squeeze(x, axis)
+
+
+def _unsqueeze_forward(x, axis):
+    return xp.expand_dims(x, axis)
+
+
+_squeeze = gate("squeeze", _squeeze_forward,
+                lambda g, out, x, *, axis: g.reshape(x.shape),
+                doc="Remove axes of length 1 (all of them when axis is None). ∂/∂x: g reshaped back to x's shape.")
+_unsqueeze = gate("unsqueeze", _unsqueeze_forward,
+                  lambda g, out, x, *, axis: g.reshape(x.shape),
+                  doc="Insert an axis of length 1 at axis. ∂/∂x: g reshaped back to x's shape.")
 
 
 def squeeze(x, axis=None):
@@ -74,14 +101,24 @@ def _piece(g, axis, start, stop):
     return g[(builtins.slice(None),) * (axis % g.ndim) + (builtins.slice(start, stop),)]
 
 
-def _concatenate_vjp(i, g, out, *xs, axis=0):
+def _concatenate_vjp(i, g, out, *xs, axis):
     start = builtins.sum(x.shape[axis] for x in xs[:i])
     return _piece(g, axis, start, start + xs[i].shape[axis])
 
 
-_concatenate = gate("concatenate", lambda *xs, axis=0: xp.concatenate(xs, axis=axis), Each(_concatenate_vjp))
-_stack = gate("stack", lambda *xs, axis=0: xp.stack(xs, axis=axis),
-              Each(lambda i, g, out, *xs, axis=0: g[(builtins.slice(None),) * (axis % out.ndim) + (i,)]))
+def _concatenate_forward(*xs, axis=0):
+    return xp.concatenate(xs, axis=axis)
+
+
+def _stack_forward(*xs, axis=0):
+    return xp.stack(xs, axis=axis)
+
+
+_concatenate = gate("concatenate", _concatenate_forward, Each(_concatenate_vjp),
+                    doc="Join inputs along an existing axis. ∂/∂x_i: the slice of g where x_i was placed.")
+_stack = gate("stack", _stack_forward,
+              Each(lambda i, g, out, *xs, axis: g[(builtins.slice(None),) * (axis % out.ndim) + (i,)]),
+              doc="Join inputs along a new axis. ∂/∂x_i: g at index i of the new axis.")
 
 
 def concatenate(tensors, axis: int = 0):
@@ -135,12 +172,20 @@ def _scatter_add(g, index, shape):
 
 
 _unindex = gate("unindex", _scatter_add,
-                lambda g, out, h, index, shape: g[index],
-                doc="The backward of indexing: g added into zeros of the input's shape at the indexed places.")
-_getitem = gate("getitem", lambda x, index: x[index],
-                lambda g, out, x, index: _unindex(g, index=index, shape=x.shape),
-                doc="x[index] with slices, integers, masks or integer arrays. "
-                    "Entries selected several times receive the sum of their gradients.")
+                lambda g, out, h, *, index, shape: g[index],
+                doc="The backward of indexing: h added into zeros of shape at the indexed places. Its own "
+                    "derivative is indexing again: ∂/∂h = g[index].")
+
+
+def _getitem_forward(x, index):
+    return x[index]
+
+
+_getitem = gate("getitem", _getitem_forward,
+                lambda g, out, x, *, index: _unindex(g, index=index, shape=x.shape),
+                doc="x[index] with slices, integers, masks or integer arrays. ∂/∂x: g added into zeros of x's "
+                    "shape at the indexed places (the unindex gate); entries selected several times receive the "
+                    "sum of their gradients.")
 
 
 def getitem(x, index):
@@ -148,11 +193,17 @@ def getitem(x, index):
     return _getitem(x, index=plain_index(index))
 
 
-def _pad_vjp(g, out, x, pad_width, value=0.0):
+def _pad_vjp(g, out, x, *, pad_width, value):
     return g[tuple(builtins.slice(before, n - after) for (before, after), n in zip(pad_width, out.shape))]
 
 
-_pad = gate("pad", lambda x, pad_width, value=0.0: xp.pad(x, pad_width, constant_values=value), _pad_vjp)
+def _pad_forward(x, pad_width, value=0.0):
+    return xp.pad(x, pad_width, constant_values=value)
+
+
+_pad = gate("pad", _pad_forward, _pad_vjp,
+            doc="Pad with a constant, pad_width one (before, after) pair per axis. ∂/∂x: g cropped back to x "
+                "(the padding's gradient is dropped).")
 
 
 def pad(x, pad_width, value: float = 0.0):
@@ -162,7 +213,12 @@ def pad(x, pad_width, value: float = 0.0):
 
 
 # astype: floats convert differentiably (the engine casts the gradient back); other dtypes are constants.
-_astype = gate("astype", lambda x, dtype: x.astype(dtype), lambda g, out, x, dtype: g)
+def _astype_forward(x, dtype):
+    return x.astype(dtype)
+
+
+_astype = gate("astype", _astype_forward, lambda g, out, x, *, dtype: g,
+               doc="Convert to another floating dtype. ∂/∂x = g (the engine casts it back to x's dtype).")
 
 
 def astype(x, dtype):
