@@ -1,12 +1,11 @@
 """``glassgrad explain step`` (and the other teaching tools): pages and worksheets for learning backprop."""
 from __future__ import annotations
 
-import sys
+from glassgrad.cli.options import COUNT, NON_NEGATIVE_INT, UsageError
 
 
 def _fail(message: str) -> int:
-    print(f"glassgrad explain: {message}", file=sys.stderr)
-    return 2
+    raise UsageError(message)
 
 
 def _step(args) -> int:
@@ -50,12 +49,12 @@ def add_commands(commands) -> None:
     s.add_argument("--values", nargs="+", metavar="NAME=NUMBER", help="the variables' values, e.g. x=-2 y=5 z=-4")
     s.add_argument("--model", action="store_true",
                    help="step through a small network's quadratic cost instead (see --sizes, --batch)")
-    s.add_argument("--sizes", type=int, nargs="+", default=[2, 3, 2], metavar="N",
-                   help="--model's layer sizes (default: 2 3 2)")
-    s.add_argument("--batch", type=int, default=3, help="--model's examples (default 3): the biases are "
+    s.add_argument("--sizes", type=COUNT, nargs="+", default=[2, 3, 2], metavar="N",
+                   help="--model's layer sizes")
+    s.add_argument("--batch", type=COUNT, default=3, help="--model's examples: the biases are "
                                                         "broadcast over them, so their gradients are summed back")
     s.add_argument("--activation", default="sigmoid", choices=[a for a in ("sigmoid", "tanh", "relu")
-                                                               if a in ACTIVATIONS], help="default sigmoid")
-    s.add_argument("--seed", type=int, default=0, help="seed of --model's weights and data (default 0)")
-    s.add_argument("--out", default="step.html", metavar="FILE", help="the page to write (default step.html)")
+                                                               if a in ACTIVATIONS], help="--model's hidden activation")
+    s.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of --model's weights and data")
+    s.add_argument("--out", default="step.html", metavar="FILE", help="the page to write")
     s.set_defaults(run=_step)

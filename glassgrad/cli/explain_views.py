@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from glassgrad.cli.options import COUNT, NON_NEGATIVE_INT, REAL, UsageError
+
 CIRCUIT = ("(x + y) * z", ["x=-2", "y=5", "z=-4"])   # the notes' first circuit: f = −12, ∂f/∂z = 3, ∂f/∂x = ∂f/∂y = −4
 
 
@@ -13,8 +15,7 @@ def _neuron(args) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"glassgrad explain: {message}", file=sys.stderr)
-    return 2
+    raise UsageError(message)
 
 
 def _write_graph(view, path: str) -> int:
@@ -114,20 +115,20 @@ def add_commands(commands) -> None:
 
     n = commands.add_parser("neuron", help="the notes' sigmoid neuron gate by gate, with every gradient")
     for name, default in NEURON.items():
-        n.add_argument(f"--{name}", type=float, default=default, help=f"value of {name} (default {default:g})")
+        n.add_argument(f"--{name}", type=REAL, default=default, help=f"value of {name}")
     n.set_defaults(run=_neuron)
 
     m = commands.add_parser("mlp", help="a small random network layer by layer: BP1–BP4 checked against the engine",
                             description="Build a small random network and one example, and print z, a, δ, ∂C/∂b "
                                         "and ∂C/∂W for every layer in the chosen notation, checked against backward().")
-    m.add_argument("--sizes", type=int, nargs="+", default=[2, 2, 2], help="layer sizes (default 2 2 2)")
-    m.add_argument("--activation", default="sigmoid", choices=list(ACTIVATIONS), help="default sigmoid")
+    m.add_argument("--sizes", type=COUNT, nargs="+", default=[2, 2, 2], help="layer sizes")
+    m.add_argument("--activation", default="sigmoid", choices=list(ACTIVATIONS), help="hidden activation")
     m.add_argument("--output-activation", default=None, choices=list(ACTIVATIONS),
                    help="default: the activation for the quadratic cost; sigmoid (binary cross-entropy) or "
                         "none (softmax on the logits) for cross_entropy")
-    m.add_argument("--cost", default="quadratic", choices=list(COSTS), help="default quadratic")
-    m.add_argument("--notation", default="nndl", choices=list(NOTATIONS), help="default nndl")
-    m.add_argument("--seed", type=int, default=0, help="seed of the weights and the example (default 0)")
+    m.add_argument("--cost", default="quadratic", choices=list(COSTS), help="cost")
+    m.add_argument("--notation", default="nndl", choices=list(NOTATIONS), help="notation of the trace")
+    m.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the weights and the example")
     _graph_options(m)
     m.set_defaults(run=_mlp)
 

@@ -19,7 +19,7 @@ from glassgrad._backend import ndarray, xp
 from glassgrad._version import __version__
 from glassgrad.state import CheckpointError, Commit, commit_all, describe_dtype, first_nonfinite
 
-__all__ = ["FORMAT", "Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint"]
+__all__ = ["FORMAT", "Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint", "load_array"]
 
 FORMAT = "glassgrad-checkpoint/1"
 _META = "__metadata__"
@@ -333,6 +333,20 @@ def _read_npz(path: Path) -> dict[str, ndarray]:
             with zf.open(info) as f:
                 arrays[key] = _read_npy(f, info.file_size, f"{path}: entry {key!r}")
     return arrays
+
+
+def load_array(path: str | os.PathLike) -> ndarray:
+    """One array from a ``.npy`` file, with the checks ``load_checkpoint`` makes: numbers only, never
+    pickled objects, a declared size the file really holds. A ``CheckpointError`` names the file otherwise."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            array = _read_npy(f, path.stat().st_size, str(path))
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot be read ({e.strerror or e})") from None
+    if array.dtype.kind not in _NUMBER_KINDS:
+        raise CheckpointError(f"{path}: holds {describe_dtype(array.dtype)}, not numbers")
+    return array
 
 
 def _read_npy(f, size: int, where: str) -> ndarray:
