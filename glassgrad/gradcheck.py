@@ -49,6 +49,7 @@ class GradcheckReport:
     mode: str
     checked: int
     mismatches: list[Mismatch] = field(default_factory=list)
+    localization: object = None     # a glassgrad.localize.Localization when asked for (localize=True)
 
     def __bool__(self) -> bool:
         return not self.mismatches
@@ -57,6 +58,8 @@ class GradcheckReport:
         worst = sorted(self.mismatches, key=lambda m: -m.error)[:10]
         lines = [f"gradcheck ({self.mode} mode) failed: {len(self.mismatches)} of {self.checked} compared values "
                  f"differ; the worst:"] + ["  " + str(m) for m in worst]
+        if self.localization is not None:
+            lines.append(str(self.localization))
         return "\n".join(lines)
 
 
@@ -124,14 +127,16 @@ def _difference(f, arrays, k, idx, eps) -> ndarray:
 
 
 def gradcheck(f: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              mode: str = "full", seed: int = 0, raise_exception: bool = True):
+              mode: str = "full", seed: int = 0, raise_exception: bool = True, localize: bool = False):
     """Compare backprop with centred differences for ``f(*inputs)``; ``True`` when they agree.
 
     ``mode="full"`` compares the whole Jacobian: one backward pass per output entry against two forward
     passes per input entry. ``mode="fast"`` compares one random direction: ⟨v, J u⟩ from one backward
     pass against two forward passes along u. On disagreement it raises ``GradcheckError`` naming the
     worst entries (input, index, numerical, analytical, relative error), or with
-    ``raise_exception=False`` returns that report (false in a boolean context).
+    ``raise_exception=False`` returns that report (false in a boolean context). With ``localize=True`` a
+    failing check also re-checks each gate's own VJP in backward order and names the first wrong gate
+    with the file:line that created it (``glassgrad.localize``).
     """
     if mode not in ("full", "fast"):
         raise ValueError(f"gradcheck: mode must be 'full' or 'fast', not {mode!r}")
@@ -167,6 +172,10 @@ def gradcheck(f: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: 
     report = GradcheckReport(mode, checked, mismatches)
     if report:
         return True
+    if localize:
+        from glassgrad.localize import localize as localize_gates
+        tensors = [Tensor(a, requires_grad=i in wrt) for i, a in enumerate(arrays)]
+        report.localization = localize_gates(lambda: f(*tensors), eps=eps, seed=seed)
     if raise_exception:
         raise GradcheckError(str(report))
     return report

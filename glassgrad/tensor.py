@@ -54,7 +54,6 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "grad_fn", "_requires_grad", "name", "__weakref__")
-    __array_ufunc__ = None   # make NumPy hand ``array + tensor`` to Tensor.__radd__ instead of looping
     __array_priority__ = 1000
 
     def __init__(self, data: Any, dtype=None, requires_grad: bool = False, name: str | None = None):
@@ -145,6 +144,17 @@ class Tensor:
         if copy:
             return xp.array(self.data, dtype=dtype)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """``np.exp(t)``, ``array + t``: NumPy's ufuncs run glassgrad's gates (glassgrad/ops/numpy_api.py)."""
+        return _numpy_api.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        """``np.sum(t)``, ``np.concatenate([t, u])``: NumPy's functions run glassgrad's gates, or raise a
+        TypeError naming the function when no gate exists (never an ndarray that dropped the gradient)."""
+        if not all(issubclass(t, (Tensor, ndarray)) for t in types):
+            return NotImplemented
+        return _numpy_api.array_function(func, args, kwargs)
 
     def item(self) -> float | int | bool:
         _value_read(self)
@@ -464,3 +474,4 @@ def _value_read(t: Tensor) -> None:
 # The engine and the gates import Tensor from here, so they are imported last.
 from glassgrad import engine as _engine  # noqa: E402
 from glassgrad import ops as _ops  # noqa: E402
+from glassgrad.ops import numpy_api as _numpy_api  # noqa: E402

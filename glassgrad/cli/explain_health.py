@@ -23,6 +23,9 @@ def add_commands(commands) -> None:
     g.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the weights and the batch")
     g.add_argument("--broken", action="store_true",
                    help="use an activation whose backward is wrong (σ instead of σ(1−σ)), to see a check fail")
+    g.add_argument("--no-localize", action="store_true",
+                   help="when the check fails, do not go on to check each gate's own backward rule and name the "
+                        "first wrong gate with the line that created it (done by default)")
     g.add_argument("--cost-table", action="store_true",
                    help="also time both methods on networks of growing size")
     g.set_defaults(run=run_gradcheck)
@@ -85,7 +88,7 @@ def run_gradcheck(args) -> int:
           f"{model.num_parameters():,} weights and biases, a batch of {args.batch} random examples; "
           "backprop vs centred differences in float64:\n")
     result = check_model_gradients(model, loss, x, y, eps=args.eps, max_entries_per_param=args.samples,
-                                   seed=args.seed)
+                                   seed=args.seed, localize=not args.no_localize)
     print(result)
     if args.cost_table:
         print("\nThe cost of all the gradients, by centred differences and by backprop:\n")

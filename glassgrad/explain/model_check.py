@@ -121,6 +121,7 @@ class ModelGradcheck:
     loss: float
     forward_passes: int
     failed: list[str] = field(default_factory=list)
+    localization: object = None     # a glassgrad.localize.Localization when a failing check was localised
 
     def __bool__(self) -> bool:
         return not self.failed
@@ -138,6 +139,8 @@ class ModelGradcheck:
             if not r.passed:
                 lines.append(f"  {r.name}{list(r.worst_index)}: numerical {r.numerical:.8g}, "
                              f"backprop {r.analytical:.8g}")
+        if self.localization is not None:
+            lines.append(str(self.localization))
         return "\n".join(lines)
 
 
@@ -147,14 +150,16 @@ def _relative_error(numerical: float, analytical: float, floor: float) -> float:
 
 def check_model_gradients(model, loss_fn: Callable, x, y, eps: float = 1e-6,
                           max_entries_per_param: int | None = None, seed: int = 0,
-                          threshold: float = THRESHOLD) -> ModelGradcheck:
+                          threshold: float = THRESHOLD, localize: bool = False) -> ModelGradcheck:
     """Compare backprop with centred differences on every parameter entry of ``model``.
 
     ``loss_fn(output, y)`` is the scalar cost C. The check runs on a float64 copy of the model (float32
     rounding would swamp the differences). ``max_entries_per_param`` checks a seeded random sample of
     that many entries per parameter instead of all of them (for large models). Returns a
     ``ModelGradcheck``: ``str()`` is the table; a parameter fails when its worst relative error
-    |n − a| / max(|n|, |a|) exceeds ``threshold``.
+    |n − a| / max(|n|, |a|) exceeds ``threshold``. With ``localize=True`` a failing check goes on to check
+    each gate's own VJP in backward order and names the first wrong gate and the line that created it
+    (``result.localization``, printed with the table).
     """
     twin = float64_copy(model)
     x, y = _as_float64(x), _as_float64(y)
@@ -178,8 +183,12 @@ def check_model_gradients(model, loss_fn: Callable, x, y, eps: float = 1e-6,
                 worst = (err, idx, n, a)
         rows.append(ParamCheck(name, tuple(p.shape), len(entries), p.numel(), worst[0], worst[1], worst[2],
                                worst[3], worst[0] <= threshold))
-    return ModelGradcheck(rows, threshold, eps, loss, counted.forward_passes,
-                          [r.name for r in rows if not r.passed])
+    result = ModelGradcheck(rows, threshold, eps, loss, counted.forward_passes,
+                            [r.name for r in rows if not r.passed])
+    if localize and not result:
+        from glassgrad.localize import localize as localize_gates
+        result.localization = localize_gates(lambda: loss_fn(twin(x), y), eps=eps, seed=seed)
+    return result
 
 
 # --------------------------------------------------------------------------------------------------
