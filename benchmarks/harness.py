@@ -58,20 +58,31 @@ def _calls_for(fn: Callable[[], object], seconds: float) -> int:
     return max(1, round(n * seconds / target))
 
 
+def _block(fn: Callable[[], object], n: int, sync: Callable[[], object] | None) -> Callable[[], None]:
+    """``n`` calls of ``fn``, then ``sync()`` (for a library that dispatches asynchronously)."""
+    def run():
+        for _ in range(n):
+            fn()
+        if sync is not None:
+            sync()
+    return run
+
+
 def run_interleaved(fns: dict[str, Callable[[], object]], repeats: int = 5,
-                    seconds: float = 1.0) -> dict[str, Stats]:
-    """Time each callable in ``fns`` for ``repeats`` blocks of ~``seconds``, round-robin."""
+                    seconds: float = 1.0, syncs: dict[str, Callable[[], object]] | None = None) -> dict[str, Stats]:
+    """Time each callable in ``fns`` for ``repeats`` blocks of ~``seconds``, round-robin. ``syncs[name]``,
+    when given, is called at the end of each block of that implementation, inside the timing."""
     names = list(fns)
-    calls = {name: _calls_for(fns[name], seconds) for name in names}
+    syncs = syncs or {}
+    calls = {name: _calls_for(_block(fns[name], 1, syncs.get(name)), seconds) for name in names}
     times: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(repeats):
         order = names[rep % len(names):] + names[:rep % len(names)]
         for name in order:
-            fn, n = fns[name], calls[name]
+            block, n = _block(fns[name], calls[name], syncs.get(name)), calls[name]
             gc.collect()
             t0 = time.perf_counter()
-            for _ in range(n):
-                fn()
+            block()
             times[name].append((time.perf_counter() - t0) / n)
     return {name: Stats(times[name], calls[name]) for name in names}
 

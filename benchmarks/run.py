@@ -1,17 +1,23 @@
-"""Run the glassgrad benchmarks: glassgrad vs hand-written NumPy vs PyTorch eager (and JAX jit and HIPS
-autograd when they are installed; they are optional and not among glassgrad's dependencies).
+"""Run the glassgrad benchmarks: each training step of issue 12's table (and a small ConvNet) in plain
+NumPy, hand-tuned NumPy, PyTorch eager, JAX jit (when installed; optional, not a glassgrad dependency),
+glassgrad eager and glassgrad compiled, interleaved in one process.
 
-    python benchmarks/run.py                 # 5 repeats of ~1 s per implementation
-    python benchmarks/run.py --quick         # 3 repeats of ~0.2 s
-    python benchmarks/run.py --only gate_chain_200 mlp_784_128_10_relu_b32
-    python benchmarks/run.py --check         # one step of each from identical weights; assert agreement
+    python benchmarks/run.py                 # the headline run: one thread each, ~5-7 minutes
+    python benchmarks/run.py --quick         # 3 repeats of ~0.2 s (a smoke test, ~2 minutes)
+    python benchmarks/run.py --only gate_chain_200 micrograd_hinge
+    python benchmarks/run.py --check         # only check that all implementations agree
 
-Writes a markdown report (default benchmarks/RESULTS.md) and prints it.
+Every run first checks that the implementations agree (loss, gradients and parameters after three steps
+from identical weights), then times them round-robin and writes a Markdown report (default
+benchmarks/RESULTS.md, also printed): the headline table of ratios to the plain NumPy step, Python calls
+per step (deterministic: the same on any machine), then each workload's times and peak memory, and the
+memory held over 10,000 steps. The report states how busy the machine was while it ran.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -24,14 +30,29 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]  # harness/workloads, and glassgrad
 import harness  # noqa: E402
 from workloads import BY_NAME, WORKLOADS, as_numpy  # noqa: E402
 
-IMPLS = ("numpy", "torch", "glassgrad", "glassgrad compiled", "jax jit", "autograd")
-TRACEABLE = ("numpy", "glassgrad", "glassgrad compiled", "autograd")  # tracemalloc sees neither torch's
-#                                                                      nor XLA's allocator
-OPTIONAL = {"torch": "torch", "jax jit": "jax", "autograd": "autograd"}   # implementation -> module it needs
+IMPLS = ("numpy", "numpy tuned", "torch", "jax jit", "glassgrad", "glassgrad compiled")
+COLUMNS = {"numpy tuned": "NumPy tuned", "torch": "PyTorch eager", "jax jit": "JAX jit",
+           "glassgrad": "glassgrad eager", "glassgrad compiled": "glassgrad compiled"}
+TRACEABLE = ("numpy", "numpy tuned", "glassgrad", "glassgrad compiled")  # tracemalloc sees neither torch's
+#                                                                        nor XLA's allocator
+OPTIONAL = {"torch": "torch", "jax jit": "jax"}   # implementation -> module it needs
 FLUSHES_SUBNORMALS = ("jax jit",)   # XLA on CPU computes with subnormal floats flushed to zero (FTZ/DAZ)
 # Below this, a float32 result may come from intermediates in the subnormal range (< tiny), which such an
-# implementation flushed to zero: compared with this absolute tolerance (the gate chain's gradients are ~1e-38).
+# implementation flushed to zero: compared with this absolute tolerance.
 FLUSH_FLOOR = float(np.finfo(np.float32).tiny / np.finfo(np.float32).eps)
+
+
+def limit_threads(n: int | None) -> str:
+    """Limit every library to ``n`` threads (None: leave their defaults); say how. Call before importing JAX:
+    XLA reads its flags once."""
+    if not n:
+        return "the libraries' default thread settings"
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                               f"intra_op_parallelism_threads={n}").strip()
+    from threadpoolctl import threadpool_limits
+
+    limit_threads.keep = threadpool_limits(n)    # held for the whole run
+    return f"{n} thread{'s' * (n != 1)} each (BLAS via threadpoolctl, torch.set_num_threads, XLA_FLAGS)"
 
 
 def available_impls():
@@ -45,12 +66,6 @@ def available_impls():
         except ImportError as e:
             modules[name] = None
             missing[impl] = f"not installed ({e})"
-    try:
-        import glassgrad as gg
-        if not hasattr(gg, "tensor"):
-            raise ImportError("glassgrad has no `tensor` yet")
-    except ImportError as e:
-        missing["glassgrad"] = missing["glassgrad compiled"] = f"does not import ({e})"
     return [i for i in IMPLS if i not in missing], missing, modules
 
 
@@ -73,31 +88,30 @@ def build(workload, impls, notes, steps=1):
 
 
 # ---------------------------------------------------------------------------
-# --check
+# agreement
 
-def check(workloads, impls, rtol=1e-4, steps=3):
-    """Three steps of each implementation from identical weights, compared with NumPy's (three, so that a
-    compiled step is past its two recording calls and replaying).
+def check(workloads, impls, rtol=1e-4, steps=3) -> tuple[int, list[str]]:
+    """Three steps of each implementation from identical weights, compared with plain NumPy's (three, so
+    that a compiled step is past its two recording calls and replaying).
 
-    Compares the loss, the gradients and the parameters after the step, with
-    ``rtol`` and an absolute tolerance of rtol/10 times the largest magnitude of
-    the NumPy array (gradient entries near zero carry only float32 rounding noise); for implementations
-    that flush subnormal floats to zero (JAX), at least ``FLUSH_FLOOR``, and the report says how many
-    entries were lost that way. Also requires everything to stay float32.  Returns the number of failures.
+    Compares the loss, the gradients and the parameters after the step, with ``rtol`` and an absolute
+    tolerance of rtol/10 times the largest magnitude of the NumPy array (gradient entries near zero carry
+    only float32 rounding noise); for implementations that flush subnormal floats to zero (JAX), at least
+    ``FLUSH_FLOOR``. Also requires everything to stay float32. Returns (failures, report lines).
     """
-    failures = 0
+    failures, lines = 0, []
     for w in workloads:
         notes = []
         built = build(w, impls, notes, steps)
-        for note in notes:
-            print(f"FAIL {w.name}: {note}")
+        lines += [f"FAIL {w.name}: {note}" for note in notes]
         failures += len(notes)
         if "numpy" not in built:
             continue
         impl_obj, loss = built.pop("numpy")
         ref = dict(impl_obj.state(), loss=[loss])
+        agree = []
         for impl, (impl_obj, loss) in built.items():
-            floor, flushed = FLUSH_FLOOR if impl in FLUSHES_SUBNORMALS else 0.0, 0
+            floor = FLUSH_FLOOR if impl in FLUSHES_SUBNORMALS else 0.0
             try:
                 got = dict(impl_obj.state(), loss=[loss])
                 for key in ("loss", "grads", "params"):
@@ -107,24 +121,52 @@ def check(workloads, impls, rtol=1e-4, steps=3):
                         assert g.dtype == r.dtype == np.float32, f"{key}[{i}]: dtype {g.dtype}, numpy {r.dtype}"
                         np.testing.assert_allclose(g, r, rtol=rtol, atol=max(rtol / 10 * np.abs(r).max(), floor),
                                                    err_msg=f"{key}[{i}]")
-                        flushed += int(np.count_nonzero((g == 0) & (r != 0))) if floor else 0
-                print(f"ok   {w.name}: {impl} agrees with numpy (loss {float(loss):.6g})"
-                      + (f"; {flushed} entries below {floor:.2g} are 0, flushed through the subnormal range"
-                         if flushed else ""))
+                agree.append(impl)
             except AssertionError as e:
-                print(f"FAIL {w.name}: {impl}: " + "\n".join(str(e).strip().splitlines()[:8]))
+                lines.append(f"FAIL {w.name}: {impl}: " + " ".join(str(e).strip().splitlines()[:6]))
                 failures += 1
-    return failures
+        lines.append(f"ok   {w.name}: {', '.join(agree)} agree with numpy (loss {float(ref['loss'][0]):.6g})")
+    return failures, lines
+
+
+# ---------------------------------------------------------------------------
+# deterministic counts
+
+def python_calls(step) -> tuple[int, int]:
+    """(Python function calls, profiler-visible C calls) in one call of ``step``, after two warm-up calls.
+
+    C calls are builtins and methods the profiler reports (``ndarray.sum``, ``ufunc.reduce``, ``np.empty``
+    ...); calls of ufuncs themselves (``np.add(a, b)``, ``a + b``, ``a @ b``) are not reported, so this is
+    a floor on NumPy calls, not their number.
+    """
+    step()
+    step()
+    counts = [0, 0]
+
+    def profile(frame, event, arg):
+        if event == "call":
+            counts[0] += 1
+        elif event == "c_call":
+            counts[1] += 1
+
+    sys.setprofile(profile)
+    try:
+        step()
+    finally:
+        sys.setprofile(None)
+    return counts[0], counts[1] - 1      # less the call of setprofile(None)
 
 
 # ---------------------------------------------------------------------------
 # timing
 
 def bench(w, impls, repeats, seconds, gemm):
-    """Time one workload; return its markdown section."""
+    """Time one workload: (its markdown section, {impl: median seconds per step}, {impl: calls})."""
     notes, cpu = [], harness.CpuContention()
     built = build(w, impls, notes)
-    stats = harness.run_interleaved({i: obj.step for i, (obj, _) in built.items()}, repeats, seconds)
+    calls = {i: python_calls(obj.step) for i, (obj, _) in built.items()}
+    stats = harness.run_interleaved({i: obj.step for i, (obj, _) in built.items()}, repeats, seconds,
+                                    {i: obj.sync for i, (obj, _) in built.items() if obj.sync is not None})
     peak = {i: harness.peak_memory(obj.step) for i, (obj, _) in built.items() if i in TRACEABLE}
 
     def ratio(impl, ref):
@@ -138,17 +180,30 @@ def bench(w, impls, repeats, seconds, gemm):
             rate = f"{gflops:.1f} ({100 * gflops / gemm:.0f}%)"
         rows.append([i, harness.fmt_time(s.median / w.per),
                      f"{harness.fmt_time(s.min / w.per)} – {harness.fmt_time(s.max / w.per)}",
-                     ratio(i, "numpy"), ratio(i, "torch"), rate,
-                     harness.fmt_bytes(peak.get(i)), str(s.calls_per_repeat)])
+                     ratio(i, "numpy"), ratio(i, "torch"), rate, harness.fmt_bytes(peak.get(i)),
+                     f"{calls[i][0]:,} / {calls[i][1]:,}", str(s.calls_per_repeat)])
     headers = ["implementation", f"median / {w.unit}", "min – max", "vs numpy", "vs torch",
-               "GFLOP/s (% GEMM)", "peak memory", "calls / repeat"]
-    if "torch" not in stats:  # no torch column without torch
-        for cells in (headers, *rows):
-            del cells[4]
-    flops = f" Matmul work: {w.flops / 1e6:.3g} MFLOP per {w.unit}." if w.flops else ""
-    text = [f"## {w.name}", "", w.description + "." + flops, "", harness.markdown_table(headers, rows)]
+               "GFLOP/s (% GEMM)", "peak memory", "Python / C calls per step", "steps / repeat"]
+    flops = f" Matmul work: {w.flops / 1e6:.3g} MFLOP per step." if w.flops else ""
+    text = [f"### {w.name}", "", w.description + "." + flops, "", harness.markdown_table(headers, rows)]
     text += ["", f"While timing: {cpu.summary()}."] + [f"- {n}" for n in notes]
-    return "\n".join(text) + "\n"
+    return "\n".join(text) + "\n", {i: s.median for i, s in stats.items()}, calls
+
+
+def headline(medians: dict[str, dict[str, float]], impls) -> str:
+    """Issue 12's table: each implementation's median step time over plain NumPy's, per workload."""
+    cols = [i for i in COLUMNS if i in impls]
+    rows = []
+    for name, m in medians.items():
+        ref = m.get("numpy")
+        rows.append([name] + [f"{m[i] / ref:.2f}" if ref and i in m else "—" for i in cols])
+    return harness.markdown_table(["workload"] + [COLUMNS[i] for i in cols], rows)
+
+
+def call_table(calls: dict[str, dict[str, tuple[int, int]]], impls) -> str:
+    cols = [i for i in ("numpy", "numpy tuned", "torch", "glassgrad", "glassgrad compiled") if i in impls]
+    rows = [[name] + [f"{c[i][0]:,} / {c[i][1]:,}" if i in c else "—" for i in cols] for name, c in calls.items()]
+    return harness.markdown_table(["workload"] + cols, rows)
 
 
 def memory_growth(impls, steps: int = 10_000) -> str:
@@ -172,76 +227,83 @@ def memory_growth(impls, steps: int = 10_000) -> str:
         rows.append([impl, *(harness.fmt_bytes(h) for h in held), f"{held[-1] - held[0]:+,d} B"])
     table = harness.markdown_table(["implementation", "held after 1,000 steps", f"after {1000 + steps // 2:,}",
                                     f"after {1000 + steps:,}", "change"], rows)
-    return (f"## memory over {steps:,} steps\n\n{w.description}: memory still allocated (tracemalloc, after "
+    return (f"## Memory over {steps:,} steps\n\n{w.description}: memory still allocated (tracemalloc, after "
             f"garbage collection) after 1,000 steps, then {steps // 2:,} and {steps:,} steps later.\n\n{table}\n")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="3 repeats of ~0.2 s (default: 5 of ~1 s)")
+    ap.add_argument("--quick", action="store_true", help="3 repeats of ~0.2 s (default: 5 of ~0.8 s)")
     ap.add_argument("--repeats", type=int, help="repeats per implementation (overrides the mode)")
     ap.add_argument("--seconds", type=float, help="seconds per repeat (overrides the mode)")
     ap.add_argument("--only", nargs="+", metavar="NAME", choices=list(BY_NAME), help="workloads to run")
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="markdown report (default: %(default)s)")
-    ap.add_argument("--threads", type=int, help="limit BLAS/OpenMP/torch threads to N (default: leave "
-                    "the libraries' defaults); 1 keeps a busy shared machine from stalling threaded code")
-    ap.add_argument("--check", action="store_true", help="check the implementations agree, then exit")
+    ap.add_argument("--threads", type=int, default=1, help="threads for every library (default: %(default)s, "
+                    "the headline setting; 0 leaves the libraries' defaults)")
+    ap.add_argument("--check", action="store_true", help="only check that the implementations agree, then exit")
     args = ap.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 5)
-    seconds = args.seconds or (0.2 if args.quick else 1.0)
+    seconds = args.seconds or (0.2 if args.quick else 0.8)
     workloads = [BY_NAME[n] for n in args.only] if args.only else WORKLOADS
 
+    threads = limit_threads(args.threads)
     impls, missing, modules = available_impls()
     torch = modules["torch"]
+    if torch is not None and args.threads:
+        torch.set_num_threads(args.threads)
     for impl, why in missing.items():
         print(f"note: {impl} {why}; skipping it")
+    failures, agreement = check(workloads, impls)
+    print("\n".join(agreement) + f"\ncheck: {failures} failure(s)", flush=True)
     if args.check:
-        failures = check(workloads, impls)
-        print(f"check: {failures} failure(s)")
         return 1 if failures else 0
 
-    threads = "default thread settings"
-    if args.threads:
-        from threadpoolctl import threadpool_limits
-        limits = threadpool_limits(args.threads)  # noqa: F841 (kept for the whole run)
-        if torch is not None:
-            torch.set_num_threads(args.threads)
-        threads = f"threads limited to {args.threads} (--threads)"
-        if modules["jax"] is not None:   # XLA sizes its thread pool from the CPU affinity; no switch limits it
-            threads += " except JAX's"
     cpu = harness.CpuContention()
-    info = harness.machine_info(torch, {"JAX": modules["jax"], "HIPS autograd": modules["autograd"]})
+    info = harness.machine_info(torch, {"JAX": modules["jax"]})
     gemm = harness.gemm_gflops(1024, repeats, min(seconds, 0.5))
+    command = f"python benchmarks/run.py {' '.join(sys.argv[1:] if argv is None else argv)}".strip()
     head = [
         "# glassgrad benchmarks", "",
-        f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} by "
-        f"`python benchmarks/run.py {' '.join(sys.argv[1:] if argv is None else argv)}`.", "",
+        f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} by `{command}`.", "",
         f"{repeats} repeats of ~{seconds:g} s per implementation, round-robin across implementations; "
-        "times are per call (per gate for the gate chain), median and min – max over repeats. "
-        "Ratios are median time over the reference's median time (lower is faster). "
-        "GFLOP/s counts only the necessary matmul work. Peak memory: tracemalloc during one call, above "
-        "the level before it (n/a for torch and JAX, whose allocators tracemalloc cannot see). "
-        + ("JAX: one jit-compiled function per step (loss, gradients and update), compiled during the warm-up "
-           "and not timed; each call waits for its result. " if "jax jit" in impls else "")
-        + f"All float32, {threads}, garbage collector on.", "",
+        "times are per step (per gate for the gate chain), median and min – max over repeats. "
+        "Ratios are median time over the plain NumPy step's median (lower is faster). "
+        "Every step is a training step — forward, backward, SGD update — except the gate chain (forward and "
+        "backward). glassgrad compiled: `gg.compile(loss, optimizer=opt)`, the whole step in one generated "
+        "function. JAX: one jit-compiled function per step with the parameters donated, dispatched "
+        "asynchronously; each timed block ends by waiting for its last step; compilation is not timed. "
+        f"All float32, {threads}, garbage collector on.", "",
         harness.markdown_table(["", ""], [[k, v] for k, v in info.items()]
                                + [["float32 GEMM 1024³ (NumPy, fastest repeat)", f"{gemm:.1f} GFLOP/s"]]),
     ]
     if missing:
         head += [""] + [f"- **{impl} {why}: not benchmarked.**" for impl, why in missing.items()]
+    head += ["", "## Agreement", "", f"Checked before timing ({failures} failure(s)):", "", "```text",
+             *agreement, "```"]
     print("\n".join(head) + "\n", flush=True)
-    sections = []
+    sections, medians, calls = [], {}, {}
     for w in workloads:
-        sections.append(bench(w, impls, repeats, seconds, gemm))
-        print(sections[-1], flush=True)
+        section, medians[w.name], calls[w.name] = bench(w, impls, repeats, seconds, gemm)
+        sections.append(section)
+        print(section, flush=True)
+    summary = ["## Time per step, relative to plain NumPy", "",
+               "Median time per step over the plain NumPy step's median in the same run (lower is faster).", "",
+               headline(medians, impls), "", "## Python calls per step", "",
+               "Deterministic: Python function calls / profiler-visible C calls in one step (after warm-up). "
+               "The C column counts builtins and methods (`ndarray.sum`, `ufunc.reduce`, `np.empty` ...), not "
+               "direct ufunc calls (`np.add(a, b)`, `a @ b`), so it is a floor on NumPy calls.", "",
+               call_table(calls, impls), "", f"While timing: {cpu.summary()}.", ""]
+    tail = []
     if not args.only:
-        sections.append(memory_growth(impls, 2_000 if args.quick else 10_000))
-        print(sections[-1], flush=True)
-    tail = f"Whole run: {cpu.summary()}.\n"
-    print(tail)
-    args.out.write_text("\n".join(head) + "\n\n" + "\n".join(sections) + "\n" + tail)
+        tail.append(memory_growth(impls, 2_000 if args.quick else 10_000))
+        print(tail[-1], flush=True)
+    tail.append(f"Whole run: {cpu.summary()}.\n")
+    report = "\n".join(head) + "\n\n" + "\n".join(summary) + "\n## Each workload\n\n" + "\n".join(sections) \
+        + "\n" + "\n".join(tail)
+    print("\n".join(summary))
+    args.out.write_text(report)
     print(f"wrote {args.out}")
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

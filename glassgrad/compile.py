@@ -138,99 +138,356 @@ def _difference(r1: _Recording, r2: _Recording) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------------------------------
+# Inline emission of the hot gates
+# --------------------------------------------------------------------------------------------------
+# A forward emitter writes the NumPy calls of one gate's forward, a VJP emitter those of one VJP, with the
+# same operations in the same order as the gate's own code (ops/elementwise.py, ops/nn.py), so a compiled
+# step's numbers are the eager step's bit for bit. ``o`` (or ``d``) is the name to assign; ``out`` is
+# ``", out=<buffer>"`` when the result has a preallocated array of its own, or ``""`` when it must be a
+# fresh array (it is returned to the caller or handed to a ``.grad``). An emitter returns None for a case
+# it does not cover, and the generic call of the gate's own function is emitted instead.
+
+class _Site:
+    """What an emitter knows about one recorded gate call: argument names and shapes, parameters."""
+
+    def __init__(self, program: "_Program", k: int, args: list[str], shapes: list, params: dict, out: int):
+        self.program, self.k, self.args, self.shapes, self.params = program, k, args, shapes, params
+        self.out = f"v{out}"                       # the output's name
+        self.out_shape = program.rec.shapes[out]   # and its (shape, dtype)
+
+    def buffer(self, tag: str, shape: tuple, dtype) -> str:
+        """A preallocated array of this site, named after it (it lives in the program's namespace)."""
+        return self.program.buffer(f"{tag}{self.k}", shape, dtype)
+
+
+def _unary(ufunc: str):
+    return lambda s, o, out: [f"{o} = {ufunc}({s.args[0]}{out})"]
+
+
+def _binary(ufunc: str):
+    return lambda s, o, out: [f"{o} = {ufunc}({s.args[0]}, {s.args[1]}{out})"]
+
+
+def _fw_linear(s: _Site, o: str, out: str):
+    x, w, *b = s.args
+    return [f"{o} = matmul({x}, {w}.T{out})"] + [f"{o} += {b[0]}"] * len(b)
+
+
+def _fw_sigmoid(s: _Site, o: str, out: str):
+    return [f"{o} = multiply({s.args[0]}, 0.5{out})", f"tanh({o}, out={o})", f"{o} *= 0.5", f"{o} += 0.5"]
+
+
+def _fw_cross_entropy(s: _Site, o: str, out: str):
+    """Integer labels, mean or sum: log-softmax and softmax into buffers; the softmax waits for the VJP."""
+    if len(s.shapes[0][0]) != 2 or s.shapes[1] is None or len(s.shapes[1][0]) != 1 \
+            or s.params.get("reduction", "mean") not in ("mean", "sum"):
+        return None
+    (n, c), z, y = s.shapes[0][0], s.args[0], s.args[1]
+    dtype = s.shapes[0][1]
+    logp, p = s.buffer("logp", (n, c), dtype), s.buffer("softmax", (n, c), dtype)
+    m, total = s.buffer("rowmax", (n, 1), dtype), s.buffer("rowsum", (n, 1), dtype)
+    rows = s.program.constant(f"rows{s.k}", xp.arange(n))
+    mean = f" / {n}" if s.params.get("reduction", "mean") == "mean" else ""
+    return [f"maximum.reduce({z}, axis=-1, keepdims=True, out={m})",
+            f"subtract({z}, {m}, out={logp})",
+            f"exp({logp}, out={p})",
+            f"add.reduce({p}, axis=-1, keepdims=True, out={total})",
+            f"subtract({logp}, log({total}, out={m}), out={logp})",
+            f"divide({p}, {total}, out={p})  # softmax, kept for the backward pass",
+            f"{o} = -add.reduce({logp}[{rows}, {y}]){mean}"]
+
+
+_FORWARD = {
+    "linear": _fw_linear, "sigmoid": _fw_sigmoid, "tanh": _unary("tanh"), "exp": _unary("exp"),
+    "neg": _unary("negative"), "relu": lambda s, o, out: [f"{o} = maximum({s.args[0]}, 0{out})"],
+    "add": _binary("add"), "sub": _binary("subtract"), "mul": _binary("multiply"), "div": _binary("divide"),
+    "sum": lambda s, o, out: [f"{o} = add.reduce({s.args[0]}, axis={s.params.get('axis')!r}, "
+                              f"keepdims={s.params.get('keepdims', False)!r}{out})"],
+    "cross_entropy": _fw_cross_entropy,
+}
+
+
+def _bw_linear(s: _Site, i: int, g: str, d: str, out: str):
+    x, w = s.args[:2]
+    if i == 0:
+        return [f"{d} = matmul({g}, {w}{out})"]
+    if len(s.shapes[0][0]) != 2:
+        return None
+    if i == 1:
+        if s.shapes[0][0][0] == 1:          # one example: an outer product, as the gate's VJP does
+            return [f"{d} = multiply({g}.reshape(-1, 1), {x}{out})"]
+        return [f"{d} = matmul({g}.T, {x}{out})"]
+    return [f"{d} = add.reduce({g}, axis=0{out})"]
+
+
+def _bw_sigmoid(s: _Site, i: int, g: str, d: str, out: str):
+    t = s.buffer("one_minus", *s.out_shape)
+    return [f"{d} = multiply({g}, {s.out}{out})", f"multiply({d}, subtract(1, {s.out}, out={t}), out={d})"]
+
+
+def _bw_tanh(s: _Site, i: int, g: str, d: str, out: str):
+    t = s.buffer("one_minus_sq", *s.out_shape)
+    return [f"multiply({s.out}, {s.out}, out={t})", f"subtract(1, {t}, out={t})", f"{d} = multiply({g}, {t}{out})"]
+
+
+def _bw_relu(s: _Site, i: int, g: str, d: str, out: str):
+    mask = s.buffer("positive", s.out_shape[0], xp.bool_)
+    return [f"{d} = multiply({g}, greater({s.args[0]}, 0, out={mask}){out})"]
+
+
+def _bw_cross_entropy(s: _Site, i: int, g: str, d: str, out: str):
+    if i != 0 or f"softmax{s.k}" not in s.program.namespace:
+        return None
+    scale = f"{g} / {s.shapes[0][0][0]}" if s.params.get("reduction", "mean") == "mean" else g
+    return [f"scale{s.k} = {scale}",
+            f"{d} = multiply(softmax{s.k}, scale{s.k}{out})",
+            f"{d}[rows{s.k}, {s.args[1]}] -= scale{s.k}     # softmax − one-hot, without a one-hot"]
+
+
+# VJP emitters by gate name, one per input; ``None`` for an input left to the generic call. Gradients that
+# pass straight through (add, sub's first input) are aliases: no code, no copy.
+_PASS = "pass"
+_VJP = {
+    "linear": (_bw_linear, _bw_linear, _bw_linear),
+    "sigmoid": (_bw_sigmoid,), "tanh": (_bw_tanh,), "relu": (_bw_relu,),
+    "exp": (lambda s, i, g, d, out: [f"{d} = multiply({g}, {s.out}{out})"],),
+    "neg": (lambda s, i, g, d, out: [f"{d} = negative({g}{out})"],),
+    "add": (_PASS, _PASS),
+    "sub": (_PASS, lambda s, i, g, d, out: [f"{d} = negative({g}{out})"]),
+    "mul": (lambda s, i, g, d, out: [f"{d} = multiply({g}, {s.args[1]}{out})"],
+            lambda s, i, g, d, out: [f"{d} = multiply({g}, {s.args[0]}{out})"]),
+    "div": (lambda s, i, g, d, out: [f"{d} = divide({g}, {s.args[1]}{out})"], None),
+    "cross_entropy": (_bw_cross_entropy, None),
+}
+
+_NUMPY = {name: getattr(xp, name) for name in (
+    "add", "subtract", "multiply", "divide", "negative", "matmul", "maximum", "greater", "tanh", "exp", "log",
+    "copyto", "array")}
+
+
 class _Program:
-    """A recording turned into one generated Python function: forward calls, then the VJPs in reverse.
+    """A recording turned into one generated Python function: the forward pass, the backward pass in reverse,
+    then either the hand-over of each parameter's gradient to its ``.grad`` or the optimizer's update.
 
     Everything the engine decides while it runs — which gradients flow, where a broadcast gradient is summed
     back, where one is cast, when an array is last needed — is decided once here, from the recording, so the
-    generated code is a straight line of gate forwards and VJPs (``Compiled.source()`` shows it).
+    generated code is a straight line (``Compiled.source()`` shows it). Hot gates are written out as NumPy
+    calls into arrays allocated once (``_FORWARD``, ``_VJP``); the others call the gate's own functions.
     """
 
-    def __init__(self, rec: _Recording, root: Tensor, aux: list[Tensor], seen: dict):
-        self.namespace: dict = {"sum_to": engine.sum_to, "ones_like": xp.ones_like, "deliver": _deliver}
-        lines: list[str] = []
-        for s, value in enumerate(rec.values):
-            if value is not None:
-                self.namespace[f"c{s}"] = value
-        name = {s: f"c{s}" for s, v in enumerate(rec.values) if v is not None}
-        for k, s in enumerate(rec.inputs):
-            lines.append(f"v{s} = inputs[{k}].data")
-            name[s] = f"v{s}"
-        for k, (s, _) in enumerate(rec.params):
-            lines.append(f"v{s} = params[{k}].data")
-            name[s] = f"v{s}"
-        for k, e in enumerate(rec.entries):          # the forward pass
-            self.namespace[f"f{k}"] = e.forward
-            lines.append(f"v{e.out} = f{k}({self._args(k, e, name)})  # {_label(e)}")
-            name[e.out] = f"v{e.out}"
-        gname: dict[int, str] = {rec.slot[id(root)]: "g_root"}
-        lines.append(f"g_root = ones_like({name[rec.slot[id(root)]]})")
-        for k in reversed(range(len(rec.entries))):   # the backward pass, as the engine ran it in the recording
-            e = rec.entries[k]
-            flows = seen.get(e.out)
-            if flows is None or e.out not in gname:
-                continue
-            g = gname[e.out]
-            if type(e.gate) is not engine.Gate:          # a custom Function: one backward for all inputs
-                self.namespace[f"b{k}"] = e.gate
-                lines.append(f"b{k}_grads = b{k}.input_grads({g}, v{e.out}, [{self._args(k, e, name)}], "
-                             f"{{}}, {list(e.needs)!r})")
-            for i, (s, grad_shape, grad_dtype) in enumerate(flows):
-                if grad_shape is None:
-                    continue
-                if type(e.gate) is engine.Gate:
-                    self.namespace[f"d{k}_{i}"] = e.gate.vjps[i]
-                    expr = f"d{k}_{i}({g}, v{e.out}, {self._args(k, e, name)})"
-                else:
-                    expr = f"b{k}_grads[{i}]"
-                if grad_shape != rec.shapes[s][0]:
-                    expr = f"sum_to({expr}, {rec.shapes[s][0]!r})"
-                if grad_dtype != rec.shapes[s][1]:
-                    self.namespace[f"t{s}"] = rec.shapes[s][1]
-                    expr = f"({expr}).astype(t{s})"
-                note = f"  # ∂/∂{name[s]} of {_label(e)}"
-                if s in gname:
-                    lines.append(f"{gname[s]} = {gname[s]} + {expr}{note}")
-                else:
-                    gname[s] = f"g{s}"
-                    lines.append(f"g{s} = {expr}{note}")
-        lines.append("delivered = set()")
-        for k, (s, _) in enumerate(rec.params):
-            if s in gname:
-                lines.append(f"deliver(params[{k}], {gname[s]}, delivered)")
-        result = ", ".join([name[rec.slot[id(root)]]] + [name[rec.slot[id(t)]] for t in aux])
-        lines.append(f"return ({result},)")
-        self.source = "def step(inputs, params):\n" + "\n".join("    " + ln for ln in _free_early(lines)) + "\n"
+    def __init__(self, rec: _Recording, root: Tensor, aux: list[Tensor], seen: dict, update: _Update | None):
+        self.namespace: dict = {**_NUMPY, "sum_to": engine.sum_to, "deliver": _deliver}
+        self.rec, self.seen = rec, seen
+        self.owned: set[int] = set()      # slots whose gradient is an array of their own (not an alias)
+        self.kept: set[str] = set()       # locals bound to preallocated arrays: a ``del`` would free nothing
+        self.returned = {rec.slot[id(t)] for t in (root, *aux)}
+        self.name: dict[int, str] = {s: self.constant(f"c{s}", v) for s, v in enumerate(rec.values) if v is not None}
+        self.params = [p for _, p in rec.params]
+        lines = [f"v{s} = inputs[{k}]" for k, s in enumerate(rec.inputs)]
+        lines += [f"v{s} = params[{k}].data" for k, (s, _) in enumerate(rec.params)]
+        self.name.update({s: f"v{s}" for s in rec.inputs})
+        self.name.update({s: f"v{s}" for s, _ in rec.params})
+        self.kept.update(self.name[s] for s in (*rec.inputs, *(s for s, _ in rec.params)))
+        lines += self._emit_forward()
+        grads, backward = self._emit_backward(rec.slot[id(root)], update)
+        lines += backward
+        lines += self._emit_update(grads, update) if update is not None else self._emit_delivery(grads)
+        lines.append(f"return ({', '.join(self.name[rec.slot[id(t)]] for t in (root, *aux))},)")
+        self.source = "def step(inputs, params):\n" + "\n".join("    " + ln for ln in _free_early(lines, self.kept)) + "\n"
         exec(builtins.compile(self.source, "<gg.compile>", "exec"), self.namespace)   # our own generated code
         self.step = self.namespace["step"]
-        self.params = [p for _, p in rec.params]
 
-    def _args(self, k: int, e: _Entry, name: dict) -> str:
-        args = ", ".join(name[s] for s in e.args)
+    # ---- the namespace: constants and preallocated arrays ------------------------------------------
+    def constant(self, name: str, value) -> str:
+        self.namespace[name] = value
+        return name
+
+    def buffer(self, name: str, shape: tuple, dtype) -> str:
+        return self.constant(name, xp.empty(shape, dtype))
+
+    def shape_of(self, s: int) -> tuple:
+        """(shape, dtype) of a traced slot."""
+        return self.rec.shapes[s]
+
+    def _site(self, k: int, e: _Entry) -> _Site:
+        shapes = [self.rec.shapes.get(s) if self.rec.values[s] is None else
+                  ((self.rec.values[s].shape, self.rec.values[s].dtype) if isinstance(self.rec.values[s], ndarray)
+                   else None) for s in e.args]
+        return _Site(self, k, [self.name[s] for s in e.args], shapes, e.params, e.out)
+
+    def _call_args(self, k: int, e: _Entry) -> str:
+        args = ", ".join(self.name[s] for s in e.args)
         if e.params:
             self.namespace[f"p{k}"] = e.params
             args += f", **p{k}" if args else f"**p{k}"
         return args
 
-    def run(self, inputs: list[Tensor]):
-        out = self.step(inputs, self.params)
-        return out[0], list(out[1:])
+    # ---- forward -----------------------------------------------------------------------------------
+    def _emit_forward(self) -> list[str]:
+        lines = []
+        for k, e in enumerate(self.rec.entries):
+            o = self.name[e.out] = f"v{e.out}"
+            emit = _FORWARD.get(e.gate.name) if type(e.gate) is engine.Gate else None
+            code = None
+            if emit is not None:
+                fresh = e.out in self.returned or self.shape_of(e.out)[1].kind != "f"
+                out = "" if fresh else f", out={self.buffer(f'buf{e.out}', *self.shape_of(e.out))}"
+                code = emit(self._site(k, e), o, out)
+                if code is not None and out and e.gate.name != "cross_entropy":
+                    self.kept.add(o)
+            if code is None:
+                self.namespace[f"f{k}"] = e.forward
+                code = [f"{o} = f{k}({self._call_args(k, e)})"]
+                if e.out in self.returned:       # the generic call may return a view of a buffer
+                    code.append(f"{o} = array({o})")
+            code[0] += f"  # {_label(e)}"
+            lines += code
+        return lines
+
+    # ---- backward ----------------------------------------------------------------------------------
+    def _emit_backward(self, root: int, update: _Update | None) -> tuple[dict[int, str], list[str]]:
+        """The VJPs in reverse recording order (the order the engine's recording ran them in). Returns each
+        slot's gradient name and the lines; a gradient is accumulated in place only into an array of its
+        own (``owned``), never into one that an alias may share."""
+        rec = self.rec
+        shape, dtype = self.shape_of(root)
+        gname: dict[int, str] = {root: self.constant("g_root", xp.ones(shape, dtype))}   # ∂loss/∂loss, read only
+        owned = self.owned
+        params = {s for s, _ in rec.params}
+        fresh_for = params if update is None else set()   # gradients a .grad will keep must be fresh arrays
+        lines: list[str] = []
+        for k in reversed(range(len(rec.entries))):
+            e = rec.entries[k]
+            flows = self.seen.get(e.out)
+            if flows is None or e.out not in gname:
+                continue
+            g = gname[e.out]
+            site = self._site(k, e)
+            generic = type(e.gate) is not engine.Gate
+            if generic:                                  # a custom Function: one backward for all inputs
+                self.namespace[f"b{k}"] = e.gate
+                lines.append(f"b{k}_grads = b{k}.input_grads({g}, v{e.out}, [{self._call_args(k, e)}], "
+                             f"{{}}, {list(e.needs)!r})")
+            emitters = () if generic else _VJP.get(e.gate.name, ())
+            for i, (s, grad_shape, grad_dtype) in enumerate(flows):
+                if grad_shape is None:
+                    continue
+                note = f"  # ∂/∂{self.name[s]} of {_label(e)}"
+                first = s not in gname
+                d = f"g{s}" if first else f"g{s}_{k}"
+                emit = emitters[i] if i < len(emitters) else None
+                exact = grad_shape == rec.shapes[s][0] and grad_dtype == rec.shapes[s][1]
+                if emit is _PASS and exact:
+                    if first:
+                        gname[s] = g                     # shared: never added to in place
+                    else:
+                        lines.append(self._accumulate(s, gname[s], g) + note)
+                    continue
+                code = None
+                if emit not in (None, _PASS) and grad_dtype.kind == "f":
+                    fresh = s in fresh_for and first and exact
+                    out = "" if fresh else f", out={self.buffer(f'grad{s}_{k}', grad_shape, grad_dtype)}"
+                    code = emit(site, i, g, d, out)
+                    if code is not None and exact and first:
+                        owned.add(s)
+                    if code is not None and out and exact:
+                        self.kept.add(d)
+                if code is None:
+                    if generic:
+                        expr = f"b{k}_grads[{i}]"
+                    else:
+                        self.namespace[f"d{k}_{i}"] = e.gate.vjps[i]
+                        expr = f"d{k}_{i}({g}, v{e.out}, {self._call_args(k, e)})"
+                    code = [f"{d} = {expr}"]
+                if grad_shape != rec.shapes[s][0]:
+                    code.append(f"{d} = sum_to({d}, {rec.shapes[s][0]!r})")
+                if grad_dtype != rec.shapes[s][1]:
+                    self.namespace[f"t{s}"] = rec.shapes[s][1]
+                    code.append(f"{d} = {d}.astype(t{s})")
+                code[0] += note
+                lines += code
+                if first:
+                    gname[s] = d
+                else:
+                    lines.append(self._accumulate(s, gname[s], d))
+        return gname, lines
+
+    def _accumulate(self, s: int, total: str, part: str) -> str:
+        """Add a further gradient of slot ``s``: in place only into an array that is this slot's alone."""
+        if s in self.owned:
+            return f"add({total}, {part}, out={total})"
+        return f"{total} = {total} + {part}"
+
+    # ---- after backward: hand the gradients over, or update the parameters ----------------------------
+    def _emit_delivery(self, grads: dict[int, str]) -> list[str]:
+        """Add each gradient to its parameter's .grad, as backward() does (never on one of our arrays)."""
+        self.constant("ours", frozenset(id(v) for v in self.namespace.values() if isinstance(v, ndarray)))
+        lines = ["delivered = set(ours)"]
+        lines += [f"deliver(params[{k}], {grads[s]}, delivered)" for k, (s, _) in enumerate(self.rec.params)
+                  if s in grads]
+        return lines
+
+    def _emit_update(self, grads: dict[int, str], update: _Update) -> list[str]:
+        """The optimizer's step inside the compiled function: each parameter's .grad is this step's gradient
+        (in a tensor kept from step to step), then ``before_step`` (clipping), then the optimizer's own
+        per-parameter rule, ``_update``, group by group in the optimizer's order, as ``step()`` runs it."""
+        lines: list[str] = []
+        index = {id(p): k for k, p in enumerate(self.params)}
+        slot = {id(p): s for s, p in self.rec.params}
+        others = [k for k, p in enumerate(self.params) if id(p) not in update.ids]
+        if others:      # parameters the optimizer does not hold: their gradients add up, as in eager mode
+            lines += self._emit_delivery({s: grads[s] for s, p in self.rec.params if id(p) not in update.ids
+                                          and s in grads})
+        unreached = []
+        for gi, group in enumerate(update.optimizer.param_groups):
+            for p in group["params"]:
+                k = index.get(id(p))
+                if k is None or slot[id(p)] not in grads:
+                    unreached.append(p)
+                    continue
+                g = grads[slot[id(p)]]
+                if slot[id(p)] not in self.owned:     # an array of its own, as backward() gives each leaf
+                    lines.append(f"copyto({self.buffer(f'pgrad{k}', p.shape, p.dtype)}, {g})")
+                    g = f"pgrad{k}"
+                self.constant(f"gt{k}", Tensor._make(xp.empty(0, p.dtype)))
+                lines += [f"gt{k}.data = {g}", f"params[{k}].grad = gt{k}"]
+        if unreached:
+            self.constant("unreached", unreached)
+            lines.append("for p in unreached: p.grad = None")
+        if update.before_step is not None:
+            self.constant("before_step", update.before_step)
+            lines.append("before_step()")
+        if not update.per_parameter:
+            self.constant("optimizer", update.optimizer)
+            return lines + ["optimizer.step()"]
+        self.constant("hyper", update.optimizer._hyper)
+        self.constant("update", update.optimizer._update)
+        for gi, group in enumerate(update.optimizer.param_groups):
+            self.constant(f"group{gi}", group)
+            lines.append(f"h{gi} = hyper(group{gi})")
+            for p in group["params"]:
+                k = index.get(id(p))
+                if k is not None and slot[id(p)] in grads:
+                    lines.append(f"update(params[{k}], v{slot[id(p)]}, gt{k}.data, h{gi})")
+        return lines
 
 
 def _label(e: _Entry) -> str:
     return e.gate.name if e.gate is not None else getattr(e.forward, "__name__", "function")
 
 
-def _free_early(lines: list[str]) -> list[str]:
-    """Insert ``del`` after each local's last use, so arrays are freed as soon as backward is done with them."""
+def _free_early(lines: list[str], kept: set[str]) -> list[str]:
+    """Insert ``del`` after each local's last use, so arrays are freed as soon as backward is done with them
+    (not for the names in ``kept``, bound to arrays the program keeps anyway)."""
     last: dict[str, int] = {}
     for i, line in enumerate(lines):
-        for var in re.findall(r"\b([vg]\d+|g_root|b\d+_grads)\b", line.split("  #")[0]):
+        for var in re.findall(r"\b([vg]\d+|b\d+_grads)\b", line.split("  #")[0]):
             last[var] = i
     out = []
     for i, line in enumerate(lines):
         out.append(line)
-        dead = sorted(v for v, j in last.items() if j == i and not line.startswith("return"))
+        dead = sorted(v for v, j in last.items() if j == i and v not in kept and not line.startswith("return"))
         if dead:
             out.append("del " + ", ".join(dead))
     return out
@@ -238,16 +495,36 @@ def _free_early(lines: list[str]) -> list[str]:
 
 def _deliver(param: Tensor, g, delivered: set) -> None:
     """Add a gradient to a parameter's .grad, as backward() does, on an array of the parameter's own."""
-    g = engine.own_array(g, delivered)
-    param.grad = Tensor._make(g) if param.grad is None else param.grad + Tensor._make(g)
+    engine.add_to_grad(param, engine.own_array(g, delivered), delivered)
+
+
+class _Update:
+    """The optimizer step a whole compiled step ends with (``gg.compile(..., optimizer=...)``)."""
+
+    def __init__(self, optimizer, before_step: Callable[[], None] | None):
+        self.optimizer = optimizer
+        self.before_step = before_step
+        self.ids = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        # the optimizer's per-parameter rule, unless it brings a step() of its own
+        self.per_parameter = all(hasattr(optimizer, a) for a in ("_hyper", "_update", "_step")) and \
+            type(optimizer)._step.__qualname__ == "Optimizer._step"
+
+    def eager(self, loss: Tensor, observer=None) -> None:
+        """What the compiled step replaces: zero_grad, backward, before_step, step."""
+        self.optimizer.zero_grad()
+        engine.backward(loss, xp.ones_like(loss.data), observer=observer)
+        if self.before_step is not None:
+            self.before_step()
+        self.optimizer.step()
 
 
 class Compiled:
     """A step function that is recorded once per input signature and replayed (see the module docs)."""
 
-    def __init__(self, fn: Callable, warn: bool = True):
+    def __init__(self, fn: Callable, warn: bool = True, update: _Update | None = None):
         self.fn = fn
         self.warn = warn
+        self.update = update
         self.programs: dict[tuple, _Program | None] = {}   # None: this signature runs eagerly
         self.pending: dict[tuple, _Recording] = {}
         self.reasons: dict[tuple, str] = {}
@@ -256,23 +533,29 @@ class Compiled:
         """The generated code of each recorded signature (what a compiled call runs)."""
         return "\n".join(f"# inputs {list(sig[:-1])}\n{p.source}" for sig, p in self.programs.items() if p)
 
-    def _signature(self, inputs: list[Tensor]) -> tuple:
-        return tuple((t.shape, t.dtype.str) for t in inputs) + (engine.is_grad_enabled(),)
-
     def __call__(self, *args):
-        inputs = [a if isinstance(a, Tensor) else as_tensor(a) for a in args]
-        sig = self._signature(inputs)
+        arrays = [a.data if isinstance(a, Tensor) else a if type(a) is ndarray else as_tensor(a).data
+                  for a in args]
+        sig = (*[(a.shape, a.dtype) for a in arrays], engine._GradMode.enabled)
         program = self.programs.get(sig, False)
         if program:
-            loss, aux = program.run(inputs)
-            return _result(Tensor._make(loss), [Tensor._make(a) for a in aux])
+            out = program.step(arrays, program.params)
+            loss = Tensor._make(out[0])
+            return (loss, *[Tensor._make(a) for a in out[1:]]) if len(out) > 1 else loss
+        inputs = [Tensor._make(a) for a in arrays]
         if program is None:
             return self._eager(inputs)
         return self._trace(sig, inputs)
 
+    def _backward(self, loss: Tensor, observer=None) -> None:
+        if self.update is not None:
+            self.update.eager(loss, observer)
+        else:
+            engine.backward(loss, xp.ones_like(loss.data), observer=observer)
+
     def _eager(self, inputs: list[Tensor]):
         loss, aux = _split(self.fn(*inputs))
-        loss.backward()
+        self._backward(loss)
         return _result(loss.detach(), [a.detach() for a in aux])
 
     def _trace(self, sig: tuple, inputs: list[Tensor]):
@@ -292,14 +575,14 @@ class Compiled:
                 seen[out] = [(s, None if gi is None else gi.shape, None if gi is None else gi.dtype)
                              for s, gi in zip(entry_at[out].args, grads)]
 
-        engine.backward(loss, xp.ones_like(loss.data), observer=observe)
+        self._backward(loss, observe)
         first = self.pending.pop(sig, None)
         if first is None and not rec.problem:
             self.pending[sig] = rec          # the second call with this signature decides
         else:
             reason = rec.problem or _difference(first, rec)
             if reason is None:
-                self.programs[sig] = _Program(rec, loss, aux, seen)
+                self.programs[sig] = _Program(rec, loss, aux, seen, self.update)
             else:
                 self.programs[sig] = None
                 self.reasons[sig] = reason
@@ -321,10 +604,17 @@ def _result(loss: Tensor, aux: list[Tensor]):
     return (loss, *aux) if aux else loss
 
 
-def compile(fn: Callable, warn: bool = True) -> Compiled:
+def compile(fn: Callable, warn: bool = True, *, optimizer=None,
+            before_step: Callable[[], None] | None = None) -> Compiled:
     """Compile a step ``fn(*inputs) -> loss`` (or ``(loss, *outputs)``) into forward + backward replay.
 
     Calling the result runs the forward pass and the backward pass — parameters' ``.grad`` receive their
     gradients, as from ``loss.backward()`` — and returns the loss (and outputs) as tensors without graph.
+
+    With ``optimizer``, the call is the whole training step — ``optimizer.zero_grad()``, forward, backward,
+    ``before_step()`` (e.g. gradient clipping) and ``optimizer.step()`` — in one generated function: each
+    parameter's ``.grad`` then holds this step's gradient in an array the next call overwrites.
     """
-    return Compiled(fn, warn)
+    if before_step is not None and optimizer is None:
+        raise ValueError("gg.compile: before_step runs before the optimizer's step; pass optimizer= too")
+    return Compiled(fn, warn, None if optimizer is None else _Update(optimizer, before_step))

@@ -445,7 +445,7 @@ def _run(root: Node, grad, retain_graph: bool, create_graph: bool, captured: dic
             if parent is None:
                 if not create_graph:
                     gi = own_array(gi, delivered)
-                _deliver(t, gi, captured)
+                _deliver(t, gi, captured, delivered)
                 if leaf_uses is not None:
                     leaf_uses[id(t)] -= 1
                     if leaf_uses[id(t)] == 0:
@@ -474,16 +474,32 @@ def own_array(gi, delivered: set):
     return gi
 
 
-def _deliver(leaf: Tensor, gi, captured: dict | None) -> None:
+def _deliver(leaf: Tensor, gi, captured: dict | None, delivered: set = frozenset()) -> None:
     """Hand a leaf its gradient: into ``captured`` when asked for, else added to ``leaf.grad``."""
     if captured is not None:
         key = id(leaf)
         if key in captured:
             captured[key] = gi if captured[key] is None else captured[key] + gi
         return
-    if not isinstance(gi, Tensor):
-        gi = Tensor._make(gi)
-    leaf.grad = gi if leaf.grad is None else leaf.grad + gi
+    add_to_grad(leaf, gi, delivered)
+
+
+def add_to_grad(leaf: Tensor, gi, delivered: set = frozenset()) -> None:
+    """``leaf.grad += gi``. A gradient from an earlier backward is added to in place when it is a plain
+    writable array of the leaf's own (as PyTorch accumulates); one handed over in this pass (its id in
+    ``delivered``) may still be shared with the pass's other gradients, so the sum is a new array."""
+    grad = leaf.grad
+    if grad is None:
+        leaf.grad = gi if isinstance(gi, Tensor) else Tensor._make(gi)
+        return
+    a = grad.data
+    if type(gi) is not ndarray or grad.grad_fn is not None or grad._requires_grad:
+        leaf.grad = grad + gi                       # create_graph, or a .grad set to a tensor in a graph
+    elif id(a) not in delivered and type(a) is ndarray and a.shape == gi.shape and a.dtype == gi.dtype \
+            and a.flags.writeable and a.flags.owndata:
+        xp.add(a, gi, out=a)
+    else:
+        leaf.grad = Tensor._make(a + gi)
 
 
 def _retain(node: Node, g) -> None:

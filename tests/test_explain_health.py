@@ -111,7 +111,10 @@ def test_vanishing_gradients_in_a_deep_sigmoid_network_with_small_weights():
     findings = report.diagnose()
     vanishing = [f for f in findings if f.kind == "vanishing"]
     assert vanishing and vanishing[0].layer == "0"
-    assert "vanishing" in str(vanishing[0]) and "layer 0" in str(vanishing[0])
+    assert "vanishing gradients: hidden layer 1 learns" in str(vanishing[0])
+    # Nielsen compares hidden layers: the first with the last hidden layer; the output layer is shown beside
+    assert "than the last hidden layer, hidden layer 5" in str(vanishing[0]) and "output layer: " in str(vanishing[0])
+    assert vanishing[0].numbers["last_layer"] == "8" and vanishing[0].numbers["last_speed"] == report.layers[-2].delta
     assert vanishing[0].numbers["ratio"] > 1e4
     speeds = [l.delta for l in report.layers]
     assert speeds == sorted(speeds)       # each layer slower than the next
@@ -140,7 +143,7 @@ def test_dead_relus_when_biases_are_very_negative():
     report = health_report(model, F.cross_entropy, X, Y)
     assert report.layers[1].dead == 1.0 and report.layers[0].dead < 0.2
     dead = [f for f in report.diagnose() if f.kind == "dead"]
-    assert [f.layer for f in dead] == ["2"] and "dead" in str(dead[0]) and "layer 2" in str(dead[0])
+    assert [f.layer for f in dead] == ["2"] and "dead units in hidden layer 2" in str(dead[0])
 
 
 def test_saturated_output_layer_when_pre_activations_are_huge():
@@ -151,7 +154,7 @@ def test_saturated_output_layer_when_pre_activations_are_huge():
     report = health_report(model, F.quadratic_cost, X, targets)
     assert report.layers[-1].saturated > 0.9
     saturated = [f for f in report.diagnose() if f.kind == "saturated"]
-    assert saturated and saturated[0].layer == "2" and "saturated output layer 2" in str(saturated[0])
+    assert saturated and saturated[0].layer == "2" and "saturated output layer:" in str(saturated[0])
 
 
 def test_a_healthy_network_gets_a_clean_bill_and_grads_are_left_alone():
@@ -246,7 +249,8 @@ def test_cli_health_prints_table_and_diagnosis(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "At initialisation:" in out and "After 20 steps" in out and "Diagnosis:" in out
     assert "‖δ‖=‖∂C/∂b‖" in out and "speed of learning" in out
-    assert "vanishing gradients: layer 0" in out       # 4 sigmoid hidden layers: the notes' slow early layers
+    assert "vanishing gradients: hidden layer 1" in out   # 4 sigmoid hidden layers: the notes' slow early layers
+    assert "hidden layer 4" in out and "output layer" in out and "step 20" in out
     assert plot.stat().st_size > 1000
 
 

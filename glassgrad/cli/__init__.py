@@ -12,15 +12,16 @@ from glassgrad.cli.options import Parser, UsageError
 NEURON = dict(w0=2.0, x0=-1.0, w1=-3.0, x1=-2.0, w2=-3.0)
 
 
-def show_neuron(values: dict) -> int:
-    """Print the sigmoid neuron of BACKGROUND §3 gate by gate, then as one sigmoid gate."""
+def show_neuron(values: dict, fmt: str = "text") -> int:
+    """Print the sigmoid neuron of BACKGROUND §3 gate by gate, then as one sigmoid gate (tables in ``fmt``:
+    text, markdown or latex)."""
     from glassgrad.explain import gate_table, sigmoid_neuron
 
     f, leaves = sigmoid_neuron(**values)
     print("The sigmoid neuron  f = 1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))  at "
           + ", ".join(f"{k} = {v:g}" for k, v in values.items()))
     print("\nGate by gate (forward in order; the backward pass runs from the last row up):\n")
-    print(gate_table(f, leaves))
+    print(gate_table(f, leaves, fmt=fmt))
 
     import glassgrad as gg
     leaves = [gg.tensor(v, dtype=gg.float64, requires_grad=True) for v in values.values()]
@@ -29,7 +30,7 @@ def show_neuron(values: dict) -> int:
         t.name = name
     f = (w0 * x0 + w1 * x1 + w2).sigmoid()
     print("\nThe same neuron with one sigmoid gate, whose local derivative is σ(1 − σ):\n")
-    print(gate_table(f, leaves))
+    print(gate_table(f, leaves, fmt=fmt))
     return 0
 
 

@@ -7,6 +7,7 @@ DEFAULT_COST_SIZES = ([2, 4, 1], [4, 8, 3], [8, 16, 4], [16, 32, 10], [32, 64, 1
 
 
 def add_commands(commands) -> None:
+    from glassgrad.cli.explain_views import _format_option
     from glassgrad.nn.init import WEIGHT_INITS
     from glassgrad.train.models import ACTIVATIONS
 
@@ -28,6 +29,7 @@ def add_commands(commands) -> None:
                         "first wrong gate with the line that created it (done by default)")
     g.add_argument("--cost-table", action="store_true",
                    help="also time both methods on networks of growing size")
+    _format_option(g)
     g.set_defaults(run=run_gradcheck)
 
     h = commands.add_parser(
@@ -49,6 +51,7 @@ def add_commands(commands) -> None:
     h.add_argument("--batch-size", type=COUNT, default=10, help="mini-batch size for --steps")
     h.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the weights, the batch and the steps")
     h.add_argument("--plot", metavar="PATH", help="save the gradient-norm plot and activation histograms (PNG)")
+    _format_option(h)
     h.set_defaults(run=run_health)
 
 
@@ -89,7 +92,7 @@ def run_gradcheck(args) -> int:
           "backprop vs centred differences in float64:\n")
     result = check_model_gradients(model, loss, x, y, eps=args.eps, max_entries_per_param=args.samples,
                                    seed=args.seed, localize=not args.no_localize)
-    print(result)
+    print(result.render(args.format))
     if args.cost_table:
         print("\nThe cost of all the gradients, by centred differences and by backprop:\n")
         gradient_cost_comparison(DEFAULT_COST_SIZES, activation=args.activation, seed=args.seed)
@@ -122,12 +125,13 @@ def _health_setup(args):
     return x, y, sizes, model, loss
 
 
-def _print_snapshot(snapshot, heading: str) -> None:
+def _print_snapshot(snapshot, heading: str, fmt: str = "text") -> None:
     print(heading)
-    print(snapshot.table())
+    print(snapshot.table(fmt))
     speeds = ", ".join(f"{l.delta:.3g}" for l in snapshot.layers[:-1])
     if len(snapshot.layers) > 1:
-        print(f"speed of learning ‖∂C/∂b^l‖ of the hidden layers: [{speeds}]")
+        print(f"speed of learning ‖∂C/∂b^l‖ of hidden layers 1 … {len(snapshot.layers) - 1}: [{speeds}]; "
+              f"output layer: {snapshot.layers[-1].delta:.3g}")
     print("\nDiagnosis:")
     for finding in snapshot.diagnose():
         print(f"  - {finding}")
@@ -146,7 +150,7 @@ def run_health(args) -> int:
     print(f"network {sizes}, {args.activation} hidden units, {args.init} initialisation, {args.loss} cost; "
           f"gradients over {len(probe)} {args.data} training examples\n")
     plotted = health_report(model, loss, x[probe], y[probe])
-    _print_snapshot(plotted, "At initialisation:")
+    _print_snapshot(plotted, "At initialisation:", args.format)
     if args.steps > 0:
         recorder = GradientHealth(every=max(1, args.steps // 50))
         order = np.resize(rng.permutation(len(x)), args.steps * args.batch_size)   # exactly --steps mini-batches
@@ -155,10 +159,10 @@ def run_health(args) -> int:
             progress=False)
         print()
         _print_snapshot(health_report(model, loss, x[probe], y[probe], step=args.steps),
-                        f"After {args.steps} steps of SGD (η = {args.lr}, batch {args.batch_size}):")
+                        f"After {args.steps} steps of SGD (η = {args.lr}, batch {args.batch_size}):", args.format)
         last = recorder.latest()
         print(f"\nUpdate-to-weight ratio ‖ΔW‖/‖W‖ at step {last.step}: "
-              + ", ".join(f"layer {l.name}: {l.update_ratio:.2e}" for l in last.layers))
+              + ", ".join(f"{l.title}: {l.update_ratio:.2e}" for l in last.layers))
         plotted = recorder
     if args.plot:
         path = health_plot(plotted, args.plot, title=f"{args.data}: {sizes}, {args.activation}, {args.init}")

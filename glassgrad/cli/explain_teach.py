@@ -13,9 +13,9 @@ def _step(args) -> int:
     from glassgrad.explain.stepper import network_cost, stepper
 
     if args.model and args.expr is not None:
-        return _fail("step: give either --expr or --model, not both")
+        return _fail("give either --expr or --model, not both")
     if args.expr is not None and args.values is None:
-        return _fail("step: --expr needs --values for its variables, e.g. --values x=-2 y=5 z=-4")
+        return _fail("--expr needs --values for its variables, e.g. --values x=-2 y=5 z=-4")
     try:
         if args.model:
             f = network_cost(args.sizes, args.batch, args.activation, args.seed)
@@ -28,11 +28,62 @@ def _step(args) -> int:
         s = stepper(f, title=title)
         path = s.save(args.out)
     except (ExpressionError, ValueError, OSError) as e:
-        return _fail(f"step: {e}")
+        return _fail(str(e))
     print(s)
     print(f"\nwrote {path}: open it in a browser; Next/Prev or the arrow keys step one gate at a time "
           f"({len(s)} backward steps, {len(s.forward_steps)} forward)")
     return 0
+
+
+def _exercise(args) -> int:
+    from pathlib import Path
+
+    from glassgrad.explain.exercise import parse_answers, worksheet
+
+    try:
+        sheet = worksheet(args.seed, args.notation)
+    except ValueError as e:
+        return _fail(str(e))
+    if args.answers:
+        print(sheet.key_text())
+        return 0
+    if args.html:
+        try:
+            path = sheet.save_html(args.html)
+        except (ValueError, OSError) as e:
+            return _fail(str(e))
+        print(f"wrote {path}: fill in the form, press 'Make my answers file', then check it with\n"
+              f"  glassgrad explain exercise --seed {args.seed} --check answers-seed{args.seed}.txt")
+        return 0
+    if args.check:
+        try:
+            answers = parse_answers(Path(args.check).read_text(encoding="utf-8"), args.check)
+            grades = sheet.grade(answers)
+        except (ValueError, OSError, UnicodeDecodeError) as e:
+            return _fail(str(e))
+    elif args.interactive:
+        print(sheet, end="\n\n")
+        answers = {}
+        for q in sheet.questions:
+            while True:
+                text = input(f"{q.id}. {q.symbol} = ").strip()
+                if not text:
+                    break
+                try:
+                    answers[q.id] = float(text)
+                    break
+                except ValueError:
+                    print(f"  {text!r} is not a number; type a number, or press Enter to skip")
+        grades = sheet.grade(answers)
+    else:
+        print(sheet)
+        print(f"\nAnswer in a file of lines 'Q1 = number' and run: glassgrad explain exercise --seed {args.seed} "
+              f"--check FILE\n(or --interactive to answer here, --html FILE for a form, --answers for the key)")
+        return 0
+    print("\n".join(str(g) for g in grades))
+    right = sum(g.correct for g in grades)
+    print(f"\n{right} of {len(grades)} right")
+    return 0 if right == len(grades) else 1
 
 
 def add_commands(commands) -> None:
@@ -58,3 +109,20 @@ def add_commands(commands) -> None:
     s.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of --model's weights and data")
     s.add_argument("--out", default="step.html", metavar="FILE", help="the page to write")
     s.set_defaults(run=_step)
+
+    from glassgrad.explain.exercise import NOTATIONS
+
+    e = commands.add_parser(
+        "exercise", help="a hand-backprop worksheet whose grader names the mistake behind a wrong answer",
+        description="A small seeded sigmoid network and six questions on entries of δ^L, δ^l, ∂C/∂b and ∂C/∂w. "
+                    "Each wrong answer is recomputed under a bank of known mistakes (missing σ'(z), σ' at a, W not "
+                    "transposed, sign of (a − y), no batch mean or sum, one fan-out path, the ½ convention) and "
+                    "the mistake that reproduces it is named. The same seed gives the same worksheet.")
+    e.add_argument("--seed", type=NON_NEGATIVE_INT, default=7, help="which worksheet")
+    e.add_argument("--notation", default="nndl", choices=list(NOTATIONS), help="notation of the questions")
+    how = e.add_mutually_exclusive_group()
+    how.add_argument("--answers", action="store_true", help="print the answer key")
+    how.add_argument("--check", metavar="FILE", help="grade the answers in FILE (lines 'Q1 = number')")
+    how.add_argument("--interactive", action="store_true", help="ask each question at the prompt, then grade")
+    how.add_argument("--html", metavar="FILE", help="write the worksheet as an HTML form that makes an answers file")
+    e.set_defaults(run=_exercise)

@@ -10,6 +10,7 @@ from glassgrad.explain.health import Finding, GradientHealth, HealthSnapshot, La
 from glassgrad.explain.model_check import (
     CostRow, ModelGradcheck, ParamCheck, check_model_gradients, gradient_cost_comparison)
 from glassgrad.explain.report import render_report, write_report
+from glassgrad.explain.neurons import NeuronView, neuron_view
 from glassgrad.explain.trace import LayerTrace, TracedLayer, trace
 
 __all__ = [
@@ -17,5 +18,5 @@ __all__ = [
     "GraphvizNotFound", "trace", "LayerTrace", "TracedLayer", "evaluate_expression", "ExpressionError",
     "check_model_gradients", "gradient_cost_comparison", "ModelGradcheck", "ParamCheck", "CostRow",
     "GradientHealth", "health_report", "diagnose", "HealthSnapshot", "LayerHealth", "Finding",
-    "write_report", "render_report",
+    "write_report", "render_report", "neuron_view", "NeuronView",
 ]

@@ -60,22 +60,25 @@ def gate_steps(f: Tensor, leaves: list[Tensor] = ()) -> tuple[list[GateStep], li
     return steps, [None if g is None else _scalar(g) for g in leaf_grads]
 
 
-def gate_table(f: Tensor, leaves: list[Tensor] = (), digits: int = 4) -> str:
-    """The gate-by-gate table as text, followed by ∂f/∂leaf for each named leaf."""
-    fmt = lambda v: "—" if v is None else f"{v:.{digits}f}"   # noqa: E731
-    rows = [("step", "gate", "inputs", "output", "∂f/∂output", "local ∂out/∂in", "∂f/∂in")]
+def gate_table(f: Tensor, leaves: list[Tensor] = (), digits: int = 4, fmt: str = "text") -> str:
+    """The gate-by-gate table followed by ∂f/∂leaf for each named leaf, as "text", "markdown" or "latex"."""
+    from glassgrad.explain.export import Math, Table, check_format, rich_latex, rich_markdown
+
+    check_format(fmt)
+    num = lambda v: "—" if v is None else f"{v:.{digits}f}"   # noqa: E731
     steps, leaf_grads = gate_steps(f, leaves)
+    rows = []
     for s in steps:
         ins = ", ".join(f"{n}={v:g}" if n[0].isalpha() else n for n, v in zip(s.inputs, s.input_values))
-        rows.append((str(s.step), s.gate, ins, fmt(s.output), fmt(s.grad_output),
-                     ", ".join(fmt(v) for v in s.local), ", ".join(fmt(v) for v in s.grad_inputs)))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    if leaves:
-        lines.append("")
-        lines += [f"∂f/∂{leaf.name or 'input'} = {fmt(g)}" for leaf, g in zip(leaves, leaf_grads)]
-    return "\n".join(lines)
+        rows.append((str(s.step), s.gate, ins, num(s.output), num(s.grad_output),
+                     ", ".join(num(v) for v in s.local), ", ".join(num(v) for v in s.grad_inputs)))
+    table = Table(("step", "gate", "inputs", "output", "∂f/∂output", "local ∂out/∂in", "∂f/∂in"), rows)
+    grads = [Math(f"∂f/∂{leaf.name or 'input'} = {num(g)}") for leaf, g in zip(leaves, leaf_grads)]
+    if fmt == "text":
+        return "\n".join([table.text(), *([""] if grads else []), *grads])
+    if fmt == "markdown":
+        return "\n".join([table.markdown(), "", *(f"- {rich_markdown([g])}" for g in grads)]).rstrip()
+    return "\n".join([table.latex(), "", *(rf"\noindent {rich_latex([g])}\par" for g in grads)]).rstrip()
 
 
 def sigmoid_neuron(w0=2.0, x0=-1.0, w1=-3.0, x1=-2.0, w2=-3.0, dtype="float64"):

@@ -1,6 +1,7 @@
 """Gradient health: how fast each layer learns, and why it might not (BACKGROUND §5).
 
-For every Linear layer l (named as in ``model.named_modules()``) one *snapshot* records
+For every Linear layer l — named as the notes count, hidden layer 1 … L−1 and the output layer (``position``),
+with its module path (``name``, as in ``model.named_modules()``) kept as the key — one *snapshot* records
 
 * ``‖∂C/∂W^l‖`` and ``‖δ^l‖ = ‖∂C/∂b^l‖`` — the bias gradient is δ^l summed over the batch (BP3), so its
   norm is the notes' "speed of learning" of the layer;
@@ -25,6 +26,8 @@ from typing import Callable
 
 from glassgrad import engine
 from glassgrad._backend import ndarray, xp
+from glassgrad.explain.export import Table, check_format
+from glassgrad.explain.notation import layer_label
 from glassgrad.tensor import Tensor, as_tensor
 from glassgrad.train.callbacks import Callback
 
@@ -49,6 +52,7 @@ class _Layer:
     name: str
     linear: object
     activation: object | None     # the activation module after the Linear layer, if any
+    position: str = ""            # Nielsen's words: "hidden layer 1" … "output layer"
 
 
 def linear_layers(model) -> list[_Layer]:
@@ -63,6 +67,8 @@ def linear_layers(model) -> list[_Layer]:
             layers.append(_Layer(name or "(model)", m, None))
         elif layers and layers[-1].activation is None and type(m).__name__ in ACTIVATIONS:
             layers[-1].activation = m
+    for l, layer in enumerate(layers, start=1):
+        layer.position = layer_label(l, len(layers))
     return layers
 
 
@@ -129,15 +135,21 @@ class LayerHealth:
     dead: float | None              # fraction of ReLUs that output 0 for the whole batch
     mean_abs_z: float               # mean |z^l|: how far into the tails the weighted inputs sit
     values: ndarray | None = field(default=None, repr=False)   # a sample of a^l (or z^l), for histograms
+    position: str = ""              # "hidden layer 1" … "output layer" (1-based, as the notes count)
 
     @property
     def speed(self) -> float:
         return self.delta
 
     @property
+    def title(self) -> str:
+        """The layer as people read it: its position, or its module name when that is unknown."""
+        return self.position or f"layer {self.name}"
+
+    @property
     def label(self) -> str:
-        act = f", {self.activation}" if self.activation else ""
-        return f"layer {self.name} ({self.fan_in}→{self.fan_out}{act})"
+        act = f", {self.activation.lower()}" if self.activation else ""
+        return f"{self.title} ({self.fan_in}→{self.fan_out}{act})"
 
 
 @dataclass
@@ -152,9 +164,10 @@ class HealthSnapshot:
     def __str__(self) -> str:
         return self.table()
 
-    def table(self) -> str:
+    def table(self, fmt: str = "text") -> str:
+        """The per-layer table as "text", "markdown" or "latex", with the step it was taken at."""
         footer = f"(step {self.step}, batch of {self.batch_size}, C = {self.loss:.6g})"
-        return format_health_table(self.layers) + "\n" + footer
+        return format_health_table(self.layers, fmt) + "\n\n"[: 1 if fmt == "text" else 2] + footer
 
     def diagnose(self) -> list["Finding"]:
         return diagnose(self.layers, self.batch_size)
@@ -207,7 +220,7 @@ def _layer_health(layer: _Layer, z: Tensor | None, a: ndarray | None, before: nd
         grad_w=_norm(w_grad), grad_b=None if lin.bias is None else _norm(b_grad), delta=delta,
         weight_norm=_norm(w), update_ratio=ratio, saturated=_saturated_fraction(kind, a),
         dead=_dead_fraction(kind, a), mean_abs_z=float(xp.mean(xp.abs(z.data))) if z is not None else math.nan,
-        values=None if out is None else _sample(out, sample))
+        values=None if out is None else _sample(out, sample), position=layer.position)
 
 
 def _snapshot(layers: list[_Layer], probe: _Probe, step: int, loss: float, batch_size: int,
@@ -228,16 +241,18 @@ def _fmt(v, pct: bool = False) -> str:
     return f"{v:.2e}" if math.isfinite(v) else str(v)
 
 
-def format_health_table(layers: list[LayerHealth]) -> str:
-    head = ("layer", "size", "f", "‖∂C/∂W‖", "‖δ‖=‖∂C/∂b‖", "‖ΔW‖/‖W‖", "mean|z|", "saturated", "dead")
-    rows = [head] + [(l.name, f"{l.fan_in}→{l.fan_out}", (l.activation or "—").lower(), _fmt(l.grad_w),
-                      _fmt(l.delta), _fmt(l.update_ratio), f"{l.mean_abs_z:.3g}", _fmt(l.saturated, True),
-                      _fmt(l.dead, True)) for l in layers]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(c.rjust(w) if i >= 3 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-             for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+def health_table(layers: list[LayerHealth]) -> Table:
+    """The per-layer health table: layers by position (1-based) and weight matrix W^l, module path last."""
+    head = ("layer", "W", "size", "f", "‖∂C/∂W‖", "‖δ‖=‖∂C/∂b‖", "‖ΔW‖/‖W‖", "mean|z|", "saturated", "dead",
+            "module")
+    rows = [(l.title, f"W^{i}", f"{l.fan_in}→{l.fan_out}", (l.activation or "—").lower(), _fmt(l.grad_w),
+             _fmt(l.delta), _fmt(l.update_ratio), f"{l.mean_abs_z:.3g}", _fmt(l.saturated, True),
+             _fmt(l.dead, True), l.name) for i, l in enumerate(layers, start=1)]
+    return Table(head, rows, align_right=range(4, 10))
+
+
+def format_health_table(layers: list[LayerHealth], fmt: str = "text") -> str:
+    return health_table(layers).render(check_format(fmt))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -261,7 +276,7 @@ def diagnose(layers: list[LayerHealth], batch_size: int | None = None) -> list[F
     findings = _nonfinite(layers) or _speed_findings(layers)
     findings += _saturation_findings(layers) + _dead_findings(layers, batch_size)
     if not findings:
-        speeds = ", ".join(f"{l.name}: {l.delta:.2e}" for l in layers)
+        speeds = ", ".join(f"{l.title}: {l.delta:.2e}" for l in layers)
         findings.append(Finding("ok", None, "no problems found: the layers' speeds of learning ‖∂C/∂b‖ are within "
                                 f"{SPEED_RATIO:.0f}× of each other ({speeds}), no saturated outputs and no dead "
                                 "units." + _trend(layers), {"speeds": [l.delta for l in layers]}))
@@ -275,8 +290,8 @@ def _trend(layers: list[LayerHealth]) -> str:
     speeds = [l.delta for l in hidden]
     if len(hidden) < 2 or not all(a < b for a, b in zip(speeds, speeds[1:])) or speeds[-1] < 2 * speeds[0]:
         return ""
-    return (f" Note: the first hidden layer {hidden[0].name} learns {speeds[-1] / speeds[0]:.1f}× more slowly than "
-            f"the last hidden layer {hidden[-1].name} — the start of the vanishing-gradient trend, not yet a problem.")
+    return (f" Note: {hidden[0].title} learns {speeds[-1] / speeds[0]:.1f}× more slowly than "
+            f"the last hidden layer, {hidden[-1].title} — the start of the vanishing-gradient trend, not yet a problem.")
 
 
 def _nonfinite(layers: list[LayerHealth]) -> list[Finding]:
@@ -285,30 +300,39 @@ def _nonfinite(layers: list[LayerHealth]) -> list[Finding]:
         return []
     first = bad[0]
     return [Finding("exploding", first.name,
-                    f"exploding gradients: the gradient of layer {first.name} is not finite "
+                    f"exploding gradients: the gradient of {first.title} is not finite "
                     f"(‖∂C/∂W‖ = {first.grad_w}, ‖∂C/∂b‖ = {first.delta}); layers affected: "
-                    f"{', '.join(l.name for l in bad)}. Lower the learning rate, clip the gradients, or start "
+                    f"{', '.join(l.title for l in bad)}. Lower the learning rate, clip the gradients, or start "
                     "from smaller weights.", {"layers": [l.name for l in bad]})]
 
 
+def _reference(layers: list[LayerHealth]) -> tuple[LayerHealth | None, list[LayerHealth]]:
+    """The layer the others are compared with, and those others. As Nielsen does, the hidden layers are
+    compared with the last hidden layer; with a single hidden layer, it is compared with the output layer."""
+    hidden = layers[:-1]
+    if len(hidden) >= 2:
+        return hidden[-1], hidden[:-1]
+    return (layers[-1], hidden) if layers else (None, [])
+
+
 def _speed_findings(layers: list[LayerHealth]) -> list[Finding]:
-    """Compare each earlier layer's speed ‖∂C/∂b^l‖ with the last layer's (BP2 multiplies δ by Wᵀ and
-    f'(z) once per layer on the way back, so a trend with depth is exponential)."""
+    """Compare the earlier hidden layers' speeds ‖∂C/∂b^l‖ with the last hidden layer's (BP2 multiplies δ by
+    Wᵀ and f'(z) once per layer on the way back, so a trend with depth is exponential)."""
     findings = []
     huge = [l for l in layers if max(l.grad_w, l.delta) > HUGE_GRADIENT]
-    last = layers[-1] if layers else None
-    if last is not None and len(layers) > 1 and last.delta > 0:
+    ref, others = _reference(layers)
+    if ref is not None and others and ref.delta > 0:
         # A layer whose units are dead gets no gradient for that reason: the dead-units finding says so.
-        slow = [l for l in layers[:-1] if l.delta < last.delta / SPEED_RATIO and not _mostly_dead(l)]
-        fast = [l for l in layers[:-1] if l.delta > last.delta * SPEED_RATIO]
+        slow = [l for l in others if l.delta < ref.delta / SPEED_RATIO and not _mostly_dead(l)]
+        fast = [l for l in others if l.delta > ref.delta * SPEED_RATIO]
         if slow:
-            findings.append(_vanishing(slow, last))
+            findings.append(_vanishing(slow, ref, layers[-1]))
         if fast:
-            findings.append(_exploding(fast, last))
+            findings.append(_exploding(fast, ref, layers[-1]))
     if huge and not any(f.kind == "exploding" for f in findings):
         l = max(huge, key=lambda h: max(h.grad_w, h.delta))
         findings.append(Finding("exploding", l.name,
-                                f"exploding gradients: layer {l.name} has a very large gradient (‖∂C/∂W‖ = "
+                                f"exploding gradients: {l.title} has a very large gradient (‖∂C/∂W‖ = "
                                 f"{l.grad_w:.3g}, ‖∂C/∂b‖ = {l.delta:.3g}, above {HUGE_GRADIENT:g}). Clip the "
                                 "gradients, lower the learning rate, or start from smaller weights.",
                                 {"grad_w": l.grad_w, "delta": l.delta}))
@@ -323,41 +347,51 @@ def _times(ratio: float) -> str:
     return f"{ratio:,.0f}×" if ratio < 1e6 else f"{ratio:.1e}×"
 
 
-def _vanishing(slow: list[LayerHealth], last: LayerHealth) -> Finding:
+def _compared_with(ref: LayerHealth, output: LayerHealth) -> str:
+    if ref is output:
+        return f"the {output.title}"
+    return f"the last hidden layer, {ref.title}"
+
+
+def _output_aside(ref: LayerHealth, output: LayerHealth) -> str:
+    return "" if ref is output else f"; {output.title}: {output.delta:.2e}"
+
+
+def _vanishing(slow: list[LayerHealth], ref: LayerHealth, output: LayerHealth) -> Finding:
     first = slow[0]
-    ratio = last.delta / first.delta if first.delta > 0 else math.inf
+    ratio = ref.delta / first.delta if first.delta > 0 else math.inf
     how = (f"learns {_times(ratio)} more slowly than" if first.delta > 0
            else "gets no gradient at all, unlike")
-    others = "" if len(slow) == 1 else f" (also slow: {', '.join(l.name for l in slow[1:])})"
+    others = "" if len(slow) == 1 else f" (also slow: {', '.join(l.title for l in slow[1:])})"
     return Finding(
         "vanishing", first.name,
-        f"vanishing gradients: layer {first.name} {how} the last layer "
-        f"{last.name} (‖∂C/∂b‖ = {first.delta:.2e} vs {last.delta:.2e}){others}. On the way back δ is "
-        "multiplied by Wᵀ and f'(z) at every layer (σ' ≤ 1/4 for sigmoid), so early layers hardly change. "
+        f"vanishing gradients: {first.title} {how} {_compared_with(ref, output)} "
+        f"(‖∂C/∂b‖ = {first.delta:.2e} vs {ref.delta:.2e}{_output_aside(ref, output)}){others}. On the way back "
+        "δ is multiplied by Wᵀ and f'(z) at every layer (σ' ≤ 1/4 for sigmoid), so early layers hardly change. "
         "Remedies: ReLU, "
         "careful initialisation (glorot for sigmoid/tanh, he for ReLU), batch normalisation, fewer layers.",
-        {"layer": first.name, "speed": first.delta, "last_layer": last.name, "last_speed": last.delta,
-         "ratio": ratio, "slow_layers": [l.name for l in slow]})
+        {"layer": first.name, "speed": first.delta, "last_layer": ref.name, "last_speed": ref.delta,
+         "output_speed": output.delta, "ratio": ratio, "slow_layers": [l.name for l in slow]})
 
 
-def _exploding(fast: list[LayerHealth], last: LayerHealth) -> Finding:
+def _exploding(fast: list[LayerHealth], ref: LayerHealth, output: LayerHealth) -> Finding:
     first = fast[0]
-    ratio = first.delta / last.delta
+    ratio = first.delta / ref.delta
     return Finding(
         "exploding", first.name,
-        f"exploding gradients: layer {first.name} gets a gradient {_times(ratio)} larger than the last layer "
-        f"{last.name} (‖∂C/∂b‖ = {first.delta:.2e} vs {last.delta:.2e}): the gradient grows as it goes back "
-        "through the layers (each multiplies δ by a large Wᵀ). Remedies: smaller initial weights (glorot / he), "
-        "gradient clipping, a lower learning rate, batch normalisation.",
-        {"layer": first.name, "speed": first.delta, "last_layer": last.name, "last_speed": last.delta,
-         "ratio": ratio, "fast_layers": [l.name for l in fast]})
+        f"exploding gradients: {first.title} gets a gradient {_times(ratio)} larger than "
+        f"{_compared_with(ref, output)} (‖∂C/∂b‖ = {first.delta:.2e} vs {ref.delta:.2e}"
+        f"{_output_aside(ref, output)}): the gradient grows as it goes back through the layers (each multiplies "
+        "δ by a large Wᵀ). Remedies: smaller initial weights (glorot / he), gradient clipping, a lower learning "
+        "rate, batch normalisation.",
+        {"layer": first.name, "speed": first.delta, "last_layer": ref.name, "last_speed": ref.delta,
+         "output_speed": output.delta, "ratio": ratio, "fast_layers": [l.name for l in fast]})
 
 
 def _saturation_findings(layers: list[LayerHealth]) -> list[Finding]:
     findings = []
     for i, l in enumerate(layers):
         output = i == len(layers) - 1
-        where = "output layer" if output else "hidden layer"
         if l.saturated is not None and l.saturated >= SATURATED_FRACTION:
             band = ("below 0.01 or above 0.99, where σ' < 0.01" if l.activation == "Sigmoid"
                     else "beyond ±0.99, where tanh' < 0.02")
@@ -365,13 +399,13 @@ def _saturation_findings(layers: list[LayerHealth]) -> list[Finding]:
                     if output else "use smaller initial weights (glorot), normalised inputs or ReLU")
             findings.append(Finding(
                 "saturated", l.name,
-                f"saturated {where} {l.name}: {100 * l.saturated:.0f}% of its {l.activation.lower()} outputs are "
+                f"saturated {l.title}: {100 * l.saturated:.0f}% of its {l.activation.lower()} outputs are "
                 f"{band} (mean |z| = {l.mean_abs_z:.3g}), so δ = … ⊙ f'(z) is tiny there and the weights into "
                 f"it learn slowly; {cure}.", {"fraction": l.saturated, "mean_abs_z": l.mean_abs_z}))
         elif output and l.activation is None and l.mean_abs_z > HUGE_LOGITS:
             findings.append(Finding(
                 "saturated", l.name,
-                f"saturated output layer {l.name}: its pre-activations are huge (mean |z| = {l.mean_abs_z:.3g}), "
+                f"saturated {l.title}: its pre-activations are huge (mean |z| = {l.mean_abs_z:.3g}), "
                 "so a softmax or sigmoid on them gives probabilities of exactly 0 or 1; start from smaller "
                 "weights or lower the learning rate.", {"mean_abs_z": l.mean_abs_z}))
     return findings
@@ -385,7 +419,7 @@ def _dead_findings(layers: list[LayerHealth], batch_size: int | None) -> list[Fi
             n = round(l.dead * l.fan_out)
             findings.append(Finding(
                 "dead", l.name,
-                f"dead units in layer {l.name}: {n} of its {l.fan_out} ReLUs ({100 * l.dead:.0f}%) output 0 for "
+                f"dead units in {l.title}: {n} of its {l.fan_out} ReLUs ({100 * l.dead:.0f}%) output 0 for "
                 f"every example{batch}, so no gradient reaches their weights and they never recover; use "
                 "a smaller learning rate, he initialisation, biases ≥ 0 or LeakyReLU.",
                 {"fraction": l.dead, "units": n}))

@@ -19,6 +19,8 @@ from typing import Callable, Sequence
 
 from glassgrad import engine
 from glassgrad._backend import ndarray, xp
+from glassgrad.explain.export import Table, tex_text
+from glassgrad.explain.notation import entry_label, parameter_label, parameter_names
 from glassgrad.tensor import Tensor
 
 # Centred differences in float64 carry a rounding error of about ε_mach·|C|/ε ≈ 1e-10·|C| for ε = 1e-6, so
@@ -109,6 +111,8 @@ class ParamCheck:
     numerical: float          # at the worst entry
     analytical: float         # at the worst entry
     passed: bool
+    label: str = ""           # the notes' name: W^l or b^l (1-based) for a Linear layer's parameters
+    worst_entry: str = ""     # the worst entry's name, e.g. w^2_{3,1}
 
 
 @dataclass
@@ -127,21 +131,32 @@ class ModelGradcheck:
         return not self.failed
 
     def __str__(self) -> str:
-        head = ("parameter", "shape", "checked", "max rel. error", "result")
-        body = [(r.name, "×".join(map(str, r.shape)) or "scalar", f"{r.checked}/{r.total}",
+        return self.render("text")
+
+    def table(self) -> Table:
+        """One row per parameter: its notes' name (W^l, b^l; 1-based), shape, entries checked, worst error."""
+        body = [(r.label or r.name, r.name, "×".join(map(str, r.shape)) or "scalar", f"{r.checked}/{r.total}",
                  f"{r.max_rel_error:.2e}", "pass" if r.passed else "FAIL") for r in self.rows]
-        lines = _table([head, *body], align_right=(2, 3))
+        return Table(("parameter", "module", "shape", "checked", "max rel. error", "result"), body,
+                     align_right=(3, 4))
+
+    def render(self, fmt: str = "text") -> str:
+        """The table and the verdict as "text", "markdown" or "latex"."""
         verdict = ("all parameters pass" if self
-                   else "FAILED: " + ", ".join(self.failed) + " — backprop disagrees with centred differences")
-        lines.append(f"\nC = {self.loss:.6g}, ε = {self.eps:g}, threshold {self.threshold:g}, "
-                     f"{self.forward_passes} forward passes: {verdict}")
+                   else "FAILED: " + ", ".join(r.label or r.name for r in self.rows if not r.passed)
+                   + " — backprop disagrees with centred differences")
+        lines = [self.table().render(fmt), "",
+                 f"C = {self.loss:.6g}, ε = {self.eps:g}, threshold {self.threshold:g}, "
+                 f"{self.forward_passes} forward passes: {verdict}"]
         for r in self.rows:
             if not r.passed:
-                lines.append(f"  {r.name}{list(r.worst_index)}: numerical {r.numerical:.8g}, "
-                             f"backprop {r.analytical:.8g}")
+                lines.append(f"  {r.worst_entry}: numerical {r.numerical:.8g}, backprop {r.analytical:.8g}")
         if self.localization is not None:
             lines.append(str(self.localization))
-        return "\n".join(lines)
+        if fmt == "text":
+            return "\n".join(lines)
+        sep = {"markdown": "\n\n", "latex": "\\par\n"}[fmt]
+        return lines[0] + "\n\n" + sep.join(tex_text(l) if fmt == "latex" else l for l in lines[2:])
 
 
 def _relative_error(numerical: float, analytical: float, floor: float) -> float:
@@ -170,6 +185,7 @@ def check_model_gradients(model, loss_fn: Callable, x, y, eps: float = 1e-6,
     loss = float(cost.item())
     floor = FLOOR * max(1.0, abs(loss))
     rng = xp.random.default_rng(seed)
+    names = parameter_names(twin)
     rows = []
     for name, p in twin.named_parameters():
         grad = xp.zeros(p.shape) if p.grad is None else xp.asarray(p.grad.data, dtype=xp.float64)
@@ -181,8 +197,10 @@ def check_model_gradients(model, loss_fn: Callable, x, y, eps: float = 1e-6,
             err = _relative_error(n, a, floor)
             if worst[1] is None or err > worst[0]:
                 worst = (err, idx, n, a)
+        label = parameter_label(*names[name]) if name in names else ""
         rows.append(ParamCheck(name, tuple(p.shape), len(entries), p.numel(), worst[0], worst[1], worst[2],
-                               worst[3], worst[0] <= threshold))
+                               worst[3], worst[0] <= threshold, label,
+                               entry_label(name, tuple(worst[1] or ()), names)))
     result = ModelGradcheck(rows, threshold, eps, loss, counted.forward_passes,
                             [r.name for r in rows if not r.passed])
     if localize and not result:
@@ -273,19 +291,8 @@ def format_cost_table(rows: Sequence[CostRow]) -> str:
     body = [(str(r.sizes), f"{r.parameters:,}", f"{r.numerical_forward_passes:,}", f"{r.numerical_seconds:.4f}",
              f"{r.backprop_forward_passes} fwd + {r.backprop_backward_passes} bwd", f"{r.backprop_seconds:.5f}",
              f"{r.speedup:,.0f}×") for r in rows]
-    lines = _table([head, *body], align_right=(1, 2, 3, 5, 6))
+    lines = [Table(head, body, align_right=(1, 2, 3, 5, 6)).text()]
     lines.append("\nThe numerical method needs 2 forward passes per weight (biases included), so its cost grows "
                  "with the number of weights;\nbackprop gets every gradient from one forward and one backward "
                  "pass.")
     return "\n".join(lines)
-
-
-def _table(rows: list[tuple], align_right: Sequence[int] = ()) -> list[str]:
-    """Rows of strings as aligned text lines, with a rule under the header."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-
-    def fmt(row):
-        return "  ".join(c.rjust(w) if i in align_right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(row, widths))).rstrip()
-
-    return [fmt(rows[0]), "  ".join("-" * w for w in widths), *map(fmt, rows[1:])]

@@ -68,7 +68,7 @@ def _draw_norm_curves(ax, health, metric: str) -> None:
     ax.set_ylabel(METRIC_LABELS.get(metric, metric))
     ax.set_title(f"per-layer {METRIC_LABELS.get(metric, metric)} during training")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)   # beside the data
 
 
 def _draw_speed_bars(ax, snapshot, metric: str) -> None:
@@ -81,7 +81,7 @@ def _draw_speed_bars(ax, snapshot, metric: str) -> None:
     ax.grid(alpha=0.3, axis="y", which="both")
 
 
-def _draw_histogram(ax, layer) -> None:
+def _draw_histogram(ax, layer, step: int) -> None:
     import numpy as np
 
     values = np.asarray(layer.values if layer.values is not None else [], dtype=float)
@@ -90,7 +90,7 @@ def _draw_histogram(ax, layer) -> None:
     what = f"a = {layer.activation.lower()}(z)" if layer.activation else "z (output)"
     notes = [f"{100 * layer.saturated:.0f}% saturated" if layer.saturated is not None else "",
              f"{100 * layer.dead:.0f}% dead" if layer.dead is not None else ""]
-    ax.set_title(f"layer {layer.name}: {what}" + "".join(f"\n{n}" for n in notes if n), fontsize=9)
+    ax.set_title(f"{layer.title}, step {step}\n{what}" + "".join(f", {n}" for n in notes if n), fontsize=9)
     ax.tick_params(labelsize=7)
 
 
@@ -112,7 +112,7 @@ def activation_histograms(snapshot, path: str | Path, title: str = "") -> Path |
     n = len(snapshot.layers)
     fig, axes = plt.subplots(1, n, figsize=(max(3.0 * n, 5), 3), squeeze=False)
     for ax, layer in zip(axes[0], snapshot.layers):
-        _draw_histogram(ax, layer)
+        _draw_histogram(ax, layer, snapshot.step)
     return save_figure(fig, path, title or f"activations at step {snapshot.step}")
 
 
@@ -132,5 +132,5 @@ def health_plot(health, path: str | Path, metric: str = "delta", title: str = ""
     else:
         _draw_speed_bars(top, snapshot, metric)
     for i, layer in enumerate(snapshot.layers):
-        _draw_histogram(fig.add_subplot(grid[1, i]), layer)
+        _draw_histogram(fig.add_subplot(grid[1, i]), layer, snapshot.step)
     return save_figure(fig, path, title)

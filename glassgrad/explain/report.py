@@ -158,7 +158,7 @@ def _findings(findings) -> str:
 
 def _health_table(snapshot) -> str:
     pct = lambda v: "—" if v is None else f"{100 * v:.0f}%"   # noqa: E731
-    rows = [(_e(l.name), f"{l.fan_in}→{l.fan_out}", _e((l.activation or "—").lower()), _num(l.grad_w),
+    rows = [(_e(l.title), f"{l.fan_in}→{l.fan_out}", _e((l.activation or "—").lower()), _num(l.grad_w),
              _num(l.delta), _num(l.update_ratio), _num(l.mean_abs_z, 3), pct(l.saturated), pct(l.dead))
             for l in snapshot.layers]
     return _table(["layer", "size", "f", "‖∂C/∂W‖", "‖δ‖ = ‖∂C/∂b‖", "‖ΔW‖/‖W‖", "mean |z|", "saturated",

@@ -1,36 +1,43 @@
 """Layer trace: the four backprop equations worked layer by layer, in the learner's notation (BACKGROUND §1–2).
 
 ``trace(model, x, y)`` takes a ``Sequential`` of ``Linear`` layers and elementwise activations, and
-computes with plain NumPy (not with the engine) for each layer the weighted input z^l, the activation
-a^l, the error δ^l (BP1 at the output, BP2 backwards), ∂C/∂b^l (BP3) and ∂C/∂W^l (BP4). It then runs
-the engine's own ``backward()`` on the same model and compares every δ^l and gradient, so the trace
-states whether the hand computation and the library agree, and by how much at most.
+computes with plain NumPy (not with the engine) for each layer the weighted input, the activation, the
+error δ (at the output, then backwards), and the gradients of the cost. It then runs the engine's own
+``backward()`` on the same model and the same cost and compares every δ and gradient, so the trace states
+whether the hand computation and the library agree, and by how much at most.
 
-The result can be shown in three notations (``in_notation``):
+Each notation follows its own source, cost and conventions included (``glassgrad.explain.notation``):
 
-* ``nndl``  — W^l (rows: neurons of layer l), b^l, z^l, a^l, δ^l; a^0 = x.
-* ``lfd``   — W^(ℓ) of shape (d^(ℓ−1)+1) × d^(ℓ) with the biases as row 0, s^(ℓ) = (W^(ℓ))ᵀ x^(ℓ−1),
-  x^(ℓ) = [1; θ(s^(ℓ))], sensitivities δ^(ℓ), ∂e/∂W^(ℓ) = x^(ℓ−1)(δ^(ℓ))ᵀ (row 0 is the bias gradient).
-* ``theta`` — Θ^(j) maps layer j to j+1 with the bias unit x_0 = 1 as column 0; the input is layer 1,
-  a^(1) = [1; x]; Δ^(j) = Σ δ^(j+1)(a^(j))ᵀ over the examples, ∂J/∂Θ^(j) = Δ^(j)/m.
+* ``nndl``  — C_x = ½‖a^L − y‖², C = (1/n) Σ_x C_x; BP1 δ^L = (a^L − y) ⊙ σ'(z^L), BP2
+  δ^l = ((W^(l+1))ᵀ δ^(l+1)) ⊙ σ'(z^l), BP3 ∂C/∂b^l = δ^l, BP4 ∂C/∂W^l = δ^l (a^(l−1))ᵀ; with λ > 0 the
+  cost gains (λ/2n) Σ w² and BP4 gains (λ/n) W^l.
+* ``lfd``   — e = ‖x^(L) − y‖² (no ½), E_in = (1/N) Σ_n e_n; s^(ℓ) = (W^(ℓ))ᵀ x^(ℓ−1), x^(ℓ) = [1; θ(s^(ℓ))];
+  δ^(L) = 2(x^(L) − y) ⊗ θ'(s^(L)), δ^(ℓ) = θ'(s^(ℓ)) ⊗ [W^(ℓ+1) δ^(ℓ+1)] without row 0 (the bias);
+  ∂e/∂W^(ℓ) = x^(ℓ−1) (δ^(ℓ))ᵀ, whose row 0 is the bias gradient. Every δ and gradient is twice nndl's.
+* ``theta`` — J(Θ) = (1/2m) Σ_i ‖h(x_i) − y_i‖² + (λ/2m) Σ_l Σ_k Σ_{i≥1} (Θ^(l)_ki)² (the bias column 0 is not
+  regularised); δ^(L) = a^(L) − y for a linear output (⊙ g'(z^(L)) otherwise), δ^(j) = ((Θ^(j))ᵀ δ^(j+1)
+  without entry 0) ⊙ g'(z^(j)); Δ^(j) = Σ_i δ^(j+1) (a^(j))ᵀ, ∂J/∂Θ^(j) = D^(j) = Δ^(j)/m + (λ/m)Θ^(j) on
+  columns ≥ 1.
 
-Costs are the engine's: ``quadratic`` C = (1/n) Σ_x ½‖a^L − y‖²; ``cross_entropy`` is the binary
-cross-entropy Σ_j over a sigmoid output layer, or softmax cross-entropy on a linear output layer; both
-make δ^L = a^L − y (the f'(z^L) factor cancels). For a batch the per-example δ are shown (one column
-per example) and the gradients are averages over the batch, as the cost is.
+With ``cost="cross_entropy"`` every notation uses the same cross-entropy (binary over a sigmoid output,
+softmax over a linear one), for which δ^L = a^L − y. For a batch the per-example δ are shown (one column per
+example) and the gradients are averages over the batch, as the cost is.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+import re
 from typing import Callable
 
 import numpy as np
 
 from glassgrad import engine, nn
+from glassgrad.explain.export import (Math, Rich, _keep, check_format, latex_document, rich_latex, rich_markdown,
+                                      rich_text, tex_math, tex_matrix)
+from glassgrad.explain.notation import SOURCES, Symbols, check_notation, correspondence
 from glassgrad.nn import functional as F
 from glassgrad.tensor import Tensor
 
-NOTATIONS = ("nndl", "lfd", "theta")
 COSTS = ("quadratic", "cross_entropy")
 
 
@@ -127,6 +134,7 @@ def _network(model: nn.Module) -> list[_Layer]:
     return layers
 
 
+
 # --------------------------------------------------------------------------------------------------
 # The hand computation (rows are examples, float64)
 # --------------------------------------------------------------------------------------------------
@@ -139,8 +147,8 @@ class _Pass:
     b: list = field(default_factory=list)
     z: list = field(default_factory=list)
     a: list = field(default_factory=list)         # a[0] = x
-    delta: list = field(default_factory=list)     # per example: δ of C_x
-    gW: list = field(default_factory=list)        # ∂C/∂W, averaged over the batch
+    delta: list = field(default_factory=list)     # per example: δ of the example's own cost
+    gW: list = field(default_factory=list)        # ∂cost/∂W, averaged over the batch (+ the λ term)
     gb: list = field(default_factory=list)
     cost: float = 0.0
     output: str = "quadratic"                      # "quadratic", "binary" or "softmax"
@@ -173,7 +181,12 @@ def _output_kind(cost: str, act: str) -> str:
                      f"linear output layer (softmax cross-entropy on the logits), not {act}")
 
 
-def _hand_pass(layers: list[_Layer], X: np.ndarray, Y: np.ndarray, cost: str) -> _Pass:
+def _squared_error_weight(notation: str) -> float:
+    """k in the quadratic cost k‖a − y‖² of one example: ½ in nndl and theta, 1 in lfd (e = (x − y)²)."""
+    return 1.0 if notation == "lfd" else 0.5
+
+
+def _hand_pass(layers: list[_Layer], X: np.ndarray, Y: np.ndarray, cost: str, notation: str, lam: float) -> _Pass:
     p = _Pass(X, Y, [layer.act.name for layer in layers], a=[X])
     p.output = _output_kind(cost, layers[-1].act.name)
     for layer in layers:                                  # forward: z^l = W^l a^(l−1) + b^l, a^l = f(z^l)
@@ -181,34 +194,36 @@ def _hand_pass(layers: list[_Layer], X: np.ndarray, Y: np.ndarray, cost: str) ->
         p.b.append(layer.linear.bias.data.astype(np.float64))
         p.z.append(p.a[-1] @ p.W[-1].T + p.b[-1])
         p.a.append(layer.act.f(p.z[-1]))
-    p.cost, delta = _bp1(p, layers[-1].act)
+    p.cost, delta = _output_error(p, layers[-1].act, _squared_error_weight(notation))
     p.delta = [delta]
-    for l in range(len(layers) - 2, -1, -1):              # BP2: δ^l = ((W^(l+1))ᵀ δ^(l+1)) ⊙ f'(z^l)
+    for l in range(len(layers) - 2, -1, -1):              # δ^l = ((W^(l+1))ᵀ δ^(l+1)) ⊙ f'(z^l)
         p.delta.insert(0, (p.delta[0] @ p.W[l + 1]) * layers[l].act.df(p.z[l]))
     n = len(X)
-    p.gb = [d.mean(axis=0) for d in p.delta]                         # BP3, averaged over the batch
-    p.gW = [d.T @ a / n for d, a in zip(p.delta, p.a[:-1])]          # BP4: δ (a^(l−1))ᵀ, averaged
+    p.gb = [d.mean(axis=0) for d in p.delta]                                  # ∂/∂b = δ, averaged
+    p.gW = [d.T @ a / n + lam / n * W for d, a, W in zip(p.delta, p.a[:-1], p.W)]   # δ aᵀ averaged (+ (λ/n) W)
+    p.cost += lam / (2 * n) * sum(float((W ** 2).sum()) for W in p.W)       # (λ/2n) Σ w², biases exempt
     return p
 
 
-def _bp1(p: _Pass, act: _Act) -> tuple[float, np.ndarray]:
-    """The cost and the output error δ^L for each example."""
+def _output_error(p: _Pass, act: _Act, k: float) -> tuple[float, np.ndarray]:
+    """The cost (averaged over the examples) and the output error δ^L of each example."""
     a, y, z, n = p.a[-1], p.y, p.z[-1], len(p.y)
-    if p.output == "quadratic":
-        return 0.5 * ((a - y) ** 2).sum() / n, (a - y) * act.df(z)          # δ^L = (a^L − y) ⊙ f'(z^L)
+    if p.output == "quadratic":                                   # C_x = k‖a − y‖²: δ^L = 2k (a − y) ⊙ f'(z^L)
+        return k * float(((a - y) ** 2).sum()) / n, 2 * k * (a - y) * act.df(z)
     if p.output == "binary":
         with np.errstate(divide="ignore", invalid="ignore"):
             c = -(y * np.log(a) + (1 - y) * np.log(1 - a))
         return float(np.nansum(c)) / n, a - y                               # σ'(z^L) cancels
     logp = z - z.max(axis=1, keepdims=True)
     logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
-    return -(y * logp).sum() / n, np.exp(logp) - y                          # softmax(z^L) − y
+    return float(-(y * logp).sum()) / n, np.exp(logp) - y                   # softmax(z^L) − y
 
 
 # --------------------------------------------------------------------------------------------------
-# The engine's gradients of the same model
+# The engine's gradients of the same model and cost
 # --------------------------------------------------------------------------------------------------
-def _engine_forward(layers: list[_Layer], X: np.ndarray, Y: np.ndarray, output: str) -> tuple[Tensor, list, list]:
+def _engine_forward(layers: list[_Layer], X: np.ndarray, Y: np.ndarray, output: str, notation: str = "nndl",
+                    lam: float = 0.0) -> tuple[Tensor, list, list]:
     """The same network and cost run by the engine: (cost, [z^l tensors], [x, y tensors])."""
     dtype = layers[0].linear.weight.dtype
     x, y = Tensor(X.astype(dtype), name="x"), Tensor(Y.astype(dtype), name="y")
@@ -217,34 +232,38 @@ def _engine_forward(layers: list[_Layer], X: np.ndarray, Y: np.ndarray, output: 
         for layer in layers:
             zs.append(layer.linear(a))
             a = layer.act.module(zs[-1]) if layer.act.module is not None else zs[-1]
-        if output == "quadratic":
-            cost = F.quadratic_cost(a, y)
+        if output == "quadratic":       # quadratic_cost is (1/n) Σ ½‖a − y‖²; lfd's e has no ½
+            cost = F.quadratic_cost(a, y) * (2 * _squared_error_weight(notation))
         elif output == "binary":
             cost = F.binary_cross_entropy(a, y, reduction="sum") * (1.0 / len(X))
         else:
             cost = F.cross_entropy(a, y)
+        if lam:
+            cost = cost + F.l2_penalty([layer.linear.weight for layer in layers], lam, len(X))
     return cost, zs, [x, y]
 
 
-def cost_tensor(model: nn.Module, x, y, cost: str = "quadratic") -> Tensor:
-    """The cost of ``model`` on ``x``, ``y`` as the engine computes it for the trace (for a graph view);
-    x and y become tensors named "x" and "y"."""
+def cost_tensor(model: nn.Module, x, y, cost: str = "quadratic", notation: str = "nndl", lam: float = 0.0) -> Tensor:
+    """The cost of ``model`` on ``x``, ``y`` as the engine computes it for the trace in ``notation`` (for a
+    graph view); x and y become tensors named "x" and "y"."""
     layers = _network(model)
     X, Y = _inputs(layers, x, y)
-    return _engine_forward(layers, X, Y, _output_kind(cost, layers[-1].act.name))[0]
+    return _engine_forward(layers, X, Y, _output_kind(cost, layers[-1].act.name), notation, lam)[0]
 
 
-def _engine_pass(layers: list[_Layer], X: np.ndarray, Y: np.ndarray, output: str) -> _Pass:
-    """δ^l (= n ∂C/∂z^l), ∂C/∂b^l and ∂C/∂W^l from the engine's backward(); no ``.grad`` is touched."""
-    cost, zs, _ = _engine_forward(layers, X, Y, output)
+def _engine_pass(layers: list[_Layer], X: np.ndarray, Y: np.ndarray, output: str, notation: str,
+                 lam: float) -> _Pass:
+    """δ^l (= n ∂cost/∂z^l), ∂/∂b^l and ∂/∂W^l from the engine's backward(); no ``.grad`` is touched."""
+    cost, zs, _ = _engine_forward(layers, X, Y, output, notation, lam)
     params = [p for layer in layers for p in (layer.linear.weight, layer.linear.bias)]
     grads = engine.backward(cost, np.ones_like(cost.data), inputs=params + zs)
     k = len(params)
-    return _Pass(X, Y, [], gW=grads[0:k:2], gb=grads[1:k:2], delta=[len(X) * g for g in grads[k:]])
+    return _Pass(X, Y, [], gW=grads[0:k:2], gb=grads[1:k:2], delta=[len(X) * g for g in grads[k:]],
+                 cost=float(cost.item()))
 
 
 def _largest_difference(mine: _Pass, theirs: _Pass) -> list[float]:
-    """For each layer, the largest |hand − engine| over δ, ∂C/∂b and ∂C/∂W."""
+    """For each layer, the largest |hand − engine| over δ, ∂/∂b and ∂/∂W."""
     return [max(float(np.abs(m - t).max()) for m, t in zip(ms, ts))
             for ms, ts in zip(zip(mine.delta, mine.gb, mine.gW), zip(theirs.delta, theirs.gb, theirs.gW))]
 
@@ -258,8 +277,9 @@ class TracedLayer:
 
     ``number`` is l in nndl, ℓ in lfd, and in theta the layer j+1 whose z, a, δ these are (``weight``
     is then Θ^(j)). ``weight`` holds the biases too in lfd (row 0) and theta (column 0); ``bias`` and
-    ``grad_bias`` are always given separately as well. ``accumulated`` is theta's Δ^(j) (Σ over the
-    examples; ``grad_weight`` = Δ^(j)/m), None in the other notations.
+    ``grad_bias`` are always given separately as well. ``grad_weight`` is the gradient of the notation's
+    cost (theta's D^(j), λ term included); ``accumulated`` is theta's Δ^(j) = Σ over the examples of
+    δ^(j+1)(a^(j))ᵀ, None in the other notations.
     """
 
     number: int
@@ -271,13 +291,13 @@ class TracedLayer:
     delta: np.ndarray
     grad_weight: np.ndarray
     grad_bias: np.ndarray
-    difference: float            # largest |hand − engine| for this layer's δ, ∂C/∂b, ∂C/∂W
+    difference: float            # largest |hand − engine| for this layer's δ and gradients
     accumulated: np.ndarray | None = None
 
 
 @dataclass
 class LayerTrace:
-    """The layer-by-layer backprop of one example or batch, checked against the engine."""
+    """The layer-by-layer backprop of one example or batch in one notation, checked against the engine."""
 
     notation: str
     cost: str
@@ -290,43 +310,79 @@ class LayerTrace:
     max_abs_diff: float
     tolerance: float
     dtype: str                   # the model's dtype, in which the engine computed
+    lam: float = 0.0             # the L2 strength λ (nndl and theta)
+    engine_cost: float = float("nan")
     digits: int = 4
     max_items: int = 8           # rows / columns printed before eliding with …
     _pass: _Pass | None = field(default=None, repr=False)
-    _diffs: list | None = field(default=None, repr=False)
+    _engine: _Pass | None = field(default=None, repr=False)
+    _net: list | None = field(default=None, repr=False)
 
     def in_notation(self, notation: str) -> "LayerTrace":
-        """The same trace in another notation (nothing is recomputed)."""
-        return _convert(self._pass, self._diffs, notation, replace(self, notation=notation))
+        """The same network and example traced in another notation, with that notation's own cost (lfd's
+        e = (x − y)² doubles every δ and gradient of nndl's ½(x − y)²); recomputed from the current weights."""
+        return _trace(self._net, self._pass.x, self._pass.y, self.cost, notation, self.lam,
+                      digits=self.digits, max_items=self.max_items)
+
+    def entry(self, entry: str):
+        """The chain rule for one weight, e.g. ``t.entry("W2[1,2]")``: see ``glassgrad.explain.entry``."""
+        from glassgrad.explain.entry import derive_entry
+        return derive_entry(self, entry)
 
     @property
     def agreement(self) -> str:
         """One line: do the hand computation and the engine agree, and by how much."""
-        what = {"nndl": "δ^l, ∂C/∂b^l and ∂C/∂W^l", "lfd": "δ^(ℓ) and ∂e/∂W^(ℓ)",
+        c = self.cost_symbol
+        what = {"nndl": "δ^l, ∂C/∂b^l and ∂C/∂W^l", "lfd": f"δ^(ℓ) and ∂{c}/∂W^(ℓ)",
                 "theta": "δ^(j) and ∂J/∂Θ^(j)"}[self.notation]
         verdict = "AGREE" if self.agree else "DISAGREE"
-        return (f"Check: the engine's backward() and these hand-computed {what} {verdict} in every layer; "
-                f"largest absolute difference {self.max_abs_diff:.3g} (tolerance {self.tolerance:.1g}, "
-                f"model in {self.dtype})")
+        return (f"Check: the engine's backward() of the same cost and these hand-computed {what} {verdict} in "
+                f"every layer; largest absolute difference {self.max_abs_diff:.3g} (tolerance "
+                f"{self.tolerance:.1g}, model in {self.dtype})")
+
+    @property
+    def cost_symbol(self) -> str:
+        return "E_in" if self.notation == "lfd" and self.n > 1 else Symbols(self.notation).cost
 
     def __str__(self) -> str:
-        return {"nndl": _render_nndl, "lfd": _render_lfd, "theta": _render_theta}[self.notation](self)
+        return self.render("text")
+
+    def render(self, fmt: str = "text", standalone: bool = False) -> str:
+        """The trace as "text", "markdown" or "latex" (``standalone``: a complete LaTeX document)."""
+        return _render(_LINES[self.notation](self), check_format(fmt), self, standalone)
+
+    def correspondence(self, limit: int = 12) -> str:
+        """A table naming the first ``limit`` weights and biases in all three notations, with their values."""
+        return str(correspondence(self._pass.W, self._pass.b, limit))
 
 
-def trace(model: nn.Module, x, y, cost: str = "quadratic", notation: str = "nndl") -> LayerTrace:
-    """BP1–BP4 for each layer of ``model`` on ``x`` (one example or a batch of rows) with target ``y``,
-    computed in NumPy and checked against the engine; ``str()`` of the result prints it in ``notation``."""
-    if notation not in NOTATIONS:
-        raise ValueError(f"trace: unknown notation {notation!r}; choose from {', '.join(NOTATIONS)}")
-    layers = _network(model)
-    X, Y = _inputs(layers, x, y)
-    mine = _hand_pass(layers, X, Y, cost)
-    diffs = _largest_difference(mine, _engine_pass(layers, X, Y, mine.output))
-    dtype = layers[0].linear.weight.dtype
+def trace(model: nn.Module, x, y, cost: str = "quadratic", notation: str = "nndl", lam: float = 0.0) -> LayerTrace:
+    """The backprop equations for each layer of ``model`` on ``x`` (one example or a batch of rows) with
+    target ``y``, in ``notation`` with its own cost, computed in NumPy and checked against the engine.
+
+    ``lam`` adds L2 weight decay (λ/2n) Σ w² (biases exempt) in nndl and theta; the lfd lecture's backprop
+    has none. ``str()`` of the result prints it; ``render("markdown" | "latex")`` gives paste-ready output.
+    """
+    return _trace(_network(model), x, y, cost, notation, lam)
+
+
+def _trace(net: list[_Layer], x, y, cost: str, notation: str, lam: float, digits: int = 4,
+           max_items: int = 8) -> LayerTrace:
+    check_notation(notation, "trace")
+    if not (isinstance(lam, (int, float)) and np.isfinite(lam) and lam >= 0):
+        raise ValueError(f"trace: lam (λ) must be a number ≥ 0, not {lam!r}")
+    if lam and notation == "lfd":
+        raise ValueError("trace: the lfd lecture's backprop has no regularisation term; use lam with the nndl "
+                         "or theta notation")
+    X, Y = _inputs(net, x, y)
+    mine = _hand_pass(net, X, Y, cost, notation, float(lam))
+    theirs = _engine_pass(net, X, Y, mine.output, notation, float(lam))
+    diffs = _largest_difference(mine, theirs)
+    dtype = net[0].linear.weight.dtype
     scale = max([1.0] + [float(np.abs(a).max()) for a in mine.delta + mine.gW])
     tol = (1e-10 if dtype == np.float64 else 1e-5) * scale
     base = LayerTrace(notation, cost, float(mine.cost), len(X), X, Y, [], max(diffs) <= tol, max(diffs), tol,
-                      str(dtype), _pass=mine, _diffs=diffs)
+                      str(dtype), float(lam), theirs.cost, digits, max_items, _pass=mine, _engine=theirs, _net=net)
     return _convert(mine, diffs, notation, base)
 
 
@@ -341,7 +397,7 @@ def _one(rows: np.ndarray) -> np.ndarray:
 
 
 def _convert(p: _Pass, diffs: list, notation: str, base: LayerTrace) -> LayerTrace:
-    L, n = len(p.W), len(p.x)
+    L = len(p.W)
     layers = []
     for l in range(L):
         last = l == L - 1
@@ -352,25 +408,27 @@ def _convert(p: _Pass, diffs: list, notation: str, base: LayerTrace) -> LayerTra
             layer = TracedLayer(l + 1, p.acts[l], np.vstack([p.b[l], p.W[l].T]), p.b[l], _cols(p.z[l]),
                                 _cols(p.a[l + 1] if last else _one(p.a[l + 1])), _cols(p.delta[l]),
                                 np.vstack([p.gb[l], p.gW[l].T]), p.gb[l], diffs[l])
-        else:                        # Θ^(j) = [b | W]; Δ^(j) = Σ δ^(j+1) (a^(j))ᵀ = n ∂J/∂Θ^(j)
+        else:                        # Θ^(j) = [b | W]; Δ^(j) = Σ δ^(j+1) (a^(j))ᵀ; D^(j) = Δ^(j)/m + (λ/m)Θ
             grad = np.hstack([p.gb[l][:, None], p.gW[l]])
+            accumulated = np.hstack([p.delta[l].sum(axis=0)[:, None], p.delta[l].T @ p.a[l]])
             layer = TracedLayer(l + 2, p.acts[l], np.hstack([p.b[l][:, None], p.W[l]]), p.b[l], _cols(p.z[l]),
                                 _cols(p.a[l + 1] if last else _one(p.a[l + 1])), _cols(p.delta[l]),
-                                grad, p.gb[l], diffs[l], accumulated=grad * n)
+                                grad, p.gb[l], diffs[l], accumulated=accumulated)
         layers.append(layer)
     x = _cols(p.x if notation == "nndl" else _one(p.x))
     return replace(base, notation=notation, x=x, y=_cols(p.y), layers=layers)
 
 
 # --------------------------------------------------------------------------------------------------
-# Text
+# The printout: a list of lines, rendered as text, Markdown or LaTeX
 # --------------------------------------------------------------------------------------------------
-def _keep(count: int, limit: int) -> list[int | None]:
-    """Indices to print: all, or the first few and the last two with None for the gap."""
-    if count <= limit:
-        return list(range(count))
-    head = max(limit - 3, 1)
-    return list(range(head)) + [None] + list(range(count - 2, count))
+@dataclass
+class _Line:
+    indent: int
+    text: Rich                         # prose (str) and formulas (Math)
+    value: np.ndarray | None = None    # printed as "= <value>" after the text's last formula
+    note: str = ""                     # prose after the formula (in brackets in text)
+    heading: bool = False
 
 
 def _matrix(a: np.ndarray, digits: int, limit: int) -> list[str]:
@@ -385,106 +443,218 @@ def _matrix(a: np.ndarray, digits: int, limit: int) -> list[str]:
     return [("[[" if k == 0 else " [") + line + ("]]" if k == len(lines) - 1 else "]") for k, line in enumerate(lines)]
 
 
-def _show(t: LayerTrace, indent: str, label: str, a) -> list[str]:
+def _show(indent: str, label: str, a, digits: int, limit: int) -> list[str]:
     """``label = <array>`` with continuation lines aligned under the first."""
-    lines = _matrix(np.asarray(a), t.digits, t.max_items)
+    lines = _matrix(np.asarray(a), digits, limit)
     if len(lines) > 1 and len(label) > 24:     # a long formula: the matrix goes below it
         return [f"{indent}{label}"] + [f"{indent}    {'=' if k == 0 else ' '} {s}" for k, s in enumerate(lines)]
     pad = indent + " " * (len(label) + 3)
     return [f"{indent}{label} = {lines[0]}"] + [pad + s for s in lines[1:]]
 
 
-def _header(t: LayerTrace, title: str, cost: str) -> list[str]:
-    sizes = [t._pass.x.shape[1]] + [len(layer.bias) for layer in t.layers]
-    acts = ", ".join(f"{layer.activation}" for layer in t.layers)
-    examples = "one example" if t.n == 1 else f"a batch of {t.n} examples, one column each (gradients: batch means)"
-    mean = "" if t.n == 1 else ", averaged over the batch"
-    return [f"Layer trace — {title}", f"network {sizes} with activations {acts}; {examples}",
-            f"cost {cost}{mean} = {t.cost_value:.{t.digits + 2}g}", ""]
+def _with_value(parts: list[str], value, fmt: str, t: LayerTrace) -> str:
+    """Markdown/LaTeX: the value joins the last formula, ``$… = [matrix]$``."""
+    matrix = tex_matrix(value, t.digits, t.max_items)
+    if parts and isinstance(parts[-1], Math):
+        head = rich_markdown(parts[:-1]) if fmt == "markdown" else rich_latex(parts[:-1])
+        return f"{head}${tex_math(parts[-1]).strip()} = {matrix}$"
+    head = rich_markdown(parts) if fmt == "markdown" else rich_latex(parts)
+    return f"{head} $= {matrix}$"
 
 
-def _cost_text(t: LayerTrace, c: str, a_out: str, z_out: str) -> str:
+def _render(lines: list[_Line], fmt: str, t: LayerTrace, standalone: bool = False) -> str:
+    out: list[str] = []
+    for line in lines:
+        parts = [line.text] if isinstance(line.text, str) else list(line.text)
+        if fmt == "text":
+            label = rich_text(parts) + (f"   ({line.note})" if line.note else "")
+            pad = "  " * line.indent
+            out += [pad + label] if line.value is None else _show(pad, label, line.value, t.digits, t.max_items)
+            continue
+        body = (_with_value(parts, line.value, fmt, t) if line.value is not None
+                else rich_markdown(parts) if fmt == "markdown" else rich_latex(parts))
+        if fmt == "markdown":
+            note = f" — {rich_markdown(line.note)}" if line.note else ""
+            if line.heading:
+                out += ["", f"**{body}**", ""]
+            elif line.indent:
+                out.append("- " + body + note)
+            elif body or note:
+                out += ["", body + note, ""]
+            continue
+        else:
+            note = rf" \quad ({rich_latex(line.note)})" if line.note else ""
+            if not body and not note:
+                out.append(r"\medskip")
+                continue
+            body = rf"\textbf{{{body}}}" if line.heading else body
+            out.append(rf"\noindent\hspace*{{{1.5 * line.indent:g}em}}{body}{note}\par")
+    if fmt == "markdown":   # list items stay together; paragraphs are separated by blank lines
+        text = "\n".join(out)
+        return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    text = "\n".join(out)
+    return latex_document(text) if fmt == "latex" and standalone else text
+
+
+def _sizes(t: LayerTrace) -> list[int]:
+    return [t._pass.x.shape[1]] + [len(layer.bias) for layer in t.layers]
+
+
+def _header(t: LayerTrace, name: str, cost: str, rules: list[tuple[str, str]]) -> list[_Line]:
+    acts = ", ".join(layer.activation for layer in t.layers)
+    examples = ("one example" if t.n == 1 else
+                f"a batch of {t.n} examples, one column each (gradients: batch means)")
+    formula, _, note = cost.partition("   (")
+    lines = [_Line(0, f"Layer trace — {name} notation ({SOURCES[t.notation]})", heading=True),
+             _Line(0, f"network {_sizes(t)} with activations {acts}; {examples}"),
+             _Line(0, ["cost  ", Math(formula)], note=note[:-1])]
+    for tag, rule in rules:          # "formula   (prose)": the prose is a note, not math
+        formula, _, note = rule.partition("   (")
+        lines.append(_Line(1, [f"{tag}  " if tag else "", Math(formula)], note=note[:-1]))
+    lines.append(_Line(0, ["", Math(f"{t.cost_symbol} = {t.cost_value:.{t.digits + 2}g}")],
+                       note="" if t.n == 1 else "averaged over the batch"))
+    return lines + [_Line(0, "")]
+
+
+def _fp(t: LayerTrace, l: int) -> str:
+    """f' of layer l (1-based) as the notation writes it."""
+    return Symbols(t.notation).fprime(t.layers[l - 1].activation)
+
+
+def _output_rule(t: LayerTrace, d: str, a: str, z: str) -> tuple[str, str]:
+    """δ at the output in the notation's own form, and a note."""
+    act = t.layers[-1].activation
+    fp, times = _fp(t, len(t.layers)), "⊗" if t.notation == "lfd" else "⊙"
+    two = "2" if t.notation == "lfd" else ""
     if t.cost == "quadratic":
-        return f"{c} = ½‖{a_out} − y‖²"
-    if t.layers[-1].activation == "sigmoid":
-        return f"{c} = −Σ_j [y_j ln {a_out}_j + (1 − y_j) ln(1 − {a_out}_j)]"
-    return f"{c} = −Σ_j y_j ln softmax({z_out})_j"
+        if act == "identity":
+            return (f"{d} = 2({a} − y)" if two else f"{d} = {a} − y"), "linear output: the factor f'(z) = 1"
+        if t.notation == "lfd":
+            return f"{d} = 2({a} − y) {times} {fp}({z})", ""
+        return f"{d} = ({a} − y) {times} {fp}({z})", ""
+    if act == "sigmoid":
+        return f"{d} = {a} − y", f"cross-entropy: the σ'({z}) factor cancels"
+    return f"{d} = softmax({z}) − y", ""
 
 
-def _bp1_text(t: LayerTrace, d: str, a: str, z: str, fp: str) -> str:
-    if t.cost == "quadratic":
-        return f"{d} = ({a} − y) ⊙ {fp}({z})"
-    if t.layers[-1].activation == "sigmoid":
-        return f"{d} = {a} − y   (cross-entropy: the σ'({z}) factor cancels)"
-    return f"{d} = softmax({z}) − y"
+def _cost_formula(t: LayerTrace) -> str:
+    """The notation's cost: one example's term, its mean over the data, and the λ term if any."""
+    notation, L = t.notation, len(t.layers)
+    out = {"nndl": "a^L", "lfd": "x^(L)", "theta": f"a^({L + 1})"}[notation]
+    logits = {"nndl": "z^L", "lfd": "s^(L)", "theta": f"z^({L + 1})"}[notation]
+    c = {"nndl": "C_x", "lfd": "e", "theta": "J_i"}[notation]
+    if t.cost == "quadratic" and notation == "lfd":
+        one = f"e = ({out} − y)²" if len(t.layers[-1].bias) == 1 else f"e = Σ_j ({out}_j − y_j)²"
+    elif t.cost == "quadratic":
+        one = f"{c} = ½‖{out} − y‖²"
+    elif t.layers[-1].activation == "sigmoid":
+        one = f"{c} = −Σ_j [y_j ln {out}_j + (1 − y_j) ln(1 − {out}_j)]"
+    else:
+        one = f"{c} = −Σ_j y_j ln softmax({logits})_j"
+    mean = {"nndl": "C = (1/n) Σ_x C_x", "lfd": "E_in = (1/N) Σ_n e_n", "theta": "J(Θ) = (1/m) Σ_i J_i"}[notation]
+    decay = {"nndl": "   + (λ/2n) Σ_w w²   (biases not regularised)",
+             "theta": "   + (λ/2m) Σ_l Σ_k Σ_{i≥1} (Θ^(l)_ki)²   (bias column 0 not regularised)"}
+    if notation == "theta" and not t.lam:
+        return f"{one},   {mean}   (λ = 0: no regularisation term)"
+    return f"{one},   {mean}" + (decay[notation] if t.lam else "")
 
 
-def _render_nndl(t: LayerTrace) -> str:
+def _lines_nndl(t: LayerTrace) -> list[_Line]:
     L = len(t.layers)
-    fp = lambda l: "σ'" if t.layers[l - 1].activation == "sigmoid" else "f'"   # noqa: E731
-    out = _header(t, "nndl notation: w^l_jk = weight from neuron k in layer l−1 to neuron j in layer l",
-                  _cost_text(t, "C", f"a^{L}", f"z^{L}"))
-    out += ["Forward pass:  z^l = W^l a^(l−1) + b^l,   a^l = f(z^l)"] + _show(t, "  ", "a^0 = x", t.x)
+    fp = _fp(t, L)
+    batch = "" if t.n == 1 else "averaged over the batch"
+    decay = " + (λ/n) W^l" if t.lam else ""
+    rules = [("BP1", _output_rule(t, "δ^L", "a^L", "z^L")[0]), ("BP2", f"δ^l = ((W^(l+1))ᵀ δ^(l+1)) ⊙ {fp}(z^l)"),
+             ("BP3", "∂C/∂b^l = δ^l"), ("BP4", f"∂C/∂W^l = δ^l (a^(l−1))ᵀ{decay}")]
+    out = _header(t, "nndl", _cost_formula(t), rules)
+    out += [_Line(0, ["Forward pass:  ", Math("z^l = W^l a^(l−1) + b^l,   a^l = f(z^l)")]),
+            _Line(1, Math("a^0 = x"), t.x)]
     for layer in t.layers:
         l = layer.number
-        out.append(f"  layer {l} ({layer.activation})")
-        for label, a in ((f"W^{l}", layer.weight), (f"b^{l}", layer.bias), (f"z^{l}", layer.z), (f"a^{l}", layer.a)):
-            out += _show(t, "    ", label, a)
-    out += _show(t, "  ", "y", t.y) + ["", f"Backward pass (L = {L}), from the output layer down:"]
+        out.append(_Line(1, f"layer {l} ({layer.activation})", heading=True))
+        out += [_Line(2, Math(label), a) for label, a in
+                ((f"W^{l}", layer.weight), (f"b^{l}", layer.bias), (f"z^{l}", layer.z), (f"a^{l}", layer.a))]
+    out += [_Line(1, Math("y"), t.y), _Line(0, ""), _Line(0, f"Backward pass (L = {L}), from the output layer down:")]
     for layer in reversed(t.layers):
         l = layer.number
-        rule = (_bp1_text(t, f"δ^{l}", f"a^{l}", f"z^{l}", fp(l)) if l == L else
-                f"δ^{l} = ((W^{l + 1})ᵀ δ^{l + 1}) ⊙ {fp(l)}(z^{l})")
-        out += [f"  layer {l}"] + _show(t, "    ", f"{'BP1' if l == L else 'BP2'}  {rule}", layer.delta)
-        batch = "" if t.n == 1 else " averaged over the batch"
-        out += _show(t, "    ", f"BP3  ∂C/∂b^{l} = δ^{l}{batch}", layer.grad_bias)
-        out += _show(t, "    ", f"BP4  ∂C/∂W^{l} = δ^{l} (a^{l - 1})ᵀ{batch}", layer.grad_weight)
-    return "\n".join(out + ["", t.agreement])
+        if l == L:
+            rule, note = _output_rule(t, f"δ^{l}", f"a^{l}", f"z^{l}")
+        else:
+            rule, note = f"δ^{l} = ((W^{l + 1})ᵀ δ^{l + 1}) ⊙ {_fp(t, l)}(z^{l})", ""
+        out += [_Line(1, f"layer {l}", heading=True),
+                _Line(2, [f"{'BP1' if l == L else 'BP2'}  ", Math(rule)], layer.delta, note),
+                _Line(2, ["BP3  ", Math(f"∂C/∂b^{l} = δ^{l}")], layer.grad_bias, batch),
+                _Line(2, ["BP4  ", Math(f"∂C/∂W^{l} = δ^{l} (a^{l - 1})ᵀ" + (f" + (λ/n) W^{l}" if t.lam else ""))],
+                      layer.grad_weight, batch)]
+    return out + [_Line(0, ""), _Line(0, t.agreement)]
 
 
-def _render_lfd(t: LayerTrace) -> str:
+def _lines_lfd(t: LayerTrace) -> list[_Line]:
     L = len(t.layers)
-    e = "e" if t.n == 1 else "E_in"
-    out = _header(t, "lfd notation: W^(ℓ) is (d^(ℓ−1)+1) × d^(ℓ), row 0 holds the biases (x_0 = 1)",
-                  _cost_text(t, e, f"x^({L})", f"s^({L})"))
-    out += ["Forward pass:  s^(ℓ) = (W^(ℓ))ᵀ x^(ℓ−1),   x^(ℓ) = [1; θ(s^(ℓ))]  (no 1 on the output x^(L))"]
-    out += _show(t, "  ", "x^(0) = [1; x]", t.x)
+    rules = [("", "s^(ℓ) = (W^(ℓ))ᵀ x^(ℓ−1),   x^(ℓ) = [1; θ(s^(ℓ))]   (no 1 on the output x^(L))"),
+             ("", _output_rule(t, "δ^(L)", "x^(L)", "s^(L)")[0] + "   (δ^(ℓ) = ∂e/∂s^(ℓ), the sensitivity)"),
+             ("", "δ^(ℓ) = θ'(s^(ℓ)) ⊗ [W^(ℓ+1) δ^(ℓ+1)]_{1…d^(ℓ)}   (row 0, the bias unit's, is dropped)"),
+             ("", "∂e/∂W^(ℓ) = x^(ℓ−1) (δ^(ℓ))ᵀ" + ("" if t.n == 1 else ",   ∂E_in/∂W^(ℓ) = (1/N) Σ_n ∂e_n/∂W^(ℓ)"))]
+    out = _header(t, "lfd", _cost_formula(t), rules)
+    out += [_Line(0, ["Forward pass:  ", Math("s^(ℓ) = (W^(ℓ))ᵀ x^(ℓ−1),   x^(ℓ) = [1; θ(s^(ℓ))]")],
+                  note="no 1 on the output x^(L)"),
+            _Line(1, Math("x^(0) = [1; x]"), t.x)]
     for layer in t.layers:
         l = layer.number
-        out.append(f"  layer ℓ = {l} (θ = {layer.activation})")
+        out.append(_Line(1, f"layer ℓ = {l} (θ = {layer.activation})", heading=True))
         x_label = f"x^({l})" if l == L else f"x^({l}) = [1; θ(s^({l}))]"
-        for label, a in ((f"W^({l})", layer.weight), (f"s^({l})", layer.z), (x_label, layer.a)):
-            out += _show(t, "    ", label, a)
-    out += _show(t, "  ", "y", t.y) + ["", f"Backward pass: sensitivities δ^(ℓ) = ∂{e}/∂s^(ℓ), from ℓ = {L} down:"]
+        out += [_Line(2, Math(label), a) for label, a in
+                ((f"W^({l})", layer.weight), (f"s^({l})", layer.z), (x_label, layer.a))]
+    out += [_Line(1, Math("y"), t.y), _Line(0, ""),
+            _Line(0, f"Backward pass: sensitivities δ^(ℓ) = ∂e/∂s^(ℓ), from ℓ = {L} down:")]
     for layer in reversed(t.layers):
         l = layer.number
-        rule = (_bp1_text(t, f"δ^({l})", f"x^({l})", f"s^({l})", "θ'") if l == L else
-                f"δ^({l}) = θ'(s^({l})) ⊗ [W^({l + 1}) δ^({l + 1})] without row 0")
-        grad = f"∂{e}/∂W^({l}) = x^({l - 1}) (δ^({l}))ᵀ" + ("" if t.n == 1 else " averaged over the batch")
-        out += [f"  layer ℓ = {l}"] + _show(t, "    ", rule, layer.delta)
-        out += _show(t, "    ", grad + f"   (row 0 = δ^({l}): the bias)", layer.grad_weight)
-    return "\n".join(out + ["", t.agreement])
+        if l == L:
+            rule, note = _output_rule(t, f"δ^({l})", f"x^({l})", f"s^({l})")
+        else:
+            d = len(layer.bias)
+            rule = f"δ^({l}) = θ'(s^({l})) ⊗ [W^({l + 1}) δ^({l + 1})]_{{1…{d}}}"
+            note = "row 0, the bias unit's, dropped"
+        grad = (f"∂e/∂W^({l}) = x^({l - 1}) (δ^({l}))ᵀ" if t.n == 1 else
+                f"∂E_in/∂W^({l}) = (1/N) Σ_n x^({l - 1})_n (δ^({l})_n)ᵀ")
+        out += [_Line(1, f"layer ℓ = {l}", heading=True), _Line(2, Math(rule), layer.delta, note),
+                _Line(2, Math(grad), layer.grad_weight, f"row 0 = δ^({l}): the bias")]
+    return out + [_Line(0, ""), _Line(0, t.agreement)]
 
 
-def _render_theta(t: LayerTrace) -> str:
+def _lines_theta(t: LayerTrace) -> list[_Line]:
     K = len(t.layers) + 1                 # the output layer's number: the input is layer 1
-    out = _header(t, "theta notation: Θ^(j) maps layer j to layer j+1, column 0 is the bias unit x_0 = 1",
-                  _cost_text(t, "J", f"a^({K})", f"z^({K})"))
-    out += ["Forward pass:  z^(j+1) = Θ^(j) a^(j),   a^(j+1) = [1; g(z^(j+1))]  (no bias unit on the output)"]
-    out += _show(t, "  ", "a^(1) = [1; x]", t.x)
+    decay = " + (λ/m) Θ^(j)" if t.lam else ""
+    rules = [("", "z^(j+1) = Θ^(j) a^(j),   a^(j+1) = [1; g(z^(j+1))]   (no bias unit on the output)"),
+             ("", _output_rule(t, "δ^(L)", "a^(L)", "z^(L)")[0]),
+             ("", "δ^(j) = [(Θ^(j))ᵀ δ^(j+1)]_{1…} ⊙ g'(z^(j))   (entry 0, the bias unit's, is dropped)"),
+             ("", "Δ^(j) = Σ_i δ^(j+1) (a^(j))ᵀ,   D^(j) = ∂J/∂Θ^(j) = Δ^(j)/m" + decay +
+              ("   (column 0, the bias: Δ^(j)/m only)" if t.lam else ""))]
+    out = _header(t, "theta", _cost_formula(t), rules)
+    out += [_Line(0, ["Forward pass:  ", Math("z^(j+1) = Θ^(j) a^(j),   a^(j+1) = [1; g(z^(j+1))]")],
+                  note="no bias unit on the output"),
+            _Line(1, Math("a^(1) = [1; x]"), t.x)]
     for layer in t.layers:
         k = layer.number
-        out.append(f"  layer {k} (g = {layer.activation})")
+        out.append(_Line(1, f"layer {k} (g = {layer.activation})", heading=True))
         a_label = f"a^({k})" if k == K else f"a^({k}) = [1; g(z^({k}))]"
-        for label, a in ((f"Θ^({k - 1})", layer.weight), (f"z^({k})", layer.z), (a_label, layer.a)):
-            out += _show(t, "    ", label, a)
-    out += _show(t, "  ", "y", t.y) + ["", f"Backward pass from layer {K} down (layer 1, the input, has no δ):"]
+        out += [_Line(2, Math(label), a) for label, a in
+                ((f"Θ^({k - 1})", layer.weight), (f"z^({k})", layer.z), (a_label, layer.a))]
+    out += [_Line(1, Math("y"), t.y), _Line(0, ""),
+            _Line(0, f"Backward pass from layer {K} down (layer 1, the input, has no δ):")]
     for layer in reversed(t.layers):
         k, j = layer.number, layer.number - 1
-        rule = (_bp1_text(t, f"δ^({k})", f"a^({k})", f"z^({k})", "g'") if k == K else
-                f"δ^({k}) = ((Θ^({k}))ᵀ δ^({k + 1}) without entry 0) ⊙ g'(z^({k}))")
-        out += [f"  layer {k}"] + _show(t, "    ", rule, layer.delta)
-        out += _show(t, "    ", f"Δ^({j}) = Σ δ^({k}) (a^({j}))ᵀ   (column 0 = δ^({k}): the bias)", layer.accumulated)
-        if t.n > 1:
-            out += _show(t, "    ", f"∂J/∂Θ^({j}) = Δ^({j}) / m", layer.grad_weight)
-    return "\n".join(out + ["", t.agreement])
+        if k == K:
+            rule, note = _output_rule(t, f"δ^({k})", f"a^({k})", f"z^({k})")
+        else:
+            rule = f"δ^({k}) = [(Θ^({k}))ᵀ δ^({k + 1})]_{{1…{len(layer.bias)}}} ⊙ g'(z^({k}))"
+            note = "entry 0, the bias unit's, dropped"
+        grad = f"D^({j}) = ∂J/∂Θ^({j}) = Δ^({j}) / m" + (f" + (λ/m) Θ^({j})" if t.lam else "")
+        out += [_Line(1, f"layer {k}", heading=True), _Line(2, Math(rule), layer.delta, note),
+                _Line(2, Math(f"Δ^({j}) = Σ δ^({k}) (a^({j}))ᵀ"), layer.accumulated,
+                      f"column 0 = Σ δ^({k}): the bias"),
+                _Line(2, Math(grad), layer.grad_weight, "column 0, the bias, is not regularised" if t.lam else "")]
+    return out + [_Line(0, ""), _Line(0, t.agreement)]
+
+
+_LINES = {"nndl": _lines_nndl, "lfd": _lines_lfd, "theta": _lines_theta}

@@ -9,8 +9,7 @@ Each is the same function as its elementary composition (tested against it) with
 """
 from glassgrad._backend import xp
 from glassgrad.engine import gate
-from glassgrad.ops.reduce import _logsumexp
-from glassgrad.ops.softmax import log_softmax, softmax
+from glassgrad.ops.softmax import _softmax, log_softmax, softmax
 from glassgrad.tensor import Tensor
 
 
@@ -26,18 +25,72 @@ def _rows(a):
     return a.reshape(-1, a.shape[-1])
 
 
+def _linear_vjp_w(g, out, x, w, b=None):
+    """∂C/∂W = gᵀ x (BP4). One example: an outer product, which NumPy does faster than a matmul over an
+    inner dimension of 1 (and exactly: each entry is one product either way)."""
+    g, x = _rows(g), _rows(x)
+    if g.shape[0] == 1 and isinstance(g, xp.ndarray) and isinstance(x, xp.ndarray):
+        return xp.multiply(g.reshape(-1, 1), x)
+    return g.T @ x
+
+
 linear = gate("linear", _linear,
               lambda g, out, x, w, b=None: g @ w,                      # ∂C/∂x = g W       (BP2, before ⊙ f')
-              lambda g, out, x, w, b=None: _rows(g).T @ _rows(x),      # ∂C/∂W = gᵀ x      (BP4)
+              _linear_vjp_w,                                           # ∂C/∂W = gᵀ x      (BP4)
               lambda g, out, x, w, b=None: _rows(g).sum(axis=0),       # ∂C/∂b = Σ g       (BP3)
               doc="x @ W.T + b with W of shape (out_features, in_features), as nn.Linear; b may be left out. "
                   "∂/∂x = g W (BP2 before ⊙ f'), ∂/∂W = gᵀ x (BP4), ∂/∂b = Σ g over the examples (BP3).")
 
 
-def _target(z, y):
-    """The target as a distribution over classes: one-hot rows for integer labels, else y itself."""
-    labels = y.data if isinstance(y, Tensor) else y
-    return xp.eye(z.shape[-1], dtype=z.dtype)[labels] if labels.ndim == 1 else y
+class _SavedSoftmax:
+    """The softmax of the last logits ``cross_entropy`` saw, kept for the backward pass that follows it.
+
+    The gate's output is the loss, so the engine keeps no softmax for the VJP; instead of recomputing it
+    there (max, subtract, exp, sum, divide), the forward leaves it here, keyed by the identity of its logits
+    and targets. The VJP takes it once (and lets it go); any other call recomputes it.
+    """
+
+    __slots__ = ("z", "y", "p")
+
+    def __init__(self):
+        self.z = self.y = self.p = None
+
+    def keep(self, z, y, p) -> None:
+        self.z, self.y, self.p = z, y, p
+
+    def take(self, z, y):
+        p = self.p if (self.z is z and self.y is y) else None
+        self.z = self.y = self.p = None
+        return p
+
+
+_saved = _SavedSoftmax()
+
+
+def _log_softmax_rows(z):
+    """(log softmax(z), softmax(z)) along the last axis: the maximum taken out first, one exp."""
+    shifted = z - xp.maximum.reduce(z, axis=-1, keepdims=True)
+    p = xp.exp(shifted)
+    s = xp.add.reduce(p, axis=-1, keepdims=True)
+    shifted -= xp.log(s)
+    p /= s
+    return shifted, p
+
+
+def _cross_entropy(z, y, reduction="mean"):
+    logp, p = _log_softmax_rows(z)
+    _saved.keep(z, y, p)
+    if y.ndim == 1:
+        picked = logp[xp.arange(len(y)), y]          # log-probability of each example's label
+        if reduction == "none":
+            return xp.negative(picked, out=picked)
+        total = -xp.add.reduce(picked)
+        return total / len(y) if reduction == "mean" else total
+    losses = -xp.add.reduce(y * logp, axis=-1)
+    if reduction == "none":
+        return losses
+    total = xp.add.reduce(losses)
+    return total / len(losses) if reduction == "mean" else total
 
 
 def _per_example(g, z, reduction):
@@ -47,21 +100,21 @@ def _per_example(g, z, reduction):
     return g if reduction == "sum" else g.reshape(-1, 1)
 
 
-def _cross_entropy(z, y, reduction="mean"):
-    logp = z - _logsumexp(z, axis=-1, keepdims=True)
-    if y.ndim == 1:
-        losses = -logp[xp.arange(len(y)), y]
-    else:
-        losses = -(y * logp).sum(axis=-1)
-    if reduction == "none":
-        return losses
-    return losses.sum() / len(losses) if reduction == "mean" else losses.sum()
-
-
 def _cross_entropy_vjp_z(g, out, z, y, *, reduction):
-    t = _target(z, y)
-    mass = 1 if getattr(y, "ndim", 0) == 1 else t.sum(axis=-1, keepdims=True)
-    return (softmax(z, axis=-1) * mass - t) * _per_example(g, z, reduction)     # δ^L = a − y
+    """δ^L = (softmax(z) − y) · g: for labels, the softmax with the label's entry lowered by one."""
+    scale = _per_example(g, z, reduction)
+    if not isinstance(z, Tensor):
+        p = _saved.take(z, y)
+        p = _softmax(z) if p is None else p
+        if y.ndim == 1:
+            d = xp.multiply(p, scale)
+            d[xp.arange(len(y)), y] -= scale.reshape(-1) if reduction == "none" else scale
+            return d
+        return (p * xp.add.reduce(y, axis=-1, keepdims=True) - y) * scale
+    if y.ndim == 1:                                  # differentiable again (create_graph): through gates
+        t = xp.eye(z.shape[-1], dtype=z.dtype)[y.data if isinstance(y, Tensor) else y]
+        return (softmax(z, axis=-1) - t) * scale
+    return (softmax(z, axis=-1) * y.sum(axis=-1, keepdims=True) - y) * scale
 
 
 cross_entropy = gate("cross_entropy", _cross_entropy,
@@ -69,5 +122,6 @@ cross_entropy = gate("cross_entropy", _cross_entropy,
                      lambda g, out, z, y, *, reduction: -log_softmax(z, axis=-1) * _per_example(g, z, reduction),
                      doc="Softmax cross-entropy of logits (N, C) with integer labels (N,) or target "
                          "distributions (N, C); reduction 'mean', 'sum' or 'none'. Stable for large logits. "
-                         "∂/∂z = g · (softmax(z) · Σy − y) per example (δ^L = a − y: no f'(z) factor), "
-                         "∂/∂y = −g · log_softmax(z) for target distributions; integer labels have no gradient.")
+                         "∂/∂z = g · (softmax(z) · Σy − y) per example (δ^L = a − y: no f'(z) factor; the softmax "
+                         "is the one the forward computed), ∂/∂y = −g · log_softmax(z) for target distributions; "
+                         "integer labels have no gradient.")

@@ -46,45 +46,43 @@ class Adam(Optimizer):
             check_number("beta1 (betas[0])", betas[0], 0.0, 1.0)
             check_number("beta2 (betas[1])", betas[1], 0.0, 1.0)
 
-    def _step(self) -> None:
-        decoupled = self._decoupled
-        for group in self.param_groups:
-            lr = float(group["lr"])
-            beta1, beta2 = (float(b) for b in group["betas"])
-            eps = float(group["eps"])
-            wd = float(group["weight_decay"])
-            amsgrad = bool(group["amsgrad"])
-            for p, w, g in self._grads(group):
-                state = self.state.get(p)
-                if not state:
-                    state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(w), "exp_avg_sq": xp.zeros_like(w)}
-                state["step"] = t = state["step"] + 1
-                if wd != 0:
-                    if decoupled:
-                        w *= 1 - lr * wd
-                    else:
-                        g = with_weight_decay(w, g, wd)
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                tmp = g - m                      # m ← m + (1 − β₁)(g − m), PyTorch's lerp
-                tmp *= 1 - beta1
-                m += tmp
-                v *= beta2                       # v ← β₂ v + (1 − β₂) g²
-                xp.multiply(g, g, out=tmp)
-                tmp *= 1 - beta2
-                v += tmp
-                if amsgrad:
-                    vmax = state.get("max_exp_avg_sq")
-                    if vmax is None:
-                        vmax = state["max_exp_avg_sq"] = xp.zeros_like(w)
-                    xp.maximum(vmax, v, out=vmax)
-                    v = vmax
-                step_size = lr / (1 - beta1 ** t)
-                xp.sqrt(v, out=tmp)              # denominator: √v / √(1 − β₂ᵗ) + ε
-                tmp /= (1 - beta2 ** t) ** 0.5
-                tmp += eps
-                xp.divide(m, tmp, out=tmp)
-                tmp *= step_size
-                w -= tmp
+    def _hyper(self, group: Mapping[str, Any]) -> tuple:
+        beta1, beta2 = (float(b) for b in group["betas"])
+        return (float(group["lr"]), beta1, beta2, float(group["eps"]), float(group["weight_decay"]),
+                bool(group["amsgrad"]))
+
+    def _update(self, p, w, g, hyper: tuple) -> None:
+        lr, beta1, beta2, eps, wd, amsgrad = hyper
+        state = self.state.get(p)
+        if not state:
+            state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(w), "exp_avg_sq": xp.zeros_like(w)}
+        state["step"] = t = state["step"] + 1
+        if wd != 0:
+            if self._decoupled:
+                w *= 1 - lr * wd
+            else:
+                g = with_weight_decay(w, g, wd)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        tmp = g - m                      # m ← m + (1 − β₁)(g − m), PyTorch's lerp
+        tmp *= 1 - beta1
+        m += tmp
+        v *= beta2                       # v ← β₂ v + (1 − β₂) g²
+        xp.multiply(g, g, out=tmp)
+        tmp *= 1 - beta2
+        v += tmp
+        if amsgrad:
+            vmax = state.get("max_exp_avg_sq")
+            if vmax is None:
+                vmax = state["max_exp_avg_sq"] = xp.zeros_like(w)
+            xp.maximum(vmax, v, out=vmax)
+            v = vmax
+        step_size = lr / (1 - beta1 ** t)
+        xp.sqrt(v, out=tmp)              # denominator: √v / √(1 − β₂ᵗ) + ε
+        tmp /= (1 - beta2 ** t) ** 0.5
+        tmp += eps
+        xp.divide(m, tmp, out=tmp)
+        tmp *= step_size
+        w -= tmp
 
 
 class AdamW(Adam):

@@ -196,7 +196,20 @@ class Optimizer:
         return loss
 
     def _step(self) -> None:
-        raise NotImplementedError(f"{type(self).__name__} does not implement the update rule (_step)")
+        """Apply ``_update`` to every parameter that has a gradient, group by group."""
+        for group in self.param_groups:
+            hyper = self._hyper(group)
+            for p, w, g in self._grads(group):
+                self._update(p, w, g, hyper)
+
+    def _hyper(self, group: Mapping[str, Any]) -> tuple:
+        """A group's hyperparameters as plain numbers, read once per step (schedulers change them)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement the update rule (_hyper, _update)")
+
+    def _update(self, p: Tensor, w: ndarray, g: ndarray, hyper: tuple) -> None:
+        """Update one parameter's array ``w`` in place from its gradient ``g`` (never written: it may be the
+        user's ``.grad``). The one definition of the rule: ``step()`` and a compiled whole step both call it."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement the update rule (_hyper, _update)")
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -39,47 +39,44 @@ class RMSprop(Optimizer):
             if key in hyper:
                 check_number(name, hyper[key])
 
-    def _step(self) -> None:
-        for group in self.param_groups:
-            lr = float(group["lr"])
-            alpha = float(group["alpha"])
-            eps = float(group["eps"])
-            wd = float(group["weight_decay"])
-            mu = float(group["momentum"])
-            centered = bool(group["centered"])
-            for p, w, g in self._grads(group):
-                state = self.state.get(p)
-                if not state:
-                    state = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(w)}
-                state["step"] += 1
-                if wd != 0:
-                    g = with_weight_decay(w, g, wd)
-                s = state["square_avg"]
-                s *= alpha                       # s ← α s + (1 − α) g²
-                tmp = g * g
-                tmp *= 1 - alpha
-                s += tmp
-                if centered:
-                    ga = state.get("grad_avg")
-                    if ga is None:
-                        ga = state["grad_avg"] = xp.zeros_like(w)
-                    xp.subtract(g, ga, out=tmp)  # ḡ ← ḡ + (1 − α)(g − ḡ), PyTorch's lerp
-                    tmp *= 1 - alpha
-                    ga += tmp
-                    xp.multiply(ga, ga, out=tmp)
-                    xp.subtract(s, tmp, out=tmp)
-                    xp.sqrt(tmp, out=tmp)
-                else:
-                    xp.sqrt(s, out=tmp)
-                tmp += eps
-                xp.divide(g, tmp, out=tmp)       # g / d
-                if mu > 0:
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = xp.zeros_like(w)
-                    buf *= mu
-                    buf += tmp
-                    xp.multiply(buf, lr, out=tmp)
-                else:
-                    tmp *= lr
-                w -= tmp
+    def _hyper(self, group: Mapping[str, Any]) -> tuple:
+        return (float(group["lr"]), float(group["alpha"]), float(group["eps"]), float(group["weight_decay"]),
+                float(group["momentum"]), bool(group["centered"]))
+
+    def _update(self, p, w, g, hyper: tuple) -> None:
+        lr, alpha, eps, wd, mu, centered = hyper
+        state = self.state.get(p)
+        if not state:
+            state = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(w)}
+        state["step"] += 1
+        if wd != 0:
+            g = with_weight_decay(w, g, wd)
+        s = state["square_avg"]
+        s *= alpha                       # s ← α s + (1 − α) g²
+        tmp = g * g
+        tmp *= 1 - alpha
+        s += tmp
+        if centered:
+            ga = state.get("grad_avg")
+            if ga is None:
+                ga = state["grad_avg"] = xp.zeros_like(w)
+            xp.subtract(g, ga, out=tmp)  # ḡ ← ḡ + (1 − α)(g − ḡ), PyTorch's lerp
+            tmp *= 1 - alpha
+            ga += tmp
+            xp.multiply(ga, ga, out=tmp)
+            xp.subtract(s, tmp, out=tmp)
+            xp.sqrt(tmp, out=tmp)
+        else:
+            xp.sqrt(s, out=tmp)
+        tmp += eps
+        xp.divide(g, tmp, out=tmp)       # g / d
+        if mu > 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = xp.zeros_like(w)
+            buf *= mu
+            buf += tmp
+            xp.multiply(buf, lr, out=tmp)
+        else:
+            tmp *= lr
+        w -= tmp

@@ -40,36 +40,34 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0 (got momentum="
                              f"{hyper.get('momentum')}, dampening={hyper.get('dampening')})")
 
-    def _step(self) -> None:
-        for group in self.param_groups:
-            lr = float(group["lr"])
-            mu = float(group["momentum"])
-            damp = float(group["dampening"])
-            wd = float(group["weight_decay"])
-            nesterov = bool(group["nesterov"])
-            for p, w, g in self._grads(group):
-                own = False                      # may g be overwritten (a temporary of ours)?
-                if wd != 0:
-                    g, own = with_weight_decay(w, g, wd), True
-                if mu != 0:
-                    state = self._param_state(p)
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = g.copy()
-                    else:
-                        buf *= mu
-                        if damp == 0:
-                            buf += g
-                        else:
-                            buf += (1 - damp) * g
-                    if nesterov:
-                        u = buf * mu
-                        u += g
-                        g, own = u, True
-                    else:
-                        g, own = buf, False
-                if own:
-                    g *= lr
-                    w -= g
+    def _hyper(self, group: Mapping[str, Any]) -> tuple:
+        return (float(group["lr"]), float(group["momentum"]), float(group["dampening"]),
+                float(group["weight_decay"]), bool(group["nesterov"]))
+
+    def _update(self, p, w, g, hyper: tuple) -> None:
+        lr, mu, damp, wd, nesterov = hyper
+        own = False                      # may g be overwritten (a temporary of ours)?
+        if wd != 0:
+            g, own = with_weight_decay(w, g, wd), True
+        if mu != 0:
+            state = self._param_state(p)
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = g.copy()
+            else:
+                buf *= mu
+                if damp == 0:
+                    buf += g
                 else:
-                    w -= lr * g
+                    buf += (1 - damp) * g
+            if nesterov:
+                u = buf * mu
+                u += g
+                g, own = u, True
+            else:
+                g, own = buf, False
+        if own:
+            g *= lr
+            w -= g
+        else:
+            w -= lr * g

@@ -226,6 +226,14 @@ def _resume(path, model, optimizer, loader: DataLoader) -> History:
     return History(history)
 
 
+def _standard_callbacks(log: str | None, progress: bool, verbose: bool) -> list[Callback]:
+    """The callbacks fit's own arguments ask for: the metrics log, the progress bar, the printout."""
+    chosen: list[Callback] = [MetricsLogger(log)] if log else []
+    if verbose:
+        chosen += [ProgressBar(), PrintMetrics()] if progress else [PrintMetrics()]
+    return chosen
+
+
 def fit(model, loss: Callable, optimizer, train_data, epochs: int = 1, *, validation=None,
         metrics: Sequence[str] = ("accuracy",), callbacks: Iterable[Callback] = (), batch_size: int = 32,
         shuffle: bool = True, seed: int = 0, penalty: Callable | None = None, progress: bool = True,
@@ -255,9 +263,7 @@ def fit(model, loss: Callable, optimizer, train_data, epochs: int = 1, *, valida
             _check_finite(validation, "validation")
     history = _resume(resume, model, optimizer, loader) if resume is not None else History()
     state = TrainingState(model, optimizer, loader, history, epochs, dict(metadata or {}))
-    standard = [*([MetricsLogger(log)] if log else []), *([ProgressBar()] if progress and verbose else []),
-                *([PrintMetrics()] if verbose else [])]
-    callbacks = CallbackList([NonFiniteStop(), *callbacks, *standard])
+    callbacks = CallbackList([NonFiniteStop(), *callbacks, *_standard_callbacks(log, progress, verbose)])
     step = _Step(model, loss, penalty, compile)
     classify = "accuracy" in metrics
     try:
