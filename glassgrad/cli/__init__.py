@@ -110,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:   # output piped into `head` and the like
         sys.stderr.close()
         return 0
+    except OSError as e:      # the machine refused a read or write (disk full, permissions): not a bug
+        if debug:
+            raise
+        print(f"{args.prog}: error: {e.filename or ''}: {e.strerror or e}".replace(": : ", ": "), file=sys.stderr)
+        return 2
     except Exception as e:    # a bug, not a user error: one line and how to get the details
         if debug:
             raise

@@ -108,7 +108,7 @@ def _settings(args) -> dict:
 def _load(name: str, path: str | None, download: bool = False):
     from glassgrad.data import load_dataset
 
-    kwargs = {"path": path} if path else {}
+    kwargs: dict[str, object] = {"path": path} if path else {}
     if download:
         kwargs["download"] = True
     try:
@@ -116,8 +116,9 @@ def _load(name: str, path: str | None, download: bool = False):
     except FileNotFoundError as e:
         raise UsageError(f"cannot load data set {name!r}: {e}; from the command line: --data-path PATH, or "
                          "GLASSGRAD_DATA=FOLDER" + (", or --download" if name == "mnist" else "")) from None
-    except (ImportError, ValueError, OSError) as e:
-        raise UsageError(f"cannot load data set {name!r}: {e}") from None
+    except Exception as e:   # whatever a broken or foreign data file raises, it is the data's problem
+        where = f" from {path}" if path else ""
+        raise UsageError(f"cannot load data set {name!r}{where}: {type(e).__name__}: {e}") from None
 
 
 def _writable_folder(folder: Path, flag: str) -> Path:
@@ -231,7 +232,7 @@ def run_train(args) -> int:
                       callbacks=[ModelCheckpoint(checkpoint), position] + ([health] if health else []),
                       metadata=metadata)
     except KeyboardInterrupt:
-        return _interrupted(out, checkpoint, position, metadata, time.perf_counter() - started, args)
+        return _interrupted(out, checkpoint, position, metadata, time.perf_counter() - started)
     except ValueError as e:          # the data refused by fit's checks (NaN/inf rows)
         raise UsageError(f"{data_name}: {e}") from None
     return _report(out, model, loss, data, history, metadata, time.perf_counter() - started, health, spec, classify)
@@ -247,14 +248,22 @@ def _check_fits(spec: dict, data, data_name: str, what: str) -> None:
                          "trained on")
 
 
-def _interrupted(out: Path, checkpoint: Path, position, metadata: dict, seconds: float, args) -> int:
+def _interrupted(out: Path, checkpoint: Path, position, metadata: dict, seconds: float) -> int:
     """Ctrl-C during training: one line (where it stopped, what the checkpoint holds), summary.json, 130."""
-    done = position.completed
+    from glassgrad.train import CheckpointError, load_checkpoint
+
+    done = 0
+    if position.completed:   # what the file holds, not what was planned: Ctrl-C may have cut a write short
+        try:
+            done = load_checkpoint(checkpoint).metadata.get("epoch", 0)
+        except CheckpointError:
+            pass
     holds = (f"{checkpoint} holds epoch {done} (resume with: glassgrad train --resume {checkpoint})" if done
              else "no epoch finished, so no checkpoint was written")
     at = f"epoch {position.epoch}, step {position.step} of {position.steps}" if position.epoch else "the start"
     summary = {"status": "interrupted", "stopped_at": {"epoch": position.epoch, "step": position.step},
-               "epochs_completed": done, "checkpoint": str(checkpoint) if done else None, "seconds": seconds,
+               "epochs_completed": position.completed, "checkpoint": str(checkpoint) if done else None,
+               "checkpoint_epoch": done, "seconds": seconds,
                **metadata}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"\nglassgrad train: interrupted at {at}; {holds}", file=sys.stderr, flush=True)
@@ -351,7 +360,7 @@ def _read_inputs(path: str):
 
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"--input {p}: no such file")
+        raise UsageError(f"--input {p}: " + ("not a file (a folder or a device)" if p.exists() else "no such file"))
     try:
         with warnings.catch_warnings():      # an empty text file warns, then is refused below in one line
             warnings.simplefilter("ignore", UserWarning)

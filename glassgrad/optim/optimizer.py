@@ -303,6 +303,8 @@ class Optimizer:
                                       "another kind of optimiser?")
             if _kind(v) != _kind(group[k]) and not (_kind(v) == "number" and group[k] is None):
                 raise CheckpointError(f"{where}: expected {_kind(group[k])}, found {v!r}")
+            if _kind(v) == "number" and not math.isfinite(v):
+                raise CheckpointError(f"{where}: {v!r} is not a finite number")
             if isinstance(group[k], tuple) and isinstance(v, (list, tuple)):
                 if len(v) != len(group[k]) or not all(_kind(x) == "number" for x in v):
                     raise CheckpointError(f"{where}: expected {len(group[k])} numbers, found {v!r}")

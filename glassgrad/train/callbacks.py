@@ -134,12 +134,19 @@ class ProgressBar(Callback):
         self.bar.set_postfix(post, refresh=False)
         self.bar.update(1)
 
-    def _close(self, state, *args: Any) -> None:
+    def on_epoch_end(self, state, logs: dict) -> None:
+        self._close()
+
+    def on_train_end(self, state) -> None:
+        self._close()
+
+    def on_train_error(self, state, error: BaseException) -> None:
+        self._close()
+
+    def _close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-    on_epoch_end = on_train_end = on_train_error = _close
 
 
 class PrintMetrics(Callback):

@@ -285,7 +285,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        raise CheckpointError(f"{path}: " + ("not a file (a folder or a device); give the checkpoint's .npz file"
+                                             if path.exists() else "no such checkpoint file"))
     try:
         with path.open("rb") as f:
             magic = f.read(4)
