@@ -13,15 +13,23 @@ and reports, for each hidden layer, the spread between its units — max over in
 (max_j W[j, k] − min_j W[j, k]), with the bias as one more input — before and after training, the
 number of distinct units, and the accuracy.
 
+It runs in float64 by default (--dtype float32 to compare). The units of a symmetric layer are identical
+in exact arithmetic, but the matrix products go through BLAS kernels that differ by CPU: one kernel may
+compute the edge columns of a product in a remainder loop without FMA and the others with FMA, so columns
+that hold the same numbers can round differently. In float32 that is a spread of ~1e-8 on some CPUs
+(OpenBLAS's Haswell kernel) and 0 on others; in float64 the same kernels gave 0 on every core type tried.
+
     python examples/symmetry.py                  # [64, 32, 32, 10] sigmoid, softmax cross-entropy, SGD, 30 epochs
     python examples/symmetry.py --activation tanh
     python examples/symmetry.py --quick
+    python examples/symmetry.py --dtype float32   # round-off may then separate the units by ~1e-8
 
 Writes docs/img/symmetry.png (or --out). Results are in docs/experiments.md.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -39,10 +47,11 @@ INITS = ("zeros", "constant", "random")
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 
 
-def build(sizes: list[int], activation: str, init: str, constant: float) -> nn.Sequential:
+def build(sizes: list[int], activation: str, init: str, constant: float, dtype=np.float64) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        lin = nn.Linear(n_in, n_out, weight_init="inv_sqrt_fan_in")   # random: N(0, 1/n_in), biases N(0, 1)
+        # random: N(0, 1/n_in), biases N(0, 1)
+        lin = nn.Linear(n_in, n_out, weight_init="inv_sqrt_fan_in", dtype=dtype)
         if init == "zeros":
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
@@ -96,6 +105,9 @@ def main(argv=None) -> dict:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=0.5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="float64 (default): identical units stay exactly identical; float32: BLAS round-off "
+                        "that differs by CPU may separate them by ~1e-8")
     p.add_argument("--quick", action="store_true", help="5 epochs")
     p.add_argument("--out", default=str(REPO / "docs" / "img" / "symmetry.png"), help="plot file (PNG)")
     args = p.parse_args(argv)
@@ -103,12 +115,15 @@ def main(argv=None) -> dict:
         args.epochs = min(args.epochs, 5)
 
     started = time.perf_counter()
-    data = load_digits(seed=args.seed)
+    dtype = np.dtype(args.dtype)
+    digits = load_digits(seed=args.seed)
+    data = dataclasses.replace(digits, **{part: (X.astype(dtype), y) for part, (X, y) in
+                                          (("train", digits.train), ("val", digits.val), ("test", digits.test))})
     sizes = [64, *args.hidden, 10]
     results = {}
     for init in INITS:
         gg.manual_seed(args.seed)
-        model = build(sizes, args.activation, init, args.constant)
+        model = build(sizes, args.activation, init, args.constant, dtype)
         before = [unit_spread(l) for l in hidden_layers(model)]
         log = SpreadLog()
         t0 = time.perf_counter()
@@ -134,7 +149,8 @@ def main(argv=None) -> dict:
     chance = float(counts.max() / counts.sum())
     act = args.activation
     print(f"{sizes} {act} MLP on the 8x8 digits ({len(data.train[0])} training, {len(data.test[0])} test images), "
-          f"softmax cross-entropy, SGD η = {args.lr}, batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}")
+          f"softmax cross-entropy, SGD η = {args.lr}, batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}, "
+          f"{args.dtype}")
     print(f"chance (always the most common test class): {chance:.3f}\n")
     names = [f"layer {i + 1}" for i in range(len(args.hidden))]
     print(f"{'init':<9} {'hidden layer':<12} {'units':>5} {'spread at start':>15} {'spread after':>12} "
@@ -153,7 +169,7 @@ def main(argv=None) -> dict:
     seconds = time.perf_counter() - started
     print(f"plot: {path}" if path else "plot: skipped (matplotlib is not installed)")
     print(f"{seconds:.1f} s")
-    return {"sizes": sizes, "activation": act, "chance": chance, "results": results,
+    return {"sizes": sizes, "activation": act, "dtype": args.dtype, "chance": chance, "results": results,
             "plot": str(path) if path else None, "seconds": seconds}
 
 
@@ -189,7 +205,7 @@ def plot(results: dict, args, sizes: list[int], chance: float) -> Path | None:
                      f"spread {r['spread_after'][0]:.2g}", fontsize=9)
         ax.set_xlabel("input pixel k")
         ax.set_ylabel("hidden unit j" if i == 0 else "")
-    fig.suptitle(f"{sizes} {args.activation} MLP on the 8×8 digits after {args.epochs} epochs: "
+    fig.suptitle(f"{sizes} {args.activation} MLP on the 8×8 digits after {args.epochs} epochs ({args.dtype}): "
                  "zero, constant and random initialisation")
     return save_figure(fig, args.out, dpi=90)
 

@@ -15,7 +15,7 @@ from glassgrad.ops import __all__ as _ops_all
 from glassgrad.function import Function
 from glassgrad.compile import Compiled, compile
 from glassgrad.threads import blas_threads
-from glassgrad.functional import grad, value_and_grad, vjp
+from glassgrad.functional import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp
 from glassgrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
     "randint", "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "manual_seed", "Generator",
     "default_generator", "float16", "float32", "float64", "int32", "int64", "bool_", "DEFAULT_FLOAT",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Gate", "gate", "GATES", "ShapeError",
-    "Function", "grad", "value_and_grad", "vjp", "gradcheck", "gradgradcheck", "numerical_grad",
+    "Function", "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "gradcheck", "gradgradcheck", "numerical_grad",
     "GradcheckError", "compile", "Compiled", "blas_threads", *_ops_all,
 ]
 

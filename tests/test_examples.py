@@ -72,8 +72,10 @@ def test_symmetry_zero_and_constant_init_leave_hidden_units_identical(tmp_path, 
     assert "distinct units" in printed and "test acc" in printed
     check_plot(result, out)
     r = result["results"]
+    assert result["dtype"] == "float64"      # identical units stay identical; float32 BLAS round-off differs by CPU
     for init in ("zeros", "constant"):
-        assert r[init]["spread_after"] == [0.0, 0.0], init          # every unit of a layer the same
+        # every unit of a layer the same, up to round-off (0 on the kernels tried; never assert bit-for-bit)
+        assert max(r[init]["spread_after"]) <= 1e-12, init
         assert r[init]["distinct_units"] == [1, 1], init
     assert all(s > 0.1 for s in r["random"]["spread_after"])
     assert r["random"]["distinct_units"] == [16, 16]
