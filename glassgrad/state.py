@@ -71,8 +71,9 @@ def first_nonfinite(named_arrays: Iterable[tuple[str, Any]]) -> tuple[str, str] 
 
 def checked_array(value: Any, shape: tuple[int, ...], dtype: Any, what: str, holder: str = "the model") -> ndarray:
     """``value`` as a new array of ``dtype``, for loading into ``what`` (e.g. ``"key '0.weight'"``) of
-    ``holder``: checked to have the shape, real numbers that convert to ``dtype`` without loss, and only
-    finite values; a ``CheckpointError`` naming ``what`` otherwise."""
+    ``holder``: checked to have the shape, only finite real numbers, each of which ``dtype`` represents
+    exactly (float64 values that are float32 numbers load into float32; 0.1 does not); a
+    ``CheckpointError`` naming ``what`` otherwise."""
     dtype = xp.dtype(dtype)
     if not isinstance(value, ndarray):
         if isinstance(value, (bool, int, float)) or (isinstance(value, list) and _numbers_only(value)):
@@ -86,14 +87,19 @@ def checked_array(value: Any, shape: tuple[int, ...], dtype: Any, what: str, hol
     if value.shape != tuple(shape):
         raise CheckpointError(f"{what} has shape {value.shape} in the state but {tuple(shape)} in {holder}; the "
                               "state was saved from one of other sizes — build it with the same sizes")
-    if not xp.can_cast(value.dtype, dtype, casting="safe"):
-        raise CheckpointError(f"{what} holds {value.dtype}, which does not convert to {holder}'s {dtype} without "
-                              f"loss; cast the state to {dtype} first, or build {holder} in {value.dtype}")
     kind = nonfinite_kind(value)
     if kind is not None:
         raise CheckpointError(f"{what} holds {kind} values; a state with non-finite numbers cannot be trained "
                               "or used — load an earlier checkpoint")
-    return xp.array(value, dtype=dtype, copy=True)
+    with xp.errstate(over="ignore", invalid="ignore"):   # an overflow is refused below, not warned about
+        converted = xp.array(value, dtype=dtype, copy=True)
+    # without loss: a type that always converts exactly, or values that all survive the round trip
+    if not (xp.can_cast(value.dtype, dtype, casting="safe")
+            or xp.array_equal(converted.astype(value.dtype), value)):
+        raise CheckpointError(f"{what} holds {value.dtype} values that {dtype} cannot represent exactly ({holder} "
+                              f"is {dtype}); convert the state with .astype({dtype.name}) if the rounding is "
+                              f"wanted, or build {holder} in {value.dtype}")
+    return converted
 
 
 def describe_dtype(dtype: Any) -> str:

@@ -258,7 +258,7 @@ def test_metadata_that_is_not_bytes(saved, tmp_path):
     ("2.bias", np.zeros(2, np.complex64), "complex"),
     ("2.bias", np.array(["a", "b"]), "strings"),
     ("2.bias", np.array([b"a", b"b"]), "bytes"),
-    ("2.bias", np.zeros(2, np.float64) + 0.1, "without loss"),
+    ("2.bias", np.zeros(2, np.float64) + 0.1, "cannot represent exactly"),
     ("2.bias", np.array([np.nan, 0], np.float32), "nan"),
     ("2.bias", np.array([np.inf, 0], np.float32), "inf"),
     ("2.bias", "hello", "str"),
@@ -392,7 +392,9 @@ def test_build_model_from_a_good_checkpoint(saved):
     (np.zeros((2, 8), np.complex64), "complex"),
     (np.array([["a"] * 8] * 2), "strings"),
     (np.array([[object()] * 8] * 2, dtype=object), "objects"),
-    (np.zeros((2, 8), np.float64) + 0.1, "without loss"),
+    (np.zeros((2, 8), np.float64) + 0.1, "cannot represent exactly"),
+    (np.full((2, 8), 2 ** 24 + 1, np.int64), "cannot represent exactly"),
+    (np.full((2, 8), 1e300), "cannot represent exactly"),
     (np.full((2, 8), np.nan, np.float32), "nan"),
     (np.zeros((8, 2), np.float32), "(8, 2)"),
     ("weights", "str"),
@@ -411,9 +413,13 @@ def test_module_load_state_dict_refuses_and_changes_nothing(value, words):
 
 def test_module_load_state_dict_accepts_lossless_conversions():
     model, _ = setup()
-    state = {k: v.astype(np.float16) for k, v in model.state_dict().items()}
-    model.load_state_dict(state)
-    assert all(p.dtype == np.float32 for p in model.parameters())
+    for convert in (lambda a: a.astype(np.float16), lambda a: a.astype(np.float64), lambda a: a.tolist()):
+        state = {k: convert(np.round(v * 8) / 8) for k, v in model.state_dict().items()}   # eighths: exact in all
+        model.load_state_dict(state)
+        assert all(p.dtype == np.float32 for p in model.parameters())
+        assert all(np.array_equal(model.state_dict()[k], np.asarray(v, np.float32)) for k, v in state.items())
+    model.load_state_dict({k: np.ones(v.shape, np.int64) for k, v in model.state_dict().items()})
+    assert all(np.all(p.data == 1) for p in model.parameters())
     with pytest.raises(StateKeyError) as e:
         model.load_state_dict({})
     assert isinstance(e.value, KeyError) and "missing keys" in str(e.value)
