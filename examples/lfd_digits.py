@@ -11,9 +11,11 @@ error E_in = (1/N) Σ_n (h(x_n) − y_n)² by
 
 with the same η, from the same random initial weights, on --n-train examples drawn from the training file.
 What is compared: the in-sample error E_in (on all N examples) against the number of *epochs* — examples
-seen / N, i.e. the same amount of gradient computation — for both; the second panel shows the same runs
-against the number of *weight updates*. E_in is recorded after every GD step and, for SGD, at 60
-log-spaced points per decade of steps and at the end of every epoch.
+seen / N, i.e. the same amount of gradient computation — for both. The figure is the slide's: the data
+(intensity vs symmetry) beside log10(error) against log10(iteration) for "Gradient Descent" and "SGD", one
+iteration being one pass over the N examples; a third panel, captioned on the figure, shows the same runs per
+weight update (where GD has done N times more computation at the same x). E_in is recorded after every GD
+step and, for SGD, at 60 log-spaced points per decade of steps and at the end of every epoch.
 
     python examples/lfd_digits.py                   # 1 vs all, N = 500, η = 0.01: SGD 1000 epochs, GD 10000
     python examples/lfd_digits.py --digits 1 5      # the course's 1 vs 5
@@ -32,7 +34,6 @@ import numpy as np
 import glassgrad as gg
 from glassgrad import nn, optim
 from glassgrad.data import load_lfd_digits
-from glassgrad.explain.plots import save_figure
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -222,7 +223,7 @@ def run(args) -> dict:
     # the GD model after as many epochs as SGD had, for a same-budget comparison of the test error
     gd_at_sgd_budget = at_epoch(gd, args.epochs)
 
-    out = plot(gd, sgd, args, task, n, gd_lr)
+    out = plot(gd, sgd, args, task, n, gd_lr, X, y01)
     seconds = time.perf_counter() - started
     print(f"\nplot: {out}" if out else "\nplot: skipped (matplotlib is not installed)")
     print(f"{seconds:.1f} s")
@@ -233,7 +234,10 @@ def run(args) -> dict:
             "gd_epochs_to_sgd_final": gd_needs, "reach": reach, "plot": str(out) if out else None, "seconds": seconds}
 
 
-def plot(gd: dict, sgd: dict, args, task: str, n: int, gd_lr: float) -> Path | None:
+def plot(gd: dict, sgd: dict, args, task: str, n: int, gd_lr: float, X: np.ndarray, y01: np.ndarray) -> Path | None:
+    """The slide's figure: the data (intensity vs symmetry) beside log10(error) against log10(iteration) for
+    "Gradient Descent" and "SGD", an iteration being one pass over the N examples (one GD step, N SGD steps);
+    then, captioned so that it cannot be read as the slide's comparison, the same runs per weight update."""
     try:
         import matplotlib
     except ImportError:
@@ -241,28 +245,56 @@ def plot(gd: dict, sgd: dict, args, task: str, n: int, gd_lr: float) -> Path | N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    def thin(run: dict, key: str, points: int = 1500):
-        """At most ``points`` log-spaced samples of a curve (the full record stays in the returned dict)."""
-        xs = np.asarray(run[key], dtype=float)
-        keep = np.arange(len(xs))
-        if len(xs) > points:
-            keep = np.unique(np.round(np.logspace(0, np.log10(len(xs) - 1), points)).astype(int))
-        keep = keep[xs[keep] > 0]
+    def curve(run: dict, whole_epochs: bool, points: int = 1500):
+        """log10 of (x, E_in): at whole epochs ≥ 1 (the slide's iterations) or at every recorded update ≥ 1."""
+        xs = np.asarray(run["epochs" if whole_epochs else "updates"], dtype=float)
+        keep = np.nonzero((xs >= 1) & ((xs == np.round(xs)) if whole_epochs else True))[0]
+        if len(keep) > points:
+            spaced = np.round(np.logspace(0, np.log10(len(keep) - 1), points)).astype(int)
+            keep = keep[np.unique(np.concatenate([[0], spaced]))]      # the first point (x = 1) included
         return np.log10(xs[keep]), np.log10(np.asarray(run["e_in"])[keep])
 
-    fig, (ax_e, ax_u) = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, label in ((ax_e, "epochs", "log10(epoch)  [epoch = N examples seen: 1 GD step, N SGD steps]"),
-                           (ax_u, "updates", "log10(weight updates)  [1 GD step, 1 SGD step]")):
-        ax.plot(*thin(gd, key), color="tab:red", label=f"batch GD (η = {gd_lr})")
-        ax.plot(*thin(sgd, key), color="tab:blue", label=f"SGD (η = {args.lr})")
-        ax.set_xlabel(label, fontsize=8)
-        ax.set_ylabel("log10(E_in)")
+    fig = plt.figure(figsize=(13, 4.6))
+    grid = fig.add_gridspec(1, 3, width_ratios=[1, 1.15, 1.15], wspace=0.32)
+    ax_d, ax_i, ax_u = (fig.add_subplot(grid[0, k]) for k in range(3))
+
+    positive = y01 == 1
+    first = task.split(" vs ")[0].replace("digit ", "")
+    ax_d.scatter(X[~positive, 0], X[~positive, 1], s=10, marker="x", color="tab:red", linewidths=0.8,
+                 label="other digits" if task.endswith("all") else f"digit {task.split(' vs ')[1]}")
+    ax_d.scatter(X[positive, 0], X[positive, 1], s=14, facecolors="none", edgecolors="tab:blue",
+                 label=f"digit {first}")
+    ax_d.set_xlabel("average intensity")
+    ax_d.set_ylabel("symmetry")
+    ax_d.set_title(f"the data: N = {n} training digits", fontsize=10, pad=24)
+    ax_d.legend(fontsize=8, loc="lower right", framealpha=0.9)
+
+    for ax, whole in ((ax_i, True), (ax_u, False)):
+        ax.plot(*curve(gd, whole), color="tab:red", label="Gradient Descent")
+        ax.plot(*curve(sgd, whole), color="tab:blue", label="SGD")
+        ax.set_ylabel("log10(error)")
         ax.grid(alpha=0.3)
-        ax.legend()
-    ax_e.set_title("same number of epochs (same computation)", fontsize=10)
-    ax_u.set_title("same number of weight updates", fontsize=10)
-    fig.suptitle(f"LFD digits, {task}, N = {n}: 2-{args.hidden}-1 tanh network, squared error", fontsize=11)
-    return save_figure(fig, args.out, dpi=90)
+        ax.legend(fontsize=9, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False,
+                  borderaxespad=0.0)      # above the panel, clear of the curves
+    ax_i.set_xlabel("log10(iteration)")
+    ax_i.set_title("as on the slide: SGD reaches a lower error sooner", fontsize=10, pad=24)
+    ax_u.set_xlabel("log10(weight update)")
+    ax_u.set_title("the same runs per weight update", fontsize=10, pad=24)
+    caption = (f"error = E_in = (1/N) Σ (h(x_n) − y_n)² on all N = {n} examples; an iteration = one pass over them: "
+               f"1 Gradient Descent step (all N examples) or N SGD steps (one example each), the same computation.\n"
+               f"Right: per weight update, a Gradient Descent update uses all N = {n} examples and an SGD update one, "
+               f"so at the same x Gradient Descent has done {n}× more computation — this is not the slide's "
+               "comparison.")
+    fig.text(0.5, 0.01, caption, ha="center", va="bottom", fontsize=8.5, wrap=True)
+    eta = f"η = {args.lr}" if gd_lr == args.lr else f"η = {gd_lr} (GD), {args.lr} (SGD)"
+    fig.suptitle(f"LFD digits, {task}: 2-{args.hidden}-1 tanh network, squared error, same initial weights, {eta}",
+                 fontsize=11)
+    fig.subplots_adjust(left=0.05, right=0.99, top=0.78, bottom=0.25)
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ from glassgrad.tensor import (
     DEFAULT_FLOAT, Generator, Tensor, arange, as_tensor, bool_, default_generator, eye, float16, float32,
     float64, full, full_like, int32, int64, manual_seed, ones, ones_like, rand, rand_like, randint, randn,
     randn_like, tensor, zeros, zeros_like)
-from glassgrad.engine import (
-    GATES, Gate, ShapeError, enable_grad, gate, is_grad_enabled, no_grad, set_grad_enabled)
+from glassgrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from glassgrad.engine import GATES, Gate, ShapeError, gate
+from glassgrad import hooks
 from glassgrad.ops import *  # noqa: F401,F403  every gate as a function: gg.exp(x), gg.matmul(a, b) ...
 from glassgrad.ops import __all__ as _ops_all
 from glassgrad.function import Function
@@ -22,8 +23,9 @@ __all__ = [
     "__version__", "Tensor", "tensor", "as_tensor", "zeros", "ones", "full", "arange", "eye", "rand", "randn",
     "randint", "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "manual_seed", "Generator",
     "default_generator", "float16", "float32", "float64", "int32", "int64", "bool_", "DEFAULT_FLOAT",
-    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Gate", "gate", "GATES", "ShapeError",
-    "Function", "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "gradcheck", "gradgradcheck", "numerical_grad",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Gate", "gate", "GATES", "ShapeError", "hooks",
+    "Function", "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "gradcheck",
+    "gradgradcheck", "numerical_grad",
     "GradcheckError", "compile", "Compiled", "blas_threads", *_ops_all,
 ]
 

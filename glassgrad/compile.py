@@ -30,9 +30,8 @@ import re
 import warnings
 from typing import Callable
 
-from glassgrad import engine
+from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
-from glassgrad.engine import Trace
 from glassgrad.tensor import Tensor, as_tensor
 
 
@@ -46,8 +45,8 @@ class _Entry:
         self.needs, self.out, self.shape = tuple(needs), out, shape
 
 
-class _Recording:
-    """What the tracer saw during one eager call of the step."""
+class _Recording(hooks.Hook):
+    """What the tracer saw during one eager call of the step (an engine hook while the step runs)."""
 
     def __init__(self, inputs: list[Tensor]):
         self.slot: dict[int, int] = {}        # id(tensor) → slot
@@ -82,15 +81,15 @@ class _Recording:
             return self._new(value=a.data)                      # a constant tensor, compared by value
         return self._new(value=a)
 
-    def record(self, gate, args, params, needs, result, forward=None) -> None:
+    def on_gate(self, gate, args, params, needs, result, forward=None) -> None:
         slots = tuple(self._slot_of(a) for a in args)
         out = self._new(result)
         if result.grad_fn is not None:
             self.node_slot[result.grad_fn] = out
         self.entries.append(_Entry(gate, forward or gate.forward, slots, params, needs, out, result.shape))
 
-    def read(self, t: Tensor) -> None:
-        if id(t) in self.slot:
+    def on_read(self, tensor: Tensor) -> None:
+        if id(tensor) in self.slot:
             self.problem = "it reads a computed value into Python (.item(), float(), bool(), .numpy() ...)"
 
 
@@ -560,11 +559,8 @@ class Compiled:
 
     def _trace(self, sig: tuple, inputs: list[Tensor]):
         rec = _Recording(inputs)
-        Trace.active = rec
-        try:
+        with hooks.installed(rec):
             loss, aux = _split(self.fn(*inputs))
-        finally:
-            Trace.active = None
         if id(loss) not in rec.slot or any(id(a) not in rec.slot for a in aux):
             rec.problem = "what it returns was not computed by gates from its inputs"
         seen, entry_at = {}, {e.out: e for e in rec.entries}

@@ -21,73 +21,11 @@ import inspect
 import sys
 from typing import Any, Callable, Sequence
 
+from glassgrad import hooks
 from glassgrad._backend import ndarray, xp
+from glassgrad.grad_mode import _GradMode, _GradModeScope
+from glassgrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401  engine API
 from glassgrad.tensor import Tensor
-
-
-# --------------------------------------------------------------------------------------------------
-# Grad mode
-# --------------------------------------------------------------------------------------------------
-class _GradMode:
-    enabled = True
-
-
-def is_grad_enabled() -> bool:
-    """True when gates record the graph (the default)."""
-    return _GradMode.enabled
-
-
-class _GradModeScope:
-    """Sets grad mode inside a ``with`` block or a decorated function, and restores it after."""
-
-    def __init__(self, mode: bool):
-        self.mode = bool(mode)
-
-    def __enter__(self):
-        self.prev = _GradMode.enabled
-        _GradMode.enabled = self.mode
-        return self
-
-    def __exit__(self, *exc):
-        _GradMode.enabled = self.prev
-
-    def __call__(self, fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with _GradModeScope(self.mode):
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
-class no_grad(_GradModeScope):
-    """Gates compute values but record nothing (evaluation, parameter updates). ``with gg.no_grad():``"""
-
-    def __init__(self):
-        super().__init__(False)
-
-
-class enable_grad(_GradModeScope):
-    """Record the graph again, even inside ``no_grad``."""
-
-    def __init__(self):
-        super().__init__(True)
-
-
-class set_grad_enabled(_GradModeScope):
-    """``set_grad_enabled(False)`` switches recording off at once; as a ``with`` block it restores it."""
-
-    def __init__(self, mode: bool):
-        super().__init__(mode)
-        self.prev = _GradMode.enabled
-        _GradMode.enabled = self.mode
-
-    def __enter__(self):
-        return self
-
-    def __call__(self, fn: Callable) -> Callable:
-        _GradMode.enabled = self.prev       # as a decorator it applies only while ``fn`` runs
-        return super().__call__(fn)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -290,12 +228,6 @@ class Node:
         return f"<{self.gate.name}>"
 
 
-class Trace:
-    """The recorder of ``gg.compile`` while it traces a step (see glassgrad/compile.py); None otherwise."""
-
-    active = None
-
-
 class ShapeError(ValueError):
     """Shapes that a gate cannot combine; the message names the gate and the shapes."""
 
@@ -322,8 +254,9 @@ def apply(gate: Gate, args: tuple, params: dict):
                          f"{' with ' + str(params) if params else ''}: {e}") from e
     result = Tensor._make(out, Node(gate, args, arrays, needs, out, params)
                           if _GradMode.enabled and True in needs else None)
-    if Trace.active is not None:
-        Trace.active.record(gate, args, params, needs, result)
+    if hooks.active:
+        for hook in hooks.active:
+            hook.on_gate(gate, args, params, needs, result)
     return result
 
 
@@ -343,14 +276,18 @@ FREED = ("backward through a graph whose saved arrays were already freed: a grap
          "first backward(). Pass retain_graph=True to the first backward() to run backward through it again.")
 
 
-def _consumer_counts(root: Node) -> dict[Node, int]:
-    """For every node reachable from ``root``, how many nodes consume its output (iteratively: no recursion)."""
+def _consumer_counts(root: Node) -> tuple[dict[Node, int], set[Node]]:
+    """For every node reachable from ``root``, how many nodes consume its output (iteratively: no recursion);
+    and the nodes whose output a tensor asked to keep the gradient of (``retain_grad()``)."""
     counts = {root: 0}
+    retained = set()
     stack = [root]
     while stack:
         node = stack.pop()
         if node.inputs is None:
             raise RuntimeError(FREED)
+        if node.retained is not None:
+            retained.add(node)
         for t, need in zip(node.inputs, node.needs):
             parent = t.grad_fn if need else None
             if parent is None:
@@ -360,7 +297,7 @@ def _consumer_counts(root: Node) -> dict[Node, int]:
             else:
                 counts[parent] = 1
                 stack.append(parent)
-    return counts
+    return counts, retained
 
 
 def backward(root: Tensor, grad, *, retain_graph: bool = False, create_graph: bool = False,
@@ -374,94 +311,142 @@ def backward(root: Tensor, grad, *, retain_graph: bool = False, create_graph: bo
     * ``inputs=[...]``: return the gradients of these tensors instead and leave every ``.grad`` alone
       (also those of tensors that called ``retain_grad()``).
     * ``create_graph``: run the VJPs on tensors so the gradients are themselves differentiable.
-    * ``observer(node, g, input_grads)``: called for each node, for the explain views.
+    * ``observer(node, g, input_grads)``: called for each node, for the explain views (a hook installed
+      for this call only; see ``glassgrad.hooks``).
     """
-    captured = None if inputs is None else {_key(t): None for t in inputs}
+    watchers = hooks.active if observer is None else (*hooks.active, hooks.Hook(on_backward_step=observer))
+    sink: _Sink = _Accumulate(create_graph, watchers) if inputs is None else _Capture(inputs)
     with _GradModeScope(create_graph):
         if create_graph and not isinstance(grad, Tensor):
             grad = Tensor._make(grad)
-        root_node = root.grad_fn
-        if root_node is None:   # the root is itself a leaf
-            _deliver(root, grad, captured)
+        if root.grad_fn is None:    # the root is itself a leaf
+            sink.leaf(root, grad)
         else:
-            _run(root_node, grad, retain_graph or create_graph, create_graph, captured, observer)
-    if captured is None:
-        return None
-    return [captured[_key(t)] for t in inputs]
+            _run(root.grad_fn, grad, sink, watchers, retain_graph or create_graph, create_graph)
+    return sink.result()
 
 
-def _key(t: Tensor):
-    return t.grad_fn if t.grad_fn is not None else id(t)
-
-
-grad_ready_hooks: list[Callable[[Tensor], None]] = []
-"""Functions called as ``hook(leaf)`` once backward has added the last contribution of this pass to
-``leaf.grad`` (its gradient is final until the next backward); for starting work on a gradient early, as the
-distributed optimiser's overlapped Allreduce does. Not called when ``backward(inputs=...)`` touches no ``.grad``."""
-
-
-def _leaf_uses(counts: dict[Node, int]) -> dict[int, int]:
-    """How many times each leaf needing a gradient is an input of the graph (what it waits for to be final)."""
-    uses: dict[int, int] = {}
-    for node in counts:
-        for t, need in zip(node.inputs, node.needs):
-            if need and t.grad_fn is None:
-                uses[id(t)] = uses.get(id(t), 0) + 1
-    return uses
-
-
-def _run(root: Node, grad, retain_graph: bool, create_graph: bool, captured: dict | None, observer):
-    counts = _consumer_counts(root)
-    leaf_uses = _leaf_uses(counts) if grad_ready_hooks and captured is None else None
+def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, create_graph: bool) -> None:
+    """The backward loop: take nodes in topological order, ask each gate, pass the gradients down, release."""
+    counts, retained = _consumer_counts(root)
+    watched = sink.start(counts, retained)
     grads = {root: grad}
-    delivered: set[int] = set()     # ids of the arrays handed to leaves so far
     ready = [root]
     while ready:
-        node = ready.pop()
+        node = ready.pop()                                   # every consumer has passed its gradient down
         g = grads.pop(node)
-        if captured is not None and node in captured:
-            captured[node] = g
-        if node.retained is not None and captured is None:   # asking for chosen gradients touches no .grad
-            _retain(node, g)
-        tensors = node.inputs
-        if create_graph:
-            if not node.gate.twice_differentiable:
-                raise RuntimeError(f"{node.gate.name}: this gate's derivative is computed on arrays, so it cannot "
-                                   "be differentiated again (create_graph=True)")
-            out = Tensor._make(node.out, node)   # the output again, as a tensor connected to this node
-            in_grads = node.gate.input_grads(g, out, tensors, node.params, node.needs)
-        else:
+        if watched and node in watched:                      # retain_grad(), or a gradient asked for by inputs=
+            sink.node(node, g)
+        if create_graph:                                     # ask the gate: on tensors, recording the graph
+            in_grads = _differentiable_input_grads(node, g)
+        else:                                                # … or on arrays, at NumPy speed
             in_grads = node.gate.input_grads(g, node.out, node.arrays, node.params, node.needs)
-        if observer is not None:
-            observer(node, g, in_grads)
-        for t, a, gi in zip(tensors, node.arrays, in_grads):
+        if watchers:
+            for watcher in watchers:
+                watcher.on_backward_step(node, g, in_grads)
+        for t, a, gi in zip(node.inputs, node.arrays, in_grads):   # pass each gradient down
             if gi is None:
                 continue
-            if gi.shape != a.shape:
+            if gi.shape != a.shape:                           # a broadcast input: sum its gradient back
                 gi = sum_to(gi, a.shape)
-            if gi.dtype != a.dtype:
+            if gi.dtype is not a.dtype and gi.dtype != a.dtype:   # (identity first: == on dtypes is slow)
                 gi = gi.astype(a.dtype)
             parent = t.grad_fn
             if parent is None:
-                if not create_graph:
-                    gi = own_array(gi, delivered)
-                _deliver(t, gi, captured, delivered)
-                if leaf_uses is not None:
-                    leaf_uses[id(t)] -= 1
-                    if leaf_uses[id(t)] == 0:
-                        for hook in grad_ready_hooks:
-                            hook(t)
+                sink.leaf(t, gi)
                 continue
-            if parent in grads:
-                grads[parent] = grads[parent] + gi
-            else:
-                grads[parent] = gi
+            grads[parent] = grads[parent] + gi if parent in grads else gi
             left = counts[parent] - 1
             counts[parent] = left
             if left == 0:
                 ready.append(parent)
-        if not retain_graph:
+        if not retain_graph:                                 # release the saved arrays
             node.release()
+
+
+def _differentiable_input_grads(node: Node, g) -> list:
+    """The input gradients as tensors connected to the graph (create_graph=True)."""
+    if not node.gate.twice_differentiable:
+        raise RuntimeError(f"{node.gate.name}: this gate's derivative is computed on arrays, so it cannot "
+                           "be differentiated again (create_graph=True)")
+    out = Tensor._make(node.out, node)       # the output again, as a tensor connected to this node
+    return node.gate.input_grads(g, out, node.inputs, node.params, node.needs)
+
+
+class _Sink:
+    """Where backward delivers gradients: ``node`` sees the complete output gradient of each node that
+    ``start`` names, ``leaf`` each gradient reaching a leaf; ``result`` is what ``backward`` returns."""
+
+    def start(self, counts: dict[Node, int], retained: set[Node]) -> set[Node] | dict:
+        """Called with the graph about to be run (its nodes, and those with retain_grad()); returns the nodes
+        whose output gradient ``node`` wants to see."""
+        return retained
+
+    def node(self, node: Node, g) -> None:
+        """The complete gradient of ``node``'s output."""
+
+    def leaf(self, leaf: Tensor, gi) -> None:
+        """One gradient reaching ``leaf`` (a leaf used several times gets several)."""
+
+    def result(self) -> list | None:
+        return None
+
+
+class _Accumulate(_Sink):
+    """``backward()``: add each leaf's gradient to ``leaf.grad``, and fill ``.grad`` of retain_grad() tensors."""
+
+    def __init__(self, create_graph: bool, watchers: tuple):
+        self.create_graph = create_graph
+        self.delivered: set[int] = set()     # ids of the arrays handed to leaves so far
+        self.ready_hooks = [h for h in watchers if hooks.wants(h, "on_grad_ready")]
+        self.uses: dict[int, int] = {}       # leaf id → contributions still to come (only for ready_hooks)
+
+    def start(self, counts: dict[Node, int], retained: set[Node]) -> set[Node]:
+        if self.ready_hooks:
+            for node in counts:
+                for t, need in zip(node.inputs, node.needs):
+                    if need and t.grad_fn is None:
+                        self.uses[id(t)] = self.uses.get(id(t), 0) + 1
+        return retained
+
+    def node(self, node: Node, g) -> None:
+        _retain(node, g)
+
+    def leaf(self, leaf: Tensor, gi) -> None:
+        if not self.create_graph:
+            gi = own_array(gi, self.delivered)
+        add_to_grad(leaf, gi, self.delivered)
+        if self.ready_hooks:
+            self.uses[id(leaf)] -= 1
+            if self.uses[id(leaf)] == 0:               # its last contribution of this pass: .grad is final
+                for hook in self.ready_hooks:
+                    hook.on_grad_ready(leaf)
+
+
+class _Capture(_Sink):
+    """``backward(inputs=[...])``: the gradients of chosen tensors, returned; no ``.grad`` is touched."""
+
+    def __init__(self, inputs: Sequence[Tensor]):
+        self.inputs = inputs
+        self.captured: dict = {_key(t): None for t in inputs}
+
+    def start(self, counts: dict[Node, int], retained: set[Node]) -> dict:
+        return self.captured         # asking for chosen gradients touches no .grad, retained or not
+
+    def node(self, node: Node, g) -> None:
+        self.captured[node] = g
+
+    def leaf(self, leaf: Tensor, gi) -> None:
+        key = id(leaf)
+        if key in self.captured:
+            self.captured[key] = gi if self.captured[key] is None else self.captured[key] + gi
+
+    def result(self) -> list:
+        return [self.captured[_key(t)] for t in self.inputs]
+
+
+def _key(t: Tensor):
+    return t.grad_fn if t.grad_fn is not None else id(t)
 
 
 def own_array(gi, delivered: set):
@@ -472,16 +457,6 @@ def own_array(gi, delivered: set):
         gi = xp.array(gi)
     delivered.add(id(gi))
     return gi
-
-
-def _deliver(leaf: Tensor, gi, captured: dict | None, delivered: set = frozenset()) -> None:
-    """Hand a leaf its gradient: into ``captured`` when asked for, else added to ``leaf.grad``."""
-    if captured is not None:
-        key = id(leaf)
-        if key in captured:
-            captured[key] = gi if captured[key] is None else captured[key] + gi
-        return
-    add_to_grad(leaf, gi, delivered)
 
 
 def add_to_grad(leaf: Tensor, gi, delivered: set = frozenset()) -> None:
@@ -516,8 +491,9 @@ def nondifferentiable(fn: Callable) -> Callable:
         if not any(isinstance(a, Tensor) for a in args):
             return fn(*args, **kwargs)
         result = Tensor._make(fn(*(a.data if isinstance(a, Tensor) else a for a in args), **kwargs))
-        if Trace.active is not None:
-            Trace.active.record(None, args, kwargs, [False] * len(args), result, forward=fn)
+        if hooks.active:
+            for hook in hooks.active:
+                hook.on_gate(None, args, kwargs, [False] * len(args), result, forward=fn)
         return result
 
     return wrapper

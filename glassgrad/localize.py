@@ -13,8 +13,8 @@ Each gate is checked on the very inputs it saw, so a wrong rule shows up at its 
 else, whatever it does to the gradients below it. The first wrong gate is the one to fix first: every
 gradient below it in the backward pass was computed from its wrong output.
 
-The recording uses the engine's trace slot (``engine.Trace.active``, called for every gate application),
-so it costs nothing when not asked for.
+The recording is an engine hook (``glassgrad.hooks``, its ``on_gate`` called for every gate application)
+installed only while the forward re-runs, so it costs nothing when not asked for.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
-from glassgrad import engine
+from glassgrad import engine, hooks
 from glassgrad._backend import xp
 from glassgrad.tensor import Tensor
 
@@ -70,29 +70,36 @@ def _site(frame) -> Site:
     return Site(None, library)
 
 
-class _SiteRecorder:
-    """Sits in ``engine.Trace.active`` while the forward runs: remembers where each node was created."""
+class _SiteRecorder(hooks.Hook):
+    """An engine hook while the forward runs: remembers where each node was created."""
 
     def __init__(self):
         self.sites: dict[engine.Node, Site] = {}
 
-    def record(self, gate, args, params, needs, result, forward=None) -> None:
+    def on_gate(self, gate, args, params, needs, result, forward=None) -> None:
         node = getattr(result, "grad_fn", None)
         if gate is not None and node is not None:
             self.sites[node] = _site(sys._getframe(1))
 
 
+class GateCounter(hooks.Hook):
+    """An engine hook counting gate applications (``applied``) and the nodes recorded for backward
+    (``recorded``): ``with hooks.installed(GateCounter()) as counter: …``."""
+
+    def __init__(self):
+        self.applied = self.recorded = 0
+
+    def on_gate(self, gate, args, params, needs, result, forward=None) -> None:
+        if gate is not None:
+            self.applied += 1
+            self.recorded += getattr(result, "grad_fn", None) is not None
+
+
 def record_sites(forward: Callable[[], Tensor]) -> tuple[Tensor, dict]:
     """Run ``forward()`` (grad mode on) recording each gate's creation site: ``(output, {node: Site})``."""
-    if engine.Trace.active is not None:
-        raise RuntimeError("localize: cannot record creation sites while gg.compile is tracing")
     recorder = _SiteRecorder()
-    engine.Trace.active = recorder
-    try:
-        with engine.enable_grad():
-            out = forward()
-    finally:
-        engine.Trace.active = None
+    with hooks.installed(recorder), engine.enable_grad():
+        out = forward()
     if not isinstance(out, Tensor):
         raise TypeError(f"localize: the forward must return a tensor, not {type(out).__name__}")
     return out, recorder.sites

@@ -10,6 +10,7 @@ from __future__ import annotations
 import weakref
 from typing import Any, Iterable, Sequence
 
+from glassgrad import hooks as _hooks
 from glassgrad._backend import ndarray, xp
 
 float32 = xp.float32
@@ -465,10 +466,10 @@ def randint(low: int, high: int, shape: Sequence[int] | int, generator: Generato
 
 
 def _value_read(t: Tensor) -> None:
-    """Tell gg.compile's tracer that Python looked at a value (a step that branches on it can't be replayed)."""
-    tracer = _engine.Trace.active
-    if tracer is not None:
-        tracer.read(t)
+    """Tell the engine's hooks that Python looked at a value (gg.compile cannot replay a step that branches on it)."""
+    if _hooks.active:
+        for hook in _hooks.active:
+            hook.on_read(t)
 
 
 # The engine and the gates import Tensor from here, so they are imported last.

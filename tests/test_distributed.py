@@ -119,11 +119,8 @@ def test_grad_ready_hook_fires_once_per_leaf_when_its_gradient_is_final():
     w = gg.tensor([1.0, 2.0], requires_grad=True)
     b = gg.tensor(0.5, requires_grad=True)
     seen = []
-    gg.engine.grad_ready_hooks.append(lambda leaf: seen.append((leaf, leaf.grad.numpy().copy())))
-    try:
+    with gg.hooks.installed(gg.hooks.Hook(on_grad_ready=lambda leaf: seen.append((leaf, leaf.grad.numpy().copy())))):
         ((w * w).sum() * b + w.sum()).backward()     # w used three times: one call, with the full gradient
-    finally:
-        gg.engine.grad_ready_hooks.clear()
     assert [t is w for t, _ in seen].count(True) == 1 and [t is b for t, _ in seen].count(True) == 1
     np.testing.assert_allclose(dict((id(t), g) for t, g in seen)[id(w)], 2 * 0.5 * np.array([1, 2]) + 1)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import glassgrad as gg
-from glassgrad import engine
+from glassgrad import hooks
 from glassgrad.cli import main
 from glassgrad.explain.model_check import check_model_gradients
 from glassgrad.localize import localize
@@ -89,7 +89,7 @@ def test_the_same_graph_without_the_bug_passes_every_gate(monkeypatch):
     tensors = _inputs()
     loc = localize(lambda: fifty_gates(*tensors))
     assert loc.first_wrong is None and loc.checks and "agree" in str(loc)
-    assert engine.Trace.active is None
+    assert hooks.active == ()
 
 
 def test_gradcheck_raises_with_the_localisation_and_no_sites_unless_asked():
@@ -105,7 +105,7 @@ def test_recording_stops_when_the_forward_raises():
         raise RuntimeError("boom")
     with pytest.raises(RuntimeError, match="boom"):
         localize(broken)
-    assert engine.Trace.active is None
+    assert hooks.active == ()
 
 
 def test_check_model_gradients_localises_a_broken_activation():

@@ -27,6 +27,10 @@ def add_commands(commands) -> None:
     g.add_argument("--no-localize", action="store_true",
                    help="when the check fails, do not go on to check each gate's own backward rule and name the "
                         "first wrong gate with the line that created it (done by default)")
+    g.add_argument("--sweep", action="store_true",
+                   help="the cost lab instead: sweep the parameter count P of [4, h, 3] networks, count forward "
+                        "passes and gates and time centred differences vs backprop, fit log-log slopes")
+    g.add_argument("--plot", metavar="PATH", help="with --sweep: save the log-log plot (PNG)")
     g.add_argument("--cost-table", action="store_true",
                    help="also time both methods on networks of growing size")
     _format_option(g)
@@ -75,6 +79,9 @@ def run_gradcheck(args) -> int:
     from glassgrad.nn import functional as F
     from glassgrad.train.models import mlp
 
+    if args.sweep:
+        from glassgrad.cli.explain_teach import run_sweep
+        return run_sweep(args)
     if len(args.sizes) < 2:
         raise UsageError("--sizes needs at least two sizes (input and output), e.g. 4 8 3")
     gg.manual_seed(args.seed)

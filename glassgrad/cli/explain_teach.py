@@ -86,6 +86,40 @@ def _exercise(args) -> int:
     return 0 if right == len(grades) else 1
 
 
+def run_sweep(args) -> int:
+    """``explain gradcheck --sweep``: the cost lab."""
+    from glassgrad.explain.labs import cost_sweep
+
+    sweep = cost_sweep(activation=args.activation, seed=args.seed)
+    print("The cost of every gradient of [4, h, 3] networks, by centred differences and by backprop "
+          "(times depend on the machine and its load):\n")
+    print(sweep)
+    return _plot(sweep, args.plot)
+
+
+def _plot(lab, path) -> int:
+    if path:
+        try:
+            written = lab.plot(path)
+        except (OSError, ValueError) as e:
+            return _fail(f"cannot write the plot {path}: {e}")
+        print(f"\nwrote {written}" if written else "\n(no plot: matplotlib is not installed; "
+                                                   "pip install 'glassgrad[plot]')")
+    return 0
+
+
+def _probe(args) -> int:
+    from glassgrad.explain.labs import probe
+
+    try:
+        result = probe(args.param, args.sizes, args.activation, args.seed)
+    except ValueError as e:
+        return _fail(str(e))
+    print(f"network {args.sizes}, {args.activation} units, quadratic cost, one example (seed {args.seed})\n")
+    print(result)
+    return _plot(result, args.plot)
+
+
 def add_commands(commands) -> None:
     from glassgrad.train.models import ACTIVATIONS
 
@@ -126,3 +160,14 @@ def add_commands(commands) -> None:
     how.add_argument("--interactive", action="store_true", help="ask each question at the prompt, then grade")
     how.add_argument("--html", metavar="FILE", help="write the worksheet as an HTML form that makes an answers file")
     e.set_defaults(run=_exercise)
+
+    p = commands.add_parser(
+        "probe", help="the linearisation probe: ΔC vs ∂C/∂w·Δw for one weight, and the finite-difference error vs ε",
+        description="Nudge one weight by Δw on a log scale: the actual ΔC, the prediction ∂C/∂w·Δw and the residual "
+                    "(fitted log-log slope ≈ 2); then the centred difference's error against ε with the best ε.")
+    p.add_argument("--param", default="W2[1,2]", help="the weight, 1-based: W<layer>[j,k] (w^l_jk) or b<layer>[j]")
+    p.add_argument("--sizes", type=COUNT, nargs="+", default=[2, 3, 2], metavar="N", help="layer sizes")
+    p.add_argument("--activation", default="sigmoid", choices=["sigmoid", "tanh"], help="hidden activation")
+    p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the weights and the example")
+    p.add_argument("--plot", metavar="PATH", help="save both panels as a PNG")
+    p.set_defaults(run=_probe)

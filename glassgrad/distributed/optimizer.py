@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from glassgrad import engine
+from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
 from glassgrad.distributed.world import World, init
 from glassgrad.optim.optimizer import Optimizer
@@ -103,8 +103,9 @@ class DistributedOptimizer(Optimizer):
         self._next = 0                      # the first bucket not yet launched (launches go in bucket order)
         self.wait_seconds = 0.0
         self.steps = 0
+        self._hook = hooks.Hook(on_grad_ready=self._grad_ready)
         if self.overlap and self.world.size > 1:
-            engine.grad_ready_hooks.append(self._grad_ready)
+            hooks.install(self._hook)
         if broadcast:
             broadcast_parameters(self.params(), world=self.world)
             broadcast_optimizer_state(optimizer, world=self.world)
@@ -180,8 +181,7 @@ class DistributedOptimizer(Optimizer):
 
     def close(self) -> None:
         """Stop watching backward (``overlap=True``); the optimiser still works, without overlap."""
-        if self._grad_ready in engine.grad_ready_hooks:
-            engine.grad_ready_hooks.remove(self._grad_ready)
+        hooks.remove(self._hook)
         self.overlap = False
 
     # checkpoints: the wrapped optimiser's, so they resume with any number of ranks

@@ -12,6 +12,7 @@ against the engine's ``backward()`` of the same cost (the trace's).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from glassgrad.explain.export import Math, check_format
 from glassgrad.explain.notation import Symbols, parse_entry
@@ -29,7 +30,7 @@ class EntryDerivation:
     engine_value: float          # the engine's backward() for the same entry
     agree: bool
     _lines: list = field(default_factory=list, repr=False)
-    _trace: object = field(default=None, repr=False)
+    _trace: Any = field(default=None, repr=False)      # the LayerTrace it was derived from
 
     @property
     def difference(self) -> float:
@@ -97,10 +98,10 @@ def derive_entry(t, entry: str) -> EntryDerivation:
             rule = f"{two}({diff}){factor}" if two or factor else diff
             return [f"{s.delta(m, u)} = {rule}", f"= {nums}", f"= {d[m - 1][u - 1]:.6g}"]
         paths = [f"{s.delta(m + 1, i)} {s.weight(m + 1, i, u)}" for i in range(1, sizes[m + 1] + 1)]
-        nums = [f"{_n(d[m][i - 1])} × {_n(W[m][i - 1, u - 1])}" for i in range(1, sizes[m + 1] + 1)]
+        products = [f"{_n(d[m][i - 1])} × {_n(W[m][i - 1, u - 1])}" for i in range(1, sizes[m + 1] + 1)]
         factor = "" if linear(m) else f" · {fp_symbol(m, u)}"
         times = "" if linear(m) else f" × {_n(fprime(m, u))}"
-        return [f"{s.delta(m, u)} = ({_terms(paths)}){factor}", f"= ({_terms(nums)}){times}",
+        return [f"{s.delta(m, u)} = ({_terms(paths)}){factor}", f"= ({_terms(products)}){times}",
                 f"= {d[m - 1][u - 1]:.6g}"]
 
     name = s.weight(l, j, k)

@@ -291,7 +291,8 @@ def _trend(layers: list[LayerHealth]) -> str:
     if len(hidden) < 2 or not all(a < b for a, b in zip(speeds, speeds[1:])) or speeds[-1] < 2 * speeds[0]:
         return ""
     return (f" Note: {hidden[0].title} learns {speeds[-1] / speeds[0]:.1f}× more slowly than "
-            f"the last hidden layer, {hidden[-1].title} — the start of the vanishing-gradient trend, not yet a problem.")
+            f"the last hidden layer, {hidden[-1].title} — the start of the vanishing-gradient trend, not yet a "
+            "problem.")
 
 
 def _nonfinite(layers: list[LayerHealth]) -> list[Finding]:

@@ -17,8 +17,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from glassgrad import engine
+from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
+from glassgrad.localize import GateCounter
 from glassgrad.explain.export import Table, tex_text
 from glassgrad.explain.notation import entry_label, parameter_label, parameter_names
 from glassgrad.tensor import Tensor
@@ -223,6 +224,8 @@ class CostRow:
     backprop_forward_passes: int
     backprop_backward_passes: int
     backprop_seconds: float
+    numerical_gates: int = 0      # gate applications in all the numerical forward passes
+    backprop_gates: int = 0       # gates recorded by backprop's forward pass = steps of its backward pass
 
     @property
     def speedup(self) -> float:
@@ -274,12 +277,15 @@ def gradient_cost_comparison(sizes_list: Sequence[Sequence[int]] = ((2, 4, 1), (
         model = float64_copy(mlp(list(sizes), activation))
         x = Tensor(rng.standard_normal((batch, sizes[0])))
         y = Tensor(rng.standard_normal((batch, sizes[-1])))
+        with hooks.installed(GateCounter()) as bp_gates, engine.enable_grad():
+            quadratic_cost(model(x), y)
         counted = _CountedModel(model)
         backward_passes, bp_seconds = _backprop_cost(counted, quadratic_cost, x, y)
         bp_forward, counted.forward_passes = counted.forward_passes, 0
-        num_seconds = _numerical_cost(counted, model, quadratic_cost, x, y, eps)
+        with hooks.installed(GateCounter()) as num_gates:
+            num_seconds = _numerical_cost(counted, model, quadratic_cost, x, y, eps)
         rows.append(CostRow(list(sizes), model.num_parameters(), counted.forward_passes, num_seconds,
-                            bp_forward, backward_passes, bp_seconds))
+                            bp_forward, backward_passes, bp_seconds, num_gates.applied, bp_gates.recorded))
     if verbose:
         print(format_cost_table(rows))
     return rows

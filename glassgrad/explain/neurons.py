@@ -37,7 +37,7 @@ def _e(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _num(v: float) -> str:
+def _num(v) -> str:
     return f"{v:.3g}".replace("-", "−")
 
 
@@ -88,30 +88,26 @@ class NeuronView:
     # ---- pictures ------------------------------------------------------------------------------------
     def forward_svg(self) -> str:
         """The forward network: z and a in each neuron, weights on the edges, the cost as one node."""
-        cols, height = self._columns(spacing=84)
-        cost_x = cols[-1].x + COLUMN_GAP * 0.85
-        width = cost_x + 110
-        out = [_svg_open(width, height, "forward network")]
-        out += self._titles(cols, "forward: z = Σ w·a + b, a = f(z)")
-        for m in range(1, self.L + 1):
-            out += self._edges(cols[m - 1], cols[m], m, reverse=False)
-        for m, col in enumerate(cols):
-            out += self._forward_units(m, col)
-        out += self._cost_node(cols[-1], cost_x, reverse=False)
-        return "\n".join(out + ["</svg>"])
+        return self._svg(reverse=False)
 
     def reverse_svg(self) -> str:
         """Lee's reverse network: × f'(z) triangles, ∂C/∂a entering at the output, δ back along the weights."""
-        cols, height = self._columns(spacing=112)
+        return self._svg(reverse=True)
+
+    def _svg(self, reverse: bool) -> str:
+        cols, height = self._columns(spacing=112 if reverse else 84)
         cost_x = cols[-1].x + COLUMN_GAP * 0.85
-        width = cost_x + 110
-        out = [_svg_open(width, height, "reverse network")]
-        out += self._titles(cols, "backward: δ = ∂C/∂a × f'(z), ∂C/∂a = Σ w·δ of the next layer")
-        for m in range(2, self.L + 1):
-            out += self._edges(cols[m - 1], cols[m], m, reverse=True)
-        for m, col in enumerate(cols[1:], start=1):
-            out += self._reverse_units(m, col)
-        out += self._cost_node(cols[-1], cost_x, reverse=True)
+        out = [_svg_open(cost_x + 110, height, "reverse network" if reverse else "forward network")]
+        out += self._titles(cols, "backward: δ = ∂C/∂a × f'(z), ∂C/∂a = Σ w·δ of the next layer" if reverse
+                            else "forward: z = Σ w·a + b, a = f(z)")
+        for m in range(2 if reverse else 1, self.L + 1):      # the reverse network stops at the first layer's δ
+            out += self._edges(cols[m - 1], cols[m], m, reverse)
+        for m, col in enumerate(cols):
+            if reverse and m > 0:
+                out += self._reverse_units(m, col)
+            elif not reverse:
+                out += self._forward_units(m, col)
+        out += self._cost_node(cols[-1], cost_x, reverse)
         return "\n".join(out + ["</svg>"])
 
     def _titles(self, cols: list[_Column], caption: str) -> list[str]:
@@ -136,7 +132,9 @@ class NeuronView:
             else:
                 lines = [f"z {_num(self.z[m - 1][k - 1])}", f"a {_num(self.a[m][k - 1])}"]
             name = self.s.a(m, k)
-            tip = f"{name} = {self.a[m][k - 1]:.6g}" + ("" if m == 0 else f", {self.s.z(m, k)} = {self.z[m - 1][k - 1]:.6g}")
+            tip = f"{name} = {self.a[m][k - 1]:.6g}"
+            if m > 0:
+                tip += f", {self.s.z(m, k)} = {self.z[m - 1][k - 1]:.6g}"
             out.append(f'<g class="neuron"><title>{_e(tip)}</title>'
                        f'<ellipse cx="{col.x:.1f}" cy="{y:.1f}" rx="44" ry="30" fill="#eef4ff" stroke="#3366aa"/>')
             out += [_text(col.x, y - 4 + 15 * i, line, size=11) for i, line in enumerate(lines)]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
 from glassgrad.explain.export import Table
 
@@ -185,7 +186,7 @@ def correspondence(weights: list, biases: list, limit: int = 12) -> Table:
 
     ``weights[l-1]`` is layer l's (out, in) matrix and ``biases[l-1]`` its bias vector (nndl's W^l, b^l).
     """
-    rows = []
+    rows: list[Sequence[str]] = []
     for l, (W, b) in enumerate(zip(weights, biases), start=1):
         for j in range(1, len(b) + 1):
             for k in range(0, W.shape[1] + 1):

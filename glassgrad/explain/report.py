@@ -190,16 +190,25 @@ def _health(health) -> str:
 
 
 def _model(model) -> str:
+    from glassgrad.explain.notation import layer_label, parameter_label, parameter_names
+
+    names = parameter_names(model)          # Linear layers as the notes count them: W^l, b^l, l = 1 … L
+    L = max((l for l, _ in names.values()), default=0)
     rows = []
     for name, m in model.named_modules():
         own = [(n, p) for n, p in vars(m).items() if type(p).__name__ == "Parameter"]
         if own:
-            shapes = ", ".join(f"{n} {'×'.join(map(str, p.shape))}" for n, p in own)
-            rows.append((_e(name or "(model)"), _e(type(m).__name__), _e(shapes), f"{sum(p.numel() for _, p in own):,}"))
+            path = (name + "." if name else "")
+            where = [names.get(path + n) for n, _ in own]
+            shapes = ", ".join(f"{parameter_label(*w) if w else n} {'×'.join(map(str, p.shape))}"
+                               for (n, p), w in zip(own, where))
+            layer = layer_label(where[0][0], L) if where[0] else ""
+            rows.append((_e(layer), _e(name or "(model)"), _e(type(m).__name__), _e(shapes),
+                         f"{sum(p.numel() for _, p in own):,}"))
     total = sum(p.numel() for _, p in model.named_parameters())
-    rows.append(("<b>total</b>", "", "", f"<b>{total:,}</b>"))
+    rows.append(("<b>total</b>", "", "", "", f"<b>{total:,}</b>"))
     return _section("Model", f"<pre>{_e(repr(model))}</pre>"
-                    + _table(["layer", "type", "parameters", "count"], rows, name_cols=3))
+                    + _table(["layer", "module", "type", "parameters", "count"], rows, name_cols=4))
 
 
 # ---- the report -------------------------------------------------------------------------------------
