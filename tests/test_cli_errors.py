@@ -187,6 +187,22 @@ def test_an_internal_error_is_one_line_and_debug_shows_the_traceback(monkeypatch
         main(["predict", "/nonexistent.npz", "--data", "digits"])
 
 
+@pytest.mark.parametrize("error, words", [
+    (MemoryError("Unable to allocate 44.7 GiB"), "not enough memory (Unable to allocate 44.7 GiB)"),
+    (PermissionError(13, "Permission denied", "/root/x.npz"), "/root/x.npz: Permission denied"),
+])
+def test_the_machine_refusing_is_one_line_not_a_bug(monkeypatch, capsys, error, words):
+    from glassgrad.cli import train as train_cli
+
+    def refused(args):
+        raise error
+
+    monkeypatch.setattr(train_cli, "run_evaluate", refused)
+    assert main(["evaluate", "m.npz"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("glassgrad evaluate: error: ") and words in err[0]
+
+
 # --------------------------------------------------------------------------------------------------
 # Ctrl-C: one line, summary.json "interrupted", status 130; the checkpoint holds the last finished epoch
 # --------------------------------------------------------------------------------------------------

@@ -242,6 +242,13 @@ def test_json_nested_past_the_parsers_limit(saved, tmp_path):
     assert_refused(path, "nested")
 
 
+def test_paths_that_are_not_checkpoint_files(tmp_path):
+    assert_refused(tmp_path / "absent.npz", "no such checkpoint file")
+    assert_refused(tmp_path, "not a file")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    assert_refused(tmp_path / "loop")
+
+
 def test_metadata_that_is_not_bytes(saved, tmp_path):
     _, arrays, _ = saved
     path = write_npz(tmp_path / "m.npz", {**arrays, "__metadata__": np.zeros(3, np.float32)})
@@ -276,6 +283,8 @@ def test_a_model_state_that_does_not_fit_changes_nothing(tmp_path, key, value, w
 @pytest.mark.parametrize("change, words", [
     (lambda o: {**o, "param_groups": [{**o["param_groups"][0], "lr": -1.0}]}, "learning rate"),
     (lambda o: {**o, "param_groups": [{**o["param_groups"][0], "lr": "fast"}]}, "'lr'"),
+    (lambda o: {**o, "param_groups": [{**o["param_groups"][0], "lr": float("inf")}]}, "not a finite number"),
+    (lambda o: {**o, "param_groups": [{**o["param_groups"][0], "momentum": True}]}, "'momentum'"),
     (lambda o: {**o, "param_groups": [{**o["param_groups"][0], "nesterov": 3}]}, "'nesterov'"),
     (lambda o: {**o, "param_groups": [{**o["param_groups"][0], "surprise": 1}]}, "'surprise'"),
     (lambda o: {**o, "param_groups": [{**o["param_groups"][0], "params": [0, 1]}]}, "group 0"),

@@ -115,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"{args.prog}: error: {e.filename or ''}: {e.strerror or e}".replace(": : ", ": "), file=sys.stderr)
         return 2
+    except MemoryError as e:  # sizes the machine cannot hold: the user's choice, not a bug
+        if debug:
+            raise
+        print(f"{args.prog}: error: not enough memory ({e or 'MemoryError'}); choose smaller sizes (--hidden, "
+              "--batch-size) or a machine with more memory", file=sys.stderr)
+        return 2
     except Exception as e:    # a bug, not a user error: one line and how to get the details
         if debug:
             raise
