@@ -60,6 +60,9 @@ BAD_FLAGS = [
     (["explain", "neuron"], "--w0", ["nan", "inf"]),
     (["explain", "mlp"], "--sizes", ["0"]),
     (["explain", "mlp"], "--seed", ["-1"]),
+    (["explain", "mlp"], "--lam", ["-1", "nan"]),
+    (["explain", "probe"], "--sizes", ["0"]),
+    (["explain", "exercise"], "--seed", ["-1"]),
 ]
 
 
@@ -69,6 +72,12 @@ def test_a_bad_number_is_one_line_naming_the_flag_and_what_is_allowed(command, f
     message = user_error(argv, capsys)
     assert f"argument {flag}: must be" in message and repr(value) in message
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e999"])
+def test_expression_values_must_be_finite(capsys, value):
+    message = user_error(["explain", "circuit", "--expr", "x * 2", "--values", f"x={value}"], capsys)
+    assert "finite" in message and repr(value) in message
 
 
 def test_every_option_with_a_default_shows_it_in_help():

@@ -70,6 +70,39 @@ def test_bad_data_is_refused_before_training(data, make, error, words):
     assert all(np.array_equal(before[k], v) for k, v in weights(model).items())
 
 
+@pytest.mark.parametrize("callback", [print, Callback, "log.jsonl"])
+def test_callbacks_that_are_not_callbacks_are_refused(data, callback):
+    model, opt = setup()
+    with pytest.raises(TypeError, match="callbacks must be Callback objects"):
+        fit(model, F.cross_entropy, opt, data, callbacks=[callback], **QUIET)
+
+
+def test_arguments_are_checked_before_a_resume_changes_anything(tmp_path, data):
+    model, opt = setup()
+    path = tmp_path / "m.npz"
+    fit(model, F.cross_entropy, opt, data, epochs=1, callbacks=[ModelCheckpoint(path)], **QUIET)
+    other, other_opt = setup(seed=3)
+    before = weights(other)
+    for bad in (dict(callbacks=[print]), dict(log="metrics.txt"), dict(epochs="2")):
+        with pytest.raises((TypeError, ValueError)):
+            fit(other, F.cross_entropy, other_opt, data, **{"epochs": 2, **bad}, resume=str(path), **QUIET)
+        assert all(np.array_equal(before[k], v) for k, v in weights(other).items())
+
+
+def test_a_duck_typed_callback_needs_only_the_hooks_it_uses(data):
+    class EpochsOnly:                     # not a Callback subclass, no other hooks
+        def __init__(self):
+            self.seen = []
+
+        def on_epoch_end(self, state, logs):
+            self.seen.append(state.epoch)
+
+    model, opt = setup()
+    cb = EpochsOnly()
+    fit(model, F.cross_entropy, opt, data, epochs=2, callbacks=[cb], **QUIET)
+    assert cb.seen == [1, 2]
+
+
 def test_non_finite_validation_data_is_refused(data):
     X, y = data
     model, opt = setup()

@@ -55,21 +55,31 @@ class Callback:
     def on_train_error(self, state, error: BaseException) -> None: ...
 
 
+HOOKS = ("on_train_begin", "on_epoch_begin", "on_backward_end", "on_batch_end", "on_epoch_end", "on_train_end",
+         "on_train_error")
+
+
 class CallbackList:
     """Callbacks in their order; calling a hook on it calls it on each (skipping writers where the
     process is not the writer)."""
 
     def __init__(self, callbacks: Iterable[Callback]):
+        callbacks = list(callbacks)
+        for cb in callbacks:
+            if isinstance(cb, type) or not any(callable(getattr(cb, h, None)) for h in HOOKS):
+                raise TypeError(f"callbacks must be Callback objects (with on_epoch_end and the like), not "
+                                f"{cb!r}" + (" (a class: create one with ())" if isinstance(cb, type) else ""))
         self.callbacks = sorted(callbacks, key=lambda cb: getattr(cb, "order", ORDER_DEFAULT))
 
     def __getattr__(self, hook: str):
-        if not hook.startswith("on_"):
+        if hook not in HOOKS:
             raise AttributeError(hook)
 
         def call(state, *args: Any) -> None:
             for cb in self.callbacks:
-                if state.is_writer or not getattr(cb, "writer_only", False):
-                    getattr(cb, hook)(state, *args)
+                method = getattr(cb, hook, None)       # objects that are not Callbacks may lack some hooks
+                if method is not None and (state.is_writer or not getattr(cb, "writer_only", False)):
+                    method(state, *args)
         return call
 
 

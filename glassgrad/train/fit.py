@@ -261,17 +261,17 @@ def fit(model, loss: Callable, optimizer, train_data, epochs: int = 1, *, valida
         _check_finite(loader, "training")
         if validation is not None:
             _check_finite(validation, "validation")
-    history = _resume(resume, model, optimizer, loader) if resume is not None else History()
-    state = TrainingState(model, optimizer, loader, history, epochs, dict(metadata or {}))
-    callbacks = CallbackList([NonFiniteStop(), *callbacks, *_standard_callbacks(log, progress, verbose)])
+    hooks = CallbackList([NonFiniteStop(), *callbacks, *_standard_callbacks(log, progress, verbose)])
     step = _Step(model, loss, penalty, compile)
+    history = _resume(resume, model, optimizer, loader) if resume is not None else History()   # checked: commit
+    state = TrainingState(model, optimizer, loader, history, epochs, dict(metadata or {}))
     classify = "accuracy" in metrics
     try:
-        callbacks.on_train_begin(state)
+        hooks.on_train_begin(state)
         while state.epoch < epochs and not state.stopped:
             state.epoch += 1
-            callbacks.on_epoch_begin(state)
-            epoch = _run_epoch(state, step, callbacks, classify)
+            hooks.on_epoch_begin(state)
+            epoch = _run_epoch(state, step, hooks, classify)
             if epoch is None:
                 state.epoch -= 1
                 break
@@ -280,10 +280,10 @@ def fit(model, loss: Callable, optimizer, train_data, epochs: int = 1, *, valida
                 logs.update({f"val_{k}": v for k, v in evaluate(model, validation, loss, metrics).items()})
             logs.update(timing)
             history.epochs.append(logs)
-            callbacks.on_epoch_end(state, logs)
+            hooks.on_epoch_end(state, logs)
     except BaseException as error:
-        callbacks.on_train_error(state, error)
+        hooks.on_train_error(state, error)
         raise
     history.stop_reason, history.fault = state.stopped, state.fault
-    callbacks.on_train_end(state)
+    hooks.on_train_end(state)
     return history
