@@ -267,7 +267,8 @@ def plot(gd: dict, sgd: dict, args, task: str, n: int, gd_lr: float, X: np.ndarr
     ax_d.set_xlabel("average intensity")
     ax_d.set_ylabel("symmetry")
     ax_d.set_title(f"the data: N = {n} training digits", fontsize=10, pad=24)
-    ax_d.legend(fontsize=8, loc="lower right", framealpha=0.9)
+    ax_d.legend(fontsize=9, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False,
+                borderaxespad=0.0)        # above the panel, as in the other two
 
     for ax, whole in ((ax_i, True), (ax_u, False)):
         ax.plot(*curve(gd, whole), color="tab:red", label="Gradient Descent")

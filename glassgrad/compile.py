@@ -141,7 +141,7 @@ def _difference(r1: _Recording, r2: _Recording) -> str | None:
 # Inline emission of the hot gates
 # --------------------------------------------------------------------------------------------------
 # A forward emitter writes the NumPy calls of one gate's forward, a VJP emitter those of one VJP, with the
-# same operations in the same order as the gate's own code (ops/elementwise.py, ops/nn.py), so a compiled
+# same operations in the same order as the gate's own code (ops/elementwise.py, ops/fused.py), so a compiled
 # step's numbers are the eager step's bit for bit. ``o`` (or ``d``) is the name to assign; ``out`` is
 # ``", out=<buffer>"`` when the result has a preallocated array of its own, or ``""`` when it must be a
 # fresh array (it is returned to the caller or handed to a ``.grad``). An emitter returns None for a case

@@ -30,7 +30,7 @@ from glassgrad.tensor import Tensor
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # The machinery every gate application passes through: a site inside these is never the interesting one.
-_CORE = tuple(_PACKAGE + p for p in ("engine.py", "tensor.py", "function.py", "functional.py", "ops" + os.sep,
+_CORE = tuple(_PACKAGE + p for p in ("engine.py", "tensor.py", "function.py", "transforms.py", "ops" + os.sep,
                                      "localize.py"))
 # Python's own files, installed scripts and packages (the glassgrad command, pytest): never "your code".
 _INSTALLED = tuple({os.path.abspath(p) + os.sep for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})

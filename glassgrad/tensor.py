@@ -146,6 +146,15 @@ class Tensor:
             return xp.array(self.data, dtype=dtype)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
+    def __dlpack__(self, **kwargs):
+        """DLPack export: ``torch.from_dlpack(t)``, ``np.from_dlpack(t)`` share this tensor's memory (the values
+        only, as ``np.asarray(t)``: the gradient stays in glassgrad's graph)."""
+        _value_read(self)
+        return self.data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple:
+        return self.data.__dlpack_device__()
+
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """``np.exp(t)``, ``array + t``: NumPy's ufuncs run glassgrad's gates (glassgrad/ops/numpy_api.py)."""
         return _numpy_api.array_ufunc(ufunc, method, inputs, kwargs)
@@ -279,6 +288,36 @@ class Tensor:
     def clip(self, min=None, max=None): return _ops.clip(self, min, max)
     clamp = clip
 
+    def sin(self): return _ops.sin(self)
+    def cos(self): return _ops.cos(self)
+    def tan(self): return _ops.tan(self)
+    def sinh(self): return _ops.sinh(self)
+    def cosh(self): return _ops.cosh(self)
+    def arcsin(self): return _ops.arcsin(self)
+    def arccos(self): return _ops.arccos(self)
+    def arctan(self): return _ops.arctan(self)
+    asin, acos, atan = arcsin, arccos, arctan
+    def log1p(self): return _ops.log1p(self)
+    def expm1(self): return _ops.expm1(self)
+    def log2(self): return _ops.log2(self)
+    def log10(self): return _ops.log10(self)
+    def exp2(self): return _ops.exp2(self)
+    def square(self): return _ops.square(self)
+    def floor(self): return _ops.floor(self)
+    def ceil(self): return _ops.ceil(self)
+    def trunc(self): return _ops.trunc(self)
+    def round(self, decimals: int = 0): return _ops.round(self, decimals=decimals)
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None): return _ops.nan_to_num(self, nan, posinf, neginf)
+    def cumsum(self, *args, **kwargs): return _ops.cumsum(self, *args, **kwargs)
+    def cumprod(self, *args, **kwargs): return _ops.cumprod(self, *args, **kwargs)
+    def diagonal(self, offset=0, axis1=0, axis2=1): return _ops.diagonal(self, offset, axis1, axis2)
+    def trace(self, offset=0, axis1=0, axis2=1): return _ops.trace(self, offset, axis1, axis2)
+    def ravel(self): return _ops.ravel(self)
+    def flip(self, axis=None): return _ops.flip(self, axis)
+    def roll(self, shift, axis=None): return _ops.roll(self, shift, axis)
+    def tile(self, reps): return _ops.tile(self, reps)
+    def take(self, indices, axis=None): return _ops.take(self, indices, axis)
+
     # NumPy's axis= / keepdims= / ddof=, or PyTorch's dim= / keepdim= / correction= (glassgrad/ops/spelling.py)
     def sum(self, *args, **kwargs): return _ops.sum(self, *args, **kwargs)
     def mean(self, *args, **kwargs): return _ops.mean(self, *args, **kwargs)
@@ -296,7 +335,7 @@ class Tensor:
     def argmin(self, *args, **kwargs): return _ops.argmin(self, *args, **kwargs)
 
     def matmul(self, other): return _ops.matmul(self, other)
-    def dot(self, other): return _ops.matmul(self, other)
+    def dot(self, other): return _ops.dot(self, other)
 
     def reshape(self, *shape):
         return _ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
@@ -353,6 +392,12 @@ def as_tensor(data: Any, dtype=None) -> Tensor:
     return Tensor(_to_array(data, dtype, copy=False))
 
 
+def from_dlpack(x: Any, requires_grad: bool = False) -> Tensor:
+    """A tensor sharing memory with any DLPack producer: a PyTorch tensor on the CPU, a NumPy array, a JAX
+    array … (``x`` itself must not require a gradient in its own library: detach it there first)."""
+    return Tensor(xp.from_dlpack(x), requires_grad=requires_grad)
+
+
 def _shape(shape: tuple) -> tuple:
     return tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else tuple(shape)
 
@@ -379,6 +424,21 @@ def arange(start, stop=None, step=1, dtype=None, requires_grad: bool = False) ->
     if dtype is None:
         dtype = xp.int64 if arr.dtype.kind in "iu" else DEFAULT_FLOAT
     return Tensor(arr.astype(dtype), requires_grad=requires_grad)
+
+
+def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dtype=None,
+             requires_grad: bool = False) -> Tensor:
+    """``num`` evenly spaced values from start to stop (stop included unless endpoint=False), as ``np.linspace``;
+    float32 unless ``dtype`` says otherwise."""
+    return Tensor(xp.linspace(start, stop, num, endpoint=endpoint).astype(_float_dtype(dtype)),
+                  requires_grad=requires_grad)
+
+
+def logspace(start: float, stop: float, num: int = 50, endpoint: bool = True, base: float = 10.0, dtype=None,
+             requires_grad: bool = False) -> Tensor:
+    """``base ** linspace(start, stop, num)``, as ``np.logspace``; float32 unless ``dtype`` says otherwise."""
+    return Tensor(xp.logspace(start, stop, num, endpoint=endpoint, base=base).astype(_float_dtype(dtype)),
+                  requires_grad=requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False) -> Tensor:

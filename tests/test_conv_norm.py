@@ -10,6 +10,8 @@ import glassgrad as gg
 from glassgrad import nn
 from glassgrad.nn import functional as F
 from glassgrad.ops import conv as conv_ops
+from glassgrad.ops.conv import conv2d_composite
+from glassgrad.ops.norm import batch_norm_composite
 
 TF = torch.nn.functional
 rng = np.random.default_rng(1234)
@@ -52,19 +54,6 @@ CONV_CASES = [  # (input shape, weight shape, stride, padding)
     ((2, 1, 4, 4), (2, 1, 1, 1), (1, 3), 0),
     ((1, 2, 3, 3), (2, 2, 3, 3), 1, 1),          # 'same' padding
 ]
-
-
-def conv2d_composite(x, w, b=None, stride=1, padding=0):
-    """conv2d from elementary gates: pad, one getitem per kernel offset, stack, reshape, matmul."""
-    (sh, sw), (ph, pw) = F._pair("t", "stride", stride, 1), F._pair("t", "padding", padding, 0)
-    o, c, kh, kw = w.shape
-    x = gg.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    n, _, hp, wp = x.shape
-    oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-    pieces = [x[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] for i in range(kh) for j in range(kw)]
-    cols = gg.stack(pieces, axis=2).reshape(n, c * kh * kw, oh * ow)      # (N, C·kh·kw, OH·OW)
-    out = (w.reshape(o, -1) @ cols).reshape(n, o, oh, ow)
-    return out if b is None else out + b.reshape(o, 1, 1)
 
 
 @pytest.mark.parametrize("xs, ws, stride, padding", CONV_CASES)
@@ -160,14 +149,6 @@ def test_max_pool2d_overlapping_ties_share():
 
 
 # ---- batch_norm ---------------------------------------------------------------------------------------
-def batch_norm_composite(x, weight, bias, eps=1e-5):
-    """batch_norm from elementary gates: mean, var, sqrt."""
-    axes = (0,) + tuple(range(2, x.ndim))
-    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-    xhat = (x - x.mean(axis=axes, keepdims=True)) / (x.var(axis=axes, keepdims=True) + eps).sqrt()
-    return xhat * weight.reshape(shape) + bias.reshape(shape)
-
-
 BN_SHAPES = [(5, 3), (4, 2, 3), (3, 2, 2, 3)]
 
 

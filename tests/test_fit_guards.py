@@ -37,7 +37,7 @@ def data():
 # Arguments and data: checked first
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, error, words", [
-    (dict(epochs="3"), TypeError, "epochs must be a whole number >= 1, not '3'"),
+    (dict(epochs="3"), TypeError, r"fit epochs must be an integer >= 1, not str \('3'\)"),
     (dict(epochs=-1), ValueError, "epochs"),
     (dict(epochs=0), ValueError, "epochs"),
     (dict(epochs=2.0), TypeError, "epochs"),

@@ -9,6 +9,7 @@ indexing with repeated indices, the matmul shape cases and the shape gates.
 from __future__ import annotations
 
 import math
+import sys
 
 import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
@@ -17,9 +18,11 @@ import pytest
 from hypothesis import given, settings
 
 import glassgrad as gg
+import numpy_gate_cases
 from glassgrad.engine import GATES
 from glassgrad.ops import conv
-from glassgrad.ops import nn as fused
+from glassgrad.ops import fused
+from glassgrad.ops import norm
 
 # --------------------------------------------------------------------------------------------------
 # Strategies
@@ -395,7 +398,7 @@ def case_batch_norm(data):
         data.draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=2))
     x = distinct(data, shape, spacing=0.3) + arrays(data, shape, reals(-0.05, 0.05))
     eps = data.draw(st.sampled_from([1e-5, 0.1]))
-    return (lambda a, w, b: conv.batch_norm(a, w, b, eps=eps)), \
+    return (lambda a, w, b: norm.batch_norm(a, w, b, eps=eps)), \
         [x, arrays(data, shape[1:2]), arrays(data, shape[1:2])]
 
 
@@ -458,6 +461,7 @@ CASES = {
     "max_pool2d_gather": case_max_pool2d_gather,
     "batch_norm": case_batch_norm,
 }
+CASES.update(numpy_gate_cases.gradcheck_cases(sys.modules[__name__]))   # NumPy's wider surface
 EPS = {"astype": 1e-3}          # float32 rounding (~1e-7 relative) must be small against eps
 
 

@@ -129,3 +129,17 @@ def test_pictures_fit_1400px_without_overlaps(driver, tmp_path, sizes):  # noqa:
             if top <= (t[1] + t[3]) / 2 <= bottom:
                 assert left - 0.5 <= t[0] and t[2] <= right + 0.5, (n["shape"], t)
 
+
+
+@browser
+def test_gate_graph_page_scales_to_1400px(driver, tmp_path):  # noqa: F811
+    """The gate-level graph of [4, 8, 8, 3] (thousands of px wide when drawn) is scaled to the window."""
+    page = tmp_path / "gates.html"
+    assert main(["explain", "mlp", "--sizes", "4", "8", "8", "3", "--graph", str(page), "--gates", "--reverse"]) == 0
+    driver.set_window_size(1400, 1000)
+    driver.get(page.as_uri())
+    natural, shown = driver.execute_script(
+        "const s = document.querySelector('svg'); return [s.viewBox.baseVal.width, s.getBoundingClientRect().width];")
+    scroll_width, client_width = driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert natural > 1400 and shown <= client_width and scroll_width <= client_width

@@ -16,7 +16,7 @@ import glassgrad as gg
 from glassgrad import nn, optim
 from glassgrad.nn import functional as F
 from glassgrad.nn import init
-from glassgrad.ops import nn as fused
+from glassgrad.ops import fused
 
 torch = pytest.importorskip("torch")
 

@@ -358,3 +358,14 @@ def test_format_flag_on_the_command_line(capsys):
     _structurally_sound(out)
     assert main(["explain", "mlp", "--format", "markdown", "--entry", "W1[1,1]"]) == 0
     assert "$\\partial C/\\partial w^{1}_{1,1}" in capsys.readouterr().out
+
+
+def test_graph_names_a_models_parameters_as_the_notes_do():
+    from glassgrad.explain import graph
+    from glassgrad.explain.trace import cost_tensor
+    model = nn.Sequential(_model(nn.Sigmoid, None), nn.BatchNorm1d(2, dtype=gg.float64))
+    view = graph(cost_tensor(model[0], X, Y), model=model)
+    labels = {n.label for n in view.nodes if n.kind == "leaf"}
+    assert {"W^1", "b^1", "W^2", "b^2"} <= labels
+    unnamed = graph(cost_tensor(model[0], X, Y))
+    assert "W^1" not in {n.label for n in unnamed.nodes}

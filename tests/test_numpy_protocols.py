@@ -128,6 +128,12 @@ def test_unknown_ufunc_and_ufunc_methods_are_refused_by_name():
         np.add.outer(t, t)
 
 
+def test_piecewise_constant_ufuncs_have_zero_gradient_as_in_torch():
+    t = gg.tensor(X, requires_grad=True)
+    (np.sign(t) + np.floor(t) + np.ceil(t) + np.trunc(t) + np.rint(t)).sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), np.zeros_like(X))
+
+
 def test_out_arguments_are_refused():
     t = gg.tensor(X, requires_grad=True)
     buffer = np.empty_like(X)
@@ -145,5 +151,5 @@ def test_gradient_free_functions_run_on_the_values():
     assert np.argmax(t) == np.argmax(X)
     np.testing.assert_array_equal(np.argmax(t, axis=1).numpy(), np.argmax(X, axis=1))
     assert np.allclose(t, X) and np.array_equal(t, X)
-    assert not np.sign(t).requires_grad and np.isfinite(t).dtype == np.bool_
+    assert np.isfinite(t).dtype == np.bool_ and not np.isfinite(t).requires_grad
     np.testing.assert_array_equal(np.zeros_like(t).numpy(), np.zeros_like(X))

@@ -191,8 +191,9 @@ def test_comparisons_give_bool_tensors_without_grad():
         assert out.dtype == np.bool_, op
         assert not out.requires_grad and out.grad_fn is None, op
         np.testing.assert_array_equal(out.numpy(), expected, err_msg=op)
-    for f in (gg.sign, gg.argmax, gg.argmin, gg.isfinite, gg.isnan):
+    for f in (gg.argmax, gg.argmin, gg.isfinite, gg.isnan):
         assert not f(x).requires_grad
+    assert gg.sign(x).requires_grad and gg.sign(x).grad_fn.gate.name == "sign"     # gradient 0, as in PyTorch
     assert gg.argmax(gg.tensor([[1.0, 5.0], [7.0, 0.0]]), axis=1).tolist() == [1, 0]
     assert x.argmax().item() == 2
 

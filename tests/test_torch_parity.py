@@ -14,9 +14,11 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 import glassgrad as gg  # noqa: E402
+import numpy_gate_cases  # noqa: E402
 from glassgrad.engine import GATES  # noqa: E402
 from glassgrad.ops import conv  # noqa: E402
-from glassgrad.ops import nn as fused  # noqa: E402
+from glassgrad.ops import fused  # noqa: E402
+from glassgrad.ops import norm  # noqa: E402
 
 TOL = dict(rtol=1e-6, atol=1e-6)
 
@@ -278,12 +280,15 @@ CASES = [
      t_pool_scatter, [(POOL_OUT.shape, "any")]),
     ("max_pool2d_gather", "", lambda h: conv.max_pool2d_gather(h, x=POOL_X, out=POOL_OUT, **POOL), t_pool_gather,
      [(POOL_X.shape, "any")]),
-    ("batch_norm", "(N, F)", lambda x, w, b: conv.batch_norm(x, w, b),
+    ("batch_norm", "(N, F)", lambda x, w, b: norm.batch_norm(x, w, b),
      lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [((5, 3), "any"), ((3,), "any"), ((3,), "any")]),
-    ("batch_norm", "images", lambda x, w, b: conv.batch_norm(x, w, b, eps=0.1),
+    ("batch_norm", "images", lambda x, w, b: norm.batch_norm(x, w, b, eps=0.1),
      lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True, eps=0.1),
      [((2, 3, 2, 3), "any"), ((3,), "any"), ((3,), "any")]),
 ]
+
+
+CASES += numpy_gate_cases.parity_cases(torch)     # NumPy's wider surface
 
 
 def test_every_registered_gate_is_compared_with_torch():

@@ -118,11 +118,9 @@ def _mlp(args) -> int:
         return 0
     if not args.gates and args.graph.lower().endswith((".html", ".htm", ".svg")):
         return _write_neurons(result, args.graph, args.reverse)
-    for l, layer in enumerate(m for m in model.modules() if isinstance(m, gg.nn.Linear)):
-        layer.weight.name, layer.bias.name = f"W^{l + 1}", f"b^{l + 1}"
     cost = cost_tensor(model, x, y, args.cost, args.notation, args.lam)
     return _write_graph(graph(cost, reverse=args.reverse, title=f"{args.sizes} {activation} network, "
-                              f"{args.cost} cost"), args.graph)
+                              f"{args.cost} cost", model=model), args.graph)
 
 
 def add_commands(commands) -> None:

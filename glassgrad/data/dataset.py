@@ -79,7 +79,7 @@ class TensorDataset(Dataset):
         lengths = [a.shape[0] for a in converted]
         if len(set(lengths)) != 1:
             raise ValueError(
-                f"all arrays must have the same first dimension (number of examples); got lengths {lengths}"
+                f"TensorDataset: all arrays must have the same first dimension (number of examples); got lengths {lengths}"
             )
         self.arrays: tuple[np.ndarray, ...] = converted
 
@@ -118,6 +118,11 @@ class Subset(Dataset):
         return f"Subset({len(self)} of {self.dataset!r})"
 
 
+def _is_array(a: Any) -> bool:
+    """A NumPy array or a glassgrad Tensor (anything with a shape that NumPy can read)."""
+    return isinstance(a, np.ndarray) or (hasattr(a, "shape") and hasattr(a, "__array__"))
+
+
 def _get_batch(dataset: Any, indices: np.ndarray) -> tuple[np.ndarray, ...]:
     if isinstance(dataset, Dataset):
         return dataset.get_batch(indices)
@@ -133,8 +138,10 @@ class DataLoader:
 
     Args:
         dataset: a :class:`Dataset` (a :class:`TensorDataset` is batched by fancy
-            indexing, anything else is collated with ``np.stack``) or any object
-            with ``__len__`` and ``__getitem__``.
+            indexing, anything else is collated with ``np.stack``), a tuple of arrays
+            sharing their first dimension such as ``(X, y)`` (read as ``TensorDataset(X, y)``,
+            as ``fit`` reads it), or any other object with ``__len__`` and ``__getitem__``
+            (a list of ``(x, y)`` examples, say).
         batch_size: examples per batch; the last batch may be smaller.
         shuffle: draw a fresh permutation at the start of every epoch (every ``iter()``).
         drop_last: drop the last batch if it is smaller than ``batch_size``.
@@ -181,6 +188,8 @@ class DataLoader:
                     f"generator must be a numpy.random.Generator, got {type(generator).__name__}"
                 )
             generator = generator.rng
+        if isinstance(dataset, tuple) and dataset and all(_is_array(a) for a in dataset):
+            dataset = TensorDataset(*dataset)     # (X, y): fields, not two examples
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)

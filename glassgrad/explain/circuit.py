@@ -1,6 +1,10 @@
 """Gate-by-gate view of a scalar expression: every gate in forward order with its inputs, its output,
 its local derivatives and the gradient arriving from above (BACKGROUND §3).
 
+Leaves and intermediate values may be arrays (f = (w * x).sum() with vectors w, x): their values and
+gradients are then shown element by element, and the "local derivative" column holds the gate's VJP with
+an incoming gradient of ones, ∂(Σ out)/∂in, which for an elementwise gate is each entry's own derivative.
+
 The view is an observer on the ordinary backward pass; the engine is not changed to produce it.
 """
 from __future__ import annotations
@@ -11,6 +15,8 @@ from glassgrad import engine
 from glassgrad._backend import xp
 from glassgrad.tensor import Tensor, tensor
 
+Value = float | xp.ndarray      # one entry, or an array shown element by element
+
 
 @dataclass
 class GateStep:
@@ -19,15 +25,27 @@ class GateStep:
     step: int
     gate: str
     inputs: list[str]            # names of the inputs: a leaf's name, a number, or [k] for step k's output
-    input_values: list[float]
-    output: float
-    grad_output: float           # ∂f/∂output: the gradient arriving from above
-    local: list[float | None]    # ∂output/∂input for each input (None for constants)
-    grad_inputs: list[float | None]   # ∂f/∂input = grad_output · local
+    input_values: list[Value]
+    output: Value
+    grad_output: Value           # ∂f/∂output: the gradient arriving from above
+    local: list[Value | None]    # ∂output/∂input for each input (None for constants); ∂(Σ out)/∂in for arrays
+    grad_inputs: list[Value | None]   # ∂f/∂input = grad_output · local (elementwise)
 
 
-def _scalar(a) -> float:
-    return float(xp.asarray(a).reshape(-1)[0]) if xp.size(a) == 1 else float("nan")
+def _value(a) -> Value:
+    """A Python float for one entry, else a float64 copy of the array (shown element by element)."""
+    array = xp.asarray(a)
+    return float(array.reshape(-1)[0]) if array.size == 1 else array.astype(xp.float64)
+
+
+def _number(v: Value | None, digits: int, spec: str = "f") -> str:
+    """``v`` with ``digits`` decimals ("—" for None); an array entry by entry, as NumPy prints it."""
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.{digits}{spec}}"
+    return xp.array2string(v, separator=", ", threshold=16, edgeitems=3, max_line_width=10**6,
+                           formatter={"float_kind": lambda e: f"{e:.{digits}{spec}}"}).replace("\n", "")
 
 
 def gate_steps(f: Tensor, leaves: list[Tensor] = ()) -> tuple[list[GateStep], list[float]]:
@@ -52,12 +70,12 @@ def gate_steps(f: Tensor, leaves: list[Tensor] = ()) -> tuple[list[GateStep], li
             elif isinstance(t, Tensor) and t.name:
                 names.append(t.name)
             else:
-                names.append(f"{_scalar(a):g}")
-            values.append(_scalar(a))
-            local.append(None if u is None else _scalar(u))
-        steps.append(GateStep(number[node], node.gate.name, names, values, _scalar(node.out), _scalar(g), local,
-                              [None if gi is None else _scalar(gi) for gi in grads]))
-    return steps, [None if g is None else _scalar(g) for g in leaf_grads]
+                names.append(_number(_value(a), 6, "g"))
+            values.append(_value(a))
+            local.append(None if u is None else _value(u))
+        steps.append(GateStep(number[node], node.gate.name, names, values, _value(node.out), _value(g), local,
+                              [None if gi is None else _value(gi) for gi in grads]))
+    return steps, [None if g is None else _value(g) for g in leaf_grads]
 
 
 def gate_table(f: Tensor, leaves: list[Tensor] = (), digits: int = 4, fmt: str = "text") -> str:
@@ -65,11 +83,12 @@ def gate_table(f: Tensor, leaves: list[Tensor] = (), digits: int = 4, fmt: str =
     from glassgrad.explain.export import Math, Table, check_format, rich_latex, rich_markdown
 
     check_format(fmt)
-    num = lambda v: "—" if v is None else f"{v:.{digits}f}"   # noqa: E731
+    num = lambda v: _number(v, digits)   # noqa: E731
     steps, leaf_grads = gate_steps(f, leaves)
     rows = []
     for s in steps:
-        ins = ", ".join(f"{n}={v:g}" if n[0].isalpha() else n for n, v in zip(s.inputs, s.input_values))
+        ins = ", ".join(f"{n}={_number(v, 6, 'g')}" if n[0].isalpha() else n
+                        for n, v in zip(s.inputs, s.input_values))
         rows.append((str(s.step), s.gate, ins, num(s.output), num(s.grad_output),
                      ", ".join(num(v) for v in s.local), ", ".join(num(v) for v in s.grad_inputs)))
     table = Table(("step", "gate", "inputs", "output", "∂f/∂output", "local ∂out/∂in", "∂f/∂in"), rows)

@@ -14,12 +14,13 @@ every later answer exactly as it would on paper.
 """
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+
+from glassgrad.explain.markup import escape
 
 SIZES = (2, 3, 3)        # hidden and output layers of one size: "W instead of Wᵀ" gives a number to compare
 EXAMPLES = 3              # n = 3: a missing 1/n (×3) cannot be confused with a dropped ½ (×2)
@@ -349,7 +350,7 @@ def affected(sheet: Worksheet, mistake: Mistake) -> list[str]:
 # The HTML form
 # --------------------------------------------------------------------------------------------------
 def _html(sheet: Worksheet) -> str:
-    e = lambda v: html.escape(str(v), quote=True)   # noqa: E731
+    e = escape
     text = str(sheet).split("\n\nCompute", 1)[0]
     rows = "\n".join(f'<tr><td>{e(q.id)}</td><td>{e(q.symbol)}</td><td><input name="{e(q.id)}" '
                      f'id="{e(q.id)}" type="text" inputmode="decimal" size="14"></td></tr>' for q in sheet.questions)

@@ -13,7 +13,6 @@ to the leaves and each gate is labelled with the local derivative it multiplies 
 """
 from __future__ import annotations
 
-import html
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from glassgrad import engine
 from glassgrad._backend import xp
+from glassgrad.explain.markup import escape
 from glassgrad.tensor import Tensor
 
 # What each gate multiplies the incoming gradient by, in the notes' words (the reverse view's labels).
@@ -161,9 +161,10 @@ class GraphView:
                   if self.reverse else "Forward pass from the leaves (left) to the output (right); "
                   "each box shows its value (=) and, after backward, its gradient (grad).")
         return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-                f"<title>{html.escape(self.title)}</title>"
-                "<style>body{font-family:sans-serif;margin:1.5em}p{color:#444;max-width:60em}</style>"
-                f"</head><body><h2>{html.escape(self.title)}</h2><p>{html.escape(legend)} Orange edges: "
+                f"<title>{escape(self.title)}</title>"
+                "<style>body{font-family:sans-serif;margin:1.5em}p{color:#444;max-width:60em}"
+                "svg{max-width:100%;height:auto}</style>"      # a wide graph scales to the window
+                f"</head><body><h2>{escape(self.title)}</h2><p>{escape(legend)} Orange edges: "
                 "a broadcast input's gradient summed back to its shape.</p>\n"
                 f"{self.draw_svg(standalone=False)}\n</body></html>\n")
 
@@ -281,7 +282,8 @@ def _forward_order(root: engine.Node) -> list[engine.Node]:
 class _Builder:
     """Turns engine nodes into GraphNodes and GraphEdges, then fills in the gradients."""
 
-    def __init__(self):
+    def __init__(self, names: dict | None = None):
+        self.names = names or {}     # id(parameter) → its name for people (W^1, b^1, …)
         self.nodes: list[GraphNode] = []
         self.edges: list[GraphEdge] = []
         self.ids: dict = {}          # engine node or id(leaf tensor) → view node id
@@ -301,7 +303,7 @@ class _Builder:
         if isinstance(t, Tensor):
             if id(t) not in self.ids:
                 kind = "leaf" if t.requires_grad else "const"
-                label = t.name or ("leaf" if t.requires_grad else "const")
+                label = t.name or self.names.get(id(t)) or ("leaf" if t.requires_grad else "const")
                 self.add(id(t), kind, label, t.data)
                 if t.requires_grad:
                     self.leaves.append(t)
@@ -320,15 +322,25 @@ class _Builder:
             e.shared = uses[e.src] > 1     # its gradient is a sum: show each part on its edge
 
 
+def _parameter_names(model) -> dict[int, str]:
+    from glassgrad.explain.notation import parameter_label, parameter_names
+
+    linear = parameter_names(model)
+    return {id(p): parameter_label(*linear[path]) if path in linear else path
+            for path, p in model.named_parameters()}
+
+
 def graph(result: Tensor, backward: bool = True, reverse: bool = False, grad=None,
-          title: str | None = None) -> GraphView:
+          title: str | None = None, model=None) -> GraphView:
     """The graph of gates that produced ``result``, with forward values and (``backward=True``) gradients.
 
     ``grad`` is the gradient of some scalar w.r.t. ``result`` (default: ones, i.e. of ``result.sum()``).
     The backward pass keeps the graph and leaves every ``.grad`` alone. ``reverse=True`` labels the view
     as the notes' reverse network (edges from the output to the leaves, local derivatives on the gates).
+    With ``model``, its unnamed parameters are labelled as the notes name them: W^l and b^l for the l-th
+    Linear layer (1-based), the module path (``"3.weight"``) for any other parameter.
     """
-    view, b = forward_view(result, reverse, title)
+    view, b = forward_view(result, reverse, title, model)
     if backward and result.requires_grad:
         _fill_gradients(view, b, result, grad)
     _fill_locals(view, b)
@@ -336,12 +348,13 @@ def graph(result: Tensor, backward: bool = True, reverse: bool = False, grad=Non
     return view
 
 
-def forward_view(result: Tensor, reverse: bool = False, title: str | None = None) -> tuple[GraphView, "_Builder"]:
+def forward_view(result: Tensor, reverse: bool = False, title: str | None = None,
+                 model=None) -> tuple[GraphView, "_Builder"]:
     """The view's nodes and edges with forward values only, and the builder that maps each engine node
     (and ``id(leaf)``) to its view id (``builder.ids``): for views that add their own gradients."""
     if not isinstance(result, Tensor):
         raise TypeError(f"graph: expected a Tensor, got {type(result).__name__}")
-    b = _Builder()
+    b = _Builder(_parameter_names(model) if model is not None else None)
     if result.grad_fn is None:
         b.source(result)
     else:
@@ -523,7 +536,7 @@ def _svg_edge(view: GraphView, e: GraphEdge, pos: dict, k: int = 0, parallel: in
         lines = label.split("\n")
         my += (k - (parallel - 1) / 2) * (LINE_H * len(lines) + 10) - LINE_H * (len(lines) - 1) / 2 - 3
         parts += [f'<text x="{mx:.1f}" y="{my + i * LINE_H:.1f}" text-anchor="middle" fill="{colour}" '
-                  f'stroke="white" stroke-width="3" paint-order="stroke">{html.escape(line, quote=False)}</text>'
+                  f'stroke="white" stroke-width="3" paint-order="stroke">{escape(line, quote=False)}</text>'
                   for i, line in enumerate(lines)]
     return "\n".join(parts)
 
@@ -536,5 +549,5 @@ def _svg_node(n: GraphNode, lines: list[str], box: tuple) -> str:
     for i, line in enumerate(lines):
         weight = ' font-weight="bold"' if i == 0 else ""
         parts.append(f'<text x="{x + w / 2:.1f}" y="{y + PAD + 7 + i * LINE_H:.1f}" text-anchor="middle"{weight}>'
-                     f'{html.escape(line, quote=False)}</text>')
+                     f'{escape(line, quote=False)}</text>')
     return "\n".join(parts + ["</g>"])

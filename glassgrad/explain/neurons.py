@@ -17,7 +17,6 @@ width of its window (``width: 100%``), so the page never scrolls sideways.
 """
 from __future__ import annotations
 
-import html
 import math
 import re
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from glassgrad.explain.markup import escape
 from glassgrad.explain.notation import Symbols, layer_label
 
 MAX_UNITS = 10          # wider layers are summarised in one box
@@ -33,8 +33,7 @@ COLUMN_GAP = 240        # px between layer columns
 TOP = 64                # room for the layer titles
 
 
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)
+_e = escape
 
 
 def _num(v) -> str:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import datetime
-import html
 import math
 import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
 from glassgrad._backend import xp
+from glassgrad.explain.markup import escape
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; background: #f6f7f9;
@@ -43,8 +43,7 @@ span.diag { font-weight: bold; }
 
 
 # ---- small HTML helpers -----------------------------------------------------------------------------
-def _e(value) -> str:
-    return html.escape(str(value), quote=True)
+_e = escape
 
 
 def _num(v, digits: int = 4) -> str:

@@ -18,9 +18,7 @@ Nothing is fetched from the network: the page carries its data, style and script
 """
 from __future__ import annotations
 
-import html
 import itertools
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from glassgrad import engine
 from glassgrad._backend import xp
 from glassgrad.explain.graph import (ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, LOCAL_RULES, GraphView, _place,
                                      _short, _single_elementwise, _sum_note, _unit_locals, forward_view)
+from glassgrad.explain.markup import escape, json_for_script
 from glassgrad.tensor import Tensor
 
 
@@ -109,7 +108,7 @@ class Stepper:
 
     def _repr_html_(self) -> str:
         # In an iframe: the page's script, style and arrow keys stay inside it and leave the notebook alone.
-        return (f'<iframe srcdoc="{html.escape(self.to_html(), quote=True)}" '
+        return (f'<iframe srcdoc="{escape(self.to_html())}" '
                 'style="width:100%;height:640px;border:1px solid #dde1e8"></iframe>')
 
 
@@ -367,13 +366,8 @@ render();
 """
 
 
-def _json_for_script(data) -> str:
-    """JSON safe inside a <script> element: no "</script>" or "<!--" can close or change it."""
-    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
 def _page(s: Stepper) -> str:
-    e = lambda v: html.escape(str(v), quote=True)   # noqa: E731
+    e = escape
     rows = "\n".join(f'<tr data-node="{e(fs.node)}"><td>[{fs.number}]</td><td>{e(fs.gate)}</td>'
                      f'<td>{e(", ".join(n if n[:1] == "[" else f"{n} = {_fmt(v)}" for n, v in fs.inputs))}</td>'
                      '<td class="out"></td><td class="grad up"></td><td class="grad down"></td></tr>'
@@ -402,7 +396,7 @@ consumers have passed their share down (a topological order).</p></div></div>
 <th>∂f/∂out (upstream)</th><th>passed down</th></tr></thead><tbody>
 {rows}
 </tbody></table></div></div>
-<script type="application/json" id="gg-data">{_json_for_script(_page_data(s))}</script>
+<script type="application/json" id="gg-data">{json_for_script(_page_data(s))}</script>
 <script>{SCRIPT}</script>
 </body></html>
 """

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from glassgrad._backend import xp
+from glassgrad.checks import check_int
 from glassgrad.nn import functional as F
 from glassgrad.nn import init
 from glassgrad.nn.module import Module, Parameter
@@ -22,7 +23,8 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True,
                  weight_init: str = "default", dtype=None, generator: Generator | None = None):
         super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_channels = check_int("Conv2d in_channels", in_channels)
+        self.out_channels = check_int("Conv2d out_channels", out_channels)
         self.kernel_size = F._pair("Conv2d", "kernel_size", kernel_size, 1)
         self.stride = F._pair("Conv2d", "stride", stride, 1)
         self.padding = F._pair("Conv2d", "padding", padding, 0)

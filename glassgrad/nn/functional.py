@@ -9,11 +9,14 @@ import math
 from typing import Iterable
 
 from glassgrad._backend import xp
+from glassgrad.checks import check_number, check_pair as _pair
 from glassgrad.engine import ShapeError
 from glassgrad.ops import (  # noqa: F401  activations are gates; re-exported here for the nn vocabulary
     elu, leaky_relu, log, log_softmax, relu, sigmoid, softmax, softplus, tanh, where)
 from glassgrad.ops import conv as _conv
-from glassgrad.ops import nn as _fused
+from glassgrad.ops.conv import max_pool2d_composite  # noqa: F401  the teaching version, re-exported
+from glassgrad.ops import fused as _fused
+from glassgrad.ops import norm as _norm
 from glassgrad.tensor import Generator, Tensor, _rng
 
 
@@ -65,8 +68,16 @@ def cross_entropy(logits, target, reduction: str = "mean"):
         if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
             raise ValueError(f"cross_entropy: labels must lie in [0, {logits.shape[1] - 1}], "
                              f"found {labels.min()}..{labels.max()}")
-    else:
-        _same_shape("cross_entropy", logits, target)
+    elif labels.dtype.kind != "f":
+        raise TypeError(f"cross_entropy: the target must be integer class indices of shape ({logits.shape[0]},) "
+                        f"or a float distribution of the logits' shape {logits.shape}, not {labels.dtype} values")
+    elif labels.shape != logits.shape:
+        looks_like_labels = labels.shape == logits.shape[:1]
+        raise ShapeError(
+            f"cross_entropy: the target must be integer class indices of shape ({logits.shape[0]},) or a "
+            f"distribution of the logits' shape {logits.shape}; got {labels.dtype} values of shape {labels.shape}"
+            + (" — class labels stored as floats: convert them with .astype(np.int64)" if looks_like_labels
+               else ""))
     if reduction not in REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, not {reduction!r}")
     return _fused.cross_entropy(logits, target, reduction=reduction)
@@ -124,8 +135,7 @@ def l1_penalty(parameters: Iterable[Tensor], lam: float, n: int, include_biases:
 
 def dropout(x, p: float = 0.5, training: bool = True, generator: Generator | None = None):
     """Zero each entry with probability p and scale the rest by 1/(1 − p) (identity when not training)."""
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout: p must be in [0, 1), not {p}")
+    check_number("dropout p", p, 0.0, 1.0)
     if not training or p == 0:
         return x
     keep = (_rng(generator).random(x.shape) >= p).astype(x.dtype) * (1.0 / (1 - p))
@@ -133,15 +143,6 @@ def dropout(x, p: float = 0.5, training: bool = True, generator: Generator | Non
 
 
 # ---- convolution, pooling, batch normalisation --------------------------------------------------------
-
-
-def _pair(name: str, what: str, value, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints as a pair, each at least ``minimum``."""
-    pair = (value, value) if isinstance(value, (int, xp.integer)) else \
-        tuple(value) if isinstance(value, (tuple, list)) else ()
-    if len(pair) != 2 or not all(isinstance(v, (int, xp.integer)) and v >= minimum for v in pair):
-        raise ValueError(f"{name}: {what} must be an int or a pair of ints ≥ {minimum}, not {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def _check_images(who: str, x) -> None:
@@ -194,7 +195,8 @@ def max_pool2d(x, kernel_size, stride=None):
     Rows and columns that do not fill a whole window at the end are dropped (PyTorch's floor mode).
     Windows may overlap (stride < kernel_size). One gate, a maximum over the kh·kw offsets of the
     window; the gradient goes to each window's maximum, and tied maxima share it equally, as with the
-    ``max`` gate (``max_pool2d_composite`` is the same function built from ``reshape`` and ``max``).
+    ``max`` gate (``max_pool2d_composite`` is the same function built from ``reshape`` and ``max``;
+    ``glassgrad.ops.conv``).
     PyTorch gives all of it to one of them instead. Ties are rare after a convolution, except at 0
     after a ReLU, where the ReLU's zero derivative makes the choice immaterial.
     """
@@ -202,18 +204,6 @@ def max_pool2d(x, kernel_size, stride=None):
     stride = kernel_size if stride is None else _pair("max_pool2d", "stride", stride, 1)
     _check_pool("max_pool2d", x, kernel_size, stride)
     return _conv.max_pool2d(x, kernel_size=kernel_size, stride=stride)
-
-
-def max_pool2d_composite(x, kernel_size):
-    """Non-overlapping max pooling from elementary gates, for reference: a reshape to
-    (N, C, H/kh, kh, W/kw, kw) and ``max`` over axes 3 and 5. The same values and gradients as
-    ``max_pool2d`` (ties shared equally) but about ten times slower: NumPy reduces over the two
-    scattered window axes slowly, where the gate takes the maximum of kh·kw strided slices."""
-    (n, c, h, w), (kh, kw) = x.shape, _pair("max_pool2d", "kernel_size", kernel_size, 1)
-    oh, ow = h // kh, w // kw
-    if (oh * kh, ow * kw) != (h, w):
-        x = x[:, :, :oh * kh, :ow * kw]
-    return x.reshape(n, c, oh, kh, ow, kw).max(axis=(3, 5))
 
 
 def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training: bool = False,
@@ -234,7 +224,7 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
     for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)):
         if t is not None and t.shape != (features,):
             raise ShapeError(f"batch_norm: {name} must have shape ({features},) for input {x.shape}, not {t.shape}")
-    shape = _conv._bn_shape(x)
+    shape = _norm._bn_shape(x)
     if not training:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation (training=False) needs running_mean and running_var")
@@ -250,7 +240,7 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
     if running_mean is not None or running_var is not None:
         _update_running_stats(_array(x), running_mean, running_var, momentum, count)
     one, zero = xp.ones(features, dtype=x.dtype), xp.zeros(features, dtype=x.dtype)
-    return _conv.batch_norm(x, one if weight is None else weight, zero if bias is None else bias, eps=eps)
+    return _norm.batch_norm(x, one if weight is None else weight, zero if bias is None else bias, eps=eps)
 
 
 def _array(t):
@@ -261,7 +251,7 @@ def _update_running_stats(x, running_mean, running_var, momentum: float, count: 
     """running ← (1 − momentum) running + momentum · batch, in place (variance unbiased, as PyTorch).
     Buffers given as tensors are updated in their arrays."""
     running_mean, running_var = _array(running_mean), _array(running_var)
-    axes = _conv._bn_axes(x)
+    axes = _norm._bn_axes(x)
     mean = x.mean(axis=axes)
     if running_mean is not None:
         running_mean *= 1 - momentum

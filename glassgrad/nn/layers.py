@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 from glassgrad._backend import xp
+from glassgrad.checks import check_int, check_number
 from glassgrad.function import Function
 from glassgrad.nn import functional as F
 from glassgrad.nn import init
@@ -23,7 +24,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, weight_init: str = "default",
                  dtype=None, generator: Generator | None = None):
         super().__init__()
-        self.in_features, self.out_features = in_features, out_features
+        self.in_features = check_int("Linear in_features", in_features)
+        self.out_features = check_int("Linear out_features", out_features)
         dtype = dtype or DEFAULT_FLOAT
         self.weight = init.by_name(weight_init)(Parameter(xp.zeros((out_features, in_features), dtype)),
                                                 generator=generator)
@@ -53,6 +55,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, generator: Generator | None = None):
         super().__init__()
+        check_number("Dropout p", p, 0.0, 1.0)
         self.p = p
         self.generator = generator
 

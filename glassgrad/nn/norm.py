@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from glassgrad._backend import xp
+from glassgrad.checks import check_int, check_number
 from glassgrad.engine import ShapeError
 from glassgrad.nn import functional as F
 from glassgrad.nn.module import Module, Parameter
@@ -25,7 +26,11 @@ class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
                  dtype=None):
         super().__init__()
-        self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
+        name = type(self).__name__
+        check_number(f"{name} eps", eps, 0.0)
+        check_number(f"{name} momentum", momentum, 0.0, 1.0, high_inclusive=True)
+        self.num_features = check_int(f"{name} num_features", num_features)
+        self.eps, self.momentum, self.affine = eps, momentum, affine
         dtype = dtype or DEFAULT_FLOAT
         self.weight = Parameter(xp.ones(num_features, dtype)) if affine else None
         self.bias = Parameter(xp.zeros(num_features, dtype)) if affine else None

@@ -1,18 +1,26 @@
 """Every gate of glassgrad: its forward rule and the derivative of each input, side by side.
 
 <!-- gate table: generated from GATES by `python -m glassgrad.ops.table`; do not edit by hand -->
-| file           | gates                                                                       |
-|----------------|-----------------------------------------------------------------------------|
-| elementwise.py | add sub mul div neg pow exp log sqrt reciprocal abs tanh sigmoid relu       |
-|                | leaky_relu elu softplus maximum minimum clip where                          |
-| shape.py       | reshape transpose swapaxes broadcast_to squeeze unsqueeze concatenate stack |
-|                | unindex getitem pad astype                                                  |
-| linalg.py      | matmul                                                                      |
-| reduce.py      | sum mean max min prod var std logsumexp                                     |
-| softmax.py     | softmax log_softmax                                                         |
-| nn.py          | linear cross_entropy                                                        |
-| conv.py        | conv2d conv2d_input_grad conv2d_weight_grad max_pool2d max_pool2d_scatter   |
-|                | max_pool2d_gather batch_norm                                                |
+| file             | gates                                                                        |
+|------------------|------------------------------------------------------------------------------|
+| elementwise.py   | add sub mul div neg pow exp log sqrt reciprocal abs tanh sigmoid relu        |
+|                  | leaky_relu elu softplus maximum minimum clip where sign                      |
+| shape.py         | reshape transpose swapaxes broadcast_to squeeze unsqueeze concatenate stack  |
+|                  | unindex getitem pad astype                                                   |
+| linalg.py        | matmul                                                                       |
+| reduce.py        | sum mean max min prod var std logsumexp                                      |
+| softmax.py       | softmax log_softmax                                                          |
+| fused.py         | linear cross_entropy                                                         |
+| conv.py          | conv2d conv2d_input_grad conv2d_weight_grad max_pool2d max_pool2d_scatter    |
+|                  | max_pool2d_gather                                                            |
+| norm.py          | batch_norm                                                                   |
+| math.py          | sin cos tan arcsin arccos arctan arctan2 sinh cosh arcsinh arccosh arctanh   |
+|                  | sinc log1p expm1 log2 log10 exp2 square logaddexp hypot remainder fmod floor |
+|                  | ceil trunc round nan_to_num                                                  |
+| einsum.py        | einsum                                                                       |
+| indexing.py      | cumsum cumprod                                                               |
+| linalg_decomp.py | inv det logabsdet solve cholesky eigvalsh eigh_vectors svdvals svd_u svd_vh  |
+|                  | pinv qr_q qr_r eigvals eig_vectors vector_norm                               |
 <!-- end of gate table -->
 
 ``glassgrad.engine.GATES`` lists them all by name; ``help(gg.sum)`` shows a gate's signature and derivative rule.
@@ -22,8 +30,9 @@ from glassgrad.ops.elementwise import (
     log, logical_and, logical_not, logical_or, maximum, minimum, mul, neg, not_equal, pow, reciprocal, relu,
     sigmoid, sign, softplus, sqrt, sub, tanh, where)
 from glassgrad.ops.linalg import matmul
-from glassgrad.ops import nn  # noqa: F401  registers the fused network gates
-from glassgrad.ops import conv  # noqa: F401  registers conv2d, max_pool2d, batch_norm
+from glassgrad.ops import fused  # noqa: F401  registers the fused network gates
+from glassgrad.ops import conv  # noqa: F401  registers conv2d, max_pool2d
+from glassgrad.ops import norm  # noqa: F401  registers batch_norm
 from glassgrad.ops import reduce as _reduce
 from glassgrad.ops import shape as _shape
 from glassgrad.ops import softmax as _softmax
@@ -31,6 +40,13 @@ from glassgrad.ops.shape import (
     astype, broadcast_to, expand_dims, getitem, one_hot, pad, permute, plain_index, reshape, split, swapaxes,
     transpose)
 from glassgrad.ops.spelling import accepts_torch_names, explicit_correction, values_without_indices
+from glassgrad.ops.math import (
+    arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, ceil, cos, cosh, exp2, expm1, floor, fmod, hypot,
+    log1p, log2, log10, logaddexp, mod, nan_to_num, remainder, round, sin, sinc, sinh, square, tan, trunc)
+from glassgrad.ops.einsum import cross, diag, diagonal, dot, einsum, inner, kron, outer, tensordot, trace
+from glassgrad.ops import indexing as _indexing
+from glassgrad.ops.indexing import diff, moveaxis, partition, ravel, repeat, roll, take, take_along_axis, tile
+from glassgrad.ops import linalg_decomp  # noqa: F401  registers the numpy.linalg gates (gg.linalg)
 
 # The reductions and axis functions also take PyTorch's dim= / keepdim= / correction= (ops/spelling.py).
 sum = accepts_torch_names(_reduce.sum)
@@ -55,6 +71,13 @@ squeeze = accepts_torch_names(_shape.squeeze)
 unsqueeze = accepts_torch_names(_shape.unsqueeze)
 flatten = _shape.flatten
 clamp = clip
+cumsum = accepts_torch_names(_indexing.cumsum)
+cumprod = accepts_torch_names(_indexing.cumprod)
+argsort = accepts_torch_names(_indexing.argsort, "argsort")
+sort = accepts_torch_names(_indexing.sort, check=values_without_indices)
+flip = _indexing.flip
+# NumPy 2's and PyTorch's short names of the inverse functions
+asin, acos, atan, atan2, asinh, acosh, atanh = arcsin, arccos, arctan, arctan2, arcsinh, arccosh, arctanh
 
 __all__ = [
     "abs", "add", "clip", "div", "elu", "equal", "exp", "greater", "greater_equal", "isfinite", "isnan",
@@ -64,4 +87,10 @@ __all__ = [
     "prod", "softmax", "std", "sum", "var", "astype", "broadcast_to", "cat", "concatenate", "expand_dims", "flatten",
     "getitem",
     "one_hot", "pad", "permute", "plain_index", "reshape", "split", "squeeze", "stack", "swapaxes", "transpose", "unsqueeze",
+    "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "ceil", "cos", "cosh", "exp2", "expm1",
+    "floor", "fmod", "hypot", "log1p", "log2", "log10", "logaddexp", "mod", "nan_to_num", "remainder", "round", "sin",
+    "sinc", "sinh", "square", "tan", "trunc", "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh",
+    "cross", "diag", "diagonal", "dot", "einsum", "inner", "kron", "outer", "tensordot", "trace",
+    "argsort", "cumprod", "cumsum", "diff", "flip", "moveaxis", "partition", "ravel", "repeat", "roll", "sort", "take",
+    "take_along_axis", "tile",
 ]

@@ -1,4 +1,4 @@
-"""Fused gates for convolutional networks: conv2d, max_pool2d and batch_norm.
+"""Fused gates for convolutional networks: conv2d and max_pool2d (batch_norm is in norm.py).
 
 * ``conv2d``: out[n, o] = Σ_c W[o, c] ⋆ x[n, c] + b[o], computed as one matrix product: the input is
   unrolled into columns (im2col: one column per output pixel, holding the C·kh·kw input values its
@@ -17,11 +17,11 @@
 * ``max_pool2d``: the largest entry of each (possibly overlapping) window, as the maximum of kh·kw
   strided slices. Tied maxima share the gradient equally, as with the ``max`` gate (reshape + ``max``
   over the window axes is the same function for disjoint windows, ten times slower: see
-  ``nn.functional.max_pool2d_composite``). Its VJP is the gate ``max_pool2d_scatter`` (and that one's is
+  ``max_pool2d_composite``). Its VJP is the gate ``max_pool2d_scatter`` (and that one's is
   ``max_pool2d_gather``), so it too is twice differentiable.
-* ``batch_norm``: (x − μ) / √(σ² + ε) · γ + β with the batch's mean and biased variance over every axis
-  except the features (axis 1). Its x-VJP is the compact formula (γ/σ̂)(g − mean g − x̂ · mean(g x̂));
-  all three VJPs are written with gates, recomputing μ, σ̂ and x̂ from x, so it is twice differentiable.
+
+``conv2d_composite`` and ``max_pool2d_composite`` are the same functions built from elementary gates
+(slices, stack, reshape, matmul, max): the teaching versions, tested equal to the fused gates.
 
 Shapes are NCHW as in PyTorch: x (N, C, H, W), W (O, C, kh, kw), b (O,). ``stride`` and ``padding`` are
 pairs of ints (``glassgrad.nn.functional`` turns an int into a pair and checks shapes first).
@@ -35,6 +35,9 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from glassgrad._backend import xp
 from glassgrad.engine import gate
+from glassgrad.ops import reduce as _reduce
+from glassgrad.ops.linalg import matmul
+from glassgrad.ops.shape import pad, reshape, stack
 from glassgrad.tensor import Tensor
 
 
@@ -170,7 +173,8 @@ conv2d = gate(
         g.sum(axis=(0, 2, 3)),
     doc="2-d cross-correlation (PyTorch's conv2d) of x (N, C, H, W) with W (O, C, kh, kw), plus b (O,); "
         "stride and padding are pairs. im2col and one GEMM; twice differentiable. ∂/∂x = col2im(Wᵀ g) (BP2), "
-        "∂/∂W = Σ_n g[n] · im2col(x)[n]ᵀ (BP4), ∂/∂b = Σ g over examples and pixels (BP3).")
+        "∂/∂W = Σ_n g[n] · im2col(x)[n]ᵀ (BP4), ∂/∂b = Σ g over examples and pixels (BP3). Teaching "
+        "version from elementary gates: ops.conv.conv2d_composite.")
 
 # ⟨h, dx(g, W)⟩ = ⟨conv(h, W), g⟩ and ⟨H, dW(x, g)⟩ = ⟨conv(x, H), g⟩: each gate's VJPs are the other two.
 conv2d_input_grad = gate(
@@ -251,7 +255,8 @@ max_pool2d = gate(
     lambda g, out, x, *, kernel_size, stride:
         max_pool2d_scatter(g, x=_array(x), out=_array(out), kernel_size=kernel_size, stride=stride),
     doc="The largest entry of each kh×kw window, windows `stride` apart (they may overlap). ∂/∂x: each "
-        "window's g added onto its maximum; tied maxima share it equally (a subgradient).")
+        "window's g added onto its maximum; tied maxima share it equally (a subgradient). Teaching version "
+        "from elementary gates: ops.conv.max_pool2d_composite.")
 max_pool2d_scatter = gate(
     "max_pool2d_scatter", lambda g, x, out, kernel_size, stride: _scatter(g, x, out, kernel_size, stride),
     lambda h, res, g, *, x, out, kernel_size, stride: max_pool2d_gather(h, x=x, out=out, kernel_size=kernel_size,
@@ -266,44 +271,35 @@ max_pool2d_gather = gate(
         "∂/∂h = max_pool2d_scatter(g).")
 
 
-# ---- batch normalisation ---------------------------------------------------------------------------
-def _bn_axes(x) -> tuple:
-    """Every axis but the features (axis 1): (0,) for (N, F), (0, 2) for (N, C, L), (0, 2, 3) for images."""
-    return (0,) + tuple(range(2, x.ndim))
+# ---- teaching versions: the same functions from elementary gates ------------------------------------
+def _pair(v) -> tuple:
+    return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def _bn_shape(x) -> tuple:
-    """Per-feature parameters shaped to broadcast against x: (1, F, 1, …)."""
-    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+def conv2d_composite(x, w, b=None, stride=(1, 1), padding=(0, 0)):
+    """``conv2d`` from elementary gates: pad, one strided slice of the input per kernel offset, stacked
+    into the im2col columns (N, C·kh·kw, OH·OW), one matmul with W reshaped to (O, C·kh·kw), plus b.
+    Backward through these gates is the fused gate's col2im(Wᵀ g), Σ g colsᵀ and Σ g, one gate at a time.
+    ``stride`` and ``padding`` are ints or pairs."""
+    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    o, c, kh, kw = w.shape
+    x = pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    n, _, hp, wp = x.shape
+    oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    pieces = [x[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] for i in range(kh) for j in range(kw)]
+    cols = reshape(stack(pieces, axis=2), shape=(n, c * kh * kw, oh * ow))
+    out = reshape(matmul(reshape(w, shape=(o, -1)), cols), shape=(n, o, oh, ow))
+    return out if b is None else out + reshape(b, shape=(o, 1, 1))
 
 
-def _normalised(x, eps):
-    """x̂ = (x − μ) / σ̂ and 1/σ̂ with σ̂ = √(σ² + ε), batch mean and biased variance; on arrays or tensors."""
-    axes = _bn_axes(x)
-    centred = x - x.mean(axis=axes, keepdims=True)
-    inv_std = ((centred * centred).mean(axis=axes, keepdims=True) + eps) ** -0.5
-    return centred * inv_std, inv_std
-
-
-def _batch_norm(x, weight, bias, eps=1e-5):
-    xhat, _ = _normalised(x, eps)
-    return xhat * weight.reshape(_bn_shape(x)) + bias.reshape(_bn_shape(x))
-
-
-def _batch_norm_vjp_x(g, out, x, weight, bias, *, eps):
-    """(γ/σ̂) (g − mean(g) − x̂ · mean(g x̂)): g minus its projections on the two directions (shift and
-    scale of the batch) that normalisation removes."""
-    axes = _bn_axes(x)
-    xhat, inv_std = _normalised(x, eps)
-    return (weight.reshape(_bn_shape(x)) * inv_std) * (
-        g - g.mean(axis=axes, keepdims=True) - xhat * (g * xhat).mean(axis=axes, keepdims=True))
-
-
-batch_norm = gate(
-    "batch_norm", _batch_norm,
-    _batch_norm_vjp_x,
-    lambda g, out, x, weight, bias, *, eps: (g * _normalised(x, eps)[0]).sum(axis=_bn_axes(x)),   # Σ g x̂
-    lambda g, out, x, weight, bias, *, eps: g.sum(axis=_bn_axes(x)),                               # Σ g
-    doc="Training-mode batch normalisation of x (N, F, …) over every axis but axis 1, with the batch's "
-        "mean and biased variance: x̂ γ + β. ∂/∂x = (γ/σ̂)(g − mean g − x̂ · mean(g x̂)), ∂/∂γ = Σ g x̂, "
-        "∂/∂β = Σ g (sums over every axis but the features). Twice differentiable.")
+def max_pool2d_composite(x, kernel_size):
+    """Non-overlapping max pooling from elementary gates: a reshape to (N, C, H/kh, kh, W/kw, kw) and
+    ``max`` over axes 3 and 5 (rows and columns that do not fill a window are dropped, as by the gate).
+    The same values and gradients as ``max_pool2d`` with stride = kernel_size (ties shared equally) but
+    about ten times slower: NumPy reduces over the two scattered window axes slowly, where the gate takes
+    the maximum of kh·kw strided slices. ``kernel_size`` is an int or a pair."""
+    (n, c, h, w), (kh, kw) = x.shape, _pair(kernel_size)
+    oh, ow = h // kh, w // kw
+    if (oh * kh, ow * kw) != (h, w):
+        x = x[:, :, :oh * kh, :ow * kw]
+    return _reduce.max(reshape(x, shape=(n, c, oh, kh, ow, kw)), axis=(3, 5))

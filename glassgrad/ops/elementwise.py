@@ -157,8 +157,11 @@ where = gate("where", _where,
              doc="where(c, x, y): x where c is true, else y. The gradient follows the same choice: "
                  "∂/∂x = g where c, ∂/∂y = g where not c; the condition c has no gradient.")
 
+sign = gate("sign", xp.sign,
+            lambda g, out, x: xp.zeros_like(g),
+            doc="−1, 0 or 1. ∂/∂x = 0 everywhere (also at 0), as in PyTorch: sign(x).sum().backward() gives zeros.")
+
 # ---- no gradient: results are constants --------------------------------------------------------------
-sign = nondifferentiable(xp.sign)
 equal = nondifferentiable(xp.equal)
 not_equal = nondifferentiable(xp.not_equal)
 less = nondifferentiable(xp.less)

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from glassgrad import ops
+from glassgrad.ops import linalg_decomp as linalg
 from glassgrad.tensor import Tensor
 
 
@@ -136,6 +137,95 @@ def _like(maker: Callable) -> Callable:
     return handler
 
 
+def _without_out(op: Callable, name: str) -> Callable:
+    def handler(*args, out=None):
+        _refuse(name, out=out)
+        return op(*args)
+    return handler
+
+
+def _einsum(*operands, out=None, optimize=False, **kwargs):
+    _refuse("einsum", out=out, **kwargs)
+    return ops.einsum(*operands)
+
+
+def _cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    if axis is None and not axisa == axisb == axisc:
+        raise TypeError("np.cross on tensors takes one axis= for both inputs and the result")
+    return ops.cross(a, b, axis=axisc if axis is None else axis)
+
+
+def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    _refuse("trace", out=out)
+    return _cast(ops.trace(a, offset, axis1, axis2), dtype)
+
+
+def _running(op: Callable, name: str) -> Callable:
+    def handler(a, axis=None, dtype=None, out=None):
+        _refuse(name, out=out)
+        return _cast(op(a, axis=axis), dtype)
+    return handler
+
+
+def _diff(a, n=1, axis=-1, prepend=MISSING, append=MISSING):
+    _refuse("diff", prepend=prepend, append=append)
+    return ops.diff(a, n, axis)
+
+
+def _sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    _refuse("sort", order=order)
+    return ops.sort(a, axis=axis)
+
+
+def _partition(a, kth, axis=-1, kind="introselect", order=None):
+    _refuse("partition", order=order)
+    return ops.partition(a, kth, axis)
+
+
+def _take(a, indices, axis=None, out=None, mode="raise"):
+    _refuse("take", out=out)
+    if mode != "raise":
+        raise TypeError("np.take(…, mode=…) other than 'raise' is not supported on tensors")
+    return ops.take(a, indices, axis)
+
+
+def _round(a, decimals=0, out=None):
+    _refuse("round", out=out)
+    return ops.round(a, decimals=decimals)
+
+
+def _nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    return ops.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+
+
+def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    return linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv)
+
+
+def _pinv(a, rcond=None, hermitian=False, *, rtol=MISSING):
+    _refuse("linalg.pinv", rcond=rcond, rtol=rtol)
+    return linalg.pinv(a)
+
+
+def _qr(a, mode="reduced"):
+    if mode != "reduced":
+        raise TypeError(f"np.linalg.qr(…, mode={mode!r}) on tensors: only mode='reduced' has a gradient")
+    return linalg.qr(a)
+
+
+def _cholesky(a, /, *, upper=False):
+    lower = linalg.cholesky(a)
+    return ops.swapaxes(lower, -1, -2) if upper else lower
+
+
+def _symmetric(op: Callable, name: str) -> Callable:
+    def handler(a, UPLO="L"):
+        if UPLO != "L":
+            raise TypeError(f"np.linalg.{name}(…, UPLO='U') is not supported on tensors (the lower triangle is read)")
+        return op(a)
+    return handler
+
+
 # ---- the tables ---------------------------------------------------------------------------------------
 FUNCTIONS: dict[Callable, Callable] = {
     np.sum: _sum, np.prod: _prod, np.mean: _mean,
@@ -153,6 +243,26 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.ravel: lambda a, order="C": ops.reshape(a, (-1,)),
     np.zeros_like: _like(np.zeros_like), np.ones_like: _like(np.ones_like), np.full_like: _like(np.full_like),
     np.empty_like: _like(np.zeros_like),
+    np.einsum: _einsum, np.tensordot: lambda a, b, axes=2: ops.tensordot(a, b, axes),
+    np.dot: _without_out(ops.dot, "dot"), np.inner: ops.inner, np.outer: _without_out(ops.outer, "outer"),
+    np.kron: ops.kron, np.cross: _cross, np.trace: _trace, np.diagonal: ops.diagonal, np.diag: ops.diag,
+    np.cumsum: _running(ops.cumsum, "cumsum"), np.cumprod: _running(ops.cumprod, "cumprod"), np.diff: _diff,
+    np.sort: _sort, np.partition: _partition, np.take: _take,
+    np.take_along_axis: lambda arr, indices, axis=-1: ops.take_along_axis(arr, indices, axis),
+    np.tile: ops.tile, np.repeat: ops.repeat, np.flip: lambda m, axis=None: ops.flip(m, axis),
+    np.roll: ops.roll, np.moveaxis: ops.moveaxis, np.sinc: ops.sinc, np.round: _round, np.around: _round,
+    np.nan_to_num: _nan_to_num,
+    np.linalg.norm: linalg.norm, np.linalg.vector_norm: linalg.vector_norm,
+    np.linalg.matrix_norm: lambda x, /, *, keepdims=False, ord="fro": linalg.matrix_norm(x, ord, keepdims),
+    np.linalg.solve: linalg.solve, np.linalg.inv: linalg.inv, np.linalg.det: linalg.det,
+    np.linalg.slogdet: linalg.slogdet, np.linalg.cholesky: _cholesky,
+    np.linalg.eigh: _symmetric(linalg.eigh, "eigh"), np.linalg.eigvalsh: _symmetric(linalg.eigvalsh, "eigvalsh"),
+    np.linalg.svd: _svd, np.linalg.svdvals: linalg.svdvals, np.linalg.pinv: _pinv, np.linalg.qr: _qr,
+    np.linalg.eig: linalg.eig, np.linalg.eigvals: linalg.eigvals, np.linalg.cross: ops.cross,
+    np.linalg.outer: ops.outer,
+    np.linalg.tensordot: lambda a, b, /, *, axes=2: ops.tensordot(a, b, axes),
+    np.linalg.trace: lambda x, /, *, offset=0, dtype=None: _cast(ops.trace(x, offset, -2, -1), dtype),
+    np.linalg.diagonal: lambda x, /, *, offset=0: ops.diagonal(x, offset, -2, -1),
 }
 """NumPy function → its differentiable implementation on tensors (NEP 18)."""
 
@@ -168,14 +278,20 @@ UFUNCS: dict[np.ufunc, Callable] = {
     np.add: ops.add, np.subtract: ops.sub, np.multiply: ops.mul, np.divide: ops.div, np.negative: ops.neg,
     np.positive: lambda x: x, np.power: ops.pow, np.exp: ops.exp, np.log: ops.log, np.sqrt: ops.sqrt,
     np.absolute: ops.abs, np.reciprocal: ops.reciprocal, np.tanh: ops.tanh, np.maximum: ops.maximum,
-    np.minimum: ops.minimum, np.matmul: ops.matmul,
+    np.minimum: ops.minimum, np.matmul: ops.matmul, np.sign: ops.sign,
+    np.sin: ops.sin, np.cos: ops.cos, np.tan: ops.tan, np.arcsin: ops.arcsin, np.arccos: ops.arccos,
+    np.arctan: ops.arctan, np.arctan2: ops.arctan2, np.sinh: ops.sinh, np.cosh: ops.cosh, np.arcsinh: ops.arcsinh,
+    np.arccosh: ops.arccosh, np.arctanh: ops.arctanh, np.log1p: ops.log1p, np.expm1: ops.expm1, np.log2: ops.log2,
+    np.log10: ops.log10, np.exp2: ops.exp2, np.square: ops.square, np.logaddexp: ops.logaddexp,
+    np.hypot: ops.hypot, np.remainder: ops.remainder, np.fmod: ops.fmod, np.floor: ops.floor, np.ceil: ops.ceil,
+    np.trunc: ops.trunc, np.rint: ops.round,
 }
 """NumPy ufunc → its gate (NEP 13)."""
 
 NO_GRADIENT_UFUNCS = {
-    np.sign, np.equal, np.not_equal, np.less, np.less_equal, np.greater, np.greater_equal, np.logical_and,
+    np.equal, np.not_equal, np.less, np.less_equal, np.greater, np.greater_equal, np.logical_and,
     np.logical_or, np.logical_not, np.logical_xor, np.isfinite, np.isnan, np.isinf, np.signbit,
-    np.floor, np.ceil, np.trunc, np.rint, np.floor_divide,
+    np.floor_divide,
 }
 """Ufuncs with a bool or piecewise-constant result: computed on the values, a constant tensor out."""
 

@@ -207,8 +207,15 @@ _pad = gate("pad", _pad_forward, _pad_vjp,
 
 
 def pad(x, pad_width, value: float = 0.0):
-    """Pad with a constant, ``pad_width`` as in ``np.pad`` (an int, a pair, or one pair per axis)."""
+    """Pad with a constant, ``pad_width`` as in ``np.pad`` (an int, a pair, or one pair per axis). Negative
+    widths crop instead, as in PyTorch's ``F.pad``: the crop is a slice, the rest a pad."""
     widths = xp.broadcast_to(xp.asarray(pad_width, dtype=int), (x.ndim, 2))
+    if (widths < 0).any():
+        cut = xp.maximum(-widths, 0)
+        if any(n - a - b < 0 for (a, b), n in zip(cut, x.shape)):
+            raise ValueError(f"pad: widths {widths.tolist()} crop more than the shape {x.shape} holds")
+        x = getitem(x, tuple(builtins.slice(int(a), n - int(b)) for (a, b), n in zip(cut, x.shape)))
+        widths = xp.maximum(widths, 0)
     return _pad(x, pad_width=tuple((int(a), int(b)) for a, b in widths), value=value)
 
 

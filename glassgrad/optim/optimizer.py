@@ -11,11 +11,10 @@ without pickle. ``load_state_dict()`` accepts it back, also with string indices 
 """
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any, Callable, Iterable, Mapping, Union
 
 from glassgrad._backend import ndarray, xp
+from glassgrad.checks import check_number  # noqa: F401  the optimisers import it from here
 from glassgrad.engine import enable_grad
 from glassgrad.state import CheckpointError, Commit, checked_array
 from glassgrad.tensor import Tensor
@@ -57,17 +56,6 @@ def with_weight_decay(w, g, wd: float):
     d = w * wd
     d += g
     return d
-
-
-def check_number(name: str, value: Any, low: float = 0.0, high: float | None = None,
-                 high_inclusive: bool = False) -> None:
-    """Raise a clear error unless ``low <= value`` (and ``value < high``, or ``<=`` if inclusive)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, not {type(value).__name__} ({value!r})")
-    v = float(value)
-    if math.isnan(v) or v < low or (high is not None and (v > high if high_inclusive else v >= high)):
-        bound = f"[{low:g}, {high:g}{']' if high_inclusive else ')'}" if high is not None else f">= {low:g}"
-        raise ValueError(f"invalid {name}: {value!r} (must be {bound})")
 
 
 class Optimizer:

@@ -6,13 +6,13 @@ gradient, one update ``w ← w − η ∇C`` (or whichever rule the optimiser us
 from __future__ import annotations
 
 import contextlib
-import numbers
 import time
 from typing import Callable, Iterable, Sequence
 
 from glassgrad import engine
 from glassgrad.compile import compile as compile_step
 from glassgrad._backend import xp
+from glassgrad.checks import check_int
 from glassgrad.data import DataLoader, TensorDataset
 from glassgrad.state import commit_all, nonfinite_kind
 from glassgrad.tensor import as_tensor, default_generator
@@ -112,12 +112,6 @@ def _check_finite(loader: DataLoader, what: str) -> None:
             raise ValueError(f"the {what} {part} hold {kind} values in {len(rows)} example(s) (first: row "
                              f"{int(rows[0])}); remove or fix those rows (or pass check_inputs=False to train "
                              "on them anyway)")
-
-
-def _check_count(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise (TypeError if not isinstance(value, numbers.Integral) or isinstance(value, bool) else ValueError)(
-            f"fit: {name} must be a whole number >= 1, not {value!r}")
 
 
 def _epoch_logs(prefix: str, loss_sum: float, correct: int, n: int, classify: bool) -> dict:
@@ -253,8 +247,8 @@ def fit(model, loss: Callable, optimizer, train_data, epochs: int = 1, *, valida
     per batch shape and replays it (``gg.compile``): the same numbers, less overhead. The progress bar,
     printing, non-finite stop, log and checkpoints are callbacks (``glassgrad.train.callbacks``).
     """
-    _check_count("epochs", epochs)
-    _check_count("batch_size", batch_size)
+    check_int("fit epochs", epochs)
+    check_int("fit batch_size", batch_size)
     loader = _loader(train_data, batch_size, shuffle, seed)
     validation = None if validation is None else _loader(validation, 1024, False, 0, "validation data")
     if check_inputs:

@@ -1,6 +1,8 @@
 """Fused gates for the hot composites of a network: one gate where the elementary version needs many.
 
-Each is the same function as its elementary composition (tested against it) with a hand-written VJP:
+Each is the same function as its elementary composition with a hand-written VJP; the compositions are
+here too, as teaching versions (``linear_composite``, ``cross_entropy_composite``), tested equal to the
+fused gates in value and gradient:
 
 * ``linear``: z = x Wᵀ + b. Its three VJPs are BP2's ``Wᵀ δ`` (here ``g W``, rows are examples),
   BP4's "activation in times error out" ``gᵀ x``, and BP3's ``∂C/∂b = δ`` summed over the batch.
@@ -9,6 +11,10 @@ Each is the same function as its elementary composition (tested against it) with
 """
 from glassgrad._backend import xp
 from glassgrad.engine import gate
+from glassgrad.ops import reduce as _reduce
+from glassgrad.ops.elementwise import add, mul, neg, sub
+from glassgrad.ops.linalg import matmul
+from glassgrad.ops.shape import transpose
 from glassgrad.ops.softmax import _softmax, log_softmax, softmax
 from glassgrad.tensor import Tensor
 
@@ -39,7 +45,8 @@ linear = gate("linear", _linear,
               _linear_vjp_w,                                           # ∂C/∂W = gᵀ x      (BP4)
               lambda g, out, x, w, b=None: _rows(g).sum(axis=0),       # ∂C/∂b = Σ g       (BP3)
               doc="x @ W.T + b with W of shape (out_features, in_features), as nn.Linear; b may be left out. "
-                  "∂/∂x = g W (BP2 before ⊙ f'), ∂/∂W = gᵀ x (BP4), ∂/∂b = Σ g over the examples (BP3).")
+                  "∂/∂x = g W (BP2 before ⊙ f'), ∂/∂W = gᵀ x (BP4), ∂/∂b = Σ g over the examples (BP3). "
+                  "Teaching version from elementary gates: ops.fused.linear_composite.")
 
 
 class _SavedSoftmax:
@@ -124,4 +131,26 @@ cross_entropy = gate("cross_entropy", _cross_entropy,
                          "distributions (N, C); reduction 'mean', 'sum' or 'none'. Stable for large logits. "
                          "∂/∂z = g · (softmax(z) · Σy − y) per example (δ^L = a − y: no f'(z) factor; the softmax "
                          "is the one the forward computed), ∂/∂y = −g · log_softmax(z) for target distributions; "
-                         "integer labels have no gradient.")
+                         "integer labels have no gradient. Teaching version from elementary gates: "
+                         "ops.fused.cross_entropy_composite.")
+
+
+# ---- teaching versions: the same functions from elementary gates ------------------------------------
+def linear_composite(x, w, b=None):
+    """``linear`` from elementary gates: ``x @ transpose(w) + b``. Backward runs through matmul's VJPs
+    (g @ W and gᵀ x) and add's, whose broadcast b-gradient the engine sums over the batch (BP3)."""
+    out = matmul(x, transpose(w))
+    return out if b is None else add(out, b)
+
+
+def cross_entropy_composite(z, y, reduction: str = "mean"):
+    """``cross_entropy`` from elementary gates: log softmax as ``z − logsumexp(z)``, each example's loss
+    ``−Σ_c t_c log p_c`` with t the one-hot label (or the target distribution), then the reduction.
+    Backward through these gates gives the fused gate's ``softmax(z) − t`` one step at a time."""
+    logp = sub(z, _reduce.logsumexp(z, axis=-1, keepdims=True))
+    labels = y.data if isinstance(y, Tensor) else xp.asarray(y)
+    target = xp.eye(z.shape[-1], dtype=logp.dtype)[labels] if labels.ndim == 1 else y
+    losses = neg(_reduce.sum(mul(target, logp), axis=-1))
+    if reduction == "none":
+        return losses
+    return _reduce.mean(losses) if reduction == "mean" else _reduce.sum(losses)

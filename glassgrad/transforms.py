@@ -1,4 +1,4 @@
-"""The functional API, as in JAX and HIPS autograd: ``grad(f)`` is a function that returns f's gradient.
+"""Function transforms, as in JAX and HIPS autograd: ``grad(f)`` is a function that returns f's gradient.
 
     dfdw = gg.grad(lambda x, w: ((x @ w) ** 2).sum(), argnums=1)(x_array, w_array)
 
