@@ -11,6 +11,8 @@ without pickle. ``load_state_dict()`` accepts it back, also with string indices 
 """
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, Callable, Iterable, Mapping, Union
 
 from glassgrad._backend import ndarray, xp
