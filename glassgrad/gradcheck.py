@@ -8,12 +8,14 @@ disagree; ``numerical_grad`` gives the centred differences themselves, for teach
 """
 from __future__ import annotations
 
+import numbers
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from glassgrad import engine
 from glassgrad._backend import ndarray, xp
+from glassgrad.checks import check_number
 from glassgrad.ops import concatenate, reshape
 from glassgrad.tensor import Tensor, _to_array
 
@@ -63,18 +65,40 @@ class GradcheckReport:
         return "\n".join(lines)
 
 
-def _prepare(inputs) -> tuple[list[ndarray], list[int]]:
-    """The inputs as arrays, and which of them to differentiate (floats; tensors only if they ask)."""
+def _prepare(inputs, eps: float, who: str = "gradcheck") -> tuple[list[ndarray], list[int]]:
+    """The inputs as arrays, and which of them to differentiate (floats; tensors only if they ask).
+
+    Refuses, before evaluating anything, what would make the comparison meaningless: a step ``eps`` that is
+    not a positive finite number, no input to differentiate (a check of nothing would pass), and NaN or
+    infinite inputs (the differences would be NaN)."""
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < float("inf"):
+        raise ValueError(f"invalid {who} eps: {eps!r} (must be a positive finite step, e.g. 1e-6)")
     if isinstance(inputs, (Tensor, ndarray)) or not isinstance(inputs, (list, tuple)):
         inputs = (inputs,)
     arrays = [_to_array(a, copy=True) for a in inputs]
     asked = [i for i, a in enumerate(inputs) if isinstance(a, Tensor) and a.requires_grad]
     wrt = asked or [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
+    if not wrt:
+        raise ValueError(f"{who}: nothing to differentiate: give at least one float array (or a tensor with "
+                         f"requires_grad=True); integer and bool inputs are constants. Got "
+                         f"{[f'{a.dtype} {a.shape}' for a in arrays]}")
+    for i in wrt:
+        if not xp.isfinite(arrays[i]).all():
+            where = tuple(int(k) for k in xp.argwhere(~xp.isfinite(arrays[i]))[0])
+            raise ValueError(f"{who}: input {i} holds NaN or infinite values (first at index {where}); "
+                             "centred differences need finite inputs")
     low = [arrays[i].dtype for i in wrt if arrays[i].dtype != xp.float64]
     if low:
         warnings.warn(f"gradcheck: inputs of dtype {low[0]}; centred differences need float64 to be "
                       "accurate, so expect false alarms", stacklevel=3)
     return arrays, wrt
+
+
+def _output(out, who: str = "gradcheck") -> Tensor:
+    """``out`` if the checked function returned a tensor, else a clear error."""
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{who}: the function must return a tensor, not {type(out).__name__}")
+    return out
 
 
 def _evaluate(f: Callable, arrays: list[ndarray]) -> ndarray:
@@ -88,8 +112,7 @@ def _backprop(f: Callable, arrays: list[ndarray], wrt: list[int]):
     tensors = [Tensor(a, requires_grad=i in wrt) for i, a in enumerate(arrays)]
     with engine.enable_grad():
         out = f(*tensors)
-    if not isinstance(out, Tensor):
-        raise TypeError(f"gradcheck: the function must return a tensor, not {type(out).__name__}")
+    _output(out)
 
     def grads(g: ndarray) -> list[ndarray]:
         if not out.requires_grad:
@@ -104,7 +127,7 @@ def _backprop(f: Callable, arrays: list[ndarray], wrt: list[int]):
 
 def numerical_grad(f: Callable, inputs, eps: float = 1e-6) -> list[ndarray]:
     """Centred-difference gradients of a scalar function, one array per input (for teaching and checks)."""
-    arrays, wrt = _prepare(inputs)
+    arrays, wrt = _prepare(inputs, eps, "numerical_grad")
     result = []
     for k in wrt:
         grad = xp.zeros(arrays[k].shape, dtype=xp.float64)
@@ -140,7 +163,9 @@ def gradcheck(f: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: 
     """
     if mode not in ("full", "fast"):
         raise ValueError(f"gradcheck: mode must be 'full' or 'fast', not {mode!r}")
-    arrays, wrt = _prepare(inputs)
+    check_number("gradcheck atol", atol)
+    check_number("gradcheck rtol", rtol)
+    arrays, wrt = _prepare(inputs, eps)
     out, grads = _backprop(f, arrays, wrt)
     close = lambda n, a: abs(n - a) <= atol + rtol * abs(n)  # noqa: E731
     mismatches, checked = [], 0
@@ -184,9 +209,9 @@ def gradcheck(f: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: 
 def gradgradcheck(f: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
                   mode: str = "full", seed: int = 0, raise_exception: bool = True):
     """Check second derivatives: gradcheck of x ↦ ∂⟨v, f(x)⟩/∂x (built with create_graph) for a random v."""
-    arrays, wrt = _prepare(inputs)
+    arrays, wrt = _prepare(inputs, eps, "gradgradcheck")
     with engine.no_grad():
-        shape = f(*[Tensor(a) for a in arrays]).shape
+        shape = _output(f(*[Tensor(a) for a in arrays]), "gradgradcheck").shape
     v = xp.random.default_rng(seed).standard_normal(shape)
 
     def first_derivative(*xs):

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Sequence
 
 from glassgrad import hooks as _hooks
 from glassgrad._backend import ndarray, xp
+from glassgrad.checks import check_int, check_number
 
 float32 = xp.float32
 float64 = xp.float64
@@ -23,7 +24,12 @@ DEFAULT_FLOAT = float32
 
 
 def _as_dtype(dtype) -> xp.dtype | None:
-    return None if dtype is None else xp.dtype(dtype)
+    if dtype is None:
+        return None
+    try:
+        return xp.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"tensor: unknown dtype {dtype!r}; use e.g. gg.float32, gg.float64, gg.int64 or gg.bool_") from e
 
 
 def _to_array(data, dtype=None, copy: bool = True) -> ndarray:
@@ -34,7 +40,11 @@ def _to_array(data, dtype=None, copy: bool = True) -> ndarray:
     if isinstance(data, (ndarray, xp.generic)):
         arr = xp.array(data, dtype=dtype, copy=copy or None)
     else:
-        arr = xp.asarray(data)
+        try:
+            arr = xp.asarray(data)
+        except ValueError as e:      # nested lists of different lengths
+            raise ValueError(f"tensor: the data must be rectangular (every nested list of one level the same "
+                             f"length), as for np.array: {e}") from e
         if dtype is not None:
             arr = arr.astype(dtype, copy=False)
         elif arr.dtype == xp.float64:
@@ -398,8 +408,10 @@ def from_dlpack(x: Any, requires_grad: bool = False) -> Tensor:
     return Tensor(xp.from_dlpack(x), requires_grad=requires_grad)
 
 
-def _shape(shape: tuple) -> tuple:
-    return tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else tuple(shape)
+def _shape(shape: tuple, who: str) -> tuple:
+    """The sizes given as ``zeros(2, 3)`` or ``zeros((2, 3))``, each an integer ≥ 0 (else a clear error)."""
+    sizes = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+    return tuple(check_int(f"{who} size", n, low=0) for n in sizes)
 
 
 def _float_dtype(dtype):
@@ -407,19 +419,26 @@ def _float_dtype(dtype):
 
 
 def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(xp.zeros(_shape(shape), _float_dtype(dtype)), requires_grad=requires_grad)
+    return Tensor(xp.zeros(_shape(shape, "zeros"), _float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(xp.ones(_shape(shape), _float_dtype(dtype)), requires_grad=requires_grad)
+    return Tensor(xp.ones(_shape(shape, "ones"), _float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def full(shape, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(xp.full(_shape((shape,)), fill_value, _float_dtype(dtype)), requires_grad=requires_grad)
+    if isinstance(fill_value, (str, bytes)):
+        raise TypeError(f"full: fill_value must be a number, not {type(fill_value).__name__} ({fill_value!r})")
+    return Tensor(xp.full(_shape((shape,), "full"), fill_value, _float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def arange(start, stop=None, step=1, dtype=None, requires_grad: bool = False) -> Tensor:
     """Like ``np.arange``; int64 for whole-number arguments, float32 otherwise."""
+    for name, value in (("start", start), ("stop", stop), ("step", step)):
+        if value is not None:
+            check_number(f"arange {name}", value, low=float("-inf"))
+    if step == 0:
+        raise ValueError("arange: step must not be 0")
     arr = xp.arange(start, stop, step) if stop is not None else xp.arange(0, start, step)
     if dtype is None:
         dtype = xp.int64 if arr.dtype.kind in "iu" else DEFAULT_FLOAT
@@ -430,6 +449,7 @@ def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dt
              requires_grad: bool = False) -> Tensor:
     """``num`` evenly spaced values from start to stop (stop included unless endpoint=False), as ``np.linspace``;
     float32 unless ``dtype`` says otherwise."""
+    check_int("linspace num", num, low=0)
     return Tensor(xp.linspace(start, stop, num, endpoint=endpoint).astype(_float_dtype(dtype)),
                   requires_grad=requires_grad)
 
@@ -437,11 +457,15 @@ def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dt
 def logspace(start: float, stop: float, num: int = 50, endpoint: bool = True, base: float = 10.0, dtype=None,
              requires_grad: bool = False) -> Tensor:
     """``base ** linspace(start, stop, num)``, as ``np.logspace``; float32 unless ``dtype`` says otherwise."""
+    check_int("logspace num", num, low=0)
     return Tensor(xp.logspace(start, stop, num, endpoint=endpoint, base=base).astype(_float_dtype(dtype)),
                   requires_grad=requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False) -> Tensor:
+    check_int("eye n", n, low=0)
+    if m is not None:
+        check_int("eye m", m, low=0)
     return Tensor(xp.eye(n, m, dtype=_float_dtype(dtype)), requires_grad=requires_grad)
 
 
@@ -500,13 +524,13 @@ def _rng(generator: Generator | None):
 
 def rand(*shape, dtype=None, requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
     """Uniform on [0, 1)."""
-    arr = _rng(generator).random(_shape(shape), dtype=xp.float64).astype(_float_dtype(dtype))
+    arr = _rng(generator).random(_shape(shape, "rand"), dtype=xp.float64).astype(_float_dtype(dtype))
     return Tensor(arr, requires_grad=requires_grad)
 
 
 def randn(*shape, dtype=None, requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
     """Standard normal."""
-    arr = _rng(generator).standard_normal(_shape(shape)).astype(_float_dtype(dtype))
+    arr = _rng(generator).standard_normal(_shape(shape, "randn")).astype(_float_dtype(dtype))
     return Tensor(arr, requires_grad=requires_grad)
 
 
@@ -522,7 +546,11 @@ def randn_like(t, dtype=None, requires_grad: bool = False, generator: Generator 
 
 def randint(low: int, high: int, shape: Sequence[int] | int, generator: Generator | None = None) -> Tensor:
     """Integers in [low, high), int64."""
-    return Tensor(_rng(generator).integers(low, high, size=shape, dtype=xp.int64))
+    low, high = check_int("randint low", low, low=-2**63), check_int("randint high", high, low=-2**63)
+    if high <= low:
+        raise ValueError(f"randint: high must be greater than low, got low={low}, high={high}")
+    size = _shape((shape,), "randint")
+    return Tensor(_rng(generator).integers(low, high, size=size, dtype=xp.int64))
 
 
 def _value_read(t: Tensor) -> None:

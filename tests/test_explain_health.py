@@ -260,3 +260,24 @@ def test_cli_train_report(tmp_path, capsys):
     assert "report.html" in capsys.readouterr().out
     page = (out / "report.html").read_text()
     assert "glassgrad train: digits [64, 16, 10]" in page and "Gradient health" in page
+
+
+def _layers(speeds):
+    from glassgrad.explain.health import LayerHealth
+    from glassgrad.explain.notation import layer_label
+    return [LayerHealth(str(2 * i), 30, 30, "Sigmoid", s, s, s, 1.0, None, 0.0, None, 0.5,
+                        position=layer_label(i + 1, len(speeds))) for i, s in enumerate(speeds)]
+
+
+def test_diagnosis_compares_hidden_layers_as_nielsen_does():
+    """Nielsen's [784, 30, 30, 30, 10] speeds 0.012, 0.060, 0.283: the first hidden layer is ~24× slower than
+    the last hidden layer — vanishing; the output layer (here much faster) is only shown beside."""
+    from glassgrad.explain.health import diagnose
+    findings = diagnose(_layers([0.012, 0.060, 0.283, 5.0]))
+    assert findings[0].kind == "vanishing" and findings[0].numbers["ratio"] == pytest.approx(0.283 / 0.012)
+    assert "hidden layer 1 learns 24× more slowly than the last hidden layer, hidden layer 3" in str(findings[0])
+    assert "output layer: 5.00e+00" in str(findings[0])
+    two = diagnose(_layers([0.012, 0.060, 5.0]))          # [784, 30, 30, 10]: 5×, the trend only
+    assert [f.kind for f in two] == ["ok"] and "hidden layer 1 learns 5.0× more slowly" in str(two[0])
+    one = diagnose(_layers([0.001, 5.0]))                 # one hidden layer: compared with the output layer
+    assert one[0].kind == "vanishing" and "than the output layer" in str(one[0])

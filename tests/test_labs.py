@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from glassgrad.cli import main
-from glassgrad.explain.labs import cost_sweep, fitted_slope, parse_param, probe
+from glassgrad.explain.labs import cost_sweep, fitted_slope, probe
 
 
 def test_fitted_slope():
@@ -59,14 +59,12 @@ def test_probe_gradient_is_backprops_and_centred_differences():
     assert abs(p.fd_error[i]) < 1e-8 * max(1.0, abs(p.gradient))
 
 
-def test_parse_param_is_one_based_and_checks_ranges():
-    shapes = [((3, 2), (3,)), ((2, 3), (2,))]
-    assert parse_param("W2[1,2]", shapes) == ("W", 1, (0, 1))
-    assert parse_param("b1[3]", shapes) == ("b", 0, (2,))
-    for bad, message in [("W3[1,1]", "layer 3 does not exist"), ("W2[3,1]", r"1 ≤ j ≤ 2"),
-                         ("W1[0,1]", "1-based"), ("b1[1,1]", r"give \[j\]"), ("x[1]", "write W<layer>")]:
+def test_probe_names_are_one_based_and_checked():
+    assert probe("W2[2,3]", sizes=(2, 3, 2)).param == "W2[2,3]"
+    for bad, message in [("W3[1,1]", "weight layers 1 … 2"), ("W2[3,1]", "units 1 … 2"),
+                         ("W1[1,0]", "units 1 … 2"), ("x[1]", "--param 'x\\[1\\]'")]:
         with pytest.raises(ValueError, match=message):
-            parse_param(bad, shapes)
+            probe(bad, sizes=(2, 3, 2))
 
 
 def test_cli_labs(tmp_path, capsys):
@@ -74,6 +72,6 @@ def test_cli_labs(tmp_path, capsys):
     assert "fitted residual slope" in capsys.readouterr().out
     assert main(["explain", "probe", "--param", "W9[1,1]"]) == 2
     err = capsys.readouterr().err
-    assert "layer 9 does not exist" in err and "Traceback" not in err
+    assert "weight layers 1 … 2" in err and "Traceback" not in err
     assert main(["explain", "gradcheck", "--sweep"]) == 0
     assert "Fitted slopes" in capsys.readouterr().out

@@ -107,3 +107,66 @@ def test_gate_table_shows_tensor_leaves_element_by_element_never_nan():
     long = gg.tensor(np.arange(40.0), requires_grad=True)
     long.name = "v"
     assert "..." in gate_table((long * 2.0).sum(), [long])          # long arrays are summarised, as NumPy prints
+
+
+# ---- creation functions, gradcheck, explain: hostile arguments -------------------------------------------------
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: gg.zeros(-1, 2), ValueError, r"invalid zeros size: -1 \(must be an integer >= 0\)"),
+    (lambda: gg.ones(2.5), TypeError, r"ones size must be an integer >= 0, not float \(2\.5\)"),
+    (lambda: gg.zeros("3"), TypeError, r"zeros size must be an integer >= 0, not str"),
+    (lambda: gg.randn(-3), ValueError, r"invalid randn size: -3"),
+    (lambda: gg.rand((2, None)), TypeError, r"rand size must be an integer >= 0, not NoneType"),
+    (lambda: gg.full((2,), "x"), TypeError, r"full: fill_value must be a number, not str"),
+    (lambda: gg.full(-2, 1.0), ValueError, r"invalid full size: -2"),
+    (lambda: gg.arange(0, 5, 0), ValueError, r"arange: step must not be 0"),
+    (lambda: gg.arange("5"), TypeError, r"arange start must be a real number, not str"),
+    (lambda: gg.eye(-2), ValueError, r"invalid eye n: -2"),
+    (lambda: gg.linspace(0, 1, -2), ValueError, r"invalid linspace num: -2"),
+    (lambda: gg.randint(3, 3, 2), ValueError, r"randint: high must be greater than low, got low=3, high=3"),
+    (lambda: gg.randint(0, 3, (2, -1)), ValueError, r"invalid randint size: -1"),
+    (lambda: gg.tensor([[1, 2], [3]]), ValueError, r"tensor: the data must be rectangular"),
+    (lambda: gg.tensor([1.0], dtype="float33"), TypeError, r"tensor: unknown dtype 'float33'"),
+])
+def test_creation_functions_name_the_bad_argument(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_creation_functions_still_take_every_good_spelling():
+    assert gg.zeros(0, 3).shape == (0, 3) and gg.zeros((2, 3)).shape == (2, 3) and gg.ones([2]).shape == (2,)
+    assert gg.zeros(np.int64(2)).shape == (2,) and gg.zeros(()).shape == () and gg.randn().shape == ()
+    assert gg.randint(0, 3, 4).shape == (4,) and np.isnan(gg.full((2,), float("nan")).numpy()).all()
+    assert gg.arange(5).dtype == np.int64 and gg.eye(2, 0).shape == (2, 0)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: gg.gradcheck(lambda x: (x * 2).sum(), [np.ones(2)], eps=0), ValueError,
+     r"invalid gradcheck eps: 0 \(must be a positive finite step"),
+    (lambda: gg.gradcheck(lambda x: (x * 2).sum(), [np.ones(2)], eps=-1e-6), ValueError, r"invalid gradcheck eps"),
+    (lambda: gg.gradcheck(lambda x: (x * 2).sum(), [np.ones(2)], eps="1e-6"), ValueError, r"invalid gradcheck eps"),
+    (lambda: gg.gradcheck(lambda x: (x * 2).sum(), [np.ones(2)], atol=-1), ValueError, r"invalid gradcheck atol"),
+    (lambda: gg.gradcheck(lambda: gg.tensor(1.0), []), ValueError, r"gradcheck: nothing to differentiate"),
+    (lambda: gg.gradcheck(lambda x: (x * 2).sum(), [np.array([1, 2])]), ValueError,
+     r"nothing to differentiate.*integer and bool inputs are constants"),
+    (lambda: gg.gradcheck(lambda x: (x * 2).sum(), [np.array([1.0, np.nan])]), ValueError,
+     r"gradcheck: input 0 holds NaN or infinite values \(first at index \(1,\)\)"),
+    (lambda: gg.gradgradcheck(lambda x: "a", [np.ones(2)]), TypeError,
+     r"gradgradcheck: the function must return a tensor, not str"),
+    (lambda: gg.numerical_grad(lambda x: (x * 2).sum(), [np.ones(2)], eps=0), ValueError,
+     r"invalid numerical_grad eps"),
+])
+def test_gradcheck_refuses_checks_that_would_mean_nothing(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_gate_table_arguments():
+    from glassgrad.explain import gate_table
+
+    x = gg.tensor(2.0, requires_grad=True)
+    with pytest.raises(TypeError, match=r"gate_steps: f must be a Tensor computed by gates, not float"):
+        gate_table(3.0)
+    with pytest.raises(TypeError, match=r"leaves\[0\] must be a Tensor"):
+        gate_table(x * 2, [1.0])
+    with pytest.raises(ValueError, match=r"invalid gate_table digits: -1"):
+        gate_table(x * 2, digits=-1)

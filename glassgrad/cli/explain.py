@@ -11,4 +11,21 @@ def add_explain_parser(sub) -> None:
     explain_views.add_commands(commands)
     explain_health.add_commands(commands)
     explain_teach.add_commands(commands)
-    p.set_defaults(run=lambda args: (p.print_help(), 0)[1])
+    p.add_argument("--html", metavar="FILE", dest="notebook",
+                   help="write the backprop notebook: one offline page with the circuit, the stepper, the trace, the "
+                        "health and the labs for one network (see --sizes, --activation, --seed)")
+    p.add_argument("--sizes", type=int, nargs="+", default=[2, 3, 2], metavar="N", dest="notebook_sizes",
+                   help="with --html: the network's layer sizes (default 2 3 2)")
+    p.add_argument("--activation", default="sigmoid", choices=["sigmoid", "tanh"], dest="notebook_activation",
+                   help="with --html: the activation of every layer (default sigmoid)")
+    p.add_argument("--seed", type=int, default=0, dest="notebook_seed", metavar="N",
+                   help="with --html: the seed of the weights and the example (default 0)")
+
+    def run(args) -> int:
+        if not args.notebook:
+            p.print_help()
+            return 0
+        from glassgrad.cli.explain_teach import write_notebook_page
+        return write_notebook_page(args)
+
+    p.set_defaults(run=run)

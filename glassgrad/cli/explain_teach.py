@@ -120,6 +120,23 @@ def _probe(args) -> int:
     return _plot(result, args.plot)
 
 
+def write_notebook_page(args) -> int:
+    """``glassgrad explain --html FILE``: the backprop notebook."""
+    from glassgrad.explain.notebook import write_notebook
+
+    sizes = args.notebook_sizes
+    if len(sizes) < 3 or min(sizes) < 1:
+        return _fail(f"--sizes {' '.join(map(str, sizes))}: the notebook needs a hidden layer: at least three "
+                     "positive sizes, e.g. 2 3 2")
+    try:
+        path = write_notebook(args.notebook, sizes, args.notebook_activation, args.notebook_seed)
+    except (ValueError, OSError) as e:
+        return _fail(str(e))
+    print(f"wrote {path}: the circuit, the backward stepper, the layer trace, the gradient health and the labs "
+          f"for the {sizes} {args.notebook_activation} network, in one offline page")
+    return 0
+
+
 def add_commands(commands) -> None:
     from glassgrad.train.models import ACTIVATIONS
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from glassgrad import engine
 from glassgrad._backend import xp
+from glassgrad.checks import check_int
 from glassgrad.tensor import Tensor, tensor
 
 Value = float | xp.ndarray      # one entry, or an array shown element by element
@@ -51,8 +52,14 @@ def _number(v: Value | None, digits: int, spec: str = "f") -> str:
 def gate_steps(f: Tensor, leaves: list[Tensor] = ()) -> tuple[list[GateStep], list[float]]:
     """Backpropagate from the scalar ``f`` (keeping the graph, leaving ``.grad`` alone): every gate in
     forward order, and ∂f/∂leaf for each of ``leaves``."""
+    if not isinstance(f, Tensor):
+        raise TypeError(f"gate_steps: f must be a Tensor computed by gates, not {type(f).__name__}")
     if f.numel() != 1:
         raise ValueError(f"gate_steps: the expression must be a scalar, not shape {f.shape}")
+    leaves = list(leaves)
+    for k, leaf in enumerate(leaves):
+        if not isinstance(leaf, Tensor):
+            raise TypeError(f"gate_steps: leaves[{k}] must be a Tensor (one of f's inputs), not {type(leaf).__name__}")
     seen = []
     leaf_grads = engine.backward(f, xp.ones_like(f.data), retain_graph=True, inputs=list(leaves),
                                  observer=lambda node, g, grads: seen.append((node, g, grads)))
@@ -83,6 +90,7 @@ def gate_table(f: Tensor, leaves: list[Tensor] = (), digits: int = 4, fmt: str =
     from glassgrad.explain.export import Math, Table, check_format, rich_latex, rich_markdown
 
     check_format(fmt)
+    check_int("gate_table digits", digits, low=0)
     num = lambda v: _number(v, digits)   # noqa: E731
     steps, leaf_grads = gate_steps(f, leaves)
     rows = []

@@ -34,7 +34,8 @@ from glassgrad.train.callbacks import Callback
 # Thresholds of the diagnosis (documented in its messages).
 SIGMOID_SATURATED = 0.01      # σ < 0.01 or σ > 0.99: σ' < 0.0099
 TANH_SATURATED = 0.99         # |tanh z| > 0.99: tanh' < 0.02
-SPEED_RATIO = 100.0           # two orders of magnitude between the first and the last layer
+SPEED_RATIO = 100.0           # two orders of magnitude between the only hidden layer and the output layer
+HIDDEN_SPEED_RATIO = 10.0     # first vs last hidden layer: Nielsen's 3- and 4-hidden-layer nets show 24× and ~100×
 HUGE_GRADIENT = 1e3           # a gradient norm this large is exploding whatever the other layers do
 SATURATED_FRACTION = 0.5      # half of a layer's outputs saturated
 DEAD_FRACTION = 0.2           # a fifth of a layer's ReLUs dead
@@ -277,8 +278,10 @@ def diagnose(layers: list[LayerHealth], batch_size: int | None = None) -> list[F
     findings += _saturation_findings(layers) + _dead_findings(layers, batch_size)
     if not findings:
         speeds = ", ".join(f"{l.title}: {l.delta:.2e}" for l in layers)
-        findings.append(Finding("ok", None, "no problems found: the layers' speeds of learning ‖∂C/∂b‖ are within "
-                                f"{SPEED_RATIO:.0f}× of each other ({speeds}), no saturated outputs and no dead "
+        within = (f"the hidden layers' speeds of learning ‖∂C/∂b‖ are within {HIDDEN_SPEED_RATIO:.0f}× of each other"
+                  if len(layers) > 2 else
+                  f"the speeds of learning ‖∂C/∂b‖ are within {SPEED_RATIO:.0f}× of each other")
+        findings.append(Finding("ok", None, f"no problems found: {within} ({speeds}), no saturated outputs and no dead "
                                 "units." + _trend(layers), {"speeds": [l.delta for l in layers]}))
     return findings
 
@@ -323,9 +326,10 @@ def _speed_findings(layers: list[LayerHealth]) -> list[Finding]:
     huge = [l for l in layers if max(l.grad_w, l.delta) > HUGE_GRADIENT]
     ref, others = _reference(layers)
     if ref is not None and others and ref.delta > 0:
+        ratio = SPEED_RATIO if ref is layers[-1] else HIDDEN_SPEED_RATIO
         # A layer whose units are dead gets no gradient for that reason: the dead-units finding says so.
-        slow = [l for l in others if l.delta < ref.delta / SPEED_RATIO and not _mostly_dead(l)]
-        fast = [l for l in others if l.delta > ref.delta * SPEED_RATIO]
+        slow = [l for l in others if l.delta < ref.delta / ratio and not _mostly_dead(l)]
+        fast = [l for l in others if l.delta > ref.delta * ratio]
         if slow:
             findings.append(_vanishing(slow, ref, layers[-1]))
         if fast:

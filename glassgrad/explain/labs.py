@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -106,27 +105,6 @@ def cost_sweep(hidden: Sequence[int] = (2, 4, 8, 16, 32, 64), n_in: int = 4, n_o
 # --------------------------------------------------------------------------------------------------
 # The linearisation probe
 # --------------------------------------------------------------------------------------------------
-_PARAM = re.compile(r"^\s*([Wb])(\d+)\[\s*(\d+)\s*(?:,\s*(\d+)\s*)?\]\s*$")
-
-
-def parse_param(text: str, shapes: Sequence[tuple[tuple, tuple]]) -> tuple[str, int, tuple]:
-    """``"W2[1,2]"`` → ("W", layer index 1, array index (0, 1)); 1-based as in the notes (w^l_jk: row j,
-    column k). ``shapes`` gives (weight shape, bias shape) per layer, to check the ranges."""
-    m = _PARAM.match(text)
-    if not m:
-        raise ValueError(f"--param {text!r}: write W<layer>[j,k] or b<layer>[j], 1-based, e.g. W2[1,2] or b1[3]")
-    kind, layer = m.group(1), int(m.group(2))
-    idx = tuple(int(g) for g in m.group(3, 4) if g is not None)
-    if not 1 <= layer <= len(shapes):
-        raise ValueError(f"--param {text!r}: layer {layer} does not exist; the network has layers 1 … {len(shapes)}")
-    shape = shapes[layer - 1][0 if kind == "W" else 1]
-    if len(idx) != len(shape) or any(not 1 <= i <= n for i, n in zip(idx, shape)):
-        where = "[j,k]" if kind == "W" else "[j]"
-        raise ValueError(f"--param {text!r}: {kind}{layer} has shape {shape}; give {where} with 1 ≤ j ≤ {shape[0]}"
-                         + (f", 1 ≤ k ≤ {shape[1]}" if kind == "W" else "") + " (1-based)")
-    return kind, layer - 1, tuple(i - 1 for i in idx)
-
-
 @dataclass
 class Probe:
     """ΔC against Δw for one weight, and the centred difference's error against ε."""
@@ -187,24 +165,37 @@ class Probe:
         return save_figure(fig, path, "The linearisation probe")
 
 
-def probe(param: str = "W2[1,2]", sizes: Sequence[int] = (2, 3, 2), activation: str = "sigmoid", seed: int = 0,
-          steps: Sequence[float] | None = None, eps: Sequence[float] | None = None,
-          fit_range: tuple[float, float] = (1e-4, 1e-1)) -> Probe:
-    """Probe one weight of a small random float64 network (quadratic cost, one seeded example)."""
+def probe_network(sizes: Sequence[int] = (2, 3, 2), activation: str = "sigmoid", seed: int = 0):
+    """The probe's network: ``mlp(sizes)`` with ``activation`` in every layer, N(0, 1) weights, float64, and one
+    seeded example (x, y) with y in (0, 1). Returns ``(model, x, y)``."""
     import glassgrad as gg
-    from glassgrad.nn import Linear
-    from glassgrad.nn.functional import quadratic_cost
     from glassgrad.train.models import mlp
 
     gg.manual_seed(seed)
     model = mlp(list(sizes), activation, output_activation=activation, weight_init="normal")
-    layers = [m for m in model.modules() if isinstance(m, Linear)]
-    kind, layer, idx = parse_param(param, [(tuple(m.weight.shape), tuple(m.bias.shape)) for m in layers])
     for p in model.parameters():
         p.data = p.data.astype(np.float64)
     rng = np.random.default_rng([seed, 1])
     x = gg.tensor(rng.standard_normal((1, sizes[0])), dtype=gg.float64)
     y = gg.tensor(rng.uniform(0.05, 0.95, (1, sizes[-1])), dtype=gg.float64)
+    return model, x, y
+
+
+def probe(param: str = "W2[1,2]", sizes: Sequence[int] = (2, 3, 2), activation: str = "sigmoid", seed: int = 0,
+          steps: Sequence[float] | None = None, eps: Sequence[float] | None = None,
+          fit_range: tuple[float, float] = (1e-4, 1e-1)) -> Probe:
+    """Probe one weight of a small random float64 network (quadratic cost, one seeded example)."""
+    from glassgrad.explain.notation import parse_entry
+    from glassgrad.nn import Linear
+    from glassgrad.nn.functional import quadratic_cost
+
+    try:
+        l, j, k = parse_entry(param, "nndl", list(sizes))     # w^l_jk, or b^l_j when k = 0; 1-based
+    except ValueError as e:
+        raise ValueError(str(e).replace("--entry", "--param")) from None
+    model, x, y = probe_network(sizes, activation, seed)
+    layers = [m for m in model.modules() if isinstance(m, Linear)]
+    kind, layer, idx = ("b", l - 1, (j - 1,)) if k == 0 else ("W", l - 1, (j - 1, k - 1))
     target = layers[layer].weight if kind == "W" else layers[layer].bias
     with engine.enable_grad():
         cost = quadratic_cost(model(x), y)
