@@ -127,7 +127,7 @@ class Module:
             raise StateKeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}; the state "
                                 "was saved from a model with other layers — build the same model (or pass "
                                 "strict=False to load the keys that match)")
-        values = {name: checked_array(state[name], targets[name].shape, targets[name].dtype, f"key {name!r}")
+        values = {name: checked_array(state[name], targets[name].shape, targets[name].dtype, name)
                   for name in targets if name in state}
 
         def commit() -> None:
