@@ -8,9 +8,11 @@ step as NumPy arrays in the benchmark's layout, for ``run.py --check``.
 The NumPy implementations write the backward pass by hand, twice: plainly (``numpy_mlp``, ``numpy_gates``,
 ``numpy_hinge``, ``numpy_convnet``: the reference every ratio is taken against) and hand-tuned (``tuned_*``:
 arrays allocated once and written with ``out=``, the learning rate folded into the output error, no
-per-step one-hot; the ConvNet's plain version already keeps its buffers). The autodiff libraries all run one description of the step, a ``Problem``, whose loss
-is written once as ``loss(F, params, *data)`` in the vocabulary of ``torch.nn.functional`` (``F.linear``,
-``F.conv2d``, ``F.relu``, ``F.cross_entropy`` ...); each library brings its own ``F``:
+per-step one-hot; the ConvNet's plain version already keeps its buffers).
+
+The autodiff libraries all run one description of the step, a ``Problem``, whose loss is written once
+as ``loss(F, params, *data)`` in the vocabulary of ``torch.nn.functional`` (``F.linear``, ``F.conv2d``,
+``F.relu``, ``F.cross_entropy`` ...); each library brings its own ``F``:
 
 * ``torch``: PyTorch eager (``torch.nn.functional``), ``torch.optim.SGD``;
 * ``glassgrad``, ``glassgrad compiled``: ``glassgrad.nn.functional`` and ``glassgrad.optim.SGD``, eager or
@@ -309,21 +311,21 @@ def numpy_mlp(spec: MLPSpec, params, x, labels, onehot) -> Impl:
 
     def step():
         acts = [x]                                   # input of each layer, then the output
-        for l in range(nlayers):
-            z = acts[-1] @ params[2 * l] + params[2 * l + 1]
-            acts.append(z if (l == nlayers - 1 and spec.loss == "ce") else act(z))
+        for layer in range(nlayers):
+            z = acts[-1] @ params[2 * layer] + params[2 * layer + 1]
+            acts.append(z if (layer == nlayers - 1 and spec.loss == "ce") else act(z))
         out = acts.pop()
         if spec.loss == "ce":
             loss, delta = _softmax_ce_delta(out, labels)
         else:
             loss = quadratic_cost(out, onehot)
             delta = (out - onehot) * dact(out) / n
-        for l in reversed(range(nlayers)):
-            a = acts[l]
-            grads[2 * l] = a.T @ delta
-            grads[2 * l + 1] = delta.sum(axis=0)
-            if l:
-                delta = (delta @ params[2 * l].T) * dact(a)
+        for layer in reversed(range(nlayers)):
+            a = acts[layer]
+            grads[2 * layer] = a.T @ delta
+            grads[2 * layer + 1] = delta.sum(axis=0)
+            if layer:
+                delta = (delta @ params[2 * layer].T) * dact(a)
         if spec.update:
             for p, g in zip(params, grads):
                 p -= spec.lr * g
@@ -351,11 +353,11 @@ def tuned_mlp(spec: MLPSpec, params, x, labels, onehot) -> Impl:
 
     def step():
         a = x
-        for l in range(nlayers):
-            out = z[l]
-            np.matmul(a, params[2 * l], out=out)
-            out += params[2 * l + 1]
-            if l < nlayers - 1:
+        for layer in range(nlayers):
+            out = z[layer]
+            np.matmul(a, params[2 * layer], out=out)
+            out += params[2 * layer + 1]
+            if layer < nlayers - 1:
                 if sigmoid:                                          # σ(z) = (1 + tanh(z/2)) / 2
                     out *= 0.5
                     np.tanh(out, out=out)
@@ -372,22 +374,22 @@ def tuned_mlp(spec: MLPSpec, params, x, labels, onehot) -> Impl:
         loss = (np.add.reduce(np.log(rowsum, out=rowmax), axis=None) - np.add.reduce(a[rows, labels])) / n
         p *= scale / rowsum                                         # η/n · softmax
         p[rows, labels] -= scale                                    # η/n · (softmax − y)
-        for l in reversed(range(nlayers)):
-            d, a_in = delta[l], (x if l == 0 else z[l - 1])
+        for layer in reversed(range(nlayers)):
+            d, a_in = delta[layer], (x if layer == 0 else z[layer - 1])
             if n == 1:
-                np.multiply(a_in.reshape(-1, 1), d, out=grads[2 * l])
+                np.multiply(a_in.reshape(-1, 1), d, out=grads[2 * layer])
             else:
-                np.matmul(a_in.T, d, out=grads[2 * l])
-            np.add.reduce(d, axis=0, out=grads[2 * l + 1])
-            if l:
-                back = delta[l - 1]
-                np.matmul(d, params[2 * l].T, out=back)
+                np.matmul(a_in.T, d, out=grads[2 * layer])
+            np.add.reduce(d, axis=0, out=grads[2 * layer + 1])
+            if layer:
+                back = delta[layer - 1]
+                np.matmul(d, params[2 * layer].T, out=back)
                 if sigmoid:                                         # σ' = a (1 − a)
-                    np.subtract(1, a_in, out=tmp[l - 1])
-                    tmp[l - 1] *= a_in
-                    back *= tmp[l - 1]
+                    np.subtract(1, a_in, out=tmp[layer - 1])
+                    tmp[layer - 1] *= a_in
+                    back *= tmp[layer - 1]
                 else:
-                    back *= np.greater(a_in, 0, out=tmp[l - 1])
+                    back *= np.greater(a_in, 0, out=tmp[layer - 1])
         for w, g in zip(params, grads):
             w -= g
         return loss
@@ -399,9 +401,9 @@ def _autodiff_forward(F, params, x, spec: MLPSpec):
     """Forward pass with a library's fused linear layer (``F.linear``; weights stored (out, in) as Linear
     layers hold them): logits or output activations."""
     a, nlayers = x, len(params) // 2
-    for l in range(nlayers):
-        z = F.linear(a, params[2 * l], params[2 * l + 1])
-        a = z if (l == nlayers - 1 and spec.loss == "ce") else getattr(F, spec.activation)(z)
+    for layer in range(nlayers):
+        z = F.linear(a, params[2 * layer], params[2 * layer + 1])
+        a = z if (layer == nlayers - 1 and spec.loss == "ce") else getattr(F, spec.activation)(z)
     return a
 
 
@@ -505,17 +507,17 @@ def numpy_convnet(spec: ConvSpec, params, x, labels) -> Impl:
 
     def step():
         a, saved = np.ascontiguousarray(x.transpose(1, 2, 3, 0)), []     # (C, H, W, N)
-        for l in range(spec.nconv):
-            w, b = params[2 * l], params[2 * l + 1]
+        for layer in range(spec.nconv):
+            w, b = params[2 * layer], params[2 * layer + 1]
             (o, c), h = w.shape[:2], a.shape[1] - k + 1                  # h × h convolution output
-            cols = buffer(("cols", l), (c, k, k, h, h, n))
+            cols = buffer(("cols", layer), (c, k, k, h, h, n))
             cols[...] = sliding_window_view(a, (k, k), axis=(1, 2)).transpose(0, 4, 5, 1, 2, 3)
             cols = cols.reshape(c * k * k, -1)
-            r = np.matmul(w.reshape(o, -1), cols, out=buffer(("r", l), (o, cols.shape[1])))
+            r = np.matmul(w.reshape(o, -1), cols, out=buffer(("r", layer), (o, cols.shape[1])))
             r += b[:, None]
             np.maximum(r, 0, out=r)                                      # ReLU(conv): (O, h·h·N)
             windows = r.reshape(o, h // s, s, h // s, s, n)
-            pooled = buffer(("pooled", l), (o, h // s, h // s, n))
+            pooled = buffer(("pooled", layer), (o, h // s, h // s, n))
             pooled[...] = windows[:, :, 0, :, 0]
             for i, j in offsets[1:]:
                 np.maximum(pooled, windows[:, :, i, :, j], out=pooled)
@@ -526,28 +528,28 @@ def numpy_convnet(spec: ConvSpec, params, x, labels) -> Impl:
         grads[-2] = delta.T @ features
         grads[-1] = delta.sum(axis=0)
         g = (delta @ params[-2]).T.reshape(a.shape)
-        for l in reversed(range(spec.nconv)):
-            w = params[2 * l]
-            shape, cols, windows, pooled = saved[l]
-            maxima = [np.equal(windows[:, :, i, :, j], pooled, out=buffer(("max", l, i, j), pooled.shape, bool))
+        for layer in reversed(range(spec.nconv)):
+            w = params[2 * layer]
+            shape, cols, windows, pooled = saved[layer]
+            maxima = [np.equal(windows[:, :, i, :, j], pooled, out=buffer(("max", layer, i, j), pooled.shape, bool))
                       for i, j in offsets]
-            share = np.multiply(g, pooled > 0, out=buffer(("share", l), pooled.shape))   # × ReLU' (1 iff max > 0)
-            count = buffer(("count", l), pooled.shape)
+            share = np.multiply(g, pooled > 0, out=buffer(("share", layer), pooled.shape))   # × ReLU' (1 iff max > 0)
+            count = buffer(("count", layer), pooled.shape)
             count[...] = 0
             for m in maxima:
                 count += m
             share /= count
-            delta = buffer(("delta", l), windows.shape)
+            delta = buffer(("delta", layer), windows.shape)
             for (i, j), m in zip(offsets, maxima):
                 np.multiply(m, share, out=delta[:, :, i, :, j])
             delta = delta.reshape(w.shape[0], -1)                        # (O, h·h·N)
-            grads[2 * l] = (delta @ cols.T).reshape(w.shape)
-            grads[2 * l + 1] = delta.sum(axis=1)
-            if l:                                                        # col2im(Wᵀ · delta)
+            grads[2 * layer] = (delta @ cols.T).reshape(w.shape)
+            grads[2 * layer + 1] = delta.sum(axis=1)
+            if layer:                                                        # col2im(Wᵀ · delta)
                 h = shape[1] - k + 1
-                dcols = np.matmul(w.reshape(w.shape[0], -1).T, delta, out=buffer(("dcols", l), cols.shape))
+                dcols = np.matmul(w.reshape(w.shape[0], -1).T, delta, out=buffer(("dcols", layer), cols.shape))
                 dcols = dcols.reshape(shape[0], k, k, h, h, n)
-                g = buffer(("g", l), shape)
+                g = buffer(("g", layer), shape)
                 g[...] = 0
                 for i in range(k):
                     for j in range(k):
@@ -561,8 +563,8 @@ def numpy_convnet(spec: ConvSpec, params, x, labels) -> Impl:
 
 def _convnet_loss(spec: ConvSpec, F, params, x, labels):
     a = x
-    for l in range(spec.nconv):
-        a = F.max_pool2d(F.relu(F.conv2d(a, params[2 * l], params[2 * l + 1])), spec.pool)
+    for layer in range(spec.nconv):
+        a = F.max_pool2d(F.relu(F.conv2d(a, params[2 * layer], params[2 * layer + 1])), spec.pool)
     return F.cross_entropy(F.linear(a.reshape(a.shape[0], -1), params[-2], params[-1]), labels)
 
 
@@ -766,9 +768,9 @@ def tuned_hinge(params, x, y) -> Impl:
 
 def _hinge_loss(F, params, x, y):
     a = x
-    for l in range(3):
-        a = F.linear(a, params[2 * l], params[2 * l + 1])
-        if l < 2:
+    for layer in range(3):
+        a = F.linear(a, params[2 * layer], params[2 * layer + 1])
+        if layer < 2:
             a = F.relu(a)
     margins = F.relu(1 + -y * a)
     reg = sum((p * p).sum() for p in params)

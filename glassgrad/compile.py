@@ -26,9 +26,10 @@ optimiser updates are seen. Step inputs never receive gradients.
 from __future__ import annotations
 
 import builtins
+import math
 import re
 import warnings
-from typing import Callable
+from typing import Any, Callable
 
 from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
@@ -197,12 +198,33 @@ def _fw_cross_entropy(s: _Site, o: str, out: str):
             f"{o} = -add.reduce({logp}[{rows}, {y}]){mean}"]
 
 
+def _axes(s: _Site) -> tuple:
+    """The reduced axes as the reductions pass them to NumPy (``ops.reduce._axes``): a tuple, never None."""
+    axis, ndim = s.params["axis"], len(s.shapes[0][0])
+    return tuple(range(ndim)) if axis is None else tuple(a % ndim for a in (axis if isinstance(axis, tuple)
+                                                                             else (axis,)))
+
+
+def _count(s: _Site) -> int:
+    return math.prod(s.shapes[0][0]) // max(math.prod(s.out_shape[0]), 1)
+
+
+def _fw_mean(s: _Site, o: str, out: str):
+    """NumPy's mean: the sum, then one division by the count (float32 ÷ an integer rounds the same in
+    NumPy's float64 loop as in float32: division is correctly rounded either way)."""
+    if s.shapes[0][1] not in (xp.dtype(xp.float32), xp.dtype(xp.float64)):
+        return None
+    reduce = f"add.reduce({s.args[0]}, axis={_axes(s)!r}, keepdims={s.params['keepdims']!r}{out})"
+    return [f"{o} = {reduce} / {_count(s)}"] if not out else [f"{o} = {reduce}", f"divide({o}, {_count(s)}, out={o})"]
+
+
 _FORWARD = {
     "linear": _fw_linear, "sigmoid": _fw_sigmoid, "tanh": _unary("tanh"), "exp": _unary("exp"),
     "neg": _unary("negative"), "relu": lambda s, o, out: [f"{o} = maximum({s.args[0]}, 0{out})"],
     "add": _binary("add"), "sub": _binary("subtract"), "mul": _binary("multiply"), "div": _binary("divide"),
-    "sum": lambda s, o, out: [f"{o} = add.reduce({s.args[0]}, axis={s.params.get('axis')!r}, "
-                              f"keepdims={s.params.get('keepdims', False)!r}{out})"],
+    "sum": lambda s, o, out: [f"{o} = add.reduce({s.args[0]}, axis={_axes(s)!r}, "
+                              f"keepdims={s.params['keepdims']!r}{out})"],
+    "mean": _fw_mean,
     "cross_entropy": _fw_cross_entropy,
 }
 
@@ -244,10 +266,25 @@ def _bw_cross_entropy(s: _Site, i: int, g: str, d: str, out: str):
             f"{d}[rows{s.k}, {s.args[1]}] -= scale{s.k}     # softmax − one-hot, without a one-hot"]
 
 
+def _unreduced(s: _Site, g: str) -> str:
+    """g broadcast back over the reduced axes (``ops.reduce._unreduce``): a read-only view."""
+    shape = s.shapes[0][0]
+    kept = tuple(1 if i in _axes(s) else n for i, n in enumerate(shape))
+    return f"broadcast_to({g}.reshape({kept!r}), {shape!r})"
+
+
+def _bw_sum(s: _Site, i: int, g: str, d: str, out: str):
+    return [f"{d} = {_unreduced(s, g)}"]
+
+
+def _bw_mean(s: _Site, i: int, g: str, d: str, out: str):
+    return [f"{d} = divide({_unreduced(s, g)}, {_count(s)}{out})"]
+
+
 # VJP emitters by gate name, one per input; ``None`` for an input left to the generic call. Gradients that
 # pass straight through (add, sub's first input) are aliases: no code, no copy.
 _PASS = "pass"
-_VJP = {
+_VJP: dict[str, tuple[Any, ...]] = {
     "linear": (_bw_linear, _bw_linear, _bw_linear),
     "sigmoid": (_bw_sigmoid,), "tanh": (_bw_tanh,), "relu": (_bw_relu,),
     "exp": (lambda s, i, g, d, out: [f"{d} = multiply({g}, {s.out}{out})"],),
@@ -258,11 +295,13 @@ _VJP = {
             lambda s, i, g, d, out: [f"{d} = multiply({g}, {s.args[0]}{out})"]),
     "div": (lambda s, i, g, d, out: [f"{d} = divide({g}, {s.args[1]}{out})"], None),
     "cross_entropy": (_bw_cross_entropy, None),
+    "sum": (_bw_sum,), "mean": (_bw_mean,),
 }
+_VIEWS = {_bw_sum}    # VJP emitters whose result is a view of g: never written into or handed over as is
 
 _NUMPY = {name: getattr(xp, name) for name in (
     "add", "subtract", "multiply", "divide", "negative", "matmul", "maximum", "greater", "tanh", "exp", "log",
-    "copyto", "array")}
+    "copyto", "array", "broadcast_to")}
 
 
 class _Program:
@@ -276,7 +315,7 @@ class _Program:
     """
 
     def __init__(self, rec: _Recording, root: Tensor, aux: list[Tensor], seen: dict, update: _Update | None):
-        self.namespace: dict = {**_NUMPY, "sum_to": engine.sum_to, "deliver": _deliver}
+        self.namespace: dict = {**_NUMPY, "sum_to": engine.sum_to, "add_to_grad": engine.add_to_grad}
         self.rec, self.seen = rec, seen
         self.owned: set[int] = set()      # slots whose gradient is an array of their own (not an alias)
         self.kept: set[str] = set()       # locals bound to preallocated arrays: a ``del`` would free nothing
@@ -293,7 +332,8 @@ class _Program:
         lines += backward
         lines += self._emit_update(grads, update) if update is not None else self._emit_delivery(grads)
         lines.append(f"return ({', '.join(self.name[rec.slot[id(t)]] for t in (root, *aux))},)")
-        self.source = "def step(inputs, params):\n" + "\n".join("    " + ln for ln in _free_early(lines, self.kept)) + "\n"
+        body = "\n".join("    " + ln for ln in _free_early(lines, self.kept))
+        self.source = f"def step(inputs, params):\n{body}\n"
         exec(builtins.compile(self.source, "<gg.compile>", "exec"), self.namespace)   # our own generated code
         self.step = self.namespace["step"]
 
@@ -324,7 +364,7 @@ class _Program:
 
     # ---- forward -----------------------------------------------------------------------------------
     def _emit_forward(self) -> list[str]:
-        lines = []
+        lines: list[str] = []
         for k, e in enumerate(self.rec.entries):
             o = self.name[e.out] = f"v{e.out}"
             emit = _FORWARD.get(e.gate.name) if type(e.gate) is engine.Gate else None
@@ -368,13 +408,13 @@ class _Program:
                 self.namespace[f"b{k}"] = e.gate
                 lines.append(f"b{k}_grads = b{k}.input_grads({g}, v{e.out}, [{self._call_args(k, e)}], "
                              f"{{}}, {list(e.needs)!r})")
-            emitters = () if generic else _VJP.get(e.gate.name, ())
+            emitters: tuple[Any, ...] = () if generic else _VJP.get(e.gate.name, ())
             for i, (s, grad_shape, grad_dtype) in enumerate(flows):
                 if grad_shape is None:
                     continue
                 note = f"  # ∂/∂{self.name[s]} of {_label(e)}"
                 first = s not in gname
-                d = f"g{s}" if first else f"g{s}_{k}"
+                d = f"g{s}" if first else f"g{s}_{k}_{i}"
                 emit = emitters[i] if i < len(emitters) else None
                 exact = grad_shape == rec.shapes[s][0] and grad_dtype == rec.shapes[s][1]
                 if emit is _PASS and exact:
@@ -386,11 +426,11 @@ class _Program:
                 code = None
                 if emit not in (None, _PASS) and grad_dtype.kind == "f":
                     fresh = s in fresh_for and first and exact
-                    out = "" if fresh else f", out={self.buffer(f'grad{s}_{k}', grad_shape, grad_dtype)}"
+                    out = "" if fresh else f", out={self.buffer(f'grad{s}_{k}_{i}', grad_shape, grad_dtype)}"
                     code = emit(site, i, g, d, out)
-                    if code is not None and exact and first:
+                    if code is not None and exact and first and emit not in _VIEWS:
                         owned.add(s)
-                    if code is not None and out and exact:
+                    if code is not None and out and exact and emit not in _VIEWS:
                         self.kept.add(d)
                 if code is None:
                     if generic:
@@ -423,7 +463,7 @@ class _Program:
         """Add each gradient to its parameter's .grad, as backward() does (never on one of our arrays)."""
         self.constant("ours", frozenset(id(v) for v in self.namespace.values() if isinstance(v, ndarray)))
         lines = ["delivered = set(ours)"]
-        lines += [f"deliver(params[{k}], {grads[s]}, delivered)" for k, (s, _) in enumerate(self.rec.params)
+        lines += [f"add_to_grad(params[{k}], {grads[s]}, delivered)" for k, (s, _) in enumerate(self.rec.params)
                   if s in grads]
         return lines
 
@@ -439,7 +479,7 @@ class _Program:
             lines += self._emit_delivery({s: grads[s] for s, p in self.rec.params if id(p) not in update.ids
                                           and s in grads})
         unreached = []
-        for gi, group in enumerate(update.optimizer.param_groups):
+        for group in update.optimizer.param_groups:
             for p in group["params"]:
                 k = index.get(id(p))
                 if k is None or slot[id(p)] not in grads:
@@ -492,11 +532,6 @@ def _free_early(lines: list[str], kept: set[str]) -> list[str]:
     return out
 
 
-def _deliver(param: Tensor, g, delivered: set) -> None:
-    """Add a gradient to a parameter's .grad, as backward() does, on an array of the parameter's own."""
-    engine.add_to_grad(param, engine.own_array(g, delivered), delivered)
-
-
 class _Update:
     """The optimizer step a whole compiled step ends with (``gg.compile(..., optimizer=...)``)."""
 
@@ -535,7 +570,7 @@ class Compiled:
     def __call__(self, *args):
         arrays = [a.data if isinstance(a, Tensor) else a if type(a) is ndarray else as_tensor(a).data
                   for a in args]
-        sig = (*[(a.shape, a.dtype) for a in arrays], engine._GradMode.enabled)
+        sig = (*[(a.shape, a.dtype) for a in arrays], engine.is_grad_enabled())
         program = self.programs.get(sig, False)
         if program:
             out = program.step(arrays, program.params)
@@ -576,7 +611,7 @@ class Compiled:
         if first is None and not rec.problem:
             self.pending[sig] = rec          # the second call with this signature decides
         else:
-            reason = rec.problem or _difference(first, rec)
+            reason = rec.problem or (_difference(first, rec) if first is not None else None)
             if reason is None:
                 self.programs[sig] = _Program(rec, loss, aux, seen, self.update)
             else:

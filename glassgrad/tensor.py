@@ -8,7 +8,7 @@ but never require a gradient.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from glassgrad import hooks as _hooks
 from glassgrad._backend import ndarray, xp
@@ -29,7 +29,8 @@ def _as_dtype(dtype) -> xp.dtype | None:
     try:
         return xp.dtype(dtype)
     except TypeError as e:
-        raise TypeError(f"tensor: unknown dtype {dtype!r}; use e.g. gg.float32, gg.float64, gg.int64 or gg.bool_") from e
+        raise TypeError(f"tensor: unknown dtype {dtype!r}; use e.g. gg.float32, gg.float64, gg.int64 "
+                        "or gg.bool_") from e
 
 
 def _to_array(data, dtype=None, copy: bool = True) -> ndarray:
@@ -69,8 +70,8 @@ class Tensor:
 
     def __init__(self, data: Any, dtype=None, requires_grad: bool = False, name: str | None = None):
         self.data = _to_array(data, dtype, copy=False)
-        self.grad = None
-        self.grad_fn = None
+        self.grad: Tensor | None = None
+        self.grad_fn: _engine.Node | None = None
         self._requires_grad = False
         self.name = name
         self.requires_grad = requires_grad
@@ -246,19 +247,22 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # ---- operators ------------------------------------------------------------------------------
-    def __add__(self, other): return _ops.add(self, other)
-    def __radd__(self, other): return _ops.add(other, self)
-    def __sub__(self, other): return _ops.sub(self, other)
-    def __rsub__(self, other): return _ops.sub(other, self)
-    def __mul__(self, other): return _ops.mul(self, other)
-    def __rmul__(self, other): return _ops.mul(other, self)
-    def __truediv__(self, other): return _ops.div(self, other)
-    def __rtruediv__(self, other): return _ops.div(other, self)
+    # The arithmetic operators and the activations go to the engine directly (``_apply(gate, inputs,
+    # params)``): they take no parameters, so the gate function's argument binding is one call per gate
+    # that the hot path can skip.
+    def __add__(self, other): return _apply(_gate["add"], (self, other), {})
+    def __radd__(self, other): return _apply(_gate["add"], (other, self), {})
+    def __sub__(self, other): return _apply(_gate["sub"], (self, other), {})
+    def __rsub__(self, other): return _apply(_gate["sub"], (other, self), {})
+    def __mul__(self, other): return _apply(_gate["mul"], (self, other), {})
+    def __rmul__(self, other): return _apply(_gate["mul"], (other, self), {})
+    def __truediv__(self, other): return _apply(_gate["div"], (self, other), {})
+    def __rtruediv__(self, other): return _apply(_gate["div"], (other, self), {})
     def __pow__(self, other): return _ops.pow(self, other)
     def __rpow__(self, other): return _ops.pow(other, self)
-    def __matmul__(self, other): return _ops.matmul(self, other)
-    def __rmatmul__(self, other): return _ops.matmul(other, self)
-    def __neg__(self): return _ops.neg(self)
+    def __matmul__(self, other): return _apply(_gate["matmul"], (self, other), {})
+    def __rmatmul__(self, other): return _apply(_gate["matmul"], (other, self), {})
+    def __neg__(self): return _apply(_gate["neg"], (self,), {})
     def __pos__(self): return self
     def __abs__(self): return _ops.abs(self)
 
@@ -282,14 +286,14 @@ class Tensor:
         self.data[_ops.plain_index(index)] = value.data if isinstance(value, Tensor) else value
 
     # ---- gates as methods (the functions live in glassgrad.ops) ---------------------------------
-    def exp(self): return _ops.exp(self)
-    def log(self): return _ops.log(self)
+    def exp(self): return _apply(_gate["exp"], (self,), {})
+    def log(self): return _apply(_gate["log"], (self,), {})
     def sqrt(self): return _ops.sqrt(self)
     def abs(self): return _ops.abs(self)
     def reciprocal(self): return _ops.reciprocal(self)
-    def tanh(self): return _ops.tanh(self)
-    def sigmoid(self): return _ops.sigmoid(self)
-    def relu(self): return _ops.relu(self)
+    def tanh(self): return _apply(_gate["tanh"], (self,), {})
+    def sigmoid(self): return _apply(_gate["sigmoid"], (self,), {})
+    def relu(self): return _apply(_gate["relu"], (self,), {})
     def pow(self, exponent): return _ops.pow(self, exponent)
     def neg(self): return _ops.neg(self)
     def sign(self): return _ops.sign(self)
@@ -493,18 +497,26 @@ def full_like(t, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
 # Random tensors: one default generator, seeded by manual_seed, or a Generator of your own
 # ------------------------------------------------------------------------------------------------
 class Generator:
-    """A seeded source of random numbers (wraps ``numpy.random.Generator``)."""
+    """A seeded source of random numbers (wraps ``numpy.random.Generator``, made on first use, so that
+    ``import glassgrad`` does not load ``numpy.random``)."""
 
     def __init__(self, seed: int | None = None):
         self.manual_seed(seed)
 
     def manual_seed(self, seed: int | None) -> "Generator":
         self.seed = seed
-        self.rng = xp.random.default_rng(seed)
+        self._rng = None
         return self
 
+    @property
+    def rng(self):
+        """The ``numpy.random.Generator`` behind this one."""
+        if self._rng is None:
+            self._rng = xp.random.default_rng(self.seed)
+        return self._rng
+
     def get_state(self) -> dict:
-        return self.rng.bit_generator.state
+        return dict(self.rng.bit_generator.state)
 
     def set_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state
@@ -564,3 +576,6 @@ def _value_read(t: Tensor) -> None:
 from glassgrad import engine as _engine  # noqa: E402
 from glassgrad import ops as _ops  # noqa: E402
 from glassgrad.ops import numpy_api as _numpy_api  # noqa: E402
+from glassgrad.engine import apply as _apply  # noqa: E402
+
+_gate = _engine.GATES   # the gates by name, for the operators above

@@ -8,7 +8,6 @@ import sys
 from glassgrad._version import __version__
 from glassgrad.cli.options import Parser, UsageError
 
-
 NEURON = dict(w0=2.0, x0=-1.0, w1=-3.0, x1=-2.0, w2=-3.0)
 
 
@@ -60,9 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     add_explain_parser(sub)
     bench = sub.add_parser("bench", help="time glassgrad against NumPy and PyTorch (from a source checkout)",
-                           description="Runs benchmarks/run.py of the source checkout; --quick takes about a "
-                                       "minute. Other options are passed on (see benchmarks/run.py --help).")
-    bench.add_argument("--quick", action="store_true", help="3 short repeats instead of 5 of a second")
+                           description="Runs benchmarks/run.py of the source checkout (one thread per library; "
+                                       "checks agreement first); --quick takes a few minutes. Other options are "
+                                       "passed on (see benchmarks/run.py --help).")
+    bench.add_argument("--quick", action="store_true", help="3 repeats of ~0.2 s instead of 5 of ~0.8 s")
     bench.set_defaults(run=_bench)
     demo = sub.add_parser("demo", help="same as 'explain neuron'")
     demo.set_defaults(run=lambda args: show_neuron(NEURON))

@@ -65,7 +65,8 @@ def cross_entropy(logits, target, reduction: str = "mean"):
     if labels.dtype.kind in "iu":
         if labels.shape != logits.shape[:1]:
             raise ShapeError(f"cross_entropy: {logits.shape[0]} rows of logits but labels of shape {labels.shape}")
-        if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+        if labels.size and (xp.minimum.reduce(labels, axis=None) < 0
+                            or xp.maximum.reduce(labels, axis=None) >= logits.shape[1]):
             raise ValueError(f"cross_entropy: labels must lie in [0, {logits.shape[1] - 1}], "
                              f"found {labels.min()}..{labels.max()}")
     elif labels.dtype.kind != "f":

@@ -40,7 +40,6 @@ from glassgrad.ops.linalg import matmul
 from glassgrad.ops.shape import pad, reshape, stack
 from glassgrad.tensor import Tensor
 
-
 # ---- convolution -----------------------------------------------------------------------------------
 _scratch = threading.local()
 SCRATCH_LIMIT = 32 << 20
@@ -93,11 +92,10 @@ def _cols(x, kernel_size, stride, padding):
     hp, wp, oh, ow, row, length = _geometry(x.shape, kernel_size, stride, padding)
     xpad = _pad(x, padding)
     cols = _temporary("cols", (n, c, kh, kw, length), x.dtype)
-    if row == wp:                       # stride 1: each kernel offset (i, j) is a contiguous run of the flat input
-        flat = xpad.reshape(n, c, hp * wp)
-        for i in range(kh):
-            for j in range(kw):
-                cols[:, :, i, j] = flat[:, :, i * wp + j:i * wp + j + length]
+    if row == wp:                       # stride 1: each kernel offset (i, j) is a run of the flat input,
+        flat = xpad.reshape(n, c, hp * wp)     # so all kh·kw runs are one strided view, copied in one call
+        sn, sc, s = flat.strides
+        cols[...] = as_strided(flat, (n, c, kh, kw, length), (sn, sc, wp * s, s, s))
     else:                               # strided windows: a view of every window, copied once
         sh, sw = stride
         win = sliding_window_view(xpad, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]   # (N, C, oh, ow, kh, kw)

@@ -123,7 +123,7 @@ def save_checkpoint(path: str | os.PathLike, model=None, optimizer=None, metadat
     tmp.unlink(missing_ok=True)            # a leftover from an interrupted write (and its permissions)
     try:
         with open(tmp, "wb") as f:         # mode 0o666 minus the umask, like every other output
-            xp.savez(f, **arrays)
+            xp.savez(f, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as allow_pickle
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

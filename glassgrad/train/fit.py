@@ -192,7 +192,8 @@ def _run_epoch(state: TrainingState, step: _Step, callbacks: CallbackList,
     model.train()
     loss_sum, right, n = 0.0, 0, 0
     started = time.perf_counter()
-    for state.step, (x, y) in enumerate(state.loader, start=1):
+    for step_number, (x, y) in enumerate(state.loader, start=1):
+        state.step = step_number
         optimizer.zero_grad()
         value, out = step(x, y)
         logs = {"loss": value, "step": state.step}
