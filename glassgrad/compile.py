@@ -290,7 +290,7 @@ def _bw_mean(s: _Site, i: int, g: str, d: str, out: str):
 # VJP emitters by gate name, one per input; ``None`` for an input left to the generic call. Gradients that
 # pass straight through (add, sub's first input) are aliases: no code, no copy.
 _PASS = "pass"
-_VJP = {
+_VJP: dict[str, tuple[Any, ...]] = {
     "linear": (_bw_linear, _bw_linear, _bw_linear),
     "sigmoid": (_bw_sigmoid,), "tanh": (_bw_tanh,), "relu": (_bw_relu,),
     "exp": (lambda s, i, g, d, out: [f"{d} = multiply({g}, {s.out}{out})"],),
@@ -485,7 +485,7 @@ class _Program:
             lines += self._emit_delivery({s: grads[s] for s, p in self.rec.params if id(p) not in update.ids
                                           and s in grads})
         unreached = []
-        for gi, group in enumerate(update.optimizer.param_groups):
+        for group in update.optimizer.param_groups:
             for p in group["params"]:
                 k = index.get(id(p))
                 if k is None or slot[id(p)] not in grads:

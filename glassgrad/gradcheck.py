@@ -11,7 +11,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable
 
 from glassgrad import engine
 from glassgrad._backend import ndarray, xp

@@ -141,6 +141,7 @@ class Localization:
             return (f"localize: all {len(self.checks)} gates' VJPs agree with centred differences of their own "
                     f"forward (threshold {self.threshold:g}): the disagreement is not in one gate's backward rule")
         first = self.first_wrong
+        assert first is not None       # (this branch: some gate is wrong)
         lines = [f"localize: {len(self.wrong)} of {len(self.checks)} gates have a wrong VJP; the first in backward "
                  f"order (fix it first: every gradient below it is computed from it) is",
                  f"  {first.gate} (gate {first.position} of {len(self.checks)} in backward order), relative error "

@@ -6,7 +6,6 @@ import sys
 
 from glassgrad._version import __version__
 
-
 NEURON = dict(w0=2.0, x0=-1.0, w1=-3.0, x1=-2.0, w2=-3.0)
 
 

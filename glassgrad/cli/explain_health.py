@@ -135,7 +135,7 @@ def _health_setup(args):
 def _print_snapshot(snapshot, heading: str, fmt: str = "text") -> None:
     print(heading)
     print(snapshot.table(fmt))
-    speeds = ", ".join(f"{l.delta:.3g}" for l in snapshot.layers[:-1])
+    speeds = ", ".join(f"{layer.delta:.3g}" for layer in snapshot.layers[:-1])
     if len(snapshot.layers) > 1:
         print(f"speed of learning ‖∂C/∂b^l‖ of hidden layers 1 … {len(snapshot.layers) - 1}: [{speeds}]; "
               f"output layer: {snapshot.layers[-1].delta:.3g}")
@@ -169,7 +169,7 @@ def run_health(args) -> int:
                         f"After {args.steps} steps of SGD (η = {args.lr}, batch {args.batch_size}):", args.format)
         last = recorder.latest()
         print(f"\nUpdate-to-weight ratio ‖ΔW‖/‖W‖ at step {last.step}: "
-              + ", ".join(f"{l.title}: {l.update_ratio:.2e}" for l in last.layers))
+              + ", ".join(f"{layer.title}: {layer.update_ratio:.2e}" for layer in last.layers))
         plotted = recorder
     if args.plot:
         path = health_plot(plotted, args.plot, title=f"{args.data}: {sizes}, {args.activation}, {args.init}")

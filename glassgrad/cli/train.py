@@ -1,9 +1,7 @@
 """``glassgrad train``, ``evaluate`` and ``predict``: train a network on a data set, check it, use it."""
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -105,8 +103,18 @@ def run_train(args) -> int:
     import glassgrad as gg
     from glassgrad.explain.plots import learning_curve
     from glassgrad.nn import functional as F
-    from glassgrad.train import (ModelCheckpoint, build_model, confusion_matrix, evaluate, fit, format_confusion,
-                                 loss_by_name, optimizer_by_name, predict, predicted_labels)
+    from glassgrad.train import (
+        ModelCheckpoint,
+        build_model,
+        confusion_matrix,
+        evaluate,
+        fit,
+        format_confusion,
+        loss_by_name,
+        optimizer_by_name,
+        predict,
+        predicted_labels,
+    )
 
     s = _settings(args)
     gg.manual_seed(args.seed)
@@ -213,7 +221,10 @@ def _read_inputs(path: str):
     if not p.is_file():
         raise SystemExit(f"glassgrad predict: no such file {p}")
     try:
-        x = np.load(p, allow_pickle=False) if p.suffix == ".npy" else np.loadtxt(p, delimiter="," if p.suffix == ".csv" else None, ndmin=2)
+        if p.suffix == ".npy":
+            x = np.load(p, allow_pickle=False)
+        else:
+            x = np.loadtxt(p, delimiter="," if p.suffix == ".csv" else None, ndmin=2)
     except ValueError as e:
         raise SystemExit(f"glassgrad predict: cannot read {p}: {e}") from None
     return np.asarray(x, dtype=np.float32)

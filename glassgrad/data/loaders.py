@@ -479,20 +479,22 @@ def load_mnist(
         source = next((s for s in map(_find_mnist_in, searched) if s is not None), None)
         if source is None:
             if not download:
-                where = "\n".join(f"  {d}" for d in searched)
+                places = "\n".join(f"  {d}" for d in searched)
                 raise FileNotFoundError(
                     "MNIST not found; looked for mnist.npz or the four IDX files in:\n"
-                    f"{where}\nPass path=..., set GLASSGRAD_DATA, or use download=True."
+                    f"{places}\nPass path=..., set GLASSGRAD_DATA, or use download=True."
                 )
             source = ("idx", _find_idx_dir(download_mnist(cache_dir, base_url, sha256)))
 
-    kind, where = source
-    if kind == "npz":
+    _, where = source
+    if isinstance(where, Path):                 # ("npz", path of mnist.npz)
         raw = _read_mnist_npz(where)
         full_x = np.concatenate([raw["train_x"], raw["val_x"]])
         full_y = np.concatenate([raw["train_y"], raw["val_y"]])
         label = str(where)
-    else:
+    else:                                       # ("idx", the four IDX files by role)
+        if where is None:
+            raise FileNotFoundError(f"MNIST: the IDX files were not found after download into {cache_dir}")
         raw = _read_mnist_idx(where)
         full_x, full_y = raw["train_x"], raw["train_y"]
         label = str(where["train_images"])

@@ -10,6 +10,7 @@ The view is an observer on the ordinary backward pass; the engine is not changed
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from glassgrad import engine
 from glassgrad._backend import xp
@@ -49,7 +50,7 @@ def _number(v: Value | None, digits: int, spec: str = "f") -> str:
                            formatter={"float_kind": lambda e: f"{e:.{digits}{spec}}"}).replace("\n", "")
 
 
-def gate_steps(f: Tensor, leaves: list[Tensor] = ()) -> tuple[list[GateStep], list[float]]:
+def gate_steps(f: Tensor, leaves: Sequence[Tensor] = ()) -> tuple[list[GateStep], list[Value | None]]:
     """Backpropagate from the scalar ``f`` (keeping the graph, leaving ``.grad`` alone): every gate in
     forward order, and ∂f/∂leaf for each of ``leaves``."""
     if not isinstance(f, Tensor):

@@ -2,7 +2,8 @@
 
 The text is parsed with Python's ``ast`` and walked node by node; only numbers, the given variable
 names, ``+ − * / **``, unary minus and calls of a few named functions are accepted, and statements
-``name = expression`` separated by ``;`` name a value for the statements after them (``b = a + a; c = b + b``). Anything else
+``name = expression`` separated by ``;`` name a value for the statements after them
+(``b = a + a; c = b + b``). Anything else
 (attribute access, subscripts, lambdas, comprehensions, other names or calls) is refused with an error
 naming it. Nothing is ever passed to ``eval``: each accepted node becomes one glassgrad gate.
 """

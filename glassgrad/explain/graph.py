@@ -460,7 +460,7 @@ def _columns(view: GraphView) -> list[list[GraphNode]]:
     for sweep in (range(len(cols)), reversed(range(len(cols)))):
         row = {n.id: i for col in cols for i, n in enumerate(col)}
         for c in sweep:
-            def centre(n, c=c):
+            def centre(n, c=c, row=row):      # used at once by sort: binds this sweep's rows
                 near = [row[m] for m in links.get(n.id, []) if col_of[m] != c]
                 return sum(near) / len(near) if near else row[n.id]
             cols[c].sort(key=centre)
@@ -544,7 +544,8 @@ def _svg_edge(view: GraphView, e: GraphEdge, pos: dict, k: int = 0, parallel: in
 def _svg_node(n: GraphNode, lines: list[str], box: tuple) -> str:
     x, y, w, h = box[:4]
     rx = h / 2 if n.kind == "leaf" else 6
-    parts = [f'<g class="{n.kind}" data-node="{n.id}"><rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="{rx:.1f}" '
+    parts = [f'<g class="{n.kind}" data-node="{n.id}">'
+             f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="{rx:.1f}" '
              f'fill="{FILL[n.kind]}" stroke="#556"/>']
     for i, line in enumerate(lines):
         weight = ' font-weight="bold"' if i == 0 else ""

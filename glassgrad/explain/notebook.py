@@ -49,8 +49,8 @@ def notebook_html(sizes: Sequence[int] = (2, 3, 2), activation: str = "sigmoid",
 
     sizes = list(sizes)
     model, x, y = probe_network(sizes, activation, seed)
-    for l, layer in enumerate((m for m in model.modules() if type(m).__name__ == "Linear"), start=1):
-        layer.weight.name, layer.bias.name = f"W{l}", f"b{l}"      # the stepper names the leaves so
+    for ell, layer in enumerate((m for m in model.modules() if type(m).__name__ == "Linear"), start=1):
+        layer.weight.name, layer.bias.name = f"W{ell}", f"b{ell}"      # the stepper names the leaves so
     title = f"Backprop notebook: the {sizes} {activation} network (seed {seed})"
 
     f, leaves = evaluate(CIRCUIT[0], CIRCUIT[1])

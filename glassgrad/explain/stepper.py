@@ -174,7 +174,9 @@ def stepper(f: Tensor, title: str | None = None) -> Stepper:
     for node in nodes:
         ins = []
         for t, a in zip(node.inputs, node.arrays):
-            key = (b.ids.get(t.grad_fn) if t.grad_fn is not None else b.ids.get(id(t))) if isinstance(t, Tensor) else None
+            key = None
+            if isinstance(t, Tensor):
+                key = b.ids.get(t.grad_fn) if t.grad_fn is not None else b.ids.get(id(t))
             ins.append((labels.get(key) or (t.name if isinstance(t, Tensor) and t.name else _fmt(a)), a))
         forward_steps.append(ForwardStep(index[node], b.ids[node], node.gate.name, ins, node.out))
 
@@ -228,9 +230,9 @@ def network_cost(sizes=(2, 3, 2), batch: int = 3, activation: str = "sigmoid", s
     rng = xp.random.default_rng(seed)
     a = Tensor(rng.standard_normal((batch, sizes[0])), name="x")
     y = Tensor(rng.uniform(0.05, 0.95, (batch, sizes[-1])), name="y")
-    for l, (n_in, n_out) in enumerate(itertools.pairwise(sizes), start=1):
-        W = Tensor(rng.standard_normal((n_out, n_in)), requires_grad=True, name=f"W{l}")
-        bias = Tensor(rng.standard_normal(n_out), requires_grad=True, name=f"b{l}")
+    for ell, (n_in, n_out) in enumerate(itertools.pairwise(sizes), start=1):
+        W = Tensor(rng.standard_normal((n_out, n_in)), requires_grad=True, name=f"W{ell}")
+        bias = Tensor(rng.standard_normal(n_out), requires_grad=True, name=f"b{ell}")
         a = acts[activation](a @ W.T + bias)
     return ((a - y) ** 2).sum() * (0.5 / batch)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-from glassgrad._backend import xp
 from glassgrad.tensor import Generator, Tensor, _rng
 
 

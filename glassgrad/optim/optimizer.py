@@ -31,7 +31,7 @@ class _Required:
         return "<required parameter>"
 
 
-required = _Required()
+required: Any = _Required()    # Any: it stands in for a value of whatever type the parameter has
 
 
 def _plain(value: Any, where: str) -> Any:
@@ -85,7 +85,7 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
         if all(isinstance(g, Mapping) for g in groups):
             for g in groups:
-                self.add_param_group(g)
+                self.add_param_group(g)  # type: ignore[arg-type]  # (checked just above)
         elif any(isinstance(g, Mapping) for g in groups):
             raise TypeError(f"{type(self).__name__}: params mixes tensors and param-group dicts; give one or "
                             "the other")

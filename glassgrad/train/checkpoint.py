@@ -73,7 +73,7 @@ def save_checkpoint(path: str | os.PathLike, model=None, optimizer=None, metadat
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            xp.savez(f, **arrays)
+            xp.savez(f, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as allow_pickle
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
