@@ -1,4 +1,4 @@
-"""Checking gradients against centred differences (BACKGROUND §6).
+"""Checking gradients against centred differences (docs/backprop.md#checking-gradients).
 
     ∂f/∂x_i ≈ (f(x + ε e_i) − f(x − ε e_i)) / 2ε
 

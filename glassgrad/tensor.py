@@ -178,6 +178,10 @@ class Tensor:
         return _numpy_api.array_function(func, args, kwargs)
 
     def item(self) -> float | int | bool:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item(): the tensor has {self.data.size} elements (shape {self.shape}); item() needs "
+                             "exactly one: index it first (t[0]) or reduce it (t.sum())")
         _value_read(self)
         return self.data.item()
 

@@ -10,8 +10,8 @@ NEURON = dict(w0=2.0, x0=-1.0, w1=-3.0, x1=-2.0, w2=-3.0)
 
 
 def show_neuron(values: dict, fmt: str = "text") -> int:
-    """Print the sigmoid neuron of BACKGROUND §3 gate by gate, then as one sigmoid gate (tables in ``fmt``:
-    text, markdown or latex)."""
+    """Print the sigmoid neuron of docs/backprop.md (worked examples) gate by gate, then as one sigmoid gate
+    (tables in ``fmt``: text, markdown or latex)."""
     from glassgrad.explain import gate_table, sigmoid_neuron
 
     f, leaves = sigmoid_neuron(**values)

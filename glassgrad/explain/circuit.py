@@ -1,5 +1,5 @@
 """Gate-by-gate view of a scalar expression: every gate in forward order with its inputs, its output,
-its local derivatives and the gradient arriving from above (BACKGROUND §3).
+its local derivatives and the gradient arriving from above (docs/backprop.md#gates-and-worked-examples).
 
 Leaves and intermediate values may be arrays (f = (w * x).sum() with vectors w, x): their values and
 gradients are then shown element by element, and the "local derivative" column holds the gate's VJP with

@@ -1,4 +1,5 @@
-"""Graph view: the gates that produced a tensor, with every forward value and every gradient (BACKGROUND §3).
+"""Graph view: the gates that produced a tensor, with every forward value and every gradient
+(docs/backprop.md#gates-and-worked-examples).
 
 ``graph(f)`` walks the recorded nodes from ``f`` back to the leaves and, unless ``backward=False``, runs
 the ordinary backward pass once more with an observer (``retain_graph=True``, ``inputs=`` capture, so

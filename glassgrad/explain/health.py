@@ -1,4 +1,4 @@
-"""Gradient health: how fast each layer learns, and why it might not (BACKGROUND §5).
+"""Gradient health: how fast each layer learns, and why it might not (docs/backprop.md#training).
 
 For every Linear layer l — named as the notes count, hidden layer 1 … L−1 and the output layer (``position``),
 with its module path (``name``, as in ``model.named_modules()``) kept as the key — one *snapshot* records

@@ -1,4 +1,4 @@
-"""Whole-model gradient checks and what they cost (BACKGROUND §6).
+"""Whole-model gradient checks and what they cost (docs/backprop.md#checking-gradients).
 
 Backprop gives every ∂C/∂w from one forward and one backward pass. The numerical check nudges one weight
 at a time,

@@ -1,4 +1,4 @@
-"""The notes' three notations, and what one number is called in each (BACKGROUND §1).
+"""The notes' three notations, and what one number is called in each (docs/backprop.md#the-forward-pass).
 
 Layers are counted as in ``nndl`` internally: l = 1 … L for the layers with weights (l = 0 is the input).
 Neurons are 1-based, as in the notes; index 0 is the bias unit x_0 = 1 where a notation has one.

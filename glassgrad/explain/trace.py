@@ -1,4 +1,5 @@
-"""Layer trace: the four backprop equations worked layer by layer, in the learner's notation (BACKGROUND §1–2).
+"""Layer trace: the four backprop equations worked layer by layer, in the learner's notation
+(docs/backprop.md#the-four-equations).
 
 ``trace(model, x, y)`` takes a ``Sequential`` of ``Linear`` layers and elementwise activations, and
 computes with plain NumPy (not with the engine) for each layer the weighted input, the activation, the
