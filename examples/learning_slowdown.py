@@ -1,4 +1,4 @@
-"""The learning slowdown (Nielsen, "Neural Networks and Deep Learning", chapter 3; BACKGROUND §4-§5).
+"""The learning slowdown (Nielsen, "Neural Networks and Deep Learning", chapter 3; docs/backprop.md, costs and training).
 
 One sigmoid neuron, input x = 1, target y = 0, trained by gradient descent on that single example.
 From a saturated start (w = 2, b = 2: z = 4, a = σ(4) ≈ 0.98, σ'(4) ≈ 0.018) the quadratic cost learns

@@ -1,4 +1,4 @@
-"""The "Learning From Data" digits: batch gradient descent vs stochastic gradient descent (BACKGROUND §5, §7).
+"""The "Learning From Data" digits: batch gradient descent vs stochastic gradient descent (docs/backprop.md#training, docs/experiments.md).
 
 Handwritten digits (USPS) reduced to two features, average intensity and symmetry
 (../shared/data/features.train and features.test). The task is digit 1 versus all other digits

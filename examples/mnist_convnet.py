@@ -1,4 +1,4 @@
-"""A small ConvNet on MNIST: convolutional networks train by the same backpropagation (BACKGROUND §5).
+"""A small ConvNet on MNIST: convolutional networks train by the same backpropagation (docs/backprop.md#training).
 
     python examples/mnist_convnet.py              # 6 epochs, Adam: at least 98% test accuracy
     python examples/mnist_convnet.py --epochs 1

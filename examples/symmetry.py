@@ -1,4 +1,4 @@
-"""Why weights must start random: the symmetry problem (BACKGROUND §5).
+"""Why weights must start random: the symmetry problem (docs/backprop.md#training).
 
 If every weight of a layer starts at the same value, every hidden unit of that layer computes the same
 output, receives the same δ (BP2) and so the same update (BP3, BP4) — forever. The layer behaves like a

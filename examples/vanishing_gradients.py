@@ -1,5 +1,5 @@
 """Vanishing gradients: how fast each hidden layer learns (Nielsen, "Neural Networks and Deep Learning",
-chapter 5; BACKGROUND §5).
+chapter 5; docs/backprop.md#training).
 
 The speed of learning of hidden layer l is ‖∂C/∂b^l‖ = ‖δ^l‖ averaged over the examples (BP3). On the way
 back BP2 multiplies δ by (W^{l+1})ᵀ and σ'(z^l) ≤ 1/4 once per layer, so in a sigmoid network each hidden

@@ -38,7 +38,7 @@ def check_pair(name: str, what: str, value: Any, minimum: int) -> tuple[int, int
     padding); ``name`` is the function or layer, ``what`` the argument."""
     pair = (value, value) if isinstance(value, numbers.Integral) else \
         tuple(value) if isinstance(value, (tuple, list)) else ()
-    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum
+    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= minimum
                                  for v in pair) or isinstance(value, bool):
         raise ValueError(f"{name}: {what} must be an int or a pair of ints ≥ {minimum}, not {value!r}")
     return int(pair[0]), int(pair[1])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import weakref
 from typing import Any, Callable, Sequence
 
 from glassgrad import hooks
@@ -26,7 +27,6 @@ from glassgrad._backend import ndarray, xp
 from glassgrad.grad_mode import _GradMode, _GradModeScope
 from glassgrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401  engine API
 from glassgrad.tensor import Tensor
-
 
 # --------------------------------------------------------------------------------------------------
 # Gates and nodes
@@ -59,7 +59,7 @@ class Gate:
 
     def input_grads(self, g, out, inputs: Sequence, params: dict, needs: Sequence[bool]) -> list:
         """The gradients of the inputs that ``needs`` asks for (None for the others)."""
-        vjps = self.vjps
+        vjps: Any = self.vjps   # a None rule raises TypeError below, turned into a clear error
         grads = []     # a plain loop: a comprehension would be one more function call per gate
         try:
             for i, need in enumerate(needs):
@@ -70,6 +70,8 @@ class Gate:
             raise
 
     def _check_rules(self, needs: Sequence[bool]) -> None:
+        if isinstance(self.vjps, Each):   # one rule for every input
+            return
         for i, need in enumerate(needs):
             if need and (i >= len(self.vjps) or self.vjps[i] is None):
                 raise RuntimeError(f"{self.name}: input {i}{_input_name(self, i)} needs a gradient, but the gate "
@@ -117,7 +119,13 @@ def gate(name: str, forward: Callable, *vjps: VJP | Each | None, doc: str,
     """
     if name in GATES:
         raise ValueError(f"a gate named {name!r} is already registered")
-    table: Sequence[VJP | None] | Each = vjps[0] if len(vjps) == 1 and isinstance(vjps[0], Each) else tuple(vjps)
+    table: Sequence[VJP | None] | Each
+    if len(vjps) == 1 and isinstance(vjps[0], Each):
+        table = vjps[0]
+    elif any(isinstance(v, Each) for v in vjps):
+        raise TypeError(f"gate {name}: Each(...) stands for all the VJPs of a gate; give it alone")
+    else:
+        table = tuple(v for v in vjps if not isinstance(v, Each))
     signature, n_inputs = _declaration(name, forward, table)
     inputs = list(signature.parameters.values())[:n_inputs] if n_inputs is not None else []
     defaults = {p.name: p.default for p in list(signature.parameters.values())[len(inputs):]
@@ -127,7 +135,8 @@ def gate(name: str, forward: Callable, *vjps: VJP | Each | None, doc: str,
     return _as_function(g, n_inputs)
 
 
-def _declaration(name: str, forward: Callable, vjps: Sequence[VJP | None] | Each) -> tuple[inspect.Signature, int | None]:
+def _declaration(name: str, forward: Callable,
+                 vjps: Sequence[VJP | None] | Each) -> tuple[inspect.Signature, int | None]:
     """The forward's signature and how many inputs it takes (None: any number), after checking the VJPs."""
     rules = [vjps.vjp] if isinstance(vjps, Each) else [v for v in vjps if v is not None]
     skip = 3 if isinstance(vjps, Each) else 2            # (i,) g, out
@@ -146,7 +155,7 @@ def _declaration(name: str, forward: Callable, vjps: Sequence[VJP | None] | Each
         if sum(p.kind in _POSITIONAL for p in parameters) < n_inputs:
             raise TypeError(f"gate {name}: {n_inputs} VJPs, but the forward takes fewer inputs: {signature}")
         params = parameters[n_inputs:]
-    names = {p.name for p in params}
+    param_names = {p.name for p in params}
     for rule in rules:
         try:
             rule_parameters = list(inspect.signature(rule).parameters.values())[skip:]
@@ -161,9 +170,9 @@ def _declaration(name: str, forward: Callable, vjps: Sequence[VJP | None] | Each
                             f"{[p.name for p in parameters[:n_inputs]]}, but a VJP takes the {len(takes)} inputs "
                             f"{[p.name for p in takes]}: give one VJP per input (None where there is no rule)")
         keywords = {p.name: p for p in rule_parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
-        if keywords.keys() != names:
+        if keywords.keys() != param_names:
             raise TypeError(f"gate {name}: a VJP takes the parameters {sorted(keywords)}, but the forward's are "
-                            f"{sorted(names)} (VJPs take them all, keyword-only, after a *)")
+                            f"{sorted(param_names)} (VJPs take them all, keyword-only, after a *)")
         defaulted = [k for k, p in keywords.items() if p.default is not inspect.Parameter.empty]
         if defaulted:
             raise TypeError(f"gate {name}: a VJP gives defaults for {defaulted}; state defaults once, in the "
@@ -213,12 +222,13 @@ class Node:
 
     def __init__(self, gate: Gate, inputs: tuple, arrays: list, needs: list, out: ndarray, params: dict):
         self.gate = gate
-        self.inputs = inputs      # tensors (and constants) in call order: the edges of the graph
-        self.arrays = arrays      # the same inputs as arrays, for the fast backward
-        self.needs = needs        # which inputs require a gradient
-        self.out = out
+        # inputs, arrays and out are None once released (Any: read on the hot path without a check)
+        self.inputs: Any = inputs     # tensors (and constants) in call order: the edges of the graph
+        self.arrays: Any = arrays     # the same inputs as arrays, for the fast backward
+        self.needs = needs            # which inputs require a gradient
+        self.out: Any = out
         self.params = params
-        self.retained = None      # weak reference to a tensor that asked for retain_grad()
+        self.retained: weakref.ref[Tensor] | None = None   # a tensor that asked for retain_grad()
 
     @property
     def released(self) -> bool:
@@ -279,11 +289,34 @@ FREED = ("backward through a graph whose saved arrays were already freed: a grap
          "first backward(). Pass retain_graph=True to the first backward() to run backward through it again.")
 
 
+def forward_order(root: Node, freed: str = FREED) -> list[Node]:
+    """The nodes reachable from ``root``, each after the nodes that feed it (iterative post-order). Reversed,
+    each node comes after every consumer of its output: an order backward may visit them. ``freed`` is the
+    error message for a graph already released by backward."""
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        if node.released:
+            raise RuntimeError(freed)
+        seen.add(node)
+        stack.append((node, True))
+        for t in reversed(node.inputs):
+            parent = t.grad_fn if isinstance(t, Tensor) else None
+            if parent is not None and parent not in seen:
+                stack.append((parent, False))
+    return order
+
+
 def _consumer_counts(root: Node) -> tuple[dict[Node, int], set[Node]]:
     """For every node reachable from ``root``, how many nodes consume its output (iteratively: no recursion);
     and the nodes whose output a tensor asked to keep the gradient of (``retain_grad()``)."""
     counts = {root: 0}
-    retained = set()
+    retained: set[Node] = set()
     stack = [root]
     while stack:
         node = stack.pop()
@@ -483,7 +516,7 @@ def add_to_grad(leaf: Tensor, gi, delivered: set) -> None:
 
 
 def _retain(node: Node, g) -> None:
-    t = node.retained()
+    t = node.retained() if node.retained is not None else None
     if t is not None:
         g = g if isinstance(g, Tensor) else Tensor._make(xp.array(g))
         t.grad = g if t.grad is None else t.grad + g     # accumulates across backward calls, as a leaf's does

@@ -41,7 +41,7 @@ class _FunctionGate(engine.Gate):
 
     __slots__ = ("function", "ctx")
 
-    def __init__(self, function: type, ctx: Context):
+    def __init__(self, function: type[Function], ctx: Context):
         super().__init__(function.__name__, lambda *xs, **kw: function.forward(ctx, *xs, **kw), (),
                          doc=function.__doc__ or "", twice_differentiable=False)
         self.function = function

@@ -1,4 +1,4 @@
-"""Checking gradients against centred differences (BACKGROUND §6).
+"""Checking gradients against centred differences (docs/backprop.md#checking-gradients).
 
     ∂f/∂x_i ≈ (f(x + ε e_i) − f(x − ε e_i)) / 2ε
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable
 
 from glassgrad import engine
 from glassgrad._backend import ndarray, xp

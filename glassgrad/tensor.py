@@ -29,7 +29,8 @@ def _as_dtype(dtype) -> xp.dtype | None:
     try:
         return xp.dtype(dtype)
     except TypeError as e:
-        raise TypeError(f"tensor: unknown dtype {dtype!r}; use e.g. gg.float32, gg.float64, gg.int64 or gg.bool_") from e
+        raise TypeError(f"tensor: unknown dtype {dtype!r}; use e.g. gg.float32, gg.float64, gg.int64 "
+                        "or gg.bool_") from e
 
 
 def _to_array(data, dtype=None, copy: bool = True) -> ndarray:
@@ -69,8 +70,8 @@ class Tensor:
 
     def __init__(self, data: Any, dtype=None, requires_grad: bool = False, name: str | None = None):
         self.data = _to_array(data, dtype, copy=False)
-        self.grad = None
-        self.grad_fn = None
+        self.grad: Tensor | None = None
+        self.grad_fn: _engine.Node | None = None
         self._requires_grad = False
         self.name = name
         self.requires_grad = requires_grad
@@ -177,6 +178,10 @@ class Tensor:
         return _numpy_api.array_function(func, args, kwargs)
 
     def item(self) -> float | int | bool:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item(): the tensor has {self.data.size} elements (shape {self.shape}); item() needs "
+                             "exactly one: index it first (t[0]) or reduce it (t.sum())")
         _value_read(self)
         return self.data.item()
 
@@ -515,7 +520,7 @@ class Generator:
         return self._rng
 
     def get_state(self) -> dict:
-        return self.rng.bit_generator.state
+        return dict(self.rng.bit_generator.state)
 
     def set_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state

@@ -14,7 +14,7 @@ def blas_threads(n: int):
     if n <= 0:
         return contextlib.nullcontext()
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(n, user_api="blas")

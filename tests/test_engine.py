@@ -1,4 +1,4 @@
-"""The backward pass: BACKGROUND §3's worked examples gate by gate, accumulation, the graph walk, freeing
+"""The backward pass: the worked examples of docs/backprop.md#gates-and-worked-examples gate by gate, accumulation, the graph walk, freeing
 saved arrays, create_graph (Hessians), grad mode, error messages and dtype rules."""
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def f64(v, requires_grad=True):
 
 
 # --------------------------------------------------------------------------------------------------
-# BACKGROUND §3: worked examples
+# Worked examples (docs/backprop.md#gates-and-worked-examples)
 # --------------------------------------------------------------------------------------------------
 def test_add_then_multiply_circuit():
     """f(x, y, z) = (x + y)·z at x = −2, y = 5, z = −4."""

@@ -473,7 +473,7 @@ def _train_sigmoid_mlp(weight_init: str, steps: int = 30) -> list[nn.Linear]:
 
 
 def test_zero_initialised_hidden_units_stay_identical():
-    """Symmetry (BACKGROUND §5): with equal initial weights every unit of a hidden layer gets the same
+    """Symmetry (docs/backprop.md#training): with equal initial weights every unit of a hidden layer gets the same
     update forever, so the rows of its W (and its biases) stay equal, however long it trains."""
     lin1, lin2, lin3 = _train_sigmoid_mlp("zeros")
     for name, lin in [("hidden layer 1", lin1), ("hidden layer 2", lin2)]:

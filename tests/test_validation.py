@@ -170,3 +170,9 @@ def test_gate_table_arguments():
         gate_table(x * 2, [1.0])
     with pytest.raises(ValueError, match=r"invalid gate_table digits: -1"):
         gate_table(x * 2, digits=-1)
+
+
+def test_item_of_a_tensor_with_several_elements_says_how_many():
+    with pytest.raises(ValueError, match=r"item\(\): the tensor has 2 elements \(shape \(2,\)\); item\(\) needs exactly one"):
+        gg.tensor([1.0, 2.0]).item()
+    assert gg.tensor([[3.0]]).item() == 3.0

@@ -15,22 +15,12 @@ from .dataset import (
     random_split,
     train_val_split,
 )
-from .loaders import (
-    DATASET_NAMES,
-    MNIST_FILES,
-    MNIST_SHA256,
-    MNIST_URLS,
-    ChecksumError,
-    DataSplits,
-    IDXFormatError,
-    Split,
-    download_mnist,
-    load_dataset,
-    load_digits,
-    load_lfd_digits,
-    load_mnist,
-    read_idx,
-)
+from .digits import load_digits
+from .files import ChecksumError
+from .lfd import load_lfd_digits
+from .loaders import DATASET_NAMES, load_dataset
+from .mnist import MNIST_FILES, MNIST_SHA256, MNIST_URLS, IDXFormatError, download_mnist, load_mnist, read_idx
+from .splits import DataSplits, Split
 from .synthetic import make_moons, make_sine, make_spirals, make_xor
 
 __all__ = [

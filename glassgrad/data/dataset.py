@@ -79,7 +79,8 @@ class TensorDataset(Dataset):
         lengths = [a.shape[0] for a in converted]
         if len(set(lengths)) != 1:
             raise ValueError(
-                f"TensorDataset: all arrays must have the same first dimension (number of examples); got lengths {lengths}"
+                "TensorDataset: all arrays must have the same first dimension (number of examples); "
+                f"got lengths {lengths}"
             )
         self.arrays: tuple[np.ndarray, ...] = converted
 
@@ -215,7 +216,7 @@ class DataLoader:
         if self.num_replicas > 1:
             padded = self.shard_size() * self.num_replicas
             order = np.resize(order, padded)[self.rank :: self.num_replicas]   # resize repeats from the start
-        convert = None
+        convert: Any = None
         if self.as_tensor:
             # Batches are fresh arrays (fancy indexing / np.stack), so wrapping them without
             # another copy is safe; fall back to tensor() (which copies) if as_tensor is absent.
@@ -306,7 +307,7 @@ def train_val_split(
     lengths = [a.shape[0] if a.ndim else None for a in arrs]
     if None in lengths or len(set(lengths)) != 1:
         raise ValueError(f"all arrays must have the same first dimension; got lengths {lengths}")
-    train_idx, val_idx = _split_indices(int(lengths[0]), val_fraction, seed, stratify)
+    train_idx, val_idx = _split_indices(int(arrs[0].shape[0]), val_fraction, seed, stratify)
     return tuple((a[train_idx], a[val_idx]) for a in arrs)
 
 

@@ -18,5 +18,5 @@ from glassgrad.distributed.world import INSTALL_HINT, World, init, launched_by_m
 from glassgrad.distributed.optimizer import DistributedOptimizer, broadcast_optimizer_state, broadcast_parameters
 from glassgrad.distributed.batchnorm import SyncBatchNorm
 
-__all__ = ["init", "World", "launched_by_mpi", "INSTALL_HINT", "manual_seed", "DistributedOptimizer", "broadcast_parameters",
-           "broadcast_optimizer_state", "SyncBatchNorm"]
+__all__ = ["init", "World", "launched_by_mpi", "INSTALL_HINT", "manual_seed", "DistributedOptimizer",
+           "broadcast_parameters", "broadcast_optimizer_state", "SyncBatchNorm"]

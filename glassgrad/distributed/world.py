@@ -107,8 +107,9 @@ class World:
 
 def _contiguous(array: ndarray, what: str) -> ndarray:
     if not isinstance(array, ndarray) or not array.flags.c_contiguous or not array.flags.writeable:
+        flags = f" with flags {array.flags}" if isinstance(array, ndarray) else ""
         raise ValueError(f"World.{what} needs a writeable C-contiguous NumPy array (it works in place), "
-                         f"not {type(array).__name__}" + (f" with flags {array.flags}" if isinstance(array, ndarray) else ""))
+                         f"not {type(array).__name__}{flags}")
     return array
 
 

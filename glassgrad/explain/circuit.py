@@ -1,5 +1,5 @@
 """Gate-by-gate view of a scalar expression: every gate in forward order with its inputs, its output,
-its local derivatives and the gradient arriving from above (BACKGROUND §3).
+its local derivatives and the gradient arriving from above (docs/backprop.md#gates-and-worked-examples).
 
 Leaves and intermediate values may be arrays (f = (w * x).sum() with vectors w, x): their values and
 gradients are then shown element by element, and the "local derivative" column holds the gate's VJP with
@@ -10,6 +10,7 @@ The view is an observer on the ordinary backward pass; the engine is not changed
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from glassgrad import engine
 from glassgrad._backend import xp
@@ -49,7 +50,7 @@ def _number(v: Value | None, digits: int, spec: str = "f") -> str:
                            formatter={"float_kind": lambda e: f"{e:.{digits}{spec}}"}).replace("\n", "")
 
 
-def gate_steps(f: Tensor, leaves: list[Tensor] = ()) -> tuple[list[GateStep], list[float]]:
+def gate_steps(f: Tensor, leaves: Sequence[Tensor] = ()) -> tuple[list[GateStep], list[Value | None]]:
     """Backpropagate from the scalar ``f`` (keeping the graph, leaving ``.grad`` alone): every gate in
     forward order, and ∂f/∂leaf for each of ``leaves``."""
     if not isinstance(f, Tensor):

@@ -59,7 +59,7 @@ def _terms(items: list[str]) -> str:
 def derive_entry(t, entry: str) -> EntryDerivation:
     """The chain rule for the weight ``entry`` (e.g. "W2[1,2]", "b2[1]", "Theta1[2,2]") of the one example
     traced by ``t`` (a ``LayerTrace``), in ``t``'s notation."""
-    from glassgrad.explain.trace import _Line, _fp
+    from glassgrad.explain.trace import _fp, _Line
 
     if t.n != 1:
         raise ValueError("entry: the single-weight derivation follows one example; trace one example (the "
@@ -67,7 +67,7 @@ def derive_entry(t, entry: str) -> EntryDerivation:
     p, s = t._pass, Symbols(t.notation)
     sizes = [p.x.shape[1]] + [len(b) for b in p.b]
     L = len(sizes) - 1
-    l, j, k = parse_entry(entry, t.notation, sizes)
+    ell, j, k = parse_entry(entry, t.notation, sizes)
     c = t.cost_symbol
     a = [row[0] for row in p.a]            # a[m][u−1]: unit u's output in layer m (a[0] = x)
     z = [row[0] for row in p.z]            # z[m−1]: layer m
@@ -104,14 +104,15 @@ def derive_entry(t, entry: str) -> EntryDerivation:
         return [f"{s.delta(m, u)} = ({_terms(paths)}){factor}", f"= ({_terms(products)}){times}",
                 f"= {d[m - 1][u - 1]:.6g}"]
 
-    name = s.weight(l, j, k)
+    name = s.weight(ell, j, k)
     decay = t.lam and k > 0
     n_sym = "m" if t.notation == "theta" else "n"
     decay_sym = f" + (λ/{n_sym}) {name}" if decay else ""
-    decay_num = f" + ({t.lam:g}/1) × {_n(W[l - 1][j - 1, k - 1])}" if decay else ""
-    input_sym, input_num = ("1", "1") if k == 0 else (s.a(l - 1, k), _n(a[l - 1][k - 1]))
-    value = d[l - 1][j - 1] * (1.0 if k == 0 else a[l - 1][k - 1]) + (t.lam * W[l - 1][j - 1, k - 1] if decay else 0)
-    engine = t._engine.gb[l - 1][j - 1] if k == 0 else t._engine.gW[l - 1][j - 1, k - 1]
+    decay_num = f" + ({t.lam:g}/1) × {_n(W[ell - 1][j - 1, k - 1])}" if decay else ""
+    input_sym, input_num = ("1", "1") if k == 0 else (s.a(ell - 1, k), _n(a[ell - 1][k - 1]))
+    value = (d[ell - 1][j - 1] * (1.0 if k == 0 else a[ell - 1][k - 1])
+             + (t.lam * W[ell - 1][j - 1, k - 1] if decay else 0))
+    engine = t._engine.gb[ell - 1][j - 1] if k == 0 else t._engine.gW[ell - 1][j - 1, k - 1]
     engine = float(engine)
     agree = abs(value - engine) <= t.tolerance
 
@@ -119,18 +120,18 @@ def derive_entry(t, entry: str) -> EntryDerivation:
     why = "the bias unit's input is 1" if k == 0 else "the input on the weight"
     out = [_Line(0, [f"One weight's chain rule ({t.notation} notation; units counted from 1, unit 0 = the bias "
                      f"unit): ", Math(grad)], heading=True),
-           _Line(1, Math(f"{grad} = {input_sym} · {s.delta(l, j)}{decay_sym}"),
+           _Line(1, Math(f"{grad} = {input_sym} · {s.delta(ell, j)}{decay_sym}"),
                  note=f"{why} × the error at its neuron" + (", plus the weight-decay term" if decay else ""))]
-    if l < L:        # one more step: the error as the sum over the paths through the next layer
-        paths = [f"{s.delta(l + 1, i)} {s.weight(l + 1, i, j)}" for i in range(1, sizes[l + 1] + 1)]
-        factor = "" if linear(l) else f" · {fp_symbol(l, j)}"
+    if ell < L:        # one more step: the error as the sum over the paths through the next layer
+        paths = [f"{s.delta(ell + 1, i)} {s.weight(ell + 1, i, j)}" for i in range(1, sizes[ell + 1] + 1)]
+        factor = "" if linear(ell) else f" · {fp_symbol(ell, j)}"
         out.append(_Line(1, Math(f"{' ' * len(grad)} = ({_terms(paths)}){factor} · {input_sym}{decay_sym}"),
-                         note=f"summing over the {sizes[l + 1]} paths through layer {s.layer(l + 1)}"))
-    first = delta_lines(l, j)
+                         note=f"summing over the {sizes[ell + 1]} paths through layer {s.layer(ell + 1)}"))
+    first = delta_lines(ell, j)
     out.append(_Line(1, Math(f"{' ' * len(grad)} = {first[1][2:]} × {input_num}{decay_num}")))
     out.append(_Line(1, Math(f"{' ' * len(grad)} = {value:.6g}")))
-    out += [_Line(0, ""), _Line(0, "where, from the output back:" if l < L else "where:")]
-    for m in range(L, l, -1):
+    out += [_Line(0, ""), _Line(0, "where, from the output back:" if ell < L else "where:")]
+    for m in range(L, ell, -1):
         for u in range(1, sizes[m] + 1):
             if len(range(sizes[m])) > MAX_TERMS and 3 <= u < sizes[m]:
                 if u == 3:
@@ -139,8 +140,8 @@ def derive_entry(t, entry: str) -> EntryDerivation:
             rule, nums, val = delta_lines(m, u)
             out.append(_Line(1, Math(f"{rule} {nums} {val}"), note="output layer" if m == L else ""))
     rule, nums, val = first
-    if not linear(l):
-        out.append(_Line(1, Math(f"{fp_symbol(l, j)} = {fprime(l, j):.6g}"), note=_fprime_rule(t, l)))
+    if not linear(ell):
+        out.append(_Line(1, Math(f"{fp_symbol(ell, j)} = {fprime(ell, j):.6g}"), note=_fprime_rule(t, ell)))
     out.append(_Line(1, Math(f"{rule} {nums} {val}"), note="the error at the weight's neuron"))
     verdict = "AGREE" if agree else "DISAGREE"
     out += [_Line(0, ""), _Line(0, ["Check: the engine's backward() gives ", Math(f"{grad} = {engine:.6g}"),
@@ -149,8 +150,8 @@ def derive_entry(t, entry: str) -> EntryDerivation:
     return EntryDerivation(t.notation, name, float(value), engine, agree, out, t)
 
 
-def _fprime_rule(t, l: int) -> str:
-    act = t.layers[l - 1].activation
+def _fprime_rule(t, ell: int) -> str:
+    act = t.layers[ell - 1].activation
     return {"sigmoid": "sigmoid: f'(z) = f(z)(1 − f(z))", "tanh": "tanh: f'(z) = 1 − f(z)²",
             "relu": "relu: f'(z) = 1 where z > 0, else 0"}.get(
         act, f"the derivative of {act}")

@@ -15,7 +15,7 @@ every later answer exactly as it would on paper.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -111,13 +111,13 @@ def backprop(net: Network, way: Way = Way()) -> dict:
     L = len(net.W)
     deltas = [None] * L
     deltas[-1] = way.cost_factor * way.sign * (a[-1] - net.Y) * factor(way.output_factor, zs[-1], a[-1])
-    for l in range(L - 2, -1, -1):
-        W, d = net.W[l + 1], deltas[l + 1]
+    for ell in range(L - 2, -1, -1):
+        W, d = net.W[ell + 1], deltas[ell + 1]
         if way.fan_out is not None:
             back = d[:, way.fan_out:way.fan_out + 1] * W[way.fan_out]
         else:
             back = d @ (W if way.transpose else W.T)
-        deltas[l] = back * factor(way.hidden_factor, zs[l], a[l + 1])
+        deltas[ell] = back * factor(way.hidden_factor, zs[ell], a[ell + 1])
     n = len(net.X)
 
     def reduce(per_example):
@@ -155,12 +155,12 @@ class Question:
         return f"∂C/∂w^{self.layer}_{self.j}{self.k}"
 
     def value(self, result: dict) -> float:
-        l, j = self.layer - 1, self.j - 1
+        ell, j = self.layer - 1, self.j - 1
         if self.quantity == "delta":
-            return float(result["delta"][l][self.example - 1][j])
+            return float(result["delta"][ell][self.example - 1][j])
         if self.quantity == "b":
-            return float(result["b"][l][j])
-        return float(result["w"][l][j, self.k - 1])
+            return float(result["b"][ell][j])
+        return float(result["w"][ell][j, self.k - 1])
 
 
 @dataclass
@@ -235,8 +235,8 @@ class Worksheet:
                  f"Network {list(SIZES)}, sigmoid σ in every layer:  z^l = W^l a^(l−1) + b^l,  a^l = σ(z^l),  a^0 = x.",
                  f"Cost over the batch of n = {len(net.X)} examples:  C = (1/n) Σ_x ½‖a^L − y‖²  (L = {len(net.W)}).",
                  "w^l_jk is row j, column k of W^l: from neuron k of layer l−1 to neuron j of layer l (1-based).", ""]
-        for l, (W, b) in enumerate(zip(net.W, net.b), start=1):
-            lines += [f"W^{l} = {fmt(W)}", f"b^{l} = {fmt(b)}"]
+        for ell, (W, b) in enumerate(zip(net.W, net.b), start=1):
+            lines += [f"W^{ell} = {fmt(W)}", f"b^{ell} = {fmt(b)}"]
         for i, (x, y) in enumerate(zip(net.X, net.Y), start=1):
             lines.append(f"x_{i} = {fmt(x)},  y_{i} = {fmt(y)}")
         lines += ["", "Compute (at least 4 significant figures):"]
@@ -253,11 +253,9 @@ class Worksheet:
         return _html(self)
 
     def save_html(self, path) -> Path:
-        path = Path(path)
-        if path.suffix.lower() not in (".html", ".htm"):
-            raise ValueError(f"exercise: the form is HTML; give a .html path, not {path.name!r}")
-        path.write_text(self.to_html(), encoding="utf-8")
-        return path
+        """Write the HTML form to ``path`` (.html)."""
+        from glassgrad.explain.stepper import write_page
+        return write_page(path, self.to_html(), "exercise")
 
 
 NOTATIONS = ("nndl",)

@@ -2,13 +2,15 @@
 
 The text is parsed with Python's ``ast`` and walked node by node; only numbers, the given variable
 names, ``+ − * / **``, unary minus and calls of a few named functions are accepted, and statements
-``name = expression`` separated by ``;`` name a value for the statements after them (``b = a + a; c = b + b``). Anything else
+``name = expression`` separated by ``;`` name a value for the statements after them
+(``b = a + a; c = b + b``). Anything else
 (attribute access, subscripts, lambdas, comprehensions, other names or calls) is refused with an error
 naming it. Nothing is ever passed to ``eval``: each accepted node becomes one glassgrad gate.
 """
 from __future__ import annotations
 
 import ast
+import math
 
 from glassgrad import ops
 from glassgrad._backend import xp
@@ -129,8 +131,10 @@ def parse_values(items) -> dict[str, float]:
             raise ExpressionError(f"{name!r} cannot be a variable name")
         try:
             values[name] = float(value)
-        except ValueError:
+        except (TypeError, ValueError):
             raise ExpressionError(f"the value of {name} is not a number: {value!r}") from None
+        if not math.isfinite(values[name]):
+            raise ExpressionError(f"the value of {name} must be a finite number, not {value!r}")
     return values
 
 

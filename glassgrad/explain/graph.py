@@ -1,4 +1,5 @@
-"""Graph view: the gates that produced a tensor, with every forward value and every gradient (BACKGROUND §3).
+"""Graph view: the gates that produced a tensor, with every forward value and every gradient
+(docs/backprop.md#gates-and-worked-examples).
 
 ``graph(f)`` walks the recorded nodes from ``f`` back to the leaves and, unless ``backward=False``, runs
 the ordinary backward pass once more with an observer (``retain_graph=True``, ``inputs=`` capture, so
@@ -259,24 +260,8 @@ FREED = ("graph: this tensor's graph was freed by an earlier backward(); build t
 
 
 def _forward_order(root: engine.Node) -> list[engine.Node]:
-    """The nodes reachable from ``root``, each after the nodes that feed it (iterative post-order)."""
-    order, seen, stack = [], set(), [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if node in seen:
-            continue
-        if node.released:
-            raise RuntimeError(FREED)
-        seen.add(node)
-        stack.append((node, True))
-        for t in reversed(node.inputs):
-            parent = t.grad_fn if isinstance(t, Tensor) else None
-            if parent is not None and parent not in seen:
-                stack.append((parent, False))
-    return order
+    """The nodes reachable from ``root``, each after the nodes that feed it."""
+    return engine.forward_order(root, FREED)
 
 
 class _Builder:
@@ -460,7 +445,7 @@ def _columns(view: GraphView) -> list[list[GraphNode]]:
     for sweep in (range(len(cols)), reversed(range(len(cols)))):
         row = {n.id: i for col in cols for i, n in enumerate(col)}
         for c in sweep:
-            def centre(n, c=c):
+            def centre(n, c=c, row=row):      # used at once by sort: binds this sweep's rows
                 near = [row[m] for m in links.get(n.id, []) if col_of[m] != c]
                 return sum(near) / len(near) if near else row[n.id]
             cols[c].sort(key=centre)
@@ -544,7 +529,8 @@ def _svg_edge(view: GraphView, e: GraphEdge, pos: dict, k: int = 0, parallel: in
 def _svg_node(n: GraphNode, lines: list[str], box: tuple) -> str:
     x, y, w, h = box[:4]
     rx = h / 2 if n.kind == "leaf" else 6
-    parts = [f'<g class="{n.kind}" data-node="{n.id}"><rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="{rx:.1f}" '
+    parts = [f'<g class="{n.kind}" data-node="{n.id}">'
+             f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="{rx:.1f}" '
              f'fill="{FILL[n.kind]}" stroke="#556"/>']
     for i, line in enumerate(lines):
         weight = ' font-weight="bold"' if i == 0 else ""

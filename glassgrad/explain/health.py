@@ -1,4 +1,4 @@
-"""Gradient health: how fast each layer learns, and why it might not (BACKGROUND §5).
+"""Gradient health: how fast each layer learns, and why it might not (docs/backprop.md#training).
 
 For every Linear layer l — named as the notes count, hidden layer 1 … L−1 and the output layer (``position``),
 with its module path (``name``, as in ``model.named_modules()``) kept as the key — one *snapshot* records
@@ -68,8 +68,8 @@ def linear_layers(model) -> list[_Layer]:
             layers.append(_Layer(name or "(model)", m, None))
         elif layers and layers[-1].activation is None and type(m).__name__ in ACTIVATIONS:
             layers[-1].activation = m
-    for l, layer in enumerate(layers, start=1):
-        layer.position = layer_label(l, len(layers))
+    for ell, layer in enumerate(layers, start=1):
+        layer.position = layer_label(ell, len(layers))
     return layers
 
 
@@ -226,8 +226,9 @@ def _layer_health(layer: _Layer, z: Tensor | None, a: ndarray | None, before: nd
 
 def _snapshot(layers: list[_Layer], probe: _Probe, step: int, loss: float, batch_size: int,
               before: dict | None, sample: int) -> HealthSnapshot:
-    rows = [_layer_health(l, probe.z.get(l.name), probe.a.get(l.name), (before or {}).get(l.name), sample)
-            for l in layers]
+    rows = [_layer_health(layer, probe.z.get(layer.name), probe.a.get(layer.name), (before or {}).get(layer.name),
+                          sample)
+            for layer in layers]
     return HealthSnapshot(step, loss, batch_size, rows)
 
 
@@ -246,9 +247,10 @@ def health_table(layers: list[LayerHealth]) -> Table:
     """The per-layer health table: layers by position (1-based) and weight matrix W^l, module path last."""
     head = ("layer", "W", "size", "f", "‖∂C/∂W‖", "‖δ‖=‖∂C/∂b‖", "‖ΔW‖/‖W‖", "mean|z|", "saturated", "dead",
             "module")
-    rows = [(l.title, f"W^{i}", f"{l.fan_in}→{l.fan_out}", (l.activation or "—").lower(), _fmt(l.grad_w),
-             _fmt(l.delta), _fmt(l.update_ratio), f"{l.mean_abs_z:.3g}", _fmt(l.saturated, True),
-             _fmt(l.dead, True), l.name) for i, l in enumerate(layers, start=1)]
+    rows = [(layer.title, f"W^{i}", f"{layer.fan_in}→{layer.fan_out}", (layer.activation or "—").lower(),
+             _fmt(layer.grad_w), _fmt(layer.delta), _fmt(layer.update_ratio), f"{layer.mean_abs_z:.3g}",
+             _fmt(layer.saturated, True), _fmt(layer.dead, True), layer.name)
+            for i, layer in enumerate(layers, start=1)]
     return Table(head, rows, align_right=range(4, 10))
 
 
@@ -277,12 +279,12 @@ def diagnose(layers: list[LayerHealth], batch_size: int | None = None) -> list[F
     findings = _nonfinite(layers) or _speed_findings(layers)
     findings += _saturation_findings(layers) + _dead_findings(layers, batch_size)
     if not findings:
-        speeds = ", ".join(f"{l.title}: {l.delta:.2e}" for l in layers)
+        speeds = ", ".join(f"{layer.title}: {layer.delta:.2e}" for layer in layers)
         within = (f"the hidden layers' speeds of learning ‖∂C/∂b‖ are within {HIDDEN_SPEED_RATIO:.0f}× of each other"
                   if len(layers) > 2 else
                   f"the speeds of learning ‖∂C/∂b‖ are within {SPEED_RATIO:.0f}× of each other")
-        findings.append(Finding("ok", None, f"no problems found: {within} ({speeds}), no saturated outputs and no dead "
-                                "units." + _trend(layers), {"speeds": [l.delta for l in layers]}))
+        findings.append(Finding("ok", None, f"no problems found: {within} ({speeds}), no saturated outputs and no "
+                                "dead units." + _trend(layers), {"speeds": [layer.delta for layer in layers]}))
     return findings
 
 
@@ -290,7 +292,7 @@ def _trend(layers: list[LayerHealth]) -> str:
     """The notes' observation in a [784, 30, 30, 10] network: even when nothing is wrong yet, each hidden
     layer learns several times more slowly than the one after it."""
     hidden = layers[:-1]
-    speeds = [l.delta for l in hidden]
+    speeds = [ell.delta for ell in hidden]
     if len(hidden) < 2 or not all(a < b for a, b in zip(speeds, speeds[1:])) or speeds[-1] < 2 * speeds[0]:
         return ""
     return (f" Note: {hidden[0].title} learns {speeds[-1] / speeds[0]:.1f}× more slowly than "
@@ -299,15 +301,15 @@ def _trend(layers: list[LayerHealth]) -> str:
 
 
 def _nonfinite(layers: list[LayerHealth]) -> list[Finding]:
-    bad = [l for l in layers if not (math.isfinite(l.grad_w) and math.isfinite(l.delta))]
+    bad = [layer for layer in layers if not (math.isfinite(layer.grad_w) and math.isfinite(layer.delta))]
     if not bad:
         return []
     first = bad[0]
     return [Finding("exploding", first.name,
                     f"exploding gradients: the gradient of {first.title} is not finite "
                     f"(‖∂C/∂W‖ = {first.grad_w}, ‖∂C/∂b‖ = {first.delta}); layers affected: "
-                    f"{', '.join(l.title for l in bad)}. Lower the learning rate, clip the gradients, or start "
-                    "from smaller weights.", {"layers": [l.name for l in bad]})]
+                    f"{', '.join(ell.title for ell in bad)}. Lower the learning rate, clip the gradients, or start "
+                    "from smaller weights.", {"layers": [ell.name for ell in bad]})]
 
 
 def _reference(layers: list[LayerHealth]) -> tuple[LayerHealth | None, list[LayerHealth]]:
@@ -323,29 +325,29 @@ def _speed_findings(layers: list[LayerHealth]) -> list[Finding]:
     """Compare the earlier hidden layers' speeds ‖∂C/∂b^l‖ with the last hidden layer's (BP2 multiplies δ by
     Wᵀ and f'(z) once per layer on the way back, so a trend with depth is exponential)."""
     findings = []
-    huge = [l for l in layers if max(l.grad_w, l.delta) > HUGE_GRADIENT]
+    huge = [layer for layer in layers if max(layer.grad_w, layer.delta) > HUGE_GRADIENT]
     ref, others = _reference(layers)
     if ref is not None and others and ref.delta > 0:
         ratio = SPEED_RATIO if ref is layers[-1] else HIDDEN_SPEED_RATIO
         # A layer whose units are dead gets no gradient for that reason: the dead-units finding says so.
-        slow = [l for l in others if l.delta < ref.delta / ratio and not _mostly_dead(l)]
-        fast = [l for l in others if l.delta > ref.delta * ratio]
+        slow = [layer for layer in others if layer.delta < ref.delta / ratio and not _mostly_dead(layer)]
+        fast = [layer for layer in others if layer.delta > ref.delta * ratio]
         if slow:
             findings.append(_vanishing(slow, ref, layers[-1]))
         if fast:
             findings.append(_exploding(fast, ref, layers[-1]))
     if huge and not any(f.kind == "exploding" for f in findings):
-        l = max(huge, key=lambda h: max(h.grad_w, h.delta))
-        findings.append(Finding("exploding", l.name,
-                                f"exploding gradients: {l.title} has a very large gradient (‖∂C/∂W‖ = "
-                                f"{l.grad_w:.3g}, ‖∂C/∂b‖ = {l.delta:.3g}, above {HUGE_GRADIENT:g}). Clip the "
+        ell = max(huge, key=lambda h: max(h.grad_w, h.delta))
+        findings.append(Finding("exploding", ell.name,
+                                f"exploding gradients: {ell.title} has a very large gradient (‖∂C/∂W‖ = "
+                                f"{ell.grad_w:.3g}, ‖∂C/∂b‖ = {ell.delta:.3g}, above {HUGE_GRADIENT:g}). Clip the "
                                 "gradients, lower the learning rate, or start from smaller weights.",
-                                {"grad_w": l.grad_w, "delta": l.delta}))
+                                {"grad_w": ell.grad_w, "delta": ell.delta}))
     return findings
 
 
-def _mostly_dead(l: LayerHealth) -> bool:
-    return l.dead is not None and l.dead >= DEAD_FRACTION
+def _mostly_dead(ell: LayerHealth) -> bool:
+    return ell.dead is not None and ell.dead >= DEAD_FRACTION
 
 
 def _times(ratio: float) -> str:
@@ -367,7 +369,7 @@ def _vanishing(slow: list[LayerHealth], ref: LayerHealth, output: LayerHealth) -
     ratio = ref.delta / first.delta if first.delta > 0 else math.inf
     how = (f"learns {_times(ratio)} more slowly than" if first.delta > 0
            else "gets no gradient at all, unlike")
-    others = "" if len(slow) == 1 else f" (also slow: {', '.join(l.title for l in slow[1:])})"
+    others = "" if len(slow) == 1 else f" (also slow: {', '.join(ell.title for ell in slow[1:])})"
     return Finding(
         "vanishing", first.name,
         f"vanishing gradients: {first.title} {how} {_compared_with(ref, output)} "
@@ -376,7 +378,7 @@ def _vanishing(slow: list[LayerHealth], ref: LayerHealth, output: LayerHealth) -
         "Remedies: ReLU, "
         "careful initialisation (glorot for sigmoid/tanh, he for ReLU), batch normalisation, fewer layers.",
         {"layer": first.name, "speed": first.delta, "last_layer": ref.name, "last_speed": ref.delta,
-         "output_speed": output.delta, "ratio": ratio, "slow_layers": [l.name for l in slow]})
+         "output_speed": output.delta, "ratio": ratio, "slow_layers": [ell.name for ell in slow]})
 
 
 def _exploding(fast: list[LayerHealth], ref: LayerHealth, output: LayerHealth) -> Finding:
@@ -390,44 +392,44 @@ def _exploding(fast: list[LayerHealth], ref: LayerHealth, output: LayerHealth) -
         "δ by a large Wᵀ). Remedies: smaller initial weights (glorot / he), gradient clipping, a lower learning "
         "rate, batch normalisation.",
         {"layer": first.name, "speed": first.delta, "last_layer": ref.name, "last_speed": ref.delta,
-         "output_speed": output.delta, "ratio": ratio, "fast_layers": [l.name for l in fast]})
+         "output_speed": output.delta, "ratio": ratio, "fast_layers": [ell.name for ell in fast]})
 
 
 def _saturation_findings(layers: list[LayerHealth]) -> list[Finding]:
     findings = []
-    for i, l in enumerate(layers):
+    for i, ell in enumerate(layers):
         output = i == len(layers) - 1
-        if l.saturated is not None and l.saturated >= SATURATED_FRACTION:
-            band = ("below 0.01 or above 0.99, where σ' < 0.01" if l.activation == "Sigmoid"
+        if ell.saturated is not None and ell.saturated >= SATURATED_FRACTION:
+            band = ("below 0.01 or above 0.99, where σ' < 0.01" if ell.activation == "Sigmoid"
                     else "beyond ±0.99, where tanh' < 0.02")
             cure = ("use cross-entropy, which removes the f'(z^L) factor from δ^L, or smaller weights"
                     if output else "use smaller initial weights (glorot), normalised inputs or ReLU")
             findings.append(Finding(
-                "saturated", l.name,
-                f"saturated {l.title}: {100 * l.saturated:.0f}% of its {l.activation.lower()} outputs are "
-                f"{band} (mean |z| = {l.mean_abs_z:.3g}), so δ = … ⊙ f'(z) is tiny there and the weights into "
-                f"it learn slowly; {cure}.", {"fraction": l.saturated, "mean_abs_z": l.mean_abs_z}))
-        elif output and l.activation is None and l.mean_abs_z > HUGE_LOGITS:
+                "saturated", ell.name,
+                f"saturated {ell.title}: {100 * ell.saturated:.0f}% of its {ell.activation.lower()} outputs are "
+                f"{band} (mean |z| = {ell.mean_abs_z:.3g}), so δ = … ⊙ f'(z) is tiny there and the weights into "
+                f"it learn slowly; {cure}.", {"fraction": ell.saturated, "mean_abs_z": ell.mean_abs_z}))
+        elif output and ell.activation is None and ell.mean_abs_z > HUGE_LOGITS:
             findings.append(Finding(
-                "saturated", l.name,
-                f"saturated {l.title}: its pre-activations are huge (mean |z| = {l.mean_abs_z:.3g}), "
+                "saturated", ell.name,
+                f"saturated {ell.title}: its pre-activations are huge (mean |z| = {ell.mean_abs_z:.3g}), "
                 "so a softmax or sigmoid on them gives probabilities of exactly 0 or 1; start from smaller "
-                "weights or lower the learning rate.", {"mean_abs_z": l.mean_abs_z}))
+                "weights or lower the learning rate.", {"mean_abs_z": ell.mean_abs_z}))
     return findings
 
 
 def _dead_findings(layers: list[LayerHealth], batch_size: int | None) -> list[Finding]:
     findings = []
     batch = f" of a batch of {batch_size}" if batch_size else ""
-    for l in layers:
-        if l.dead is not None and l.dead >= DEAD_FRACTION:
-            n = round(l.dead * l.fan_out)
+    for ell in layers:
+        if ell.dead is not None and ell.dead >= DEAD_FRACTION:
+            n = round(ell.dead * ell.fan_out)
             findings.append(Finding(
-                "dead", l.name,
-                f"dead units in {l.title}: {n} of its {l.fan_out} ReLUs ({100 * l.dead:.0f}%) output 0 for "
+                "dead", ell.name,
+                f"dead units in {ell.title}: {n} of its {ell.fan_out} ReLUs ({100 * ell.dead:.0f}%) output 0 for "
                 f"every example{batch}, so no gradient reaches their weights and they never recover; use "
                 "a smaller learning rate, he initialisation, biases ≥ 0 or LeakyReLU.",
-                {"fraction": l.dead, "units": n}))
+                {"fraction": ell.dead, "units": n}))
     return findings
 
 
@@ -513,7 +515,7 @@ class GradientHealth(Callback):
         if self._probe is None or self._count % self.every:
             return
         self._probe.armed = True
-        self._before = {l.name: l.linear.weight.data.copy() for l in self.layers}
+        self._before = {layer.name: layer.linear.weight.data.copy() for layer in self.layers}
 
     def remove(self) -> None:
         """Unwrap the layers (done at the end of training)."""
@@ -528,7 +530,8 @@ class GradientHealth(Callback):
 
     @property
     def layer_names(self) -> list[str]:
-        return [l.name for l in self.snapshots[0].layers] if self.snapshots else [l.name for l in self.layers]
+        layers = self.snapshots[0].layers if self.snapshots else self.layers
+        return [layer.name for layer in layers]
 
     def series(self, metric: str = "delta") -> dict[str, list]:
         """``metric`` per layer over ``steps``: one of ``GradientHealth.METRICS``."""

@@ -190,12 +190,12 @@ def probe(param: str = "W2[1,2]", sizes: Sequence[int] = (2, 3, 2), activation: 
     from glassgrad.nn.functional import quadratic_cost
 
     try:
-        l, j, k = parse_entry(param, "nndl", list(sizes))     # w^l_jk, or b^l_j when k = 0; 1-based
+        ell, j, k = parse_entry(param, "nndl", list(sizes))     # w^l_jk, or b^l_j when k = 0; 1-based
     except ValueError as e:
         raise ValueError(str(e).replace("--entry", "--param")) from None
     model, x, y = probe_network(sizes, activation, seed)
     layers = [m for m in model.modules() if isinstance(m, Linear)]
-    kind, layer, idx = ("b", l - 1, (j - 1,)) if k == 0 else ("W", l - 1, (j - 1, k - 1))
+    kind, layer, idx = ("b", ell - 1, (j - 1,)) if k == 0 else ("W", ell - 1, (j - 1, k - 1))
     target = layers[layer].weight if kind == "W" else layers[layer].bias
     with engine.enable_grad():
         cost = quadratic_cost(model(x), y)

@@ -1,4 +1,4 @@
-"""Whole-model gradient checks and what they cost (BACKGROUND §6).
+"""Whole-model gradient checks and what they cost (docs/backprop.md#checking-gradients).
 
 Backprop gives every ∂C/∂w from one forward and one backward pass. The numerical check nudges one weight
 at a time,
@@ -157,7 +157,7 @@ class ModelGradcheck:
         if fmt == "text":
             return "\n".join(lines)
         sep = {"markdown": "\n\n", "latex": "\\par\n"}[fmt]
-        return lines[0] + "\n\n" + sep.join(tex_text(l) if fmt == "latex" else l for l in lines[2:])
+        return lines[0] + "\n\n" + sep.join(tex_text(line) if fmt == "latex" else line for line in lines[2:])
 
 
 def _relative_error(numerical: float, analytical: float, floor: float) -> float:

@@ -1,4 +1,4 @@
-"""Neuron-level pictures of a small network, as the notes draw them (BACKGROUND §2).
+"""Neuron-level pictures of a small network, as the notes draw them (docs/backprop.md#the-four-equations).
 
 ``neuron_view(t)`` takes a ``LayerTrace`` of one example and draws
 

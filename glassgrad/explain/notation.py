@@ -1,4 +1,4 @@
-"""The notes' three notations, and what one number is called in each (BACKGROUND §1).
+"""The notes' three notations, and what one number is called in each (docs/backprop.md#the-forward-pass).
 
 Layers are counted as in ``nndl`` internally: l = 1 … L for the layers with weights (l = 0 is the input).
 Neurons are 1-based, as in the notes; index 0 is the bias unit x_0 = 1 where a notation has one.
@@ -57,41 +57,41 @@ class Symbols:
     def cost(self) -> str:
         return {"nndl": "C", "lfd": "e", "theta": "J"}[self.notation]
 
-    def layer(self, l: int) -> int:
+    def layer(self, ell: int) -> int:
         """The layer's number in this notation (theta counts the input as layer 1)."""
-        return l + 1 if self.notation == "theta" else l
+        return ell + 1 if self.notation == "theta" else ell
 
-    def _up(self, l: int) -> str:
-        n = self.layer(l)
+    def _up(self, ell: int) -> str:
+        n = self.layer(ell)
         return f"^{n}" if self.notation == "nndl" else f"^({n})"
 
-    def weights(self, l: int) -> str:
+    def weights(self, ell: int) -> str:
         """The matrix of layer l's weights: W^l, W^(ℓ) or Θ^(l)."""
-        return {"nndl": f"W^{l}", "lfd": f"W^({l})", "theta": f"Θ^({l})"}[self.notation]
+        return {"nndl": f"W^{ell}", "lfd": f"W^({ell})", "theta": f"Θ^({ell})"}[self.notation]
 
-    def biases(self, l: int) -> str:
+    def biases(self, ell: int) -> str:
         """Where layer l's biases are: b^l, row 0 of W^(ℓ), column 0 of Θ^(l)."""
-        return {"nndl": f"b^{l}", "lfd": f"W^({l}) row 0", "theta": f"Θ^({l}) column 0"}[self.notation]
+        return {"nndl": f"b^{ell}", "lfd": f"W^({ell}) row 0", "theta": f"Θ^({ell}) column 0"}[self.notation]
 
-    def weight(self, l: int, j: int, k: int) -> str:
+    def weight(self, ell: int, j: int, k: int) -> str:
         """The weight into unit j of layer l from unit k of layer l−1 (k = 0: the bias)."""
         if self.notation == "nndl":
-            return f"b^{l}_{j}" if k == 0 else f"w^{l}_{_pair(j, k)}"
+            return f"b^{ell}_{j}" if k == 0 else f"w^{ell}_{_pair(j, k)}"
         if self.notation == "lfd":
-            return f"W^({l})_{_pair(k, j)}"
-        return f"Θ^({l})_{_pair(j, k)}"
+            return f"W^({ell})_{_pair(k, j)}"
+        return f"Θ^({ell})_{_pair(j, k)}"
 
-    def delta(self, l: int, j: int) -> str:
-        return f"δ{self._up(l)}_{j}"
+    def delta(self, ell: int, j: int) -> str:
+        return f"δ{self._up(ell)}_{j}"
 
-    def z(self, l: int, j: int) -> str:
-        return f"{'s' if self.notation == 'lfd' else 'z'}{self._up(l)}_{j}"
+    def z(self, ell: int, j: int) -> str:
+        return f"{'s' if self.notation == 'lfd' else 'z'}{self._up(ell)}_{j}"
 
-    def a(self, l: int, k: int) -> str:
+    def a(self, ell: int, k: int) -> str:
         """Unit k's output in layer l (l = 0: the input x_k; k = 0: the bias unit 1)."""
-        if l == 0 and k > 0:
+        if ell == 0 and k > 0:
             return f"x_{k}"
-        return f"{'x' if self.notation == 'lfd' else 'a'}{self._up(l)}_{k}"
+        return f"{'x' if self.notation == 'lfd' else 'a'}{self._up(ell)}_{k}"
 
     def fprime(self, activation: str) -> str:
         """f' as the notation writes it: σ' for a sigmoid in nndl, θ' in lfd, g' in theta."""
@@ -102,15 +102,15 @@ class Symbols:
         return "σ'" if activation == "sigmoid" else "f'"
 
 
-def layer_label(l: int, L: int) -> str:
+def layer_label(ell: int, L: int) -> str:
     """Nielsen's words for layer l of L (1-based): "hidden layer l" or "output layer"."""
-    return "output layer" if l == L else f"hidden layer {l}"
+    return "output layer" if ell == L else f"hidden layer {ell}"
 
 
-def parameter_label(l: int, bias: bool, notation: str = "nndl") -> str:
+def parameter_label(ell: int, bias: bool, notation: str = "nndl") -> str:
     """A parameter's name for people: W^l / b^l (nndl), W^(ℓ) (lfd, biases in row 0), Θ^(l) (theta)."""
     s = Symbols(notation)
-    return s.biases(l) if bias else s.weights(l)
+    return s.biases(ell) if bias else s.weights(ell)
 
 
 def parameter_names(model) -> dict[str, tuple[int, bool]]:
@@ -120,10 +120,10 @@ def parameter_names(model) -> dict[str, tuple[int, bool]]:
 
     names: dict[str, tuple[int, bool]] = {}
     linears = [name for name, m in model.named_modules() if isinstance(m, Linear)]
-    for l, name in enumerate(linears, start=1):
+    for ell, name in enumerate(linears, start=1):
         prefix = f"{name}." if name else ""
-        names[prefix + "weight"] = (l, False)
-        names[prefix + "bias"] = (l, True)
+        names[prefix + "weight"] = (ell, False)
+        names[prefix + "bias"] = (ell, True)
     return names
 
 
@@ -132,8 +132,8 @@ def entry_label(path: str, index: tuple, names: dict[str, tuple[int, bool]], not
     for a bias; any other parameter as ``path[index]`` (0-based, as stored)."""
     if path not in names or len(index) != (1 if names[path][1] else 2):
         return f"{path}{list(index)}"
-    l, bias = names[path]
-    return Symbols(notation).weight(l, index[0] + 1, 0 if bias else index[1] + 1)
+    ell, bias = names[path]
+    return Symbols(notation).weight(ell, index[0] + 1, 0 if bias else index[1] + 1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -159,23 +159,23 @@ def parse_entry(entry: str, notation: str, sizes: list[int]) -> tuple[int, int, 
     if letter == "b":
         if notation != "nndl" or b is not None:
             raise ValueError(f"--entry {entry!r}: b^l_j is nndl's name for a bias; in {notation} write {example}")
-        l, j, k = n, a, 0
+        ell, j, k = n, a, 0
     elif b is None:
         raise ValueError(f"--entry {entry!r}: a weight needs two indices, e.g. {example}")
     elif notation == "lfd":
-        l, j, k = n, int(b), a
+        ell, j, k = n, int(b), a
     else:
-        l, j, k = n, a, int(b)
-    if not 1 <= l <= L:
+        ell, j, k = n, a, int(b)
+    if not 1 <= ell <= L:
         first, last = (1, L)
         raise ValueError(f"--entry {entry!r}: the network {sizes} has weight layers {first} … {last}")
-    if not 1 <= j <= sizes[l]:
-        raise ValueError(f"--entry {entry!r}: layer {Symbols(notation).layer(l)} has units 1 … {sizes[l]}")
+    if not 1 <= j <= sizes[ell]:
+        raise ValueError(f"--entry {entry!r}: layer {Symbols(notation).layer(ell)} has units 1 … {sizes[ell]}")
     lowest = 1 if notation == "nndl" and letter != "b" else 0
-    if not lowest <= k <= sizes[l - 1]:
-        raise ValueError(f"--entry {entry!r}: the layer before has units {lowest} … {sizes[l - 1]}"
+    if not lowest <= k <= sizes[ell - 1]:
+        raise ValueError(f"--entry {entry!r}: the layer before has units {lowest} … {sizes[ell - 1]}"
                          + ("" if lowest else " (0 = the bias unit)"))
-    return l, j, k
+    return ell, j, k
 
 
 # --------------------------------------------------------------------------------------------------
@@ -187,12 +187,13 @@ def correspondence(weights: list, biases: list, limit: int = 12) -> Table:
     ``weights[l-1]`` is layer l's (out, in) matrix and ``biases[l-1]`` its bias vector (nndl's W^l, b^l).
     """
     rows: list[Sequence[str]] = []
-    for l, (W, b) in enumerate(zip(weights, biases), start=1):
+    for ell, (W, b) in enumerate(zip(weights, biases), start=1):
         for j in range(1, len(b) + 1):
             for k in range(0, W.shape[1] + 1):
                 if len(rows) >= limit:
                     break
                 value = b[j - 1] if k == 0 else W[j - 1, k - 1]
-                rows.append((f"{float(value):.4g}", *(Symbols(n).weight(l, j, k) for n in NOTATIONS),
-                             "bias" if k == 0 else f"unit {k} of layer {l - 1} → unit {j} of layer {l} (nndl count)"))
+                rows.append((f"{float(value):.4g}", *(Symbols(n).weight(ell, j, k) for n in NOTATIONS),
+                             "bias" if k == 0
+                             else f"unit {k} of layer {ell - 1} → unit {j} of layer {ell} (nndl count)"))
     return Table(("value", "nndl", "lfd", "theta", "what"), rows, align_right=(0,))

@@ -73,8 +73,8 @@ def _draw_norm_curves(ax, health, metric: str) -> None:
 
 def _draw_speed_bars(ax, snapshot, metric: str) -> None:
     layers = snapshot.layers
-    ax.bar(range(len(layers)), _positive([getattr(l, metric) for l in layers]), color="tab:blue")
-    ax.set_xticks(range(len(layers)), [l.label for l in layers], rotation=20, ha="right", fontsize=8)
+    ax.bar(range(len(layers)), _positive([getattr(layer, metric) for layer in layers]), color="tab:blue")
+    ax.set_xticks(range(len(layers)), [layer.label for layer in layers], rotation=20, ha="right", fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel(METRIC_LABELS.get(metric, metric))
     ax.set_title(f"speed of learning per layer at step {snapshot.step}")

@@ -157,9 +157,10 @@ def _findings(findings) -> str:
 
 def _health_table(snapshot) -> str:
     pct = lambda v: "—" if v is None else f"{100 * v:.0f}%"   # noqa: E731
-    rows = [(_e(l.title), f"{l.fan_in}→{l.fan_out}", _e((l.activation or "—").lower()), _num(l.grad_w),
-             _num(l.delta), _num(l.update_ratio), _num(l.mean_abs_z, 3), pct(l.saturated), pct(l.dead))
-            for l in snapshot.layers]
+    rows = [(_e(layer.title), f"{layer.fan_in}→{layer.fan_out}", _e((layer.activation or "—").lower()),
+             _num(layer.grad_w), _num(layer.delta), _num(layer.update_ratio), _num(layer.mean_abs_z, 3),
+             pct(layer.saturated), pct(layer.dead))
+            for layer in snapshot.layers]
     return _table(["layer", "size", "f", "‖∂C/∂W‖", "‖δ‖ = ‖∂C/∂b‖", "‖ΔW‖/‖W‖", "mean |z|", "saturated",
                    "dead ReLUs"], rows, name_cols=3)
 
@@ -192,7 +193,7 @@ def _model(model) -> str:
     from glassgrad.explain.notation import layer_label, parameter_label, parameter_names
 
     names = parameter_names(model)          # Linear layers as the notes count them: W^l, b^l, l = 1 … L
-    L = max((l for l, _ in names.values()), default=0)
+    L = max((ell for ell, _ in names.values()), default=0)
     rows = []
     for name, m in model.named_modules():
         own = [(n, p) for n, p in vars(m).items() if type(p).__name__ == "Parameter"]

@@ -99,17 +99,28 @@ class Stepper:
 
     def save(self, path) -> Path:
         """Write the page to ``path`` (.html)."""
-        path = Path(path)
-        if path.suffix.lower() not in (".html", ".htm"):
-            raise ValueError(f"stepper.save: the page is HTML; give a .html path, not {path.name!r}")
-        text = self.to_html()
-        path.write_text(text, encoding="utf-8")
-        return path
+        return write_page(path, self.to_html(), "stepper.save")
 
     def _repr_html_(self) -> str:
         # In an iframe: the page's script, style and arrow keys stay inside it and leave the notebook alone.
         return (f'<iframe srcdoc="{escape(self.to_html())}" '
                 'style="width:100%;height:640px;border:1px solid #dde1e8"></iframe>')
+
+
+def html_path(path, who: str) -> Path:
+    """``path`` as a Path, refused (naming ``who``) unless it ends in .html or .htm."""
+    path = Path(path)
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"{who}: the page is HTML; give a .html path, not {path.name!r}")
+    return path
+
+
+def write_page(path, text: str, who: str) -> Path:
+    """Write a teaching page (stepper, worksheet, notebook) to ``path`` (.html); ``text`` is complete before
+    the file is touched."""
+    path = html_path(path, who)
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 # --------------------------------------------------------------------------------------------------
@@ -174,7 +185,9 @@ def stepper(f: Tensor, title: str | None = None) -> Stepper:
     for node in nodes:
         ins = []
         for t, a in zip(node.inputs, node.arrays):
-            key = (b.ids.get(t.grad_fn) if t.grad_fn is not None else b.ids.get(id(t))) if isinstance(t, Tensor) else None
+            key = None
+            if isinstance(t, Tensor):
+                key = b.ids.get(t.grad_fn) if t.grad_fn is not None else b.ids.get(id(t))
             ins.append((labels.get(key) or (t.name if isinstance(t, Tensor) and t.name else _fmt(a)), a))
         forward_steps.append(ForwardStep(index[node], b.ids[node], node.gate.name, ins, node.out))
 
@@ -228,9 +241,9 @@ def network_cost(sizes=(2, 3, 2), batch: int = 3, activation: str = "sigmoid", s
     rng = xp.random.default_rng(seed)
     a = Tensor(rng.standard_normal((batch, sizes[0])), name="x")
     y = Tensor(rng.uniform(0.05, 0.95, (batch, sizes[-1])), name="y")
-    for l, (n_in, n_out) in enumerate(itertools.pairwise(sizes), start=1):
-        W = Tensor(rng.standard_normal((n_out, n_in)), requires_grad=True, name=f"W{l}")
-        bias = Tensor(rng.standard_normal(n_out), requires_grad=True, name=f"b{l}")
+    for ell, (n_in, n_out) in enumerate(itertools.pairwise(sizes), start=1):
+        W = Tensor(rng.standard_normal((n_out, n_in)), requires_grad=True, name=f"W{ell}")
+        bias = Tensor(rng.standard_normal(n_out), requires_grad=True, name=f"b{ell}")
         a = acts[activation](a @ W.T + bias)
     return ((a - y) ** 2).sum() * (0.5 / batch)
 

@@ -1,4 +1,5 @@
-"""Layer trace: the four backprop equations worked layer by layer, in the learner's notation (BACKGROUND §1–2).
+"""Layer trace: the four backprop equations worked layer by layer, in the learner's notation
+(docs/backprop.md#the-four-equations).
 
 ``trace(model, x, y)`` takes a ``Sequential`` of ``Linear`` layers and elementwise activations, and
 computes with plain NumPy (not with the engine) for each layer the weighted input, the activation, the
@@ -196,8 +197,8 @@ def _hand_pass(layers: list[_Layer], X: np.ndarray, Y: np.ndarray, cost: str, no
         p.a.append(layer.act.f(p.z[-1]))
     p.cost, delta = _output_error(p, layers[-1].act, _squared_error_weight(notation))
     p.delta = [delta]
-    for l in range(len(layers) - 2, -1, -1):              # δ^l = ((W^(l+1))ᵀ δ^(l+1)) ⊙ f'(z^l)
-        p.delta.insert(0, (p.delta[0] @ p.W[l + 1]) * layers[l].act.df(p.z[l]))
+    for ell in range(len(layers) - 2, -1, -1):              # δ^l = ((W^(l+1))ᵀ δ^(l+1)) ⊙ f'(z^l)
+        p.delta.insert(0, (p.delta[0] @ p.W[ell + 1]) * layers[ell].act.df(p.z[ell]))
     n = len(X)
     p.gb = [d.mean(axis=0) for d in p.delta]                                  # ∂/∂b = δ, averaged
     p.gW = [d.T @ a / n + lam / n * W for d, a, W in zip(p.delta, p.a[:-1], p.W)]   # δ aᵀ averaged (+ (λ/n) W)
@@ -399,21 +400,22 @@ def _one(rows: np.ndarray) -> np.ndarray:
 def _convert(p: _Pass, diffs: list, notation: str, base: LayerTrace) -> LayerTrace:
     L = len(p.W)
     layers = []
-    for l in range(L):
-        last = l == L - 1
+    for ell in range(L):
+        last = ell == L - 1
         if notation == "nndl":
-            layer = TracedLayer(l + 1, p.acts[l], p.W[l], p.b[l], _cols(p.z[l]), _cols(p.a[l + 1]),
-                                _cols(p.delta[l]), p.gW[l], p.gb[l], diffs[l])
+            layer = TracedLayer(ell + 1, p.acts[ell], p.W[ell], p.b[ell], _cols(p.z[ell]), _cols(p.a[ell + 1]),
+                                _cols(p.delta[ell]), p.gW[ell], p.gb[ell], diffs[ell])
         elif notation == "lfd":      # W^(ℓ) = [bᵀ; Wᵀ]; x^(ℓ) = [1; θ(s)] except at the output
-            layer = TracedLayer(l + 1, p.acts[l], np.vstack([p.b[l], p.W[l].T]), p.b[l], _cols(p.z[l]),
-                                _cols(p.a[l + 1] if last else _one(p.a[l + 1])), _cols(p.delta[l]),
-                                np.vstack([p.gb[l], p.gW[l].T]), p.gb[l], diffs[l])
+            layer = TracedLayer(ell + 1, p.acts[ell], np.vstack([p.b[ell], p.W[ell].T]), p.b[ell], _cols(p.z[ell]),
+                                _cols(p.a[ell + 1] if last else _one(p.a[ell + 1])), _cols(p.delta[ell]),
+                                np.vstack([p.gb[ell], p.gW[ell].T]), p.gb[ell], diffs[ell])
         else:                        # Θ^(j) = [b | W]; Δ^(j) = Σ δ^(j+1) (a^(j))ᵀ; D^(j) = Δ^(j)/m + (λ/m)Θ
-            grad = np.hstack([p.gb[l][:, None], p.gW[l]])
-            accumulated = np.hstack([p.delta[l].sum(axis=0)[:, None], p.delta[l].T @ p.a[l]])
-            layer = TracedLayer(l + 2, p.acts[l], np.hstack([p.b[l][:, None], p.W[l]]), p.b[l], _cols(p.z[l]),
-                                _cols(p.a[l + 1] if last else _one(p.a[l + 1])), _cols(p.delta[l]),
-                                grad, p.gb[l], diffs[l], accumulated=accumulated)
+            grad = np.hstack([p.gb[ell][:, None], p.gW[ell]])
+            accumulated = np.hstack([p.delta[ell].sum(axis=0)[:, None], p.delta[ell].T @ p.a[ell]])
+            layer = TracedLayer(ell + 2, p.acts[ell], np.hstack([p.b[ell][:, None], p.W[ell]]), p.b[ell],
+                                _cols(p.z[ell]),
+                                _cols(p.a[ell + 1] if last else _one(p.a[ell + 1])), _cols(p.delta[ell]),
+                                grad, p.gb[ell], diffs[ell], accumulated=accumulated)
         layers.append(layer)
     x = _cols(p.x if notation == "nndl" else _one(p.x))
     return replace(base, notation=notation, x=x, y=_cols(p.y), layers=layers)
@@ -516,9 +518,9 @@ def _header(t: LayerTrace, name: str, cost: str, rules: list[tuple[str, str]]) -
     return lines + [_Line(0, "")]
 
 
-def _fp(t: LayerTrace, l: int) -> str:
+def _fp(t: LayerTrace, ell: int) -> str:
     """f' of layer l (1-based) as the notation writes it."""
-    return Symbols(t.notation).fprime(t.layers[l - 1].activation)
+    return Symbols(t.notation).fprime(t.layers[ell - 1].activation)
 
 
 def _output_rule(t: LayerTrace, d: str, a: str, z: str) -> tuple[str, str]:
@@ -570,21 +572,22 @@ def _lines_nndl(t: LayerTrace) -> list[_Line]:
     out += [_Line(0, ["Forward pass:  ", Math("z^l = W^l a^(l−1) + b^l,   a^l = f(z^l)")]),
             _Line(1, Math("a^0 = x"), t.x)]
     for layer in t.layers:
-        l = layer.number
-        out.append(_Line(1, f"layer {l} ({layer.activation})", heading=True))
+        ell = layer.number
+        out.append(_Line(1, f"layer {ell} ({layer.activation})", heading=True))
         out += [_Line(2, Math(label), a) for label, a in
-                ((f"W^{l}", layer.weight), (f"b^{l}", layer.bias), (f"z^{l}", layer.z), (f"a^{l}", layer.a))]
+                ((f"W^{ell}", layer.weight), (f"b^{ell}", layer.bias), (f"z^{ell}", layer.z), (f"a^{ell}", layer.a))]
     out += [_Line(1, Math("y"), t.y), _Line(0, ""), _Line(0, f"Backward pass (L = {L}), from the output layer down:")]
     for layer in reversed(t.layers):
-        l = layer.number
-        if l == L:
-            rule, note = _output_rule(t, f"δ^{l}", f"a^{l}", f"z^{l}")
+        ell = layer.number
+        if ell == L:
+            rule, note = _output_rule(t, f"δ^{ell}", f"a^{ell}", f"z^{ell}")
         else:
-            rule, note = f"δ^{l} = ((W^{l + 1})ᵀ δ^{l + 1}) ⊙ {_fp(t, l)}(z^{l})", ""
-        out += [_Line(1, f"layer {l}", heading=True),
-                _Line(2, [f"{'BP1' if l == L else 'BP2'}  ", Math(rule)], layer.delta, note),
-                _Line(2, ["BP3  ", Math(f"∂C/∂b^{l} = δ^{l}")], layer.grad_bias, batch),
-                _Line(2, ["BP4  ", Math(f"∂C/∂W^{l} = δ^{l} (a^{l - 1})ᵀ" + (f" + (λ/n) W^{l}" if t.lam else ""))],
+            rule, note = f"δ^{ell} = ((W^{ell + 1})ᵀ δ^{ell + 1}) ⊙ {_fp(t, ell)}(z^{ell})", ""
+        out += [_Line(1, f"layer {ell}", heading=True),
+                _Line(2, [f"{'BP1' if ell == L else 'BP2'}  ", Math(rule)], layer.delta, note),
+                _Line(2, ["BP3  ", Math(f"∂C/∂b^{ell} = δ^{ell}")], layer.grad_bias, batch),
+                _Line(2, ["BP4  ", Math(f"∂C/∂W^{ell} = δ^{ell} (a^{ell - 1})ᵀ"
+                                        + (f" + (λ/n) W^{ell}" if t.lam else ""))],
                       layer.grad_weight, batch)]
     return out + [_Line(0, ""), _Line(0, t.agreement)]
 
@@ -600,25 +603,25 @@ def _lines_lfd(t: LayerTrace) -> list[_Line]:
                   note="no 1 on the output x^(L)"),
             _Line(1, Math("x^(0) = [1; x]"), t.x)]
     for layer in t.layers:
-        l = layer.number
-        out.append(_Line(1, f"layer ℓ = {l} (θ = {layer.activation})", heading=True))
-        x_label = f"x^({l})" if l == L else f"x^({l}) = [1; θ(s^({l}))]"
+        ell = layer.number
+        out.append(_Line(1, f"layer ℓ = {ell} (θ = {layer.activation})", heading=True))
+        x_label = f"x^({ell})" if ell == L else f"x^({ell}) = [1; θ(s^({ell}))]"
         out += [_Line(2, Math(label), a) for label, a in
-                ((f"W^({l})", layer.weight), (f"s^({l})", layer.z), (x_label, layer.a))]
+                ((f"W^({ell})", layer.weight), (f"s^({ell})", layer.z), (x_label, layer.a))]
     out += [_Line(1, Math("y"), t.y), _Line(0, ""),
             _Line(0, f"Backward pass: sensitivities δ^(ℓ) = ∂e/∂s^(ℓ), from ℓ = {L} down:")]
     for layer in reversed(t.layers):
-        l = layer.number
-        if l == L:
-            rule, note = _output_rule(t, f"δ^({l})", f"x^({l})", f"s^({l})")
+        ell = layer.number
+        if ell == L:
+            rule, note = _output_rule(t, f"δ^({ell})", f"x^({ell})", f"s^({ell})")
         else:
             d = len(layer.bias)
-            rule = f"δ^({l}) = θ'(s^({l})) ⊗ [W^({l + 1}) δ^({l + 1})]_{{1…{d}}}"
+            rule = f"δ^({ell}) = θ'(s^({ell})) ⊗ [W^({ell + 1}) δ^({ell + 1})]_{{1…{d}}}"
             note = "row 0, the bias unit's, dropped"
-        grad = (f"∂e/∂W^({l}) = x^({l - 1}) (δ^({l}))ᵀ" if t.n == 1 else
-                f"∂E_in/∂W^({l}) = (1/N) Σ_n x^({l - 1})_n (δ^({l})_n)ᵀ")
-        out += [_Line(1, f"layer ℓ = {l}", heading=True), _Line(2, Math(rule), layer.delta, note),
-                _Line(2, Math(grad), layer.grad_weight, f"row 0 = δ^({l}): the bias")]
+        grad = (f"∂e/∂W^({ell}) = x^({ell - 1}) (δ^({ell}))ᵀ" if t.n == 1 else
+                f"∂E_in/∂W^({ell}) = (1/N) Σ_n x^({ell - 1})_n (δ^({ell})_n)ᵀ")
+        out += [_Line(1, f"layer ℓ = {ell}", heading=True), _Line(2, Math(rule), layer.delta, note),
+                _Line(2, Math(grad), layer.grad_weight, f"row 0 = δ^({ell}): the bias")]
     return out + [_Line(0, ""), _Line(0, t.agreement)]
 
 

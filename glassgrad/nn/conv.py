@@ -32,7 +32,7 @@ class Conv2d(Module):
         self.weight = init.by_name(weight_init)(
             Parameter(xp.zeros((out_channels, in_channels) + self.kernel_size, dtype)), generator=generator)
         self.bias = Parameter(xp.zeros(out_channels, dtype)) if bias else None
-        if bias and weight_init == "default":
+        if self.bias is not None and weight_init == "default":
             bound = 1.0 / init.fans(self.weight)[0] ** 0.5
             init.uniform_(self.bias, -bound, bound, generator=generator)
 
@@ -68,4 +68,5 @@ class MaxPool2d(Module):
         return F.max_pool2d(x, self.kernel_size, self.stride)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}" + (f", stride={self.stride}" if self.stride != self.kernel_size else "")
+        stride = f", stride={self.stride}" if self.stride != self.kernel_size else ""
+        return f"kernel_size={self.kernel_size}{stride}"

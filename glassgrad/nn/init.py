@@ -1,6 +1,6 @@
 """Initialisers: fill a parameter in place. All draw from a seeded generator (``gg.manual_seed``).
 
-Why it matters (BACKGROUND §5): equal initial weights give every unit of a layer the same update
+Why it matters (docs/backprop.md#training): equal initial weights give every unit of a layer the same update
 forever (``zeros_`` / ``constant_`` exist to show that); the scale of random weights decides whether
 signals and gradients shrink or grow through depth (``glorot_*`` for sigmoid/tanh, ``he_*`` for ReLU).
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-from glassgrad._backend import xp
 from glassgrad.tensor import Generator, Tensor, _rng
 
 

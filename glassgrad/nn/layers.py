@@ -30,10 +30,10 @@ class Linear(Module):
         self.weight = init.by_name(weight_init)(Parameter(xp.zeros((out_features, in_features), dtype)),
                                                 generator=generator)
         self.bias = Parameter(xp.zeros(out_features, dtype)) if bias else None
-        if bias and weight_init == "default":
+        if self.bias is not None and weight_init == "default":
             bound = 1.0 / in_features ** 0.5
             init.uniform_(self.bias, -bound, bound, generator=generator)
-        elif bias and weight_init in ("normal", "inv_sqrt_fan_in"):
+        elif self.bias is not None and weight_init in ("normal", "inv_sqrt_fan_in"):
             init.normal_(self.bias, generator=generator)
 
     def forward(self, x):

@@ -1,12 +1,15 @@
 """Losses as modules (the functions are in ``nn.functional``)."""
 from __future__ import annotations
 
+from typing import Callable
+
 from glassgrad.nn import functional as F
 from glassgrad.nn.module import Module
+from glassgrad.tensor import Tensor
 
 
 class _Loss(Module):
-    fn = staticmethod(F.mse_loss)
+    fn: Callable[..., Tensor] = staticmethod(F.mse_loss)     # the loss function, called (prediction, target)
 
     def __init__(self, reduction: str = "mean"):
         super().__init__()

@@ -48,14 +48,15 @@ class _BatchNorm(Module):
                             training=self.training, momentum=self.momentum, eps=self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}" + ("" if self.affine else ", affine=False")
+        affine = "" if self.affine else ", affine=False"
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}{affine}"
 
 
 class BatchNorm1d(_BatchNorm):
-    __doc__ = "For (N, F) or (N, F, L) input. " + _BatchNorm.__doc__
+    __doc__ = "For (N, F) or (N, F, L) input. " + (_BatchNorm.__doc__ or "")
     ndims, shapes = (2, 3), "(N, F) or (N, F, L)"
 
 
 class BatchNorm2d(_BatchNorm):
-    __doc__ = "For images (N, C, H, W): one mean and variance per channel. " + _BatchNorm.__doc__
+    __doc__ = "For images (N, C, H, W): one mean and variance per channel. " + (_BatchNorm.__doc__ or "")
     ndims, shapes = (4,), "(N, C, H, W)"

@@ -40,7 +40,6 @@ from glassgrad.ops.linalg import matmul
 from glassgrad.ops.shape import pad, reshape, stack
 from glassgrad.tensor import Tensor
 
-
 # ---- convolution -----------------------------------------------------------------------------------
 _scratch = threading.local()
 SCRATCH_LIMIT = 32 << 20

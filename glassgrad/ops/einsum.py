@@ -157,7 +157,8 @@ def tensordot(a, b, axes=2):
         pairs = (list(range(na - axes, na)), list(range(axes)))
     else:
         first, second = axes
-        pairs = ([first] if isinstance(first, int) else list(first), [second] if isinstance(second, int) else list(second))
+        pairs = ([first] if isinstance(first, int) else list(first),
+                 [second] if isinstance(second, int) else list(second))
     if len(pairs[0]) != len(pairs[1]):
         raise ValueError(f"tensordot: {len(pairs[0])} axes of a paired with {len(pairs[1])} axes of b")
     sa, sb = list(_letters(na)), list(_letters(nb, _letters(na)))

@@ -7,7 +7,7 @@ fused gates in value and gradient:
 * ``linear``: z = x Wᵀ + b. Its three VJPs are BP2's ``Wᵀ δ`` (here ``g W``, rows are examples),
   BP4's "activation in times error out" ``gᵀ x``, and BP3's ``∂C/∂b = δ`` summed over the batch.
 * ``cross_entropy``: the mean of −log softmax(z)[label]. Its VJP is ``softmax(z) − y``: the cross-entropy
-  cost removes the f'(z) factor from δ^L (BACKGROUND §4).
+  cost removes the f'(z) factor from δ^L (docs/backprop.md#costs-and-regularisation).
 """
 from glassgrad._backend import xp
 from glassgrad.engine import gate

@@ -187,8 +187,9 @@ def _eigh_vectors_vjp(g, out, a):
 
 
 eigh_vectors = gate("eigh_vectors", lambda a: xp.linalg.eigh(a)[1], _eigh_vectors_vjp,
-                    doc="The eigenvectors of a symmetric A (columns, for ascending eigenvalues). ∂/∂A = V (F ∘ Vᵀ g) Vᵀ "
-                        "symmetrised, F_ij = 1/(w_j − w_i) (Giles 2008); repeated eigenvalues are an error.")
+                    doc="The eigenvectors of a symmetric A (columns, for ascending eigenvalues). "
+                        "∂/∂A = V (F ∘ Vᵀ g) Vᵀ symmetrised, F_ij = 1/(w_j − w_i) (Giles 2008); "
+                        "repeated eigenvalues are an error.")
 
 
 def eigh(a):
@@ -352,8 +353,9 @@ eigvals = gate("eigvals", lambda a: _real_eig(a)[0], _eigvals_vjp,
                doc="The eigenvalues of a real square A whose eigenvalues are real (complex ones are an error). "
                    "∂/∂A = V⁻ᵀ diag(g) Vᵀ (Giles 2008).")
 eig_vectors = gate("eig_vectors", lambda a: _real_eig(a)[1], _eig_vectors_vjp,
-                   doc="The unit eigenvectors of a real A with real eigenvalues. ∂/∂A = V⁻ᵀ[(VᵀG − VᵀV diag(VᵀG)) ∘ F]Vᵀ, "
-                       "F_ij = 1/(w_j − w_i) (Giles 2008; PyTorch's normalisation term); repeated eigenvalues are "
+                   doc="The unit eigenvectors of a real A with real eigenvalues. "
+                       "∂/∂A = V⁻ᵀ[(VᵀG − VᵀV diag(VᵀG)) ∘ F]Vᵀ, F_ij = 1/(w_j − w_i) "
+                       "(Giles 2008; PyTorch's normalisation term); repeated eigenvalues are "
                        "an error.")
 
 

@@ -10,6 +10,7 @@ from glassgrad._backend import ndarray, xp
 from glassgrad.engine import Each, gate, nondifferentiable
 from glassgrad.tensor import Tensor
 
+
 def _reshape(x, shape):
     return xp.reshape(x, shape)
 
