@@ -321,3 +321,39 @@ def _running(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+# ---- the command line under mpirun ------------------------------------------------------------------------
+def _glassgrad() -> list[str]:
+    """The console script beside this Python (what `pip install` makes), else ``python -m glassgrad``."""
+    script = Path(sys.executable).with_name("glassgrad")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "glassgrad"]
+
+
+def _weights(path: Path) -> np.ndarray:
+    model = gg.train.load_checkpoint(path).build_model()
+    return np.concatenate([a.ravel() for a in model.state_dict().values()])
+
+
+@needs_mpi
+def test_cli_train_under_mpirun_equals_one_process_and_resumes_on_four_ranks(tmp_path):
+    """`mpirun -n 2 glassgrad train` (--batch-size the global batch) trains what one process trains; rank 0
+    alone prints and writes; `mpirun -n 4 glassgrad train --resume` continues it on 4 ranks."""
+    args = ["train", "--data", "xor", "--batch-size", "32", "--no-progress"]
+    env = {**os.environ, **ONE_THREAD, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    one = subprocess.run([*_glassgrad(), *args, "--epochs", "3", "--out", str(tmp_path / "one")], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert one.returncode == 0, one.stderr
+    two = mpirun(2, *_glassgrad(), *args, "--epochs", "2", "--out", str(tmp_path / "two"))
+    assert two.stdout.count("glassgrad train: xor") == 1 and "2 processes" in two.stdout
+    assert two.stdout.count("epoch   2  loss") == 1 and two.stdout.count("test accuracy") == 1
+    for name in ("model.npz", "metrics.jsonl", "summary.json"):
+        assert (tmp_path / "two" / name).exists()
+    four = mpirun(4, *_glassgrad(), "train", "--resume", str(tmp_path / "two" / "model.npz"), "--epochs", "3",
+                  "--no-progress")
+    assert four.stdout.count("epoch   3  loss") == 1 and "4 processes" in four.stdout
+    np.testing.assert_allclose(_weights(tmp_path / "two" / "model.npz"), _weights(tmp_path / "one" / "model.npz"),
+                               atol=1e-5, rtol=0)
+    bad = mpirun(4, *_glassgrad(), "train", "--data", "xor", "--batch-size", "30", "--out", str(tmp_path / "bad"),
+                 check=False)
+    assert bad.returncode == 2 and "--batch-size 30 is the global batch" in bad.stderr
