@@ -297,10 +297,12 @@ class Optimizer:
                 out[k] = _plain(v, f"the state of parameter {key!r}, key {k!r},")
         return out
 
-    def _param_state(self, p: Tensor) -> dict[str, Any]:
+    def _param_state(self, p: Tensor, fresh: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The state of parameter ``p`` (the one way every optimiser reads it), made on first use by ``fresh()``
+        (empty without it)."""
         state = self.state.get(p)
-        if state is None:
-            state = self.state[p] = {}
+        if not state:
+            state = self.state[p] = fresh() if fresh is not None else {}
         return state
 
     def __repr__(self) -> str:
