@@ -126,7 +126,7 @@ def test_cli_step_writes_the_page(tmp_path, capsys):
     assert "12 backward steps" in capsys.readouterr().out
     assert main(["explain", "step", "--expr", "x +", "--values", "x=1", "--out", str(tmp_path / "bad.html")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("glassgrad explain: step: cannot parse") and "Traceback" not in err
+    assert err.startswith("glassgrad explain step: error: cannot parse") and "Traceback" not in err
     assert not (tmp_path / "bad.html").exists()
 
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from glassgrad._version import __version__
+from glassgrad.cli.options import Parser, UsageError
 
 NEURON = dict(w0=2.0, x0=-1.0, w1=-3.0, x1=-2.0, w2=-3.0)
 
@@ -47,8 +49,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="glassgrad", description="Backpropagation you can see through, at full speed.")
+    parser = Parser(prog="glassgrad", description="Backpropagation you can see through, at full speed.")
     parser.add_argument("--version", action="version", version=f"glassgrad {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -69,20 +70,64 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``glassgrad`` with ``argv`` (default: ``sys.argv[1:]``) and return its exit status.
+
+    A user error (a bad flag, file or checkpoint) prints one line ``glassgrad <command>: error: …`` and
+    gives status 2 (a flag refused while parsing exits with it, as argparse does); Ctrl-C gives 130
+    (``train`` first says where it stopped); anything else is a bug: one line asking for a report,
+    status 1. ``--debug`` or ``GLASSGRAD_DEBUG=1`` shows the traceback instead.
+    """
+    from glassgrad.state import CheckpointError
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = os.environ.get("GLASSGRAD_DEBUG", "").strip().lower() not in ("", "0", "false", "no") or "--debug" in argv
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and getattr(args, "command", None) != "bench":
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra and getattr(args, "command", None) != "bench":
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see {args.prog} --help)")
+    except UsageError as e:                 # as argparse does: the parse error exits with status 2
+        if debug:
+            raise
+        print(f"{e.prog or parser.prog}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     args.extra = extra
     if not getattr(args, "run", None):
         parser.print_help()
         return 0
     try:
         return args.run(args)
+    except (UsageError, CheckpointError) as e:
+        if debug:
+            raise
+        print(f"{args.prog}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"\n{args.prog}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:   # output piped into `head` and the like
         sys.stderr.close()
         return 0
-
+    except OSError as e:      # the machine refused a read or write (disk full, permissions): not a bug
+        if debug:
+            raise
+        print(f"{args.prog}: error: {e.filename or ''}: {e.strerror or e}".replace(": : ", ": "), file=sys.stderr)
+        return 2
+    except MemoryError as e:  # sizes the machine cannot hold: the user's choice, not a bug
+        if debug:
+            raise
+        print(f"{args.prog}: error: not enough memory ({e or 'MemoryError'}); choose smaller sizes (--hidden, "
+              "--batch-size) or a machine with more memory", file=sys.stderr)
+        return 2
+    except Exception as e:    # a bug, not a user error: one line and how to get the details
+        if debug:
+            raise
+        message = " ".join(f"{type(e).__name__}: {e}".split())
+        print(f"{args.prog}: internal error: {message} (run again with --debug or GLASSGRAD_DEBUG=1 for the "
+              "traceback, and please report it)", file=sys.stderr)
+        return 1
 
 if __name__ == "__main__":
     sys.exit(main())

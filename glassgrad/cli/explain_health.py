@@ -1,6 +1,8 @@
 """``glassgrad explain gradcheck`` and ``explain health``: checking gradients and their health."""
 from __future__ import annotations
 
+from glassgrad.cli.options import COUNT, NON_NEGATIVE_INT, POSITIVE, UsageError
+
 DEFAULT_COST_SIZES = ([2, 4, 1], [4, 8, 3], [8, 16, 4], [16, 32, 10], [32, 64, 10])
 
 
@@ -12,14 +14,14 @@ def add_commands(commands) -> None:
     g = commands.add_parser(
         "gradcheck", help="check a network's backprop gradients against centred differences, parameter by parameter",
         description="Compare backprop with (C(w+ε) − C(w−ε)) / 2ε on every weight of a small network, in float64.")
-    g.add_argument("--sizes", type=int, nargs="+", default=[4, 8, 3], metavar="N",
-                   help="layer sizes n_0 … n_L (default: 4 8 3)")
+    g.add_argument("--sizes", type=COUNT, nargs="+", default=[4, 8, 3], metavar="N",
+                   help="layer sizes n_0 … n_L")
     g.add_argument("--activation", default="sigmoid", choices=sorted(ACTIVATIONS), help="hidden activation")
-    g.add_argument("--samples", type=int, default=None, metavar="N",
+    g.add_argument("--samples", type=COUNT, default=None, metavar="N",
                    help="check N random entries per parameter instead of all (for large networks)")
-    g.add_argument("--batch", type=int, default=16, help="examples in the random batch (default 16)")
-    g.add_argument("--eps", type=float, default=1e-6, help="the nudge ε (default 1e-6)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--batch", type=COUNT, default=16, help="examples in the random batch")
+    g.add_argument("--eps", type=POSITIVE, default=1e-6, help="the nudge ε")
+    g.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the weights and the batch")
     g.add_argument("--broken", action="store_true",
                    help="use an activation whose backward is wrong (σ instead of σ(1−σ)), to see a check fail")
     g.add_argument("--no-localize", action="store_true",
@@ -38,20 +40,20 @@ def add_commands(commands) -> None:
         "health", help="per-layer speed of learning ‖∂C/∂b‖, saturation and dead units, with a diagnosis",
         description="Build a network, measure each layer's gradient norms at initialisation (and after --steps "
                     "steps of SGD), and say in plain words what is wrong, naming the layers.")
-    h.add_argument("--data", default="digits", choices=["digits", "mnist"], help="data set (default: digits)")
+    h.add_argument("--data", default="digits", choices=["digits", "mnist"], help="data set")
     h.add_argument("--data-path", help="file or folder of the data (mnist); default: searched for")
-    h.add_argument("--depth", type=int, default=2, help="number of hidden layers (default 2)")
-    h.add_argument("--hidden", type=int, default=30, help="units per hidden layer (default 30)")
+    h.add_argument("--depth", type=COUNT, default=2, help="number of hidden layers")
+    h.add_argument("--hidden", type=COUNT, default=30, help="units per hidden layer")
     h.add_argument("--activation", default="sigmoid", choices=sorted(ACTIVATIONS), help="hidden activation")
     h.add_argument("--init", default="inv_sqrt_fan_in", choices=sorted(WEIGHT_INITS),
-                   help="weight initialiser (default inv_sqrt_fan_in: N(0, 1/n_in), as in the notes)")
+                   help="weight initialiser (inv_sqrt_fan_in: N(0, 1/n_in), as in the notes)")
     h.add_argument("--loss", default="cross_entropy", choices=["cross_entropy", "quadratic"],
                    help="cost (quadratic adds a sigmoid output layer)")
-    h.add_argument("--batch", type=int, default=1000, help="examples used to measure the gradients (default 1000)")
-    h.add_argument("--steps", type=int, default=0, help="then train this many SGD steps and measure again")
-    h.add_argument("--lr", type=float, default=0.1, help="learning rate for --steps (default 0.1)")
-    h.add_argument("--batch-size", type=int, default=10, help="mini-batch size for --steps (default 10)")
-    h.add_argument("--seed", type=int, default=0)
+    h.add_argument("--batch", type=COUNT, default=1000, help="examples used to measure the gradients")
+    h.add_argument("--steps", type=NON_NEGATIVE_INT, default=0, help="then train this many SGD steps and measure again")
+    h.add_argument("--lr", type=POSITIVE, default=0.1, help="learning rate for --steps")
+    h.add_argument("--batch-size", type=COUNT, default=10, help="mini-batch size for --steps")
+    h.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the weights, the batch and the steps")
     h.add_argument("--plot", metavar="PATH", help="save the gradient-norm plot and activation histograms (PNG)")
     _format_option(h)
     h.set_defaults(run=run_health)
@@ -80,8 +82,8 @@ def run_gradcheck(args) -> int:
     if args.sweep:
         from glassgrad.cli.explain_teach import run_sweep
         return run_sweep(args)
-    if len(args.sizes) < 2 or min(args.sizes) < 1:
-        raise SystemExit("glassgrad explain gradcheck: --sizes needs at least two positive sizes, e.g. 4 8 3")
+    if len(args.sizes) < 2:
+        raise UsageError("--sizes needs at least two sizes (input and output), e.g. 4 8 3")
     gg.manual_seed(args.seed)
     model = mlp(args.sizes, args.activation)
     if args.broken:
@@ -114,8 +116,6 @@ def _health_setup(args):
     from glassgrad.tensor import as_tensor
     from glassgrad.train.models import mlp
 
-    if args.depth < 1 or args.hidden < 1:
-        raise SystemExit("glassgrad explain health: --depth and --hidden must be at least 1")
     data = _load(args.data, args.data_path)
     x, y = data.train
     x = x.reshape(len(x), -1)

@@ -1,12 +1,11 @@
 """``glassgrad explain step`` (and the other teaching tools): pages and worksheets for learning backprop."""
 from __future__ import annotations
 
-import sys
+from glassgrad.cli.options import COUNT, NON_NEGATIVE_INT, UsageError
 
 
 def _fail(message: str) -> int:
-    print(f"glassgrad explain: {message}", file=sys.stderr)
-    return 2
+    raise UsageError(message)
 
 
 def _step(args) -> int:
@@ -14,9 +13,9 @@ def _step(args) -> int:
     from glassgrad.explain.stepper import network_cost, stepper
 
     if args.model and args.expr is not None:
-        return _fail("step: give either --expr or --model, not both")
+        return _fail("give either --expr or --model, not both")
     if args.expr is not None and args.values is None:
-        return _fail("step: --expr needs --values for its variables, e.g. --values x=-2 y=5 z=-4")
+        return _fail("--expr needs --values for its variables, e.g. --values x=-2 y=5 z=-4")
     try:
         if args.model:
             f = network_cost(args.sizes, args.batch, args.activation, args.seed)
@@ -29,7 +28,7 @@ def _step(args) -> int:
         s = stepper(f, title=title)
         path = s.save(args.out)
     except (ExpressionError, ValueError, OSError) as e:
-        return _fail(f"step: {e}")
+        return _fail(str(e))
     print(s)
     print(f"\nwrote {path}: open it in a browser; Next/Prev or the arrow keys step one gate at a time "
           f"({len(s)} backward steps, {len(s.forward_steps)} forward)")
@@ -61,7 +60,7 @@ def _exercise(args) -> int:
             answers = parse_answers(Path(args.check).read_text(encoding="utf-8"), args.check)
             grades = sheet.grade(answers)
         except (ValueError, OSError, UnicodeDecodeError) as e:
-            return _fail(f"exercise: {e}")
+            return _fail(str(e))
     elif args.interactive:
         print(sheet, end="\n\n")
         answers = {}
@@ -115,7 +114,7 @@ def _probe(args) -> int:
     try:
         result = probe(args.param, args.sizes, args.activation, args.seed)
     except ValueError as e:
-        return _fail(f"probe: {e}")
+        return _fail(str(e))
     print(f"network {args.sizes}, {args.activation} units, quadratic cost, one example (seed {args.seed})\n")
     print(result)
     return _plot(result, args.plot)
@@ -152,14 +151,14 @@ def add_commands(commands) -> None:
     s.add_argument("--values", nargs="+", metavar="NAME=NUMBER", help="the variables' values, e.g. x=-2 y=5 z=-4")
     s.add_argument("--model", action="store_true",
                    help="step through a small network's quadratic cost instead (see --sizes, --batch)")
-    s.add_argument("--sizes", type=int, nargs="+", default=[2, 3, 2], metavar="N",
-                   help="--model's layer sizes (default: 2 3 2)")
-    s.add_argument("--batch", type=int, default=3, help="--model's examples (default 3): the biases are "
+    s.add_argument("--sizes", type=COUNT, nargs="+", default=[2, 3, 2], metavar="N",
+                   help="--model's layer sizes")
+    s.add_argument("--batch", type=COUNT, default=3, help="--model's examples: the biases are "
                                                         "broadcast over them, so their gradients are summed back")
     s.add_argument("--activation", default="sigmoid", choices=[a for a in ("sigmoid", "tanh", "relu")
-                                                               if a in ACTIVATIONS], help="default sigmoid")
-    s.add_argument("--seed", type=int, default=0, help="seed of --model's weights and data (default 0)")
-    s.add_argument("--out", default="step.html", metavar="FILE", help="the page to write (default step.html)")
+                                                               if a in ACTIVATIONS], help="--model's hidden activation")
+    s.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of --model's weights and data")
+    s.add_argument("--out", default="step.html", metavar="FILE", help="the page to write")
     s.set_defaults(run=_step)
 
     from glassgrad.explain.exercise import NOTATIONS
@@ -170,8 +169,8 @@ def add_commands(commands) -> None:
                     "Each wrong answer is recomputed under a bank of known mistakes (missing σ'(z), σ' at a, W not "
                     "transposed, sign of (a − y), no batch mean or sum, one fan-out path, the ½ convention) and "
                     "the mistake that reproduces it is named. The same seed gives the same worksheet.")
-    e.add_argument("--seed", type=int, default=7, help="which worksheet (default 7)")
-    e.add_argument("--notation", default="nndl", choices=list(NOTATIONS), help="default nndl")
+    e.add_argument("--seed", type=NON_NEGATIVE_INT, default=7, help="which worksheet")
+    e.add_argument("--notation", default="nndl", choices=list(NOTATIONS), help="notation of the questions")
     how = e.add_mutually_exclusive_group()
     how.add_argument("--answers", action="store_true", help="print the answer key")
     how.add_argument("--check", metavar="FILE", help="grade the answers in FILE (lines 'Q1 = number')")
@@ -183,10 +182,9 @@ def add_commands(commands) -> None:
         "probe", help="the linearisation probe: ΔC vs ∂C/∂w·Δw for one weight, and the finite-difference error vs ε",
         description="Nudge one weight by Δw on a log scale: the actual ΔC, the prediction ∂C/∂w·Δw and the residual "
                     "(fitted log-log slope ≈ 2); then the centred difference's error against ε with the best ε.")
-    p.add_argument("--param", default="W2[1,2]", help="the weight, 1-based: W<layer>[j,k] (w^l_jk) or b<layer>[j] "
-                                                     "(default W2[1,2])")
-    p.add_argument("--sizes", type=int, nargs="+", default=[2, 3, 2], metavar="N", help="layer sizes (default 2 3 2)")
-    p.add_argument("--activation", default="sigmoid", choices=["sigmoid", "tanh"], help="default sigmoid")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the example (default 0)")
+    p.add_argument("--param", default="W2[1,2]", help="the weight, 1-based: W<layer>[j,k] (w^l_jk) or b<layer>[j]")
+    p.add_argument("--sizes", type=COUNT, nargs="+", default=[2, 3, 2], metavar="N", help="layer sizes")
+    p.add_argument("--activation", default="sigmoid", choices=["sigmoid", "tanh"], help="hidden activation")
+    p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the weights and the example")
     p.add_argument("--plot", metavar="PATH", help="save both panels as a PNG")
     p.set_defaults(run=_probe)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from glassgrad.cli.options import COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, REAL, UsageError
+
 CIRCUIT = ("(x + y) * z", ["x=-2", "y=5", "z=-4"])   # the notes' first circuit: f = −12, ∂f/∂z = 3, ∂f/∂x = ∂f/∂y = −4
 
 
@@ -13,8 +15,7 @@ def _neuron(args) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"glassgrad explain: {message}", file=sys.stderr)
-    return 2
+    raise UsageError(message)
 
 
 def _write_graph(view, path: str) -> int:
@@ -140,28 +141,28 @@ def add_commands(commands) -> None:
 
     n = commands.add_parser("neuron", help="the notes' sigmoid neuron gate by gate, with every gradient")
     for name, default in NEURON.items():
-        n.add_argument(f"--{name}", type=float, default=default, help=f"value of {name} (default {default:g})")
+        n.add_argument(f"--{name}", type=REAL, default=default, help=f"value of {name}")
     _format_option(n)
     n.set_defaults(run=_neuron)
 
     m = commands.add_parser("mlp", help="a small random network layer by layer: BP1–BP4 checked against the engine",
                             description="Build a small random network and one example, and print z, a, δ, ∂C/∂b "
                                         "and ∂C/∂W for every layer in the chosen notation, checked against backward().")
-    m.add_argument("--sizes", type=int, nargs="+", default=[2, 2, 2], help="layer sizes (default 2 2 2)")
+    m.add_argument("--sizes", type=COUNT, nargs="+", default=[2, 2, 2], help="layer sizes")
     m.add_argument("--activation", default=None, choices=list(ACTIVATIONS),
                    help="default: tanh with --notation lfd (the lecture's θ), sigmoid otherwise")
     m.add_argument("--output-activation", default=None, choices=list(ACTIVATIONS),
                    help="default: the activation for the quadratic cost; sigmoid (binary cross-entropy) or "
                         "none (softmax on the logits) for cross_entropy")
-    m.add_argument("--cost", default="quadratic", choices=list(COSTS), help="default quadratic")
-    m.add_argument("--notation", default="nndl", choices=list(NOTATIONS), help="default nndl")
-    m.add_argument("--lam", type=float, default=0.0, metavar="λ",
-                   help="L2 weight decay (λ/2n) Σ w², biases exempt (nndl and theta; default 0)")
+    m.add_argument("--cost", default="quadratic", choices=list(COSTS), help="cost")
+    m.add_argument("--notation", default="nndl", choices=list(NOTATIONS), help="notation of the trace")
+    m.add_argument("--lam", type=NON_NEGATIVE, default=0.0, metavar="λ",
+                   help="L2 weight decay (λ/2n) Σ w², biases exempt (nndl and theta)")
     m.add_argument("--entry", metavar="WEIGHT",
                    help="print the chain rule for one weight, 1-based in the chosen notation, checked against "
                         "backward(): nndl W2[j,k] or b2[j]; lfd W2[i,j] (i = 0: bias); theta Theta1[k,i] "
                         "(i = 0: bias)")
-    m.add_argument("--seed", type=int, default=0, help="seed of the weights and the example (default 0)")
+    m.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the weights and the example")
     _format_option(m)
     _graph_options(m)
     m.add_argument("--gates", action="store_true",
@@ -173,7 +174,7 @@ def add_commands(commands) -> None:
 def _format_option(p) -> None:
     from glassgrad.explain.export import FORMATS
     p.add_argument("--format", default="text", choices=list(FORMATS),
-                   help="text (default), or markdown / latex to paste into slides")
+                   help="text, or markdown / latex to paste into slides")
 
 
 def _graph_options(p) -> None:

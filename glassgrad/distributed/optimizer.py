@@ -193,6 +193,10 @@ class DistributedOptimizer(Optimizer):
         """Load into the wrapped optimiser."""
         self.optimizer.load_state_dict(state_dict)
 
+    def prepare_state_dict(self, state_dict: dict[str, Any]):
+        """The wrapped optimiser's check-then-load (so a checkpoint restores all or nothing)."""
+        return self.optimizer.prepare_state_dict(state_dict)
+
     def __repr__(self) -> str:
         sizes = ", ".join(f"{b.values:,}" for b in self.buckets)
         return (f"DistributedOptimizer(rank {self.world.rank} of {self.world.size}, {len(self.buckets)} buckets "

@@ -10,6 +10,7 @@ naming it. Nothing is ever passed to ``eval``: each accepted node becomes one gl
 from __future__ import annotations
 
 import ast
+import math
 
 from glassgrad import ops
 from glassgrad._backend import xp
@@ -130,8 +131,10 @@ def parse_values(items) -> dict[str, float]:
             raise ExpressionError(f"{name!r} cannot be a variable name")
         try:
             values[name] = float(value)
-        except ValueError:
+        except (TypeError, ValueError):
             raise ExpressionError(f"the value of {name} is not a number: {value!r}") from None
+        if not math.isfinite(values[name]):
+            raise ExpressionError(f"the value of {name} must be a finite number, not {value!r}")
     return values
 
 

@@ -6,9 +6,10 @@ so a layer is just a class that sets ``self.weight = Parameter(...)`` and define
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from glassgrad._backend import ndarray, xp
+from glassgrad.state import CheckpointError, Commit, StateKeyError, checked_array
 from glassgrad.tensor import Tensor
 
 
@@ -99,8 +100,23 @@ class Module:
                 state[f"{prefix}.{b}" if prefix else b] = xp.array(getattr(m, b))
         return state
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> None:
-        """Copy arrays into the parameters and buffers in place (optimisers keep their references)."""
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
+        """Copy arrays into the parameters and buffers in place (optimisers keep their references).
+
+        All or nothing: every key, shape and dtype is checked first (``prepare_state_dict``); on a
+        problem a ``CheckpointError`` names the key and nothing is changed.
+        """
+        self.prepare_state_dict(state, strict)()
+
+    def prepare_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> Commit:
+        """Check ``state`` against this module without changing anything; return the function that loads it.
+
+        Arrays must have the parameter's shape, hold real numbers that convert to its dtype without loss
+        (no complex, strings or objects) and be finite. ``strict``: the keys must match exactly.
+        """
+        if not isinstance(state, Mapping):
+            raise CheckpointError(f"load_state_dict: expected a dict of arrays by parameter name (from "
+                                  f"state_dict()), not a {type(state).__name__}")
         targets = {name: p.data for name, p in self.named_parameters()}
         for prefix, m in self.named_modules():
             for b in m._buffers:
@@ -108,14 +124,16 @@ class Module:
         missing = [k for k in targets if k not in state]
         unexpected = [k for k in state if k not in targets]
         if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        values = {name: xp.asarray(state[name]) for name in targets if name in state}
-        for name, value in values.items():       # check everything before changing anything
-            if value.shape != targets[name].shape:
-                raise ValueError(f"load_state_dict: {name} has shape {value.shape} in the state but "
-                                 f"{targets[name].shape} in the model")
-        for name, value in values.items():
-            targets[name][...] = value
+            raise StateKeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}; the state "
+                                "was saved from a model with other layers — build the same model (or pass "
+                                "strict=False to load the keys that match)")
+        values = {name: checked_array(state[name], targets[name].shape, targets[name].dtype, name)
+                  for name in targets if name in state}
+
+        def commit() -> None:
+            for name, value in values.items():
+                targets[name][...] = value
+        return commit
 
     # ---- display -------------------------------------------------------------------------------
     def extra_repr(self) -> str:

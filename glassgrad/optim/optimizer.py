@@ -11,11 +11,14 @@ without pickle. ``load_state_dict()`` accepts it back, also with string indices 
 """
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, Callable, Iterable, Mapping, Union
 
 from glassgrad._backend import ndarray, xp
 from glassgrad.checks import check_number  # noqa: F401  the optimisers import it from here
 from glassgrad.engine import enable_grad
+from glassgrad.state import CheckpointError, Commit, checked_array
 from glassgrad.tensor import Tensor
 
 __all__ = ["Optimizer", "required", "ParamsT"]
@@ -225,76 +228,108 @@ class Optimizer:
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore state and hyperparameters saved by ``state_dict()`` (of an optimiser of the same kind,
         over parameters of the same shapes in the same groups). Arrays are copied and cast to the
-        parameter's dtype; nothing changes if the state dict does not fit."""
+        parameter's dtype. All or nothing: a ``CheckpointError`` (a ``ValueError``) names the problem and
+        nothing changes if the state dict does not fit."""
+        self.prepare_state_dict(state_dict)()
+
+    def prepare_state_dict(self, state_dict: Mapping[str, Any]) -> Commit:
+        """Check ``state_dict`` against this optimiser without changing anything; return the function
+        that loads it (see ``load_state_dict``)."""
         name = type(self).__name__
         if not isinstance(state_dict, Mapping) or "state" not in state_dict or "param_groups" not in state_dict:
-            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups' (from "
-                             "state_dict())")
-        saved_groups = list(state_dict["param_groups"])
+            raise CheckpointError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups' (from "
+                                  "state_dict())")
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or not all(isinstance(g, Mapping) for g in saved_groups):
+            raise CheckpointError(f"{name}.load_state_dict: 'param_groups' must be a list of dicts (from "
+                                  "state_dict())")
+        if not isinstance(saved_state, Mapping):
+            raise CheckpointError(f"{name}.load_state_dict: 'state' must be a dict by parameter index, not a "
+                                  f"{type(saved_state).__name__}")
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError(f"{name}.load_state_dict: the state dict has {len(saved_groups)} parameter "
-                             f"group(s) but this optimiser has {len(self.param_groups)}")
+            raise CheckpointError(f"{name}.load_state_dict: the state dict has {len(saved_groups)} parameter "
+                                  f"group(s) but this optimiser has {len(self.param_groups)}")
         id_map: dict[int, Tensor] = {}
         for gi, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
-            saved_ids = list(saved.get("params", ()))
-            if len(saved_ids) != len(group["params"]):
-                raise ValueError(f"{name}.load_state_dict: parameter group {gi} of the state dict has "
-                                 f"{len(saved_ids)} parameter(s) but this optimiser's group {gi} has "
-                                 f"{len(group['params'])}")
+            saved_ids = saved.get("params", ())
+            if not isinstance(saved_ids, (list, tuple)) or len(saved_ids) != len(group["params"]):
+                count = len(saved_ids) if isinstance(saved_ids, (list, tuple)) else repr(saved_ids)
+                raise CheckpointError(f"{name}.load_state_dict: parameter group {gi} of the state dict has "
+                                      f"{count} parameter(s) but this optimiser's group {gi} has "
+                                      f"{len(group['params'])}")
             for i, p in zip(saved_ids, group["params"]):
+                if _index(i) in id_map:
+                    raise CheckpointError(f"{name}.load_state_dict: parameter index {i!r} appears twice in "
+                                          "'param_groups'")
                 id_map[_index(i)] = p
 
         new_state: dict[Tensor, dict[str, Any]] = {}
-        for key, saved in dict(state_dict["state"]).items():
+        for key, saved in saved_state.items():
             p = id_map.get(_index(key))
             if p is None:
-                raise ValueError(f"{name}.load_state_dict: the state dict has state for parameter {key!r}, "
-                                 "which is in none of its parameter groups")
+                raise CheckpointError(f"{name}.load_state_dict: the state dict has state for parameter {key!r}, "
+                                      "which is in none of its parameter groups")
             new_state[p] = self._load_param_state(p, saved, key)
+        new_groups = [self._load_group(gi, group, saved)
+                      for gi, (group, saved) in enumerate(zip(self.param_groups, saved_groups))]
 
-        new_groups = []
-        for group, saved in zip(self.param_groups, saved_groups):
-            new = dict(group)
-            for k, v in saved.items():
-                if k == "params":
-                    continue
-                v = _plain(v, f"key {k!r}")
-                if isinstance(self.defaults.get(k), tuple) and isinstance(v, list):
-                    v = tuple(v)
-                new[k] = v
+        def commit() -> None:   # group dicts are updated in place, so references to them stay valid
+            for group, new in zip(self.param_groups, new_groups):
+                group.clear()
+                group.update(new)
+            self.state = new_state
+        return commit
+
+    def _load_group(self, gi: int, group: Mapping[str, Any], saved: Mapping[str, Any]) -> dict[str, Any]:
+        """The hyperparameters of saved group ``gi`` merged into ``group``; each of a known name and kind."""
+        name = type(self).__name__
+        new = dict(group)
+        for k, v in saved.items():
+            if k == "params":
+                continue
+            where = f"{name}.load_state_dict: param group {gi}, key {k!r}"
+            if k not in group:
+                raise CheckpointError(f"{where}: not a setting of {name} (known: {sorted(group)}); a state dict of "
+                                      "another kind of optimiser?")
+            if _kind(v) != _kind(group[k]) and not (_kind(v) == "number" and group[k] is None):
+                raise CheckpointError(f"{where}: expected {_kind(group[k])}, found {v!r}")
+            if _kind(v) == "number" and not math.isfinite(v):
+                raise CheckpointError(f"{where}: {v!r} is not a finite number")
+            if isinstance(group[k], tuple) and isinstance(v, (list, tuple)):
+                if len(v) != len(group[k]) or not all(_kind(x) == "number" for x in v):
+                    raise CheckpointError(f"{where}: expected {len(group[k])} numbers, found {v!r}")
+                v = tuple(v)
+            new[k] = v
+        try:
             self._validate(new)
-            new_groups.append(new)
-        # Everything fits: commit (group dicts are updated in place, so references to them stay valid).
-        for group, new in zip(self.param_groups, new_groups):
-            group.clear()
-            group.update(new)
-        self.state = new_state
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{name}.load_state_dict: param group {gi}: {e}") from None
+        return new
 
     def _load_param_state(self, p: Tensor, saved: Mapping[str, Any], key: Any) -> dict[str, Any]:
         name = type(self).__name__
         if not isinstance(saved, Mapping):
-            raise ValueError(f"{name}.load_state_dict: the state of parameter {key!r} must be a dict, not a "
-                             f"{type(saved).__name__}")
+            raise CheckpointError(f"{name}.load_state_dict: the state of parameter {key!r} must be a dict, not a "
+                                  f"{type(saved).__name__}")
         missing = [k for k in self._required_state if k not in saved]
         if missing:
-            raise ValueError(f"{name}.load_state_dict: the state of parameter {key!r} lacks {missing} (a state "
-                             f"dict from another kind of optimiser?)")
+            raise CheckpointError(f"{name}.load_state_dict: the state of parameter {key!r} lacks {missing} (a "
+                                  f"state dict from another kind of optimiser?)")
         out: dict[str, Any] = {}
         for k, v in saved.items():
             if k == "step":
-                step = float(xp.asarray(v))
-                if not (step >= 0 and step == int(step)):
-                    raise ValueError(f"{name}.load_state_dict: 'step' of parameter {key!r} must be a whole "
-                                     f"number >= 0, not {v!r}")
-                out[k] = int(step)
+                if _kind(v) != "number" or not (v >= 0 and v == int(v)):
+                    raise CheckpointError(f"{name}.load_state_dict: 'step' of parameter {key!r} must be a whole "
+                                          f"number >= 0, not {v!r}")
+                out[k] = int(v)
             elif isinstance(v, (ndarray, list)):
-                arr = xp.asarray(v)
-                if arr.shape != p.shape:
-                    raise ValueError(f"{name}.load_state_dict: state {k!r} of parameter {key!r} has shape "
-                                     f"{arr.shape} but the parameter has shape {p.shape}")
-                out[k] = xp.array(arr, dtype=p.dtype if arr.dtype.kind in "fiub" else None, copy=True)
+                out[k] = checked_array(v, p.shape, p.dtype, f"{name}.load_state_dict: state {k!r} of parameter {key}",
+                                       "the parameter")
+            elif _kind(v) in ("number", "none"):
+                out[k] = v
             else:
-                out[k] = _plain(v, f"the state of parameter {key!r}, key {k!r},")
+                raise CheckpointError(f"{name}.load_state_dict: state {k!r} of parameter {key!r} is a "
+                                      f"{type(v).__name__}; optimiser state holds arrays and numbers")
         return out
 
     def _param_state(self, p: Tensor, fresh: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -318,7 +353,17 @@ class Optimizer:
 
 def _index(i: Any) -> int:
     """A parameter index from a state dict: an int, or a string of one (JSON object keys are strings)."""
-    try:
-        return int(i)
-    except (TypeError, ValueError):
-        raise ValueError(f"load_state_dict: {i!r} is not a parameter index") from None
+    if isinstance(i, bool) or not isinstance(i, (int, str)) or not str(i).isdigit():
+        raise CheckpointError(f"load_state_dict: {i!r} is not a parameter index (a whole number >= 0)")
+    return int(i)
+
+
+def _kind(value: Any) -> str:
+    """The kind of a saved setting, for comparing with the live one: bool, number, sequence, none, other."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, numbers.Real):
+        return "number"
+    if isinstance(value, (list, tuple)):
+        return "sequence"
+    return "none" if value is None else type(value).__name__

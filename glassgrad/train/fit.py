@@ -6,27 +6,30 @@ gradient, one update ``w ← w − η ∇C`` (or whichever rule the optimiser us
 from __future__ import annotations
 
 import contextlib
-import math
-import sys
 import time
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from glassgrad import engine
 from glassgrad.compile import compile as compile_step
 from glassgrad._backend import xp
+from glassgrad.checks import check_int
 from glassgrad.data import DataLoader, TensorDataset
+from glassgrad.state import commit_all, nonfinite_kind
 from glassgrad.tensor import as_tensor, default_generator
 from glassgrad.train import metrics as M
-from glassgrad.train.callbacks import Callback, MetricsLogger
+from glassgrad.train.callbacks import (Callback, CallbackList, MetricsLogger, NonFiniteStop, PrintMetrics,
+                                       ProgressBar)
 from glassgrad.train.checkpoint import load_checkpoint
 
 
 class History:
-    """Per-epoch metrics: ``history["val_accuracy"]`` is a list over epochs; ``stop_reason`` says why it ended."""
+    """Per-epoch metrics: ``history["val_accuracy"]`` is a list over epochs; ``stop_reason`` says why it ended
+    early (None if it ran every epoch) and ``fault`` whether that was a numerical fault (NaN/inf)."""
 
     def __init__(self, epochs: list[dict] | None = None):
         self.epochs: list[dict] = list(epochs or [])
         self.stop_reason: str | None = None
+        self.fault = False
 
     def __getitem__(self, key: str) -> list:
         return [e.get(key) for e in self.epochs]
@@ -42,18 +45,27 @@ class History:
 
 
 class TrainingState:
-    """What callbacks see and may change: the model, optimiser, position and history; ``stop(reason)``."""
+    """What callbacks see and may change: the model, optimiser, loader, position (``epoch``: the current
+    epoch while it runs, the epochs completed after it; ``step``: the batch within it), ``history``,
+    ``running`` (this epoch's metrics so far), ``stop(reason)``, and ``is_writer`` (whether this process
+    writes files and prints; see ``glassgrad.train.callbacks``)."""
 
     def __init__(self, model, optimizer, loader: DataLoader, history: History, epochs: int, metadata: dict):
         self.model, self.optimizer, self.loader = model, optimizer, loader
         self.history, self.epochs, self.metadata = history, epochs, metadata
         self.epoch = len(history)          # epochs completed
         self.step = 0                      # batch within the current epoch
+        self.running: dict[str, float] = {}
         self.stopped: str | None = None
+        self.fault = False
         self.resumed = len(history) > 0
+        self.is_writer = True
 
-    def stop(self, reason: str) -> None:
+    def stop(self, reason: str, *, fault: bool = False) -> None:
+        """End training after this step (``fault``: a numerical fault) — before the update if called from
+        ``on_backward_end``, at the end of the epoch otherwise."""
         self.stopped = reason
+        self.fault = self.fault or fault
 
     def resume_state(self) -> dict:
         """Everything besides model and optimiser that a bit-identical resume needs."""
@@ -65,13 +77,41 @@ class TrainingState:
         return {**self.metadata, "epoch": self.epoch, "metrics": self.history.last()}
 
 
-def _loader(data, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+def _loader(data, batch_size: int, shuffle: bool, seed: int, what: str = "training data") -> DataLoader:
     if isinstance(data, DataLoader):
-        return data
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        return DataLoader(TensorDataset(*(xp.asarray(a) for a in data)), batch_size=batch_size, shuffle=shuffle,
-                          seed=seed)
-    raise TypeError(f"training data must be a DataLoader or an (inputs, targets) pair, not {type(data).__name__}")
+        loader = data
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        arrays = [_numeric_array(a, f"{what} {part}") for a, part in zip(data, ("inputs", "targets"))]
+        if len(arrays[0]) != len(arrays[1]):
+            raise ValueError(f"{what}: {len(arrays[0])} inputs but {len(arrays[1])} targets; each input needs "
+                             "its target")
+        loader = DataLoader(TensorDataset(*arrays), batch_size=batch_size, shuffle=shuffle, seed=seed)
+    else:
+        raise TypeError(f"{what} must be a DataLoader or an (inputs, targets) pair, not {type(data).__name__}")
+    if len(loader.dataset) == 0:
+        raise ValueError(f"{what} has no examples")
+    return loader
+
+
+def _numeric_array(a, what: str):
+    array = xp.asarray(a.data if hasattr(a, "data") and not isinstance(a, xp.ndarray) else a)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be numbers, not {array.dtype} (convert it with .astype(np.float32) or, "
+                        "for labels, to integers)")
+    if array.ndim == 0:
+        raise ValueError(f"{what} is a single number; it needs one row per example")
+    return array
+
+
+def _check_finite(loader: DataLoader, what: str) -> None:
+    """Refuse NaN/inf in the arrays of a ``TensorDataset`` (other datasets are checked step by step)."""
+    for part, array in zip(("inputs", "targets", "third array"), getattr(loader.dataset, "arrays", ())):
+        kind = nonfinite_kind(array)
+        if kind is not None:
+            rows = xp.flatnonzero(~xp.isfinite(array.reshape(len(array), -1)).all(axis=1))
+            raise ValueError(f"the {what} {part} hold {kind} values in {len(rows)} example(s) (first: row "
+                             f"{int(rows[0])}); remove or fix those rows (or pass check_inputs=False to train "
+                             "on them anyway)")
 
 
 def _epoch_logs(prefix: str, loss_sum: float, correct: int, n: int, classify: bool) -> dict:
@@ -96,7 +136,7 @@ def evaluating(model):
 def evaluate(model, data, loss: Callable | None = None, metrics: Sequence[str] = ("accuracy",),
              batch_size: int = 1024) -> dict:
     """Loss and accuracy of ``model`` on ``data`` (a DataLoader or an (inputs, targets) pair), in eval mode."""
-    loader = _loader(data, batch_size, False, 0)
+    loader = _loader(data, batch_size, False, 0, "evaluation data")
     loss_sum, right, n = 0.0, 0, 0
     with evaluating(model):
         for x, y in loader:
@@ -121,109 +161,124 @@ def predict(model, inputs, batch_size: int = 1024):
     return xp.concatenate(outs)
 
 
-def _progress(total: int, desc: str, enabled: bool):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    # disable=None: no bar when stderr is not a terminal (CI logs, pipes), where it would garble the lines
-    return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True, file=sys.stderr, disable=None)
+class _Step:
+    """One training step's forward and backward pass, eager or compiled (``gg.compile``)."""
+
+    def __init__(self, model, loss: Callable, penalty: Callable | None, compiled: bool):
+        self.model, self.loss, self.penalty = model, loss, penalty
+        self.compiled = compile_step(self.forward) if compiled else None
+
+    def forward(self, x, y):
+        out = self.model(x)
+        cost = self.loss(out, y)
+        return (cost if self.penalty is None else cost + self.penalty(self.model)), out
+
+    def __call__(self, x, y):
+        """(loss value, output) with every gradient computed."""
+        if self.compiled is not None:
+            cost, out = self.compiled(x, y)      # the compiled step runs the backward pass too
+        else:
+            cost, out = self.forward(x, y)
+            cost.backward()
+        return float(cost.item()), out
+
+
+def _run_epoch(state: TrainingState, step: _Step, callbacks: CallbackList,
+               classify: bool) -> tuple[dict, dict] | None:
+    """One pass over the loader: for each batch the step, the update, the callbacks. The epoch's training
+    metrics and timing, or None if a callback stopped training before an update (the epoch is then not
+    complete)."""
+    model, optimizer = state.model, state.optimizer
+    model.train()
+    loss_sum, right, n = 0.0, 0, 0
+    started = time.perf_counter()
+    for step_number, (x, y) in enumerate(state.loader, start=1):
+        state.step = step_number
+        optimizer.zero_grad()
+        value, out = step(x, y)
+        logs = {"loss": value, "step": state.step}
+        callbacks.on_backward_end(state, logs)
+        if state.stopped:
+            return None
+        optimizer.step()
+        loss_sum += value * len(x)
+        right += M.correct(out.data, y.data) if classify else 0
+        n += len(x)
+        state.running = {**_epoch_logs("", loss_sum, right, n, classify),
+                         "examples_per_second": n / max(time.perf_counter() - started, 1e-9)}
+        callbacks.on_batch_end(state, logs)
+    seconds = time.perf_counter() - started
+    return ({"epoch": state.epoch, **_epoch_logs("", loss_sum, right, n, classify)},
+            {"seconds": round(seconds, 4), "examples_per_second": round(n / max(seconds, 1e-9), 1)})
+
+
+def _resume(path, model, optimizer, loader: DataLoader) -> History:
+    """Restore model, optimiser, shuffling state and the default generator from a checkpoint: all or
+    nothing (everything is checked before anything changes; a ``CheckpointError`` names the problem)."""
+    ckpt = load_checkpoint(path)
+    history, set_generators = ckpt.prepare_resume(loader.generator.bit_generator, default_generator.rng.bit_generator)
+    commit_all(ckpt.prepare_restore(model, optimizer), set_generators)
+    return History(history)
+
+
+def _standard_callbacks(log: str | None, progress: bool, verbose: bool) -> list[Callback]:
+    """The callbacks fit's own arguments ask for: the metrics log, the progress bar, the printout."""
+    chosen: list[Callback] = [MetricsLogger(log)] if log else []
+    if verbose:
+        chosen += [ProgressBar(), PrintMetrics()] if progress else [PrintMetrics()]
+    return chosen
 
 
 def fit(model, loss: Callable, optimizer, train_data, epochs: int = 1, *, validation=None,
         metrics: Sequence[str] = ("accuracy",), callbacks: Iterable[Callback] = (), batch_size: int = 32,
         shuffle: bool = True, seed: int = 0, penalty: Callable | None = None, progress: bool = True,
         log: str | None = None, resume: str | None = None, metadata: dict | None = None,
-        verbose: bool = True, compile: bool = False) -> History:
+        verbose: bool = True, compile: bool = False, check_inputs: bool = True) -> History:
     """Train ``model`` for ``epochs`` epochs and return the ``History``.
 
     ``train_data`` and ``validation`` are DataLoaders or ``(inputs, targets)`` pairs (batched with
     ``batch_size``, shuffled with ``seed``). ``loss(output, target)`` is a scalar tensor; ``penalty(model)``
     is added to it (e.g. an L2 term). ``log`` is a ``.jsonl`` or ``.csv`` path for per-epoch metrics.
-    If the loss becomes NaN or infinite, training stops and ``history.stop_reason`` names the epoch and
-    step; checkpoints written before it are kept. ``resume`` continues from a checkpoint written by
-    ``ModelCheckpoint``, bit-identically to an uninterrupted run. ``compile=True`` records the forward and
-    backward pass once per batch shape and replays it (``gg.compile``): the same numbers, less overhead.
+    Arguments and data are checked before anything changes; ``check_inputs`` also refuses NaN/inf in
+    array data (one pass over it). If the loss or a gradient becomes NaN or infinite, training stops
+    before that update and ``history.stop_reason`` names the epoch, the step and the parameter;
+    checkpoints written before it are kept. ``resume`` continues from a checkpoint written by
+    ``ModelCheckpoint``, bit-identically to an uninterrupted run (all or nothing: a bad checkpoint raises
+    ``CheckpointError`` and changes nothing). ``compile=True`` records the forward and backward pass once
+    per batch shape and replays it (``gg.compile``): the same numbers, less overhead. The progress bar,
+    printing, non-finite stop, log and checkpoints are callbacks (``glassgrad.train.callbacks``).
     """
+    check_int("fit epochs", epochs)
+    check_int("fit batch_size", batch_size)
     loader = _loader(train_data, batch_size, shuffle, seed)
-    callbacks = list(callbacks) + ([MetricsLogger(log)] if log else [])
-    history = History()
-    if resume is not None:
-        ckpt = load_checkpoint(resume).restore(model, optimizer)
-        history = History(ckpt.extra["history"])
-        loader.generator.bit_generator.state = ckpt.extra["loader_rng"]
-        default_generator.set_state(ckpt.extra["default_rng"])
+    validation = None if validation is None else _loader(validation, 1024, False, 0, "validation data")
+    if check_inputs:
+        _check_finite(loader, "training")
+        if validation is not None:
+            _check_finite(validation, "validation")
+    hooks = CallbackList([NonFiniteStop(), *callbacks, *_standard_callbacks(log, progress, verbose)])
+    step = _Step(model, loss, penalty, compile)
+    history = _resume(resume, model, optimizer, loader) if resume is not None else History()   # checked: commit
     state = TrainingState(model, optimizer, loader, history, epochs, dict(metadata or {}))
     classify = "accuracy" in metrics
-
-    def forward(x, y):
-        out = model(x)
-        cost = loss(out, y)
-        return (cost if penalty is None else cost + penalty(model)), out
-
-    compiled = compile_step(forward) if compile else None
-    for cb in callbacks:
-        cb.on_train_begin(state)
-    while state.epoch < epochs and not state.stopped:
-        state.epoch += 1
-        for cb in callbacks:
-            cb.on_epoch_begin(state)
-        model.train()
-        loss_sum, right, n = 0.0, 0, 0
-        bar = _progress(len(loader), f"epoch {state.epoch}/{epochs}", progress and verbose)
-        started = time.perf_counter()
-        for state.step, (x, y) in enumerate(loader, start=1):
-            optimizer.zero_grad()
-            cost, out = compiled(x, y) if compiled is not None else forward(x, y)   # compiled: backward done
-            value = float(cost.item())
-            if not math.isfinite(value):
-                state.stop(f"the loss became {value} at epoch {state.epoch}, step {state.step}: training stopped; "
-                           "checkpoints written before this point are kept")
+    try:
+        hooks.on_train_begin(state)
+        while state.epoch < epochs and not state.stopped:
+            state.epoch += 1
+            hooks.on_epoch_begin(state)
+            epoch = _run_epoch(state, step, hooks, classify)
+            if epoch is None:
+                state.epoch -= 1
                 break
-            if compiled is None:
-                cost.backward()
-            optimizer.step()
-            for cb in callbacks:
-                cb.on_batch_end(state, {"loss": value, "step": state.step})
-            loss_sum += value * len(x)
-            right += M.correct(out.data, y.data) if classify else 0
-            n += len(x)
-            if bar is not None:
-                elapsed = time.perf_counter() - started
-                post = {"loss": f"{loss_sum / n:.4f}", "ex/s": f"{n / max(elapsed, 1e-9):,.0f}"}
-                if classify:
-                    post["acc"] = f"{right / n:.3f}"
-                bar.set_postfix(post, refresh=False)
-                bar.update(1)
-        if bar is not None:
-            bar.close()
-        if state.stopped:
-            state.epoch -= 1
-            break
-        seconds = time.perf_counter() - started
-        logs = {"epoch": state.epoch, **_epoch_logs("", loss_sum, right, n, classify)}
-        if validation is not None:
-            val = evaluate(model, validation, loss, metrics)
-            logs.update({f"val_{k}": v for k, v in val.items()})
-        logs.update(seconds=round(seconds, 4), examples_per_second=round(n / max(seconds, 1e-9), 1))
-        history.epochs.append(logs)
-        if verbose:
-            print("  ".join(_fmt(k, v) for k, v in logs.items()), flush=True)
-        for cb in callbacks:
-            cb.on_epoch_end(state, logs)
-    history.stop_reason = state.stopped
-    if state.stopped and verbose:
-        print(state.stopped, file=sys.stderr, flush=True)
-    for cb in callbacks:
-        cb.on_train_end(state)
+            logs, timing = epoch
+            if validation is not None:
+                logs.update({f"val_{k}": v for k, v in evaluate(model, validation, loss, metrics).items()})
+            logs.update(timing)
+            history.epochs.append(logs)
+            hooks.on_epoch_end(state, logs)
+    except BaseException as error:
+        hooks.on_train_error(state, error)
+        raise
+    history.stop_reason, history.fault = state.stopped, state.fault
+    hooks.on_train_end(state)
     return history
-
-
-def _fmt(key: str, value: Any) -> str:
-    if key == "epoch":
-        return f"epoch {value:>3}"
-    if isinstance(value, float):
-        return f"{key} {value:.4f}" if key != "examples_per_second" else f"{value:,.0f} ex/s"
-    return f"{key} {value}"

@@ -5,7 +5,7 @@ the checkpoint's metadata so ``glassgrad evaluate`` can rebuild the network befo
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from glassgrad import nn
 from glassgrad.nn import functional as F
@@ -39,13 +39,45 @@ def mlp(sizes: list[int], activation: str = "relu", output_activation: str | Non
     return nn.Sequential(*layers)
 
 
+MAX_LAYERS = 1000
+
+
+def check_spec(spec: Any) -> dict:
+    """The model spec, checked (kind, sizes, names); a ``ValueError`` naming the key otherwise."""
+    from glassgrad.nn.init import WEIGHT_INITS
+
+    if not isinstance(spec, dict):
+        raise ValueError(f"the model spec must be a dict like {{'kind': 'mlp', 'sizes': [64, 32, 10]}}, not a "
+                         f"{type(spec).__name__}")
+    if spec.get("kind") != "mlp":
+        raise ValueError(f"unknown model kind {spec.get('kind')!r} in the model spec; known: mlp")
+    unknown = sorted(set(spec) - {"kind", "sizes", "activation", "output_activation", "weight_init"})
+    if unknown:
+        raise ValueError(f"the model spec has unknown keys {unknown}")
+    sizes = spec.get("sizes")
+    if (not isinstance(sizes, list) or not 2 <= len(sizes) <= MAX_LAYERS
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes)):
+        raise ValueError(f"the model spec's 'sizes' must be a list of 2 to {MAX_LAYERS} whole numbers >= 1, not "
+                         f"{sizes!r}"[:300])
+    for key, allowed, optional in (("activation", ACTIVATIONS, False), ("output_activation", ACTIVATIONS, True),
+                                   ("weight_init", WEIGHT_INITS, False)):
+        value = spec.get(key)
+        if key in spec and not (value is None and optional) and not (isinstance(value, str) and value in allowed):
+            raise ValueError(f"the model spec's {key!r} is {value!r}; choose from {', '.join(sorted(allowed))}")
+    return spec
+
+
+def spec_num_parameters(spec: dict) -> int:
+    """How many numbers the model of a (checked) spec holds, computed without building it."""
+    sizes = spec["sizes"]
+    return sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+
+
 def build_model(spec: dict) -> nn.Module:
     """The model a spec describes (weights freshly initialised; load a state dict for trained ones)."""
-    kind = spec.get("kind")
-    if kind == "mlp":
-        return mlp(spec["sizes"], spec.get("activation", "relu"), spec.get("output_activation"),
-                   spec.get("weight_init", "default"))
-    raise ValueError(f"unknown model kind {kind!r} in the model spec; known: mlp")
+    check_spec(spec)
+    return mlp(spec["sizes"], spec.get("activation", "relu"), spec.get("output_activation"),
+               spec.get("weight_init", "default"))
 
 
 def loss_by_name(name: str, num_classes: int | None) -> Callable:
