@@ -8,7 +8,6 @@ import hypothesis.strategies as st
 import numpy as np
 
 import glassgrad as gg
-from glassgrad.ops import linalg_decomp as L
 
 # --------------------------------------------------------------------------------------------------
 # Matrices whose derivatives exist: well conditioned, distinct eigenvalues / singular values
@@ -170,7 +169,6 @@ def _t_sym(torch):
 
 
 def parity_cases(torch) -> list[tuple]:
-    F = torch.nn.functional  # noqa: F841
     tl = torch.linalg
     spd = (lambda x: x @ gg.swapaxes(x, -1, -2) + 3 * np.eye(3), lambda x: x @ x.transpose(-1, -2) + 3 * torch.eye(3))
     return [

@@ -153,3 +153,30 @@ def test_gradient_free_functions_run_on_the_values():
     assert np.allclose(t, X) and np.array_equal(t, X)
     assert np.isfinite(t).dtype == np.bool_ and not np.isfinite(t).requires_grad
     np.testing.assert_array_equal(np.zeros_like(t).numpy(), np.zeros_like(X))
+
+
+NEW_SURFACE = [
+    ("np.einsum", lambda x: np.einsum("ij,kj->ik", x, x), lambda x: torch.einsum("ij,kj->ik", x, x)),
+    ("np.linalg.norm", lambda x: np.linalg.norm(x, axis=1), lambda x: torch.linalg.vector_norm(x, dim=1)),
+    ("np.linalg.norm nuc", lambda x: np.linalg.norm(x, "nuc"), lambda x: torch.linalg.matrix_norm(x, "nuc")),
+    ("np.linalg.svd values", lambda x: np.linalg.svd(x, compute_uv=False), torch.linalg.svdvals),
+    ("np.linalg.pinv", lambda x: np.linalg.pinv(x), torch.linalg.pinv),
+    ("np.sin np.logaddexp", lambda x: np.logaddexp(np.sin(x), x), lambda x: torch.logaddexp(torch.sin(x), x)),
+    ("np.cumsum", lambda x: np.cumsum(x, axis=1), lambda x: torch.cumsum(x, dim=1)),
+    ("np.sort", lambda x: np.sort(x, axis=0), lambda x: torch.sort(x, dim=0).values),
+    ("np.tril np.vstack", lambda x: np.vstack([np.tril(x), x]), lambda x: torch.vstack([torch.tril(x), x])),
+    ("np.tensordot np.trace", lambda x: np.trace(np.tensordot(x, x, axes=([1], [1]))),
+     lambda x: torch.trace(torch.tensordot(x, x, dims=([1], [1])))),
+    ("np.dot np.outer", lambda x: np.dot(x, np.outer(x[0], x[1])), lambda x: x @ torch.outer(x[0], x[1])),
+    ("np.diff np.roll np.flip", lambda x: np.flip(np.roll(np.diff(x, axis=1), 1, axis=0), 1),
+     lambda x: torch.flip(torch.roll(torch.diff(x, dim=1), 1, 0), [1])),
+]
+
+
+@pytest.mark.parametrize("name, f, tf", NEW_SURFACE, ids=[c[0] for c in NEW_SURFACE])
+def test_numpy_calls_reach_the_wider_surface_with_gradients(name, f, tf):
+    x = RNG.standard_normal((4, 4)) + np.diag([1.0, 2.0, 3.0, 4.0]) * 2
+    value, (g,) = grads(f, x)
+    tvalue, (tg,) = torch_grads(tf, x)
+    np.testing.assert_allclose(value, tvalue, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(g, tg, rtol=1e-9, atol=1e-12)

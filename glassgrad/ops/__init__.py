@@ -45,7 +45,9 @@ from glassgrad.ops.math import (
     log1p, log2, log10, logaddexp, mod, nan_to_num, remainder, round, sin, sinc, sinh, square, tan, trunc)
 from glassgrad.ops.einsum import cross, diag, diagonal, dot, einsum, inner, kron, outer, tensordot, trace
 from glassgrad.ops import indexing as _indexing
-from glassgrad.ops.indexing import diff, moveaxis, partition, ravel, repeat, roll, take, take_along_axis, tile
+from glassgrad.ops.indexing import (
+    atleast_1d, atleast_2d, atleast_3d, column_stack, diff, dstack, fliplr, flipud, hstack, moveaxis, partition, ravel,
+    repeat, roll, rot90, take, take_along_axis, tile, tril, triu, vstack)
 from glassgrad.ops import linalg_decomp  # noqa: F401  registers the numpy.linalg gates (gg.linalg)
 
 # The reductions and axis functions also take PyTorch's dim= / keepdim= / correction= (ops/spelling.py).
@@ -92,5 +94,6 @@ __all__ = [
     "sinc", "sinh", "square", "tan", "trunc", "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh",
     "cross", "diag", "diagonal", "dot", "einsum", "inner", "kron", "outer", "tensordot", "trace",
     "argsort", "cumprod", "cumsum", "diff", "flip", "moveaxis", "partition", "ravel", "repeat", "roll", "sort", "take",
-    "take_along_axis", "tile",
+    "take_along_axis", "tile", "atleast_1d", "atleast_2d", "atleast_3d", "column_stack", "dstack", "fliplr", "flipud",
+    "hstack", "rot90", "tril", "triu", "vstack",
 ]

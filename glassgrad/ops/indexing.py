@@ -1,5 +1,6 @@
 """Rearranging and scanning: cumsum, cumprod, diff, sort, argsort, partition, take, take_along_axis, tile,
-repeat, flip, roll, moveaxis, ravel.
+repeat, flip, roll, moveaxis, ravel, tril, triu, the stacks (vstack, hstack, dstack, column_stack),
+atleast_1d/2d/3d, fliplr, flipud, rot90.
 
 Only cumsum and cumprod are gates of their own. The others select or copy entries, so they are written
 as indexing (``getitem``, whose VJP adds the gradient back at the selected places), ``broadcast_to``,
@@ -12,9 +13,9 @@ import builtins
 
 from glassgrad._backend import xp
 from glassgrad.engine import gate, nondifferentiable
-from glassgrad.ops.elementwise import sub
+from glassgrad.ops.elementwise import mul, sub
 from glassgrad.ops.reduce import _axes
-from glassgrad.ops.shape import broadcast_to, getitem, reshape, transpose
+from glassgrad.ops.shape import broadcast_to, concatenate, getitem, reshape, transpose
 from glassgrad.tensor import Tensor
 
 
@@ -189,3 +190,79 @@ def ravel(x):
     """``np.ravel``: x as one axis (a reshape)."""
     return reshape(x, (-1,))
 
+
+
+def tril(x, k: int = 0):
+    """``np.tril``: entries above the k-th diagonal set to 0 (a product with a 0/1 mask, so the gradient is
+    masked the same way)."""
+    n, m = _values(x).shape[-2:]
+    return mul(x, xp.tri(n, m, k, dtype=bool))
+
+
+def triu(x, k: int = 0):
+    """``np.triu``: entries below the k-th diagonal set to 0."""
+    n, m = _values(x).shape[-2:]
+    return mul(x, ~xp.tri(n, m, k - 1, dtype=bool))
+
+
+def atleast_1d(x):
+    """x with at least one axis (a 0-d x becomes shape (1,))."""
+    return reshape(x, (1,)) if _values(x).ndim == 0 else x
+
+
+def atleast_2d(x):
+    """x with at least two axes: (n,) becomes (1, n), as NumPy."""
+    shape = _values(x).shape
+    return reshape(x, (1,) * (2 - len(shape)) + shape) if len(shape) < 2 else x
+
+
+def atleast_3d(x):
+    """x with at least three axes: (n,) becomes (1, n, 1) and (m, n) becomes (m, n, 1), as NumPy."""
+    shape = _values(x).shape
+    if len(shape) >= 3:
+        return x
+    return reshape(x, {0: (1, 1, 1), 1: (1,) + shape + (1,), 2: shape + (1,)}[len(shape)])
+
+
+def vstack(tensors):
+    """``np.vstack``: joined along axis 0, vectors taken as rows."""
+    return concatenate([atleast_2d(t) for t in tensors], axis=0)
+
+
+def hstack(tensors):
+    """``np.hstack``: joined along axis 1 (axis 0 for vectors)."""
+    parts = [atleast_1d(t) for t in tensors]
+    return concatenate(parts, axis=0 if _values(parts[0]).ndim == 1 else 1)
+
+
+def dstack(tensors):
+    """``np.dstack``: joined along axis 2, after making each at least 3-d."""
+    return concatenate([atleast_3d(t) for t in tensors], axis=2)
+
+
+def column_stack(tensors):
+    """``np.column_stack``: vectors as columns, matrices as they are, joined along axis 1."""
+    return concatenate([reshape(t, (-1, 1)) if _values(t).ndim == 1 else atleast_2d(t) for t in tensors], axis=1)
+
+
+def fliplr(x):
+    """``np.fliplr``: the order of columns (axis 1) reversed."""
+    return flip(x, 1)
+
+
+def flipud(x):
+    """``np.flipud``: the order of rows (axis 0) reversed."""
+    return flip(x, 0)
+
+
+def rot90(x, k: int = 1, axes=(0, 1)):
+    """``np.rot90``: rotated by 90° k times in the plane of ``axes`` (flips and a transpose)."""
+    k %= 4
+    a, b = axes
+    if k == 0:
+        return x
+    if k == 2:
+        return flip(flip(x, a), b)
+    order = list(range(_values(x).ndim))
+    order[a], order[b] = order[b], order[a]
+    return transpose(flip(x, b), tuple(order)) if k == 1 else flip(transpose(x, tuple(order)), b)

@@ -144,6 +144,21 @@ def _without_out(op: Callable, name: str) -> Callable:
     return handler
 
 
+def _each(op: Callable) -> Callable:
+    """np.atleast_*d: one result per argument (a tuple when there are several)."""
+    def handler(*arys):
+        results = tuple(op(a) for a in arys)
+        return results[0] if len(results) == 1 else results
+    return handler
+
+
+def _stacking(op: Callable, name: str) -> Callable:
+    def handler(tup, *, dtype=None, casting=None):
+        _refuse(name, casting=casting)
+        return _cast(op(list(tup)), dtype)
+    return handler
+
+
 def _einsum(*operands, out=None, optimize=False, **kwargs):
     _refuse("einsum", out=out, **kwargs)
     return ops.einsum(*operands)
@@ -251,7 +266,11 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.take_along_axis: lambda arr, indices, axis=-1: ops.take_along_axis(arr, indices, axis),
     np.tile: ops.tile, np.repeat: ops.repeat, np.flip: lambda m, axis=None: ops.flip(m, axis),
     np.roll: ops.roll, np.moveaxis: ops.moveaxis, np.sinc: ops.sinc, np.round: _round, np.around: _round,
-    np.nan_to_num: _nan_to_num,
+    np.nan_to_num: _nan_to_num, np.tril: ops.tril, np.triu: ops.triu, np.atleast_1d: _each(ops.atleast_1d),
+    np.atleast_2d: _each(ops.atleast_2d), np.atleast_3d: _each(ops.atleast_3d),
+    np.vstack: _stacking(ops.vstack, "vstack"), np.hstack: _stacking(ops.hstack, "hstack"),
+    np.dstack: _stacking(ops.dstack, "dstack"), np.column_stack: ops.column_stack, np.fliplr: ops.fliplr,
+    np.flipud: ops.flipud, np.rot90: ops.rot90,
     np.linalg.norm: linalg.norm, np.linalg.vector_norm: linalg.vector_norm,
     np.linalg.matrix_norm: lambda x, /, *, keepdims=False, ord="fro": linalg.matrix_norm(x, ord, keepdims),
     np.linalg.solve: linalg.solve, np.linalg.inv: linalg.inv, np.linalg.det: linalg.det,
