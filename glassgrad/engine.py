@@ -289,6 +289,29 @@ FREED = ("backward through a graph whose saved arrays were already freed: a grap
          "first backward(). Pass retain_graph=True to the first backward() to run backward through it again.")
 
 
+def forward_order(root: Node, freed: str = FREED) -> list[Node]:
+    """The nodes reachable from ``root``, each after the nodes that feed it (iterative post-order). Reversed,
+    each node comes after every consumer of its output: an order backward may visit them. ``freed`` is the
+    error message for a graph already released by backward."""
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        if node.released:
+            raise RuntimeError(freed)
+        seen.add(node)
+        stack.append((node, True))
+        for t in reversed(node.inputs):
+            parent = t.grad_fn if isinstance(t, Tensor) else None
+            if parent is not None and parent not in seen:
+                stack.append((parent, False))
+    return order
+
+
 def _consumer_counts(root: Node) -> tuple[dict[Node, int], set[Node]]:
     """For every node reachable from ``root``, how many nodes consume its output (iteratively: no recursion);
     and the nodes whose output a tensor asked to keep the gradient of (``retain_grad()``)."""

@@ -152,23 +152,8 @@ class Localization:
 
 
 def _backward_order(root: engine.Node) -> list[engine.Node]:
-    """The nodes in the order backward visits them (each after every consumer of its output)."""
-    order, seen, stack = [], set(), [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if node in seen:
-            continue
-        if node.released:
-            raise RuntimeError(engine.FREED)
-        seen.add(node)
-        stack.append((node, True))
-        for t, need in zip(node.inputs, node.needs):
-            if need and t.grad_fn is not None and t.grad_fn not in seen:
-                stack.append((t.grad_fn, False))
-    return order[::-1]          # post-order puts inputs first; reversed, every consumer comes first
+    """The nodes in an order backward may visit them: each after every consumer of its output."""
+    return engine.forward_order(root)[::-1]
 
 
 def _forward_of(node: engine.Node) -> Callable:

@@ -253,11 +253,9 @@ class Worksheet:
         return _html(self)
 
     def save_html(self, path) -> Path:
-        path = Path(path)
-        if path.suffix.lower() not in (".html", ".htm"):
-            raise ValueError(f"exercise: the form is HTML; give a .html path, not {path.name!r}")
-        path.write_text(self.to_html(), encoding="utf-8")
-        return path
+        """Write the HTML form to ``path`` (.html)."""
+        from glassgrad.explain.stepper import write_page
+        return write_page(path, self.to_html(), "exercise")
 
 
 NOTATIONS = ("nndl",)

@@ -260,24 +260,8 @@ FREED = ("graph: this tensor's graph was freed by an earlier backward(); build t
 
 
 def _forward_order(root: engine.Node) -> list[engine.Node]:
-    """The nodes reachable from ``root``, each after the nodes that feed it (iterative post-order)."""
-    order, seen, stack = [], set(), [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if node in seen:
-            continue
-        if node.released:
-            raise RuntimeError(FREED)
-        seen.add(node)
-        stack.append((node, True))
-        for t in reversed(node.inputs):
-            parent = t.grad_fn if isinstance(t, Tensor) else None
-            if parent is not None and parent not in seen:
-                stack.append((parent, False))
-    return order
+    """The nodes reachable from ``root``, each after the nodes that feed it."""
+    return engine.forward_order(root, FREED)
 
 
 class _Builder:

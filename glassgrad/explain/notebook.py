@@ -89,10 +89,8 @@ def notebook_html(sizes: Sequence[int] = (2, 3, 2), activation: str = "sigmoid",
 def write_notebook(path, sizes: Sequence[int] = (2, 3, 2), activation: str = "sigmoid", seed: int = 0,
                    param: str = "W2[1,2]") -> Path:
     """Write the notebook page to ``path`` (.html); see ``notebook_html``."""
-    path = Path(path)
-    if path.suffix.lower() not in (".html", ".htm"):
-        raise ValueError(f"notebook: the page is HTML; give a .html path, not {path.name!r}")
-    text = notebook_html(sizes, activation, seed, param)     # everything computed before the file is touched
-    path.write_text(text, encoding="utf-8")
-    return path
+    from glassgrad.explain.stepper import html_path, write_page
+
+    html_path(path, "notebook")        # a wrong file name is refused before the page is computed
+    return write_page(path, notebook_html(sizes, activation, seed, param), "notebook")
 

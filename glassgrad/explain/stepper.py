@@ -99,17 +99,28 @@ class Stepper:
 
     def save(self, path) -> Path:
         """Write the page to ``path`` (.html)."""
-        path = Path(path)
-        if path.suffix.lower() not in (".html", ".htm"):
-            raise ValueError(f"stepper.save: the page is HTML; give a .html path, not {path.name!r}")
-        text = self.to_html()
-        path.write_text(text, encoding="utf-8")
-        return path
+        return write_page(path, self.to_html(), "stepper.save")
 
     def _repr_html_(self) -> str:
         # In an iframe: the page's script, style and arrow keys stay inside it and leave the notebook alone.
         return (f'<iframe srcdoc="{escape(self.to_html())}" '
                 'style="width:100%;height:640px;border:1px solid #dde1e8"></iframe>')
+
+
+def html_path(path, who: str) -> Path:
+    """``path`` as a Path, refused (naming ``who``) unless it ends in .html or .htm."""
+    path = Path(path)
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"{who}: the page is HTML; give a .html path, not {path.name!r}")
+    return path
+
+
+def write_page(path, text: str, who: str) -> Path:
+    """Write a teaching page (stepper, worksheet, notebook) to ``path`` (.html); ``text`` is complete before
+    the file is touched."""
+    path = html_path(path, who)
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 # --------------------------------------------------------------------------------------------------
