@@ -79,7 +79,8 @@ def _exercise(args) -> int:
     else:
         print(sheet)
         print(f"\nAnswer in a file of lines 'Q1 = number' and run: glassgrad explain exercise --seed {args.seed} "
-              f"--notation {args.notation} --check FILE\n(or --interactive to answer here, --html FILE for a form, --answers for the key)")
+              f"--notation {args.notation} --check FILE\n"
+              "(or --interactive to answer here, --html FILE for a form, --answers for the key)")
         return 0
     print("\n".join(str(g) for g in grades))
     right = sum(g.correct for g in grades)

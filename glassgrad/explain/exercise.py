@@ -2,8 +2,8 @@
 
 ``worksheet(seed)`` makes a small sigmoid network [2, 3, 3] with short numbers, a batch of three examples,
 the quadratic cost C = (1/n) Σ_x ½‖a^L − y‖², and six questions on chosen entries of δ^L, δ^l (for one
-example: δ^l_x = ∂C_x/∂z^l), ∂C/∂b^l and ∂C/∂w^l_jk (for the batch), 1-based as in Nielsen's notation — or, with ``notation="theta"``,
-the same numbers named as in the Θ notes (δ^(j), ∂J/∂Θ^(j)_ki with the bias in column 0; J has the same ½
+example: δ^l_x = ∂C_x/∂z^l), ∂C/∂b^l and ∂C/∂w^l_jk (for the batch), 1-based as in Nielsen's notation —
+or, with ``notation="theta"``, the same numbers named as in the Θ notes (δ^(j), ∂J/∂Θ^(j)_ki with the bias in column 0; J has the same ½
 and 1/m, and δ^(L) keeps g'(z) for a sigmoid output).
 The same seed gives the same worksheet.
 
@@ -250,7 +250,8 @@ class Worksheet:
         else:
             lines += [f"Network {list(SIZES)}, sigmoid σ in every layer:  z^l = W^l a^(l−1) + b^l,  a^l = σ(z^l),  "
                       "a^0 = x.",
-                      f"Cost over the batch of n = {len(net.X)} examples:  C = (1/n) Σ_x ½‖a^L − y‖²  (L = {len(net.W)}).",
+                      f"Cost over the batch of n = {len(net.X)} examples:  C = (1/n) Σ_x ½‖a^L − y‖²  "
+                      f"(L = {len(net.W)}).",
                       "w^l_jk is row j, column k of W^l: from neuron k of layer l−1 to neuron j of layer l (1-based).",
                       ""]
             for ell, (W, b) in enumerate(zip(net.W, net.b), start=1):
@@ -383,7 +384,8 @@ pre{{background:#f1f3f6;padding:10px;border-radius:6px}} td{{padding:3px 8px}} t
 <p><button id="make" type="button">Make my answers file</button>
 <a id="download" download="{e(filename)}" hidden>Download {e(filename)}</a></p></form>
 <textarea id="answers" readonly></textarea>
-<p class="muted">Check your answers with <code>glassgrad explain exercise --seed {sheet.seed} --notation {sheet.notation} --check
+<p class="muted">Check your answers with <code>glassgrad explain exercise --seed {sheet.seed}
+--notation {sheet.notation} --check
 {e(filename)}</code> (or paste the text above into that file): each wrong answer is tested against a bank of
 known mistakes, and the one that reproduces your number is named.</p>
 <script>
