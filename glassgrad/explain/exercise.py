@@ -3,8 +3,8 @@
 ``worksheet(seed)`` makes a small sigmoid network [2, 3, 3] with short numbers, a batch of three examples,
 the quadratic cost C = (1/n) Σ_x ½‖a^L − y‖², and six questions on chosen entries of δ^L, δ^l (for one
 example: δ^l_x = ∂C_x/∂z^l), ∂C/∂b^l and ∂C/∂w^l_jk (for the batch), 1-based as in Nielsen's notation —
-or, with ``notation="theta"``, the same numbers named as in the Θ notes (δ^(j), ∂J/∂Θ^(j)_ki with the bias in column 0; J has the same ½
-and 1/m, and δ^(L) keeps g'(z) for a sigmoid output).
+or, with ``notation="theta"``, the same numbers named as in the Θ notes (δ^(j), ∂J/∂Θ^(j)_ki with the
+bias in column 0; J has the same ½ and 1/m, and δ^(L) keeps g'(z) for a sigmoid output).
 The same seed gives the same worksheet.
 
 ``grade(answers)`` compares each answer with the key; a wrong one is recomputed under every mistake of
