@@ -266,19 +266,25 @@ def _bw_cross_entropy(s: _Site, i: int, g: str, d: str, out: str):
             f"{d}[rows{s.k}, {s.args[1]}] -= scale{s.k}     # softmax − one-hot, without a one-hot"]
 
 
-def _unreduced(s: _Site, g: str) -> str:
-    """g broadcast back over the reduced axes (``ops.reduce._unreduce``): a read-only view."""
-    shape = s.shapes[0][0]
-    kept = tuple(1 if i in _axes(s) else n for i, n in enumerate(shape))
-    return f"broadcast_to({g}.reshape({kept!r}), {shape!r})"
+def _kept(s: _Site) -> tuple:
+    """The reduction's output shape with the reduced axes kept as 1s (``ops.reduce._kept``)."""
+    return tuple(1 if i in _axes(s) else n for i, n in enumerate(s.shapes[0][0]))
 
 
 def _bw_sum(s: _Site, i: int, g: str, d: str, out: str):
-    return [f"{d} = {_unreduced(s, g)}"]
+    """g copied back over the summed axes: into the gradient's own array when it has one (``copyto``, one
+    call), else a broadcast view (``ops.reduce._unreduce``; NumPy's broadcast_to is several Python calls)."""
+    if out:
+        buffer = out.split("=", 1)[1]
+        return [f"copyto({buffer}, {g}.reshape({_kept(s)!r}))", f"{d} = {buffer}"]
+    return [f"{d} = broadcast_to({g}.reshape({_kept(s)!r}), {s.shapes[0][0]!r})"]
 
 
 def _bw_mean(s: _Site, i: int, g: str, d: str, out: str):
-    return [f"{d} = divide({_unreduced(s, g)}, {_count(s)}{out})"]
+    """g / n over the averaged axes: the division broadcasts g into the gradient's array."""
+    if out:
+        return [f"{d} = divide({g}.reshape({_kept(s)!r}), {_count(s)}{out})"]
+    return [f"{d} = divide(broadcast_to({g}.reshape({_kept(s)!r}), {s.shapes[0][0]!r}), {_count(s)})"]
 
 
 # VJP emitters by gate name, one per input; ``None`` for an input left to the generic call. Gradients that
@@ -297,7 +303,7 @@ _VJP: dict[str, tuple[Any, ...]] = {
     "cross_entropy": (_bw_cross_entropy, None),
     "sum": (_bw_sum,), "mean": (_bw_mean,),
 }
-_VIEWS = {_bw_sum}    # VJP emitters whose result is a view of g: never written into or handed over as is
+
 
 _NUMPY = {name: getattr(xp, name) for name in (
     "add", "subtract", "multiply", "divide", "negative", "matmul", "maximum", "greater", "tanh", "exp", "log",
@@ -428,9 +434,9 @@ class _Program:
                     fresh = s in fresh_for and first and exact
                     out = "" if fresh else f", out={self.buffer(f'grad{s}_{k}_{i}', grad_shape, grad_dtype)}"
                     code = emit(site, i, g, d, out)
-                    if code is not None and exact and first and emit not in _VIEWS:
-                        owned.add(s)
-                    if code is not None and out and exact and emit not in _VIEWS:
+                    if code is not None and exact and first and (out or emit is not _bw_sum):
+                        owned.add(s)             # (without an array of its own, sum's gradient is a view)
+                    if code is not None and out and exact:
                         self.kept.add(d)
                 if code is None:
                     if generic:
