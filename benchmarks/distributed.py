@@ -7,7 +7,8 @@
 Launches ``mpirun`` itself (the one beside this Python, else the one on PATH; ``--oversubscribe`` lets it
 start more ranks than cores, which then share cores and cannot scale). Prints Markdown ready to paste into
 docs/distributed.md: per model and rank count the step time, the time per step that ``step()`` spent
-finishing the gradient Allreduces (without and with overlap; it includes waiting for the slowest rank), speedup and scaling efficiency; the measured compute, update and
+finishing the gradient Allreduces (without and with overlap; it includes waiting for the slowest rank),
+speedup and scaling efficiency; the measured compute, update and
 Allreduce numbers; and what the model in docs/distributed.md predicts from them for N nodes on a network of a
 given bandwidth.
 """
@@ -143,7 +144,8 @@ def report(results: list[dict], args, seconds: float) -> str:
              f"steps after {args.warmup} warm-up; `python benchmarks/distributed.py "
              f"--ranks {' '.join(map(str, args.ranks))} --steps {args.steps} --batch {args.batch}` ({seconds:.0f} s). "
              f"Ranks beyond {os.cpu_count()} cores share cores (oversubscribed) and cannot speed up.", "",
-             "| model | ranks | per-rank batch | step ms | Allreduce wait ms/step | step ms, overlap | Allreduce wait ms/step, "
+             "| model | ranks | per-rank batch | step ms | Allreduce wait ms/step | step ms, overlap | "
+             "Allreduce wait ms/step, "
              "overlap | speedup | efficiency |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     ones = {r["model"]: r for r in results if r["ranks"] == 1}
@@ -155,7 +157,8 @@ def report(results: list[dict], args, seconds: float) -> str:
                      f"{ms(r['step_s'])} | {ms(r['allreduce_s'])} | {ms(r['overlap_step_s'])} | "
                      f"{ms(r['overlap_allreduce_s'])} | {speedup:.2f}× | {speedup / r['ranks']:.0%} |")
     lines += ["", "Measured inputs of the model (1 rank for compute; the 2-rank run for the collective):", "",
-              "| model | gradient M | buckets | forward+backward t_ex per example | update t_upd | Allreduce of M, 2 ranks "
+              "| model | gradient M | buckets | forward+backward t_ex per example | update t_upd | "
+              "Allreduce of M, 2 ranks "
               "| bus bandwidth 2(N−1)/N·M/t | 4-float Allreduce α |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r1 in ones.items():
         r2 = next((r for r in results if r["model"] == name and r["ranks"] == 2), None)

@@ -58,7 +58,8 @@ def train_loop(dtype, *, overlap: bool = False, norm: type | None = None, epochs
             launched_in_backward.append(opt._next)
             opt.step()
     opt.close()
-    return {"params": flat(model), "buffers": buffers(model), "buckets": len(opt.buckets), "launched_in_backward": np.array(launched_in_backward)}
+    return {"params": flat(model), "buffers": buffers(model), "buckets": len(opt.buckets),
+            "launched_in_backward": np.array(launched_in_backward)}
 
 
 def optimizer_state() -> dict:

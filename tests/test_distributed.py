@@ -42,10 +42,16 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 MPIRUN_FLAGS = ["--allow-run-as-root", "--oversubscribe", "--mca", "btl_sm_backing_directory", tempfile.gettempdir()]
 
 
+def _env() -> dict:
+    """This environment with one BLAS thread per process and this checkout on PYTHONPATH."""
+    return {**os.environ, **ONE_THREAD,
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+
+
 def mpirun(n: int, *args: str, timeout: float = 120, cwd: Path | None = None,
            check: bool = True) -> subprocess.CompletedProcess:
     """``mpirun -n n args…`` with one BLAS thread per rank and this checkout on PYTHONPATH."""
-    env = {**os.environ, **ONE_THREAD, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = _env()
     cmd = [MPIRUN, *MPIRUN_FLAGS, "-n", str(n), *args]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd)
     if check and done.returncode != 0:
@@ -282,7 +288,7 @@ def test_ctrl_c_on_one_rank_ends_the_whole_job(tmp_path):
 def test_ctrl_c_to_mpirun_stops_every_rank_and_keeps_the_checkpoint(tmp_path):
     """Ctrl-C in the terminal reaches mpirun, which ends every rank: none is left running, and the last
     checkpoint (written atomically) loads."""
-    env = {**os.environ, **ONE_THREAD, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = _env()
     cmd = [MPIRUN, *MPIRUN_FLAGS, "-n", "2", sys.executable, str(WORKER), str(tmp_path), "slow"]
     # SIGINT as a terminal's Ctrl-C would deliver it (a background job may have inherited "ignore")
     job = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -340,7 +346,7 @@ def test_cli_train_under_mpirun_equals_one_process_and_resumes_on_four_ranks(tmp
     """`mpirun -n 2 glassgrad train` (--batch-size the global batch) trains what one process trains; rank 0
     alone prints and writes; `mpirun -n 4 glassgrad train --resume` continues it on 4 ranks."""
     args = ["train", "--data", "xor", "--batch-size", "32", "--no-progress"]
-    env = {**os.environ, **ONE_THREAD, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = _env()
     one = subprocess.run([*_glassgrad(), *args, "--epochs", "3", "--out", str(tmp_path / "one")], env=env,
                          capture_output=True, text=True, timeout=120)
     assert one.returncode == 0, one.stderr

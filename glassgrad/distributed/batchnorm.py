@@ -94,7 +94,7 @@ class SyncBatchNorm(_BatchNorm):
         weight = self.weight if self.weight is not None else ones
         bias = self.bias if self.bias is not None else ones * 0
         return _SyncBatchNormGate.apply(x, weight, bias, eps=self.eps, world=self.world, momentum=self.momentum,
-                                        running=(getattr(self, "running_mean"), getattr(self, "running_var")))
+                                        running=(self.running_mean, self.running_var))
 
     @classmethod
     def convert_sync_batchnorm(cls, module: Module, world: World | None = None) -> Module:

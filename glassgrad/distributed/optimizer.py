@@ -174,7 +174,8 @@ class DistributedOptimizer(Optimizer):
 
     @property
     def fit_callbacks(self) -> list:
-        """What ``fit`` adds for this optimiser: ``DataParallel`` and ``StopTogether`` (glassgrad.distributed.training)."""
+        """What ``fit`` adds for this optimiser: ``DataParallel`` and ``StopTogether``
+        (glassgrad.distributed.training)."""
         from glassgrad.distributed.training import DataParallel, StopTogether
 
         return [DataParallel(self, self.seed), StopTogether(self)]

@@ -5,8 +5,9 @@
   shuffling state, parameters and optimiser state (also after a resume); cuts the loader into this rank's
   shard with ``batch_size / size`` examples per batch (``batch_size`` is the global batch); reseeds dropout
   per epoch and rank; averages the loss and the gradients as soon as backward is done (so the non-finite
-  check sees the same numbers everywhere); averages batch-norm running statistics at the end of each epoch (before validation)
-  and the epoch's metrics over the ranks, so every later callback and every rank sees the same numbers.
+  check sees the same numbers everywhere); averages batch-norm running statistics at the end of each epoch
+  (before validation) and the epoch's metrics over the ranks, so every later callback and every rank sees
+  the same numbers.
 * ``StopTogether`` (runs last): after each backward pass and at each epoch's end, the ranks agree whether
   any of them stopped (a NaN loss, early stopping, a checkpoint refusing non-finite weights); if one did,
   all stop at the same step with its reason, so no rank is left waiting in an Allreduce.
