@@ -20,6 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
+from glassgrad.texttable import aligned, rule
+
 FORMATS = ("text", "markdown", "latex")
 
 # Unicode → LaTeX math. A trailing space keeps a control word apart from the letter after it.
@@ -120,13 +122,8 @@ class Table:
 
     def text(self) -> str:
         rows = [tuple(self.head), *map(tuple, self.rows)]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(self.head))]
-
-        def line(row):
-            return "  ".join(c.rjust(w) if i in self.align_right else c.ljust(w)
-                             for i, (c, w) in enumerate(zip(row, widths))).rstrip()
-
-        return "\n".join([line(rows[0]), "  ".join("-" * w for w in widths), *map(line, rows[1:])])
+        lines = aligned(rows, self.align_right)
+        return "\n".join([lines[0], rule(rows), *lines[1:]])
 
     def markdown(self) -> str:
         cell = lambda c: c.replace("|", r"\|") or " "     # noqa: E731

@@ -19,6 +19,7 @@ import numpy as np
 
 from glassgrad import engine
 from glassgrad.explain.model_check import CostRow, gradient_cost_comparison
+from glassgrad.texttable import aligned, rule
 
 
 def fitted_slope(x: Sequence[float], y: Sequence[float]) -> float:
@@ -43,9 +44,8 @@ class CostSweep:
         body = [(f"{r.parameters:,}", str(r.sizes), f"{r.numerical_forward_passes:,}", f"{r.numerical_gates:,}",
                  f"{r.numerical_seconds:.4f}", f"{r.backprop_forward_passes} fwd + {r.backprop_backward_passes} bwd",
                  f"{r.backprop_gates:,}", f"{r.backprop_seconds:.5f}") for r in self.rows]
-        widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-        lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in [head, *body]]
-        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines = aligned([head, *body], align_right=True)
+        lines.insert(1, rule([head, *body]))
         s = self.slopes
         lines += ["", "Fitted slopes of log(cost) against log(P):",
                   f"  centred differences: forward passes {s['numerical passes']:.3f}, gate applications "

@@ -38,6 +38,7 @@ from glassgrad.explain.export import (Math, Rich, _keep, check_format, latex_doc
 from glassgrad.explain.notation import SOURCES, Symbols, check_notation, correspondence
 from glassgrad.nn import functional as F
 from glassgrad.tensor import Tensor
+from glassgrad.texttable import aligned
 
 COSTS = ("quadratic", "cross_entropy")
 
@@ -438,8 +439,7 @@ def _matrix(a: np.ndarray, digits: int, limit: int) -> list[str]:
     m = np.atleast_2d(a)
     rows = [[("…" if j is None or i is None else f"{m[i, j]:.{digits}g}") for j in _keep(m.shape[1], limit)]
             for i in _keep(m.shape[0], limit)]
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    lines = ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
+    lines = aligned(rows, align_right=True)
     if np.ndim(a) < 2:
         return [f"[{lines[0]}]"]
     return [("[[" if k == 0 else " [") + line + ("]]" if k == len(lines) - 1 else "]") for k, line in enumerate(lines)]

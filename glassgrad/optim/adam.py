@@ -53,9 +53,7 @@ class Adam(Optimizer):
 
     def _update(self, p, w, g, hyper: tuple) -> None:
         lr, beta1, beta2, eps, wd, amsgrad = hyper
-        state = self.state.get(p)
-        if not state:
-            state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(w), "exp_avg_sq": xp.zeros_like(w)}
+        state = self._param_state(p, lambda: {"step": 0, "exp_avg": xp.zeros_like(w), "exp_avg_sq": xp.zeros_like(w)})
         state["step"] = t = state["step"] + 1
         if wd != 0:
             if self._decoupled:

@@ -332,10 +332,12 @@ class Optimizer:
                                       f"{type(v).__name__}; optimiser state holds arrays and numbers")
         return out
 
-    def _param_state(self, p: Tensor) -> dict[str, Any]:
+    def _param_state(self, p: Tensor, fresh: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The state of parameter ``p`` (the one way every optimiser reads it), made on first use by ``fresh()``
+        (empty without it)."""
         state = self.state.get(p)
-        if state is None:
-            state = self.state[p] = {}
+        if not state:
+            state = self.state[p] = fresh() if fresh is not None else {}
         return state
 
     def __repr__(self) -> str:

@@ -45,9 +45,7 @@ class RMSprop(Optimizer):
 
     def _update(self, p, w, g, hyper: tuple) -> None:
         lr, alpha, eps, wd, mu, centered = hyper
-        state = self.state.get(p)
-        if not state:
-            state = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(w)}
+        state = self._param_state(p, lambda: {"step": 0, "square_avg": xp.zeros_like(w)})
         state["step"] += 1
         if wd != 0:
             g = with_weight_decay(w, g, wd)

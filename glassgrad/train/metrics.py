@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from glassgrad._backend import ndarray, xp
+from glassgrad.texttable import aligned
 
 
 def predicted_labels(output: ndarray, threshold: float = 0.5) -> ndarray:
@@ -36,8 +37,6 @@ def confusion_matrix(predicted: ndarray, actual: ndarray, num_classes: int | Non
 
 def format_confusion(matrix: ndarray) -> str:
     """The confusion matrix as a text table: rows are true classes, columns predicted."""
-    k = len(matrix)
-    width = max(len(str(int(matrix.max(initial=0)))), len(str(k - 1))) + 1
-    head = "true\\pred" + "".join(f"{j:>{width}}" for j in range(k))
-    rows = [f"{i:>9}" + "".join(f"{int(v):>{width}}" for v in row) for i, row in enumerate(matrix)]
-    return "\n".join([head, *rows])
+    head = ["true\\pred", *(str(j) for j in range(len(matrix)))]
+    rows = [[str(i), *(str(int(v)) for v in row)] for i, row in enumerate(matrix)]
+    return "\n".join(aligned([head, *rows], align_right=True, sep=" "))
