@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-_SUBPACKAGES = ("nn", "optim", "data", "train", "explain")
+_SUBPACKAGES = ("nn", "optim", "data", "train", "explain", "distributed")
 
 
 def __getattr__(name: str):

@@ -57,6 +57,7 @@ def train_loop(dtype, *, overlap: bool = False, norm: type | None = None, epochs
             gg.nn.functional.cross_entropy(model(x), t).backward()
             launched_in_backward.append(opt._next)
             opt.step()
+    opt.close()
     return {"params": flat(model), "buffers": buffers(model), "buckets": len(opt.buckets), "launched_in_backward": np.array(launched_in_backward)}
 
 
@@ -84,6 +85,55 @@ def dropout_masks() -> dict:
     return {"first": first, "again": again}
 
 
+def train_fit(out: Path, *, epochs: int = EPOCHS, n: int = N_EXAMPLES, batch: int = GLOBAL_BATCH, shuffle: bool = True,
+              resume: str | None = None, loss=None, tag: str = "fit", padded: int | None = None,
+              extra_callbacks: tuple = ()) -> dict:
+    """``fit`` as a user writes it, with the one-line change; the checkpoint and log names carry the rank, so
+    the test can see that only rank 0 wrote."""
+    from glassgrad.train import ModelCheckpoint, fit
+
+    world = dist.init()
+    X, y = data(n)
+    if padded is not None:     # a one-process reference for padding: the first examples again at the end
+        X, y = np.resize(X, (padded, X.shape[1])), np.resize(y, padded)
+    model = mlp(np.float64, seed=100 + world.rank)
+    opt = dist.DistributedOptimizer(gg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
+    history = fit(model, loss or gg.nn.functional.cross_entropy, opt, (X, y), epochs, batch_size=batch,
+                  shuffle=shuffle, seed=3, validation=(X[:32], y[:32]), progress=False,
+                  callbacks=[ModelCheckpoint(out / f"{tag}-checkpoint-rank{world.rank}.npz"), *extra_callbacks],
+                  log=str(out / f"{tag}-log-rank{world.rank}.jsonl"), resume=resume)
+    return {"params": flat(model), "loss": np.array(history["loss"]), "val_loss": np.array(history["val_loss"]),
+            "epochs": len(history), "stop_reason": str(history.stop_reason), "fault": history.fault}
+
+
+def nan_on_rank_1(out: Path) -> dict:
+    """The loss becomes NaN on rank 1 only, at its 6th call (4 steps and a validation make epoch 1: epoch 2,
+    step 1): every rank must stop there."""
+    world = dist.init()
+    calls = [0]
+
+    def loss(output, target):
+        calls[0] += 1
+        value = gg.nn.functional.cross_entropy(output, target)
+        return value * float("nan") if world.rank == 1 and calls[0] == 6 else value
+
+    return train_fit(out, loss=loss, tag="nan")
+
+
+def interrupt_on_rank_1(out: Path) -> dict:
+    """Ctrl-C reaches rank 1 alone, at epoch 2, step 1: the job must end, no rank left waiting."""
+    world = dist.init()
+    calls = [0]
+
+    def loss(output, target):
+        calls[0] += 1
+        if world.rank == 1 and calls[0] == 6:
+            raise KeyboardInterrupt
+        return gg.nn.functional.cross_entropy(output, target)
+
+    return train_fit(out, loss=loss, tag="interrupt")
+
+
 SCENARIOS = {
     "loop64": lambda: train_loop(np.float64),
     "loop32": lambda: train_loop(np.float32),
@@ -95,11 +145,50 @@ SCENARIOS = {
 }
 
 
+def slow(out: Path) -> dict:
+    """Many slow epochs (the test sends Ctrl-C to mpirun meanwhile); each rank first writes its process id."""
+    import os
+    import time
+
+    (out / f"pid-rank{dist.init().rank}").write_text(str(os.getpid()))
+
+    def loss(output, target):
+        time.sleep(0.02)
+        return gg.nn.functional.cross_entropy(output, target)
+
+    return train_fit(out, epochs=1000, loss=loss, tag="slow")
+
+
+def stop_on_rank_1(out: Path) -> dict:
+    """A callback on rank 1 alone stops training at the end of epoch 2 (as early stopping on one rank would)."""
+    from glassgrad.train import Callback
+
+    class StopAfterTwo(Callback):
+        def on_epoch_end(self, state, logs: dict) -> None:
+            if dist.init().rank == 1 and state.epoch == 2:
+                state.stop("rank 1's own reason")
+
+    return train_fit(out, extra_callbacks=[StopAfterTwo()], tag="stop_one")
+
+
+FIT_SCENARIOS = {
+    "fit": lambda out: train_fit(out),
+    "first_half": lambda out: train_fit(out, epochs=2, tag="half"),          # then resumed on other rank counts
+    "second_half": lambda out: train_fit(out, epochs=4, resume=str(out / "half-checkpoint-rank0.npz"), tag="resumed"),
+    "uneven": lambda out: train_fit(out, n=100, batch=30, shuffle=False, tag="uneven"),
+    "nan": nan_on_rank_1,
+    "stop_one": stop_on_rank_1,
+    "interrupt": interrupt_on_rank_1,
+    "slow": slow,
+}
+
+
 def main(argv: list[str]) -> None:
     out = Path(argv[0])
     world = dist.init()
     for name in argv[1:]:
-        np.savez(out / f"{name}-rank{world.rank}.npz", **SCENARIOS[name]())
+        result = SCENARIOS[name]() if name in SCENARIOS else FIT_SCENARIOS[name](out)
+        np.savez(out / f"{name}-rank{world.rank}.npz", **result)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +37,16 @@ needs_mpi = pytest.mark.skipif(
     reason=f"needs mpi4py and mpirun: {dist.INSTALL_HINT}")
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# as root (containers, CI) Open MPI wants --allow-run-as-root; 3 ranks on a 2-core machine need --oversubscribe;
+# shared-memory files in the temporary folder, not /dev/shm, which containers often make tiny
+MPIRUN_FLAGS = ["--allow-run-as-root", "--oversubscribe", "--mca", "btl_sm_backing_directory", tempfile.gettempdir()]
 
 
 def mpirun(n: int, *args: str, timeout: float = 120, cwd: Path | None = None,
            check: bool = True) -> subprocess.CompletedProcess:
     """``mpirun -n n args…`` with one BLAS thread per rank and this checkout on PYTHONPATH."""
     env = {**os.environ, **ONE_THREAD, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
-    cmd = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "-n", str(n), *args]
+    cmd = [MPIRUN, *MPIRUN_FLAGS, "-n", str(n), *args]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd)
     if check and done.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited with {done.returncode}\n{done.stdout}\n{done.stderr}")
@@ -122,7 +128,7 @@ def test_grad_ready_hook_fires_once_per_leaf_when_its_gradient_is_final():
     with gg.hooks.installed(gg.hooks.Hook(on_grad_ready=lambda leaf: seen.append((leaf, leaf.grad.numpy().copy())))):
         ((w * w).sum() * b + w.sum()).backward()     # w used three times: one call, with the full gradient
     assert [t is w for t, _ in seen].count(True) == 1 and [t is b for t, _ in seen].count(True) == 1
-    np.testing.assert_allclose(dict((id(t), g) for t, g in seen)[id(w)], 2 * 0.5 * np.array([1, 2]) + 1)
+    np.testing.assert_allclose({id(t): g for t, g in seen}[id(w)], 2 * 0.5 * np.array([1, 2]) + 1)
 
 
 # ---- under mpirun -n 2 ------------------------------------------------------------------------------------
@@ -186,3 +192,168 @@ def test_dropout_masks_differ_per_rank_and_repeat_with_the_seed(library_runs):
     for r in (r0, r1):
         np.testing.assert_array_equal(r["first"], r["again"])
     assert not np.array_equal(r0["first"], r1["first"])
+
+
+# ---- fit under mpirun -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fit_runs(tmp_path_factory):
+    """mpirun -n 2: fit, the first half of a run, a NaN on rank 1; then mpirun -n 3: the second half resumed
+    from the 2-rank checkpoint, and an uneven split (100 examples on 3 ranks)."""
+    out = tmp_path_factory.mktemp("fit")
+    two = mpirun(2, sys.executable, str(WORKER), str(out), "fit", "first_half", "nan", "stop_one")
+    three = mpirun(3, sys.executable, str(WORKER), str(out), "second_half", "uneven")
+    return out, two.stdout + three.stdout
+
+
+@needs_mpi
+def test_fit_on_two_ranks_equals_one_process_and_only_rank_0_writes(fit_runs, tmp_path):
+    out, stdout = fit_runs
+    reference = worker.train_fit(tmp_path, tag="reference")
+    r0, r1 = ranks(out, "fit", 2)
+    np.testing.assert_array_equal(r0["params"], r1["params"])
+    np.testing.assert_allclose(r0["params"], reference["params"], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(r0["loss"], reference["loss"], atol=1e-9)        # metrics averaged over ranks
+    np.testing.assert_array_equal(r0["loss"], r1["loss"])
+    np.testing.assert_allclose(r0["val_loss"], reference["val_loss"], atol=1e-6)
+    assert (out / "fit-checkpoint-rank0.npz").exists() and (out / "fit-log-rank0.jsonl").exists()
+    assert not (out / "fit-checkpoint-rank1.npz").exists() and not (out / "fit-log-rank1.jsonl").exists()
+    # epoch 1 is printed by fit, first_half, nan, stop_one and uneven, epoch 3 by fit, second_half and
+    # uneven: once each, by rank 0 (every rank printing would show them 2 or 3 times)
+    assert stdout.count("epoch   1  loss") == 5 and stdout.count("epoch   3  loss") == 3
+
+
+@needs_mpi
+def test_resume_on_three_ranks_from_a_two_rank_checkpoint_equals_one_uninterrupted_process(fit_runs, tmp_path):
+    out, _ = fit_runs
+    reference = worker.train_fit(tmp_path, epochs=4, tag="reference")
+    ranks3 = ranks(out, "second_half", 3)
+    assert all(int(r["epochs"]) == 4 for r in ranks3)
+    for r in ranks3[1:]:
+        np.testing.assert_array_equal(ranks3[0]["params"], r["params"])
+    np.testing.assert_allclose(ranks3[0]["params"], reference["params"], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(ranks3[0]["loss"], reference["loss"], atol=1e-9)
+
+
+@needs_mpi
+def test_uneven_split_on_three_ranks_pads_by_repetition(fit_runs, tmp_path):
+    """100 examples on 3 ranks: each rank gets 34 (examples 0 and 1 twice), which is one process training
+    on those 102 examples in the same order."""
+    out, _ = fit_runs
+    reference = worker.train_fit(tmp_path, n=100, batch=30, shuffle=False, padded=102, tag="reference")
+    ranks3 = ranks(out, "uneven", 3)
+    for r in ranks3[1:]:
+        np.testing.assert_array_equal(ranks3[0]["params"], r["params"])
+    np.testing.assert_allclose(ranks3[0]["params"], reference["params"], atol=1e-6, rtol=0)
+
+
+@needs_mpi
+def test_nan_on_one_rank_stops_every_rank_at_the_same_step(fit_runs):
+    out, _ = fit_runs
+    r0, r1 = ranks(out, "nan", 2)
+    assert int(r0["epochs"]) == int(r1["epochs"]) == 1
+    for r in (r0, r1):       # the loss is averaged over the ranks before the check: both see the NaN
+        assert str(r["stop_reason"]).startswith("the loss became nan at epoch 2, step 1") and bool(r["fault"])
+    np.testing.assert_array_equal(r0["params"], r1["params"])      # neither took the poisoned update
+
+
+@needs_mpi
+def test_a_stop_on_one_rank_stops_every_rank_with_its_reason(fit_runs):
+    out, _ = fit_runs
+    r0, r1 = ranks(out, "stop_one", 2)
+    assert int(r0["epochs"]) == int(r1["epochs"]) == 2
+    assert str(r1["stop_reason"]) == "rank 1's own reason"
+    assert str(r0["stop_reason"]) == "rank 1 of 2 stopped: rank 1's own reason"
+    np.testing.assert_array_equal(r0["params"], r1["params"])
+
+
+@needs_mpi
+def test_ctrl_c_on_one_rank_ends_the_whole_job(tmp_path):
+    """A KeyboardInterrupt on rank 1 alone (rank 0 is then waiting in an Allreduce): the job must end — the
+    uncaught exception aborts every rank — instead of hanging until the timeout."""
+    started = time.perf_counter()
+    done = mpirun(2, sys.executable, str(WORKER), str(tmp_path), "interrupt", check=False, timeout=60)
+    assert done.returncode != 0 and "KeyboardInterrupt" in done.stderr
+    assert time.perf_counter() - started < 60
+    assert (tmp_path / "interrupt-checkpoint-rank0.npz").exists()       # epoch 1's checkpoint, intact
+    gg.train.load_checkpoint(tmp_path / "interrupt-checkpoint-rank0.npz")
+
+
+@needs_mpi
+def test_ctrl_c_to_mpirun_stops_every_rank_and_keeps_the_checkpoint(tmp_path):
+    """Ctrl-C in the terminal reaches mpirun, which ends every rank: none is left running, and the last
+    checkpoint (written atomically) loads."""
+    env = {**os.environ, **ONE_THREAD, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    cmd = [MPIRUN, *MPIRUN_FLAGS, "-n", "2", sys.executable, str(WORKER), str(tmp_path), "slow"]
+    # SIGINT as a terminal's Ctrl-C would deliver it (a background job may have inherited "ignore")
+    job = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    checkpoint = tmp_path / "slow-checkpoint-rank0.npz"
+    try:
+        deadline = time.monotonic() + 60
+        while not checkpoint.exists() and time.monotonic() < deadline and job.poll() is None:
+            time.sleep(0.1)
+        assert checkpoint.exists(), "no epoch finished within 60 s"
+        job.send_signal(signal.SIGINT)
+        job.communicate(timeout=30)            # a hung rank would keep mpirun waiting past this
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.communicate()
+    assert job.returncode != 0
+    pids = [int((tmp_path / f"pid-rank{rank}").read_text()) for rank in range(2)]
+    deadline = time.monotonic() + 10           # mpirun may return while its ranks are still being reaped
+    while (alive := [pid for pid in pids if _running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive, f"ranks still running after mpirun ended: {alive}"
+    gg.train.load_checkpoint(checkpoint)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (Linux: its /proc status; elsewhere: kill -0)."""
+    status = Path(f"/proc/{pid}/status")
+    if status.parent.parent.is_dir() and Path("/proc/self").exists():
+        try:
+            return "\nState:\tZ" not in status.read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+# ---- the command line under mpirun ------------------------------------------------------------------------
+def _glassgrad() -> list[str]:
+    """The console script beside this Python (what `pip install` makes), else ``python -m glassgrad``."""
+    script = Path(sys.executable).with_name("glassgrad")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "glassgrad"]
+
+
+def _weights(path: Path) -> np.ndarray:
+    model = gg.train.load_checkpoint(path).build_model()
+    return np.concatenate([a.ravel() for a in model.state_dict().values()])
+
+
+@needs_mpi
+def test_cli_train_under_mpirun_equals_one_process_and_resumes_on_four_ranks(tmp_path):
+    """`mpirun -n 2 glassgrad train` (--batch-size the global batch) trains what one process trains; rank 0
+    alone prints and writes; `mpirun -n 4 glassgrad train --resume` continues it on 4 ranks."""
+    args = ["train", "--data", "xor", "--batch-size", "32", "--no-progress"]
+    env = {**os.environ, **ONE_THREAD, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    one = subprocess.run([*_glassgrad(), *args, "--epochs", "3", "--out", str(tmp_path / "one")], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert one.returncode == 0, one.stderr
+    two = mpirun(2, *_glassgrad(), *args, "--epochs", "2", "--out", str(tmp_path / "two"))
+    assert two.stdout.count("glassgrad train: xor") == 1 and "2 processes" in two.stdout
+    assert two.stdout.count("epoch   2  loss") == 1 and two.stdout.count("test accuracy") == 1
+    for name in ("model.npz", "metrics.jsonl", "summary.json"):
+        assert (tmp_path / "two" / name).exists()
+    four = mpirun(4, *_glassgrad(), "train", "--resume", str(tmp_path / "two" / "model.npz"), "--epochs", "3",
+                  "--no-progress")
+    assert four.stdout.count("epoch   3  loss") == 1 and "4 processes" in four.stdout
+    np.testing.assert_allclose(_weights(tmp_path / "two" / "model.npz"), _weights(tmp_path / "one" / "model.npz"),
+                               atol=1e-5, rtol=0)
+    bad = mpirun(4, *_glassgrad(), "train", "--data", "xor", "--batch-size", "30", "--out", str(tmp_path / "bad"),
+                 check=False)
+    assert bad.returncode == 2 and "--batch-size 30 is the global batch" in bad.stderr

@@ -132,12 +132,25 @@ def test_cli(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "5 of 6 right" in out and "Q6" in out and "no answer" in out
     with pytest.raises(SystemExit):      # argparse refuses the notations worksheets do not have yet
-        main(["explain", "exercise", "--notation", "theta"])
+        main(["explain", "exercise", "--notation", "lfd"])
 
 
 def test_cli_bad_notation_message():
     with pytest.raises(ValueError, match="not available for worksheets yet"):
         worksheet(7, "lfd")
+
+
+def test_theta_worksheet_same_numbers_its_own_names():
+    nndl, theta = worksheet(7), worksheet(7, "theta")
+    assert theta.key == nndl.key
+    text = str(theta)
+    assert "Θ^(1) = " in text and "J(Θ) = (1/2m)" in text and "W^1" not in text
+    symbols = [q.symbol for q in theta.questions]
+    assert symbols[0].startswith("δ^(3)_") and symbols[1].startswith("δ^(2)_")
+    assert symbols[2].startswith("∂J/∂Θ^(2)_") and symbols[2].endswith("0")       # a bias: column 0
+    sign = next(m for m in MISTAKES if m.name == "sign of (a − y)")
+    grade = theta.grade({"Q1": with_mistake(theta, sign)["Q1"]})[0]
+    assert grade.mistakes == [sign] and "δ^(3)_" in str(grade)
 
 
 @browser

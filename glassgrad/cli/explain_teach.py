@@ -53,7 +53,8 @@ def _exercise(args) -> int:
         except (ValueError, OSError) as e:
             return _fail(str(e))
         print(f"wrote {path}: fill in the form, press 'Make my answers file', then check it with\n"
-              f"  glassgrad explain exercise --seed {args.seed} --check answers-seed{args.seed}.txt")
+              f"  glassgrad explain exercise --seed {args.seed} --notation {args.notation} "
+              f"--check answers-seed{args.seed}.txt")
         return 0
     if args.check:
         try:
@@ -78,7 +79,8 @@ def _exercise(args) -> int:
     else:
         print(sheet)
         print(f"\nAnswer in a file of lines 'Q1 = number' and run: glassgrad explain exercise --seed {args.seed} "
-              f"--check FILE\n(or --interactive to answer here, --html FILE for a form, --answers for the key)")
+              f"--notation {args.notation} --check FILE\n"
+              "(or --interactive to answer here, --html FILE for a form, --answers for the key)")
         return 0
     print("\n".join(str(g) for g in grades))
     right = sum(g.correct for g in grades)

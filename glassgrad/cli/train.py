@@ -59,7 +59,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"update rule; 'momentum' is SGD with --momentum {per_data}")
     p.add_argument("--lr", type=POSITIVE, help=f"learning rate η > 0 {per_data}")
     p.add_argument("--momentum", type=FRACTION, default=0.9, help="momentum for momentum/nesterov, in [0, 1)")
-    p.add_argument("--batch-size", type=COUNT, help=f"mini-batch size {per_data}")
+    p.add_argument("--batch-size", type=COUNT, help=f"mini-batch size; under mpirun the global batch, shared by "
+                                                    f"the processes {per_data}")
     p.add_argument("--epochs", type=COUNT, help=f"number of epochs (with --resume: in all) {per_data}")
     p.add_argument("--l2", type=NON_NEGATIVE, default=0.0, metavar="LAMBDA",
                    help="L2 penalty λ/2n Σw² on the weights (biases excluded), n = training set size")
@@ -208,16 +209,19 @@ def run_train(args) -> int:
         raise UsageError(f"{args.resume}: metadata: {e}") from None
     _check_fits(spec, data, data_name, args.resume or "the model")
     loss = loss_by_name(s["loss"], data.num_classes)
-    optimizer = optimizer_by_name(s["optimizer"], model.parameters(), s["lr"], momentum)
+    optimizer, world = _data_parallel(optimizer_by_name(s["optimizer"], model.parameters(), s["lr"], momentum),
+                                      s["batch_size"])
     n_train = len(data.train[0])
     penalty = (lambda m: F.l2_penalty(m.parameters(), l2, n_train)) if l2 else None
     classify = data.num_classes is not None
     metadata = {"model": spec, "data": data_name, "num_classes": data.num_classes, "settings": s,
                 "l2": l2, "seed": seed, "momentum": momentum}
-    print(f"glassgrad train: {data_name} ({n_train} training examples, {len(data.test[0])} test), model "
-          f"{spec['sizes']} {spec.get('activation', 'relu')}, {model.num_parameters():,} parameters, {s['loss']} "
-          f"cost, {s['optimizer']} η={s['lr']}, batch {s['batch_size']}, {s['epochs']} epochs"
-          + (f", L2 λ={l2}" if l2 else "") + (f", resuming {args.resume}" if args.resume else ""), flush=True)
+    if world.is_writer:
+        print(f"glassgrad train: {data_name} ({n_train} training examples, {len(data.test[0])} test), model "
+              f"{spec['sizes']} {spec.get('activation', 'relu')}, {model.num_parameters():,} parameters, "
+              f"{s['loss']} cost, {s['optimizer']} η={s['lr']}, batch {s['batch_size']}, {s['epochs']} epochs"
+              + (f", L2 λ={l2}" if l2 else "") + (f", resuming {args.resume}" if args.resume else "")
+              + (f", {world.size} processes" if world.size > 1 else ""), flush=True)
     health = None
     if args.report:   # about 200 gradient-health snapshots over the run, for report.html
         from glassgrad.explain.health import GradientHealth
@@ -232,10 +236,28 @@ def run_train(args) -> int:
                       callbacks=[ModelCheckpoint(checkpoint), position] + ([health] if health else []),
                       metadata=metadata)
     except KeyboardInterrupt:
+        if not world.is_writer:
+            return 130
         return _interrupted(out, checkpoint, position, metadata, time.perf_counter() - started)
     except ValueError as e:          # the data refused by fit's checks (NaN/inf rows)
         raise UsageError(f"{data_name}: {e}") from None
+    if not world.is_writer:          # rank 0 evaluates, reports and writes; the replicas are identical
+        return 1 if history.fault else 0
     return _report(out, model, loss, data, history, metadata, time.perf_counter() - started, health, spec, classify)
+
+
+def _data_parallel(optimizer, batch_size: int):
+    """Started by mpirun (several processes): the optimiser averages its gradients over them (fit then shards
+    the data, and only rank 0 writes). One process: the optimiser as it is. Also returns the world."""
+    from glassgrad.distributed import DistributedOptimizer, init
+
+    world = init()
+    if world.size == 1:
+        return optimizer, world
+    if batch_size % world.size:
+        raise UsageError(f"--batch-size {batch_size} is the global batch, shared by the {world.size} processes: "
+                         f"give a multiple of {world.size}")
+    return DistributedOptimizer(optimizer, world=world), world
 
 
 def _check_fits(spec: dict, data, data_name: str, what: str) -> None:

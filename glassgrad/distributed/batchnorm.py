@@ -49,21 +49,20 @@ class _SyncBatchNormGate(Function):
             running_mean += (momentum * mean).astype(running_mean.dtype)
             running_var *= 1 - momentum
             running_var += (momentum * var * (count / (count - 1))).astype(running_var.dtype)
-        ctx.save_for_backward(xhat, invstd, weight)
-        ctx.world, ctx.count = world, count
+        ctx.save_for_backward(xhat, invstd, weight, world, count)
         return xhat * weight.reshape(shape) + bias.reshape(shape)
 
     @staticmethod
     def backward(ctx: Context, g):
-        xhat, invstd, weight = ctx.saved_tensors
+        xhat, invstd, weight, world, count = ctx.saved_tensors
         axes, shape = _axes_and_shape(g)
         features = g.shape[1]
         g_sum = g.sum(axis=axes)
         gx_sum = (g * xhat).sum(axis=axes)
         sums = xp.concatenate([g_sum, gx_sum]).astype(xp.float64)
-        ctx.world.allreduce_(sums)
-        mean_g = (sums[:features] / ctx.count).astype(g.dtype).reshape(shape)
-        mean_gx = (sums[features:] / ctx.count).astype(g.dtype).reshape(shape)
+        world.allreduce_(sums)
+        mean_g = (sums[:features] / count).astype(g.dtype).reshape(shape)
+        mean_gx = (sums[features:] / count).astype(g.dtype).reshape(shape)
         dx = (g - mean_g - xhat * mean_gx) * (weight * invstd).reshape(shape)
         return dx, gx_sum, g_sum
 
@@ -95,7 +94,7 @@ class SyncBatchNorm(_BatchNorm):
         weight = self.weight if self.weight is not None else ones
         bias = self.bias if self.bias is not None else ones * 0
         return _SyncBatchNormGate.apply(x, weight, bias, eps=self.eps, world=self.world, momentum=self.momentum,
-                                        running=(self.running_mean, self.running_var))
+                                        running=(getattr(self, "running_mean"), getattr(self, "running_var")))
 
     @classmethod
     def convert_sync_batchnorm(cls, module: Module, world: World | None = None) -> Module:
@@ -104,7 +103,8 @@ class SyncBatchNorm(_BatchNorm):
         if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
             sync = cls(module.num_features, module.eps, module.momentum, module.affine, world=world)
             sync.weight, sync.bias = module.weight, module.bias
-            sync.running_mean, sync.running_var = module.running_mean, module.running_var
+            for name in ("running_mean", "running_var"):
+                sync.register_buffer(name, getattr(module, name))
             sync.training = module.training
             return sync
         for name, child in list(module.named_children()):

@@ -8,7 +8,7 @@ mean over examples, and equal shares), so every rank takes the same step and the
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
@@ -77,6 +77,9 @@ class DistributedOptimizer(Optimizer):
       backward pass. It needs one ``backward()`` per ``step()`` (no gradient accumulation).
     * On construction (``broadcast=True``) rank 0's parameters and optimiser state are copied to every rank,
       so all replicas start equal whatever their seeds.
+    * Under ``fit`` (``fit_callbacks``) with more than one rank, ``batch_size`` is the global batch, rank 0
+      alone writes and prints, and glassgrad's default generator (dropout) is reseeded at every epoch from
+      ``(seed, epoch, rank)``: masks differ across ranks and repeat on resume with any number of ranks.
 
     It shares the wrapped optimiser's ``param_groups`` and ``state`` (the same objects), so learning-rate
     schedulers, ``clip_grad_norm_`` and checkpoints work as with the wrapped one; ``state_dict()`` is the
@@ -86,7 +89,7 @@ class DistributedOptimizer(Optimizer):
     """
 
     def __init__(self, optimizer: Optimizer, *, bucket_mb: float = 1.0, overlap: bool = False,
-                 broadcast: bool = True, world: World | None = None):
+                 broadcast: bool = True, seed: int = 0, world: World | None = None):
         # No Optimizer.__init__: this object holds no groups or state of its own, it shares the wrapped one's.
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"DistributedOptimizer wraps a glassgrad Optimizer, not a {type(optimizer).__name__}")
@@ -97,10 +100,12 @@ class DistributedOptimizer(Optimizer):
         self.optimizer = optimizer
         self.world = world if world is not None else init()
         self.overlap = bool(overlap)
+        self.seed = int(seed)
         self.buckets = _make_buckets([p for g in optimizer.param_groups for p in g["params"]],
                                      int(bucket_mb * 2 ** 20))
         self._bucket_of = {id(p): b for b in self.buckets for p in b.params}
         self._next = 0                      # the first bucket not yet launched (launches go in bucket order)
+        self._synchronized = False          # the gradients are already averaged (synchronize() before step())
         self.wait_seconds = 0.0
         self.steps = 0
         self._hook = hooks.Hook(on_grad_ready=self._grad_ready)
@@ -116,25 +121,34 @@ class DistributedOptimizer(Optimizer):
 
     @property
     def state(self) -> dict:
+        """The wrapped optimiser's per-parameter state (the same dict)."""
         return self.optimizer.state
+
+    @state.setter
+    def state(self, value: dict) -> None:
+        self.optimizer.state = value
 
     def params(self) -> list[Tensor]:
         """Every parameter this optimiser updates, in order."""
         return [p for g in self.param_groups for p in g["params"]]
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Average the gradients over all ranks, then take the wrapped optimiser's step."""
+        """Average the gradients over all ranks (unless ``synchronize()`` already did since the last
+        backward), then take the wrapped optimiser's step."""
         loss = None
         if closure is not None:
             with engine.enable_grad():
                 loss = closure()
-        self.synchronize()
+        if not self._synchronized:
+            self.synchronize()
         self.optimizer.step()
+        self._synchronized = False
         return loss
 
     def synchronize(self) -> None:
-        """Average every gradient over the ranks now (``step()`` does this first); each ``.grad`` then holds
-        the mean, the same on every rank."""
+        """Average every gradient over the ranks now; each ``.grad`` then holds the mean, the same on every
+        rank, and the next ``step()`` uses it as it is. ``fit`` calls this as soon as backward is done, so that
+        its checks (non-finite gradients) see the same gradients on every rank."""
         if self.world.size == 1:
             return
         started = time.perf_counter()
@@ -146,15 +160,24 @@ class DistributedOptimizer(Optimizer):
         self._next = 0
         self.wait_seconds += time.perf_counter() - started
         self.steps += 1
+        self._synchronized = True
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients (and finish any Allreduce that backward started for them)."""
-        if self._next:
+        if self._next:       # backward started Allreduces for gradients no step will use: finish them
             self.world.wait([b.request for b in self.buckets])
             for b in self.buckets:
                 b.reset()
             self._next = 0
+        self._synchronized = False
         self.optimizer.zero_grad(set_to_none)
+
+    @property
+    def fit_callbacks(self) -> list:
+        """What ``fit`` adds for this optimiser: ``DataParallel`` and ``StopTogether`` (glassgrad.distributed.training)."""
+        from glassgrad.distributed.training import DataParallel, StopTogether
+
+        return [DataParallel(self, self.seed), StopTogether(self)]
 
     def _grad_ready(self, leaf: Tensor) -> None:
         """Engine hook: backward has finished ``leaf``'s gradient; launch the buckets that are now complete."""
@@ -189,7 +212,7 @@ class DistributedOptimizer(Optimizer):
         """The wrapped optimiser's ``state_dict()`` (the same on every rank)."""
         return self.optimizer.state_dict()
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Load into the wrapped optimiser."""
         self.optimizer.load_state_dict(state_dict)
 

@@ -145,7 +145,8 @@ def manual_seed(seed: int, *keys: int, world: World | None = None) -> None:
     from glassgrad.tensor import default_generator
 
     world = world if world is not None else init()
-    default_generator.manual_seed([int(seed), *map(int, keys), world.rank])
+    entropy = xp.random.SeedSequence([int(seed), *map(int, keys), world.rank]).generate_state(1, xp.uint64)
+    default_generator.manual_seed(int(entropy[0]))
 
 
 def _mpi_world():

@@ -2,7 +2,9 @@
 
 ``worksheet(seed)`` makes a small sigmoid network [2, 3, 3] with short numbers, a batch of three examples,
 the quadratic cost C = (1/n) Σ_x ½‖a^L − y‖², and six questions on chosen entries of δ^L, δ^l (for one
-example: δ^l_x = ∂C_x/∂z^l), ∂C/∂b^l and ∂C/∂w^l_jk (for the batch), 1-based as in Nielsen's notation.
+example: δ^l_x = ∂C_x/∂z^l), ∂C/∂b^l and ∂C/∂w^l_jk (for the batch), 1-based as in Nielsen's notation —
+or, with ``notation="theta"``, the same numbers named as in the Θ notes (δ^(j), ∂J/∂Θ^(j)_ki with the
+bias in column 0; J has the same ½ and 1/m, and δ^(L) keeps g'(z) for a sigmoid output).
 The same seed gives the same worksheet.
 
 ``grade(answers)`` compares each answer with the key; a wrong one is recomputed under every mistake of
@@ -15,7 +17,7 @@ every later answer exactly as it would on paper.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -145,9 +147,15 @@ class Question:
     j: int
     k: int | None = None
     example: int | None = None
+    notation: str = "nndl"
 
     @property
     def symbol(self) -> str:
+        if self.notation == "theta":       # the input is layer 1, so nndl's layer l is layer l + 1
+            if self.quantity == "delta":
+                return (f"δ^({self.layer + 1})_{self.j} for example x_{self.example}  "
+                        f"(= ∂J_x/∂z^({self.layer + 1})_{self.j})")
+            return f"∂J/∂Θ^({self.layer})_{self.j}{0 if self.quantity == 'b' else self.k}"
         if self.quantity == "delta":
             return f"δ^{self.layer}_{self.j} for example x_{self.example}  (= ∂C_x/∂z^{self.layer}_{self.j})"
         if self.quantity == "b":
@@ -231,12 +239,23 @@ class Worksheet:
         net = self.net
         fmt = lambda a: np.array2string(np.asarray(a), separator=", ", max_line_width=10_000,  # noqa: E731
                                         formatter={"float_kind": lambda v: f"{v:g}"}).replace("\n", "")
-        lines = [f"Backprop worksheet (seed {self.seed}, {self.notation} notation)", "",
-                 f"Network {list(SIZES)}, sigmoid σ in every layer:  z^l = W^l a^(l−1) + b^l,  a^l = σ(z^l),  a^0 = x.",
-                 f"Cost over the batch of n = {len(net.X)} examples:  C = (1/n) Σ_x ½‖a^L − y‖²  (L = {len(net.W)}).",
-                 "w^l_jk is row j, column k of W^l: from neuron k of layer l−1 to neuron j of layer l (1-based).", ""]
-        for ell, (W, b) in enumerate(zip(net.W, net.b), start=1):
-            lines += [f"W^{ell} = {fmt(W)}", f"b^{ell} = {fmt(b)}"]
+        lines = [f"Backprop worksheet (seed {self.seed}, {self.notation} notation)", ""]
+        if self.notation == "theta":
+            lines += [f"Network {list(SIZES)}, sigmoid g in every layer; layer 1 is the input, a^(1) = [1; x]:  "
+                      "z^(j+1) = Θ^(j) a^(j),  a^(j+1) = [1; g(z^(j+1))] (no bias unit on the output).",
+                      f"Cost over the m = {len(net.X)} examples:  J(Θ) = (1/2m) Σ_i ‖h(x_i) − y_i‖²  (no λ term).",
+                      "Θ^(j)_ki is row k, column i of Θ^(j): from unit i of layer j to unit k of layer j+1; column 0 "
+                      "multiplies the bias unit (1-based units).", ""]
+            lines += [f"Θ^({ell}) = {fmt(np.column_stack([b, W]))}" for ell, (W, b) in enumerate(zip(net.W, net.b), 1)]
+        else:
+            lines += [f"Network {list(SIZES)}, sigmoid σ in every layer:  z^l = W^l a^(l−1) + b^l,  a^l = σ(z^l),  "
+                      "a^0 = x.",
+                      f"Cost over the batch of n = {len(net.X)} examples:  C = (1/n) Σ_x ½‖a^L − y‖²  "
+                      f"(L = {len(net.W)}).",
+                      "w^l_jk is row j, column k of W^l: from neuron k of layer l−1 to neuron j of layer l (1-based).",
+                      ""]
+            for ell, (W, b) in enumerate(zip(net.W, net.b), start=1):
+                lines += [f"W^{ell} = {fmt(W)}", f"b^{ell} = {fmt(b)}"]
         for i, (x, y) in enumerate(zip(net.X, net.Y), start=1):
             lines.append(f"x_{i} = {fmt(x)},  y_{i} = {fmt(y)}")
         lines += ["", "Compute (at least 4 significant figures):"]
@@ -258,7 +277,7 @@ class Worksheet:
         return write_page(path, self.to_html(), "exercise")
 
 
-NOTATIONS = ("nndl",)
+NOTATIONS = ("nndl", "theta")     # theta: the same numbers (sigmoid output, no λ), its own names
 
 
 def worksheet(seed: int = 7, notation: str = "nndl") -> Worksheet:
@@ -289,6 +308,7 @@ def _draw(rng, seed: int, notation: str) -> Worksheet:
         Question("Q5", "w", L, pick(SIZES[L]), pick(SIZES[L - 1])),
         Question("Q6", "w", 1, pick(SIZES[1]), pick(SIZES[0])),
     ]
+    questions = [replace(q, notation=notation) for q in questions]
     return Worksheet(seed, notation, Network(W, b, X, Y), questions)
 
 
@@ -364,7 +384,8 @@ pre{{background:#f1f3f6;padding:10px;border-radius:6px}} td{{padding:3px 8px}} t
 <p><button id="make" type="button">Make my answers file</button>
 <a id="download" download="{e(filename)}" hidden>Download {e(filename)}</a></p></form>
 <textarea id="answers" readonly></textarea>
-<p class="muted">Check your answers with <code>glassgrad explain exercise --seed {sheet.seed} --check
+<p class="muted">Check your answers with <code>glassgrad explain exercise --seed {sheet.seed}
+--notation {sheet.notation} --check
 {e(filename)}</code> (or paste the text above into that file): each wrong answer is tested against a bank of
 known mistakes, and the one that reproduces your number is named.</p>
 <script>

@@ -256,7 +256,9 @@ def fit(model, loss: Callable, optimizer, train_data, epochs: int = 1, *, valida
         _check_finite(loader, "training")
         if validation is not None:
             _check_finite(validation, "validation")
-    hooks = CallbackList([NonFiniteStop(), *callbacks, *_standard_callbacks(log, progress, verbose)])
+    # an optimiser may bring callbacks of its own (glassgrad.distributed's: data parallelism over ranks)
+    hooks = CallbackList([NonFiniteStop(), *getattr(optimizer, "fit_callbacks", ()), *callbacks,
+                          *_standard_callbacks(log, progress, verbose)])
     step = _Step(model, loss, penalty, compile)
     history = _resume(resume, model, optimizer, loader) if resume is not None else History()   # checked: commit
     state = TrainingState(model, optimizer, loader, history, epochs, dict(metadata or {}))
