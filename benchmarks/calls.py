@@ -25,7 +25,12 @@ from glassgrad.nn import functional as F  # noqa: E402
 
 
 def count(step) -> tuple[int, int]:
-    """(Python calls, profiler-visible C calls) in one call of ``step``, after three warm-up calls."""
+    """(Python calls, profiler-visible C calls) in one call of ``step``, after three warm-up calls.
+
+    C calls are builtins and methods the profiler reports (``ndarray.sum``, ``ufunc.reduce``, ``np.empty``
+    ...); calls of ufuncs themselves (``np.add(a, b)``, ``a + b``, ``a @ b``) are not reported, so this is
+    a floor on NumPy calls, not their number.
+    """
     for _ in range(3):
         step()
     calls = [0, 0]

@@ -28,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]  # harness/workloads, and glassgrad from the checkout
 
 import harness  # noqa: E402
+from calls import count as python_calls  # noqa: E402  (Python / profiler-visible C calls in one step)
 from workloads import BY_NAME, WORKLOADS, as_numpy  # noqa: E402
 
 IMPLS = ("numpy", "numpy tuned", "torch", "jax jit", "glassgrad", "glassgrad compiled")
@@ -127,34 +128,6 @@ def check(workloads, impls, rtol=1e-4, steps=3) -> tuple[int, list[str]]:
                 failures += 1
         lines.append(f"ok   {w.name}: {', '.join(agree)} agree with numpy (loss {float(ref['loss'][0]):.6g})")
     return failures, lines
-
-
-# ---------------------------------------------------------------------------
-# deterministic counts
-
-def python_calls(step) -> tuple[int, int]:
-    """(Python function calls, profiler-visible C calls) in one call of ``step``, after two warm-up calls.
-
-    C calls are builtins and methods the profiler reports (``ndarray.sum``, ``ufunc.reduce``, ``np.empty``
-    ...); calls of ufuncs themselves (``np.add(a, b)``, ``a + b``, ``a @ b``) are not reported, so this is
-    a floor on NumPy calls, not their number.
-    """
-    step()
-    step()
-    counts = [0, 0]
-
-    def profile(frame, event, arg):
-        if event == "call":
-            counts[0] += 1
-        elif event == "c_call":
-            counts[1] += 1
-
-    sys.setprofile(profile)
-    try:
-        step()
-    finally:
-        sys.setprofile(None)
-    return counts[0], counts[1] - 1      # less the call of setprofile(None)
 
 
 # ---------------------------------------------------------------------------
