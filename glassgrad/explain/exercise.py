@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -217,7 +218,7 @@ class Worksheet:
         result = backprop(self.net)
         return {q.id: q.value(result) for q in self.questions}
 
-    def grade(self, answers: dict[str, float | None]) -> list[Grade]:
+    def grade(self, answers: Mapping[str, float | None]) -> list[Grade]:
         """Grade answers given by question id (missing ones count as unanswered)."""
         unknown = sorted(set(answers) - {q.id for q in self.questions})
         if unknown:
