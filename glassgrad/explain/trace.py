@@ -104,8 +104,13 @@ def _custom_activation(m: nn.Activation) -> _Act:
 @dataclass
 class _Layer:
     linear: nn.Linear
-    bias: Parameter             # linear.bias, which _network requires
     act: _Act
+
+    @property
+    def bias(self) -> Parameter:
+        """``linear.bias`` (read each time, like the weight), which ``_network`` requires to exist."""
+        assert self.linear.bias is not None, "trace admits only Linear layers with a bias"
+        return self.linear.bias
 
 
 def _modules(model: nn.Module) -> list[nn.Module]:
@@ -115,13 +120,13 @@ def _modules(model: nn.Module) -> list[nn.Module]:
 
 
 def _network(model: nn.Module) -> list[_Layer]:
-    linears: list[tuple[nn.Linear, Parameter]] = []
+    linears: list[nn.Linear] = []
     acts: dict[int, _Act] = {}                  # index into linears -> the activation after that layer
     for i, m in enumerate(_modules(model)):
         if isinstance(m, nn.Linear):
             if m.bias is None:
                 raise ValueError(f"trace: module {i} is a Linear layer without a bias; the notes' layers have one")
-            linears.append((m, m.bias))
+            linears.append(m)
             continue
         act = _activation(m)
         if act is None:
@@ -134,7 +139,7 @@ def _network(model: nn.Module) -> list[_Layer]:
         acts[len(linears) - 1] = act
     if not linears:
         raise ValueError("trace: the model has no Linear layer")
-    return [_Layer(linear, bias, acts.get(j, IDENTITY)) for j, (linear, bias) in enumerate(linears)]
+    return [_Layer(linear, acts.get(j, IDENTITY)) for j, linear in enumerate(linears)]
 
 
 
