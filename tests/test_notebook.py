@@ -34,6 +34,28 @@ def test_cli(tmp_path, capsys):
     assert "needs a hidden layer" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, said", [
+    (["--seed", "-1"], "argument --seed: must be a whole number >= 0"),
+    (["--sizes", "2", "0", "2"], "argument --sizes: must be a whole number >= 1"),
+    (["--sizes", "2", "x", "2"], "argument --sizes: must be a whole number >= 1"),
+])
+def test_cli_flags_checked_like_every_other_command(tmp_path, capsys, argv, said):
+    out = tmp_path / "nb.html"
+    with pytest.raises(SystemExit) as exit_:
+        main(["explain", "--html", str(out), *argv])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("glassgrad explain: error: ") and said in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_cli_html_under_a_file_names_the_flag(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["explain", "--html", str(tmp_path / "file" / "nb.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("glassgrad explain: error: --html ") and "cannot write there" in err
+
+
 def test_other_networks():
     text = notebook_html((2, 4, 3, 2), "tanh", 3)
     assert "Backprop notebook: the [2, 4, 3, 2] tanh network (seed 3)" in text and text.count("<section") == 5

@@ -132,7 +132,10 @@ def write_notebook_page(args) -> int:
                      "positive sizes, e.g. 2 3 2")
     try:
         path = write_notebook(args.notebook, sizes, args.notebook_activation, args.notebook_seed)
-    except (ValueError, OSError) as e:
+    except OSError as e:
+        return _fail(f"--html {args.notebook}: cannot write there ({e.strerror or e}); give a file in a folder you "
+                     "can write to")
+    except ValueError as e:
         return _fail(str(e))
     print(f"wrote {path}: the circuit, the backward stepper, the layer trace, the gradient health and the labs "
           f"for the {sizes} {args.notebook_activation} network, in one offline page")
