@@ -31,7 +31,7 @@ not change what it computes.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 if TYPE_CHECKING:
     from glassgrad.engine import Gate, Node
@@ -89,8 +89,11 @@ def remove(hook: Hook) -> None:
     active = tuple(h for h in active if h is not hook)
 
 
+_H = TypeVar("_H", bound="Hook")
+
+
 @contextmanager
-def installed(hook: Hook) -> Iterator[Hook]:
+def installed(hook: _H) -> Iterator[_H]:
     """Install ``hook`` for the ``with`` block (hooks nest; each is removed when its block ends)."""
     install(hook)
     try:

@@ -43,6 +43,7 @@ def _bench(args: argparse.Namespace) -> int:
               "run this from an editable install of a checkout", file=sys.stderr)
         return 2
     spec = importlib.util.spec_from_file_location("glassgrad_benchmarks_run", script)
+    assert spec is not None and spec.loader is not None     # a .py path always gets a source loader
     run = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(run)
     return run.main((["--quick"] if args.quick else []) + args.extra)

@@ -147,7 +147,7 @@ def _print_snapshot(snapshot, heading: str, fmt: str = "text") -> None:
 def run_health(args) -> int:
     import numpy as np
 
-    from glassgrad.explain.health import GradientHealth, health_report
+    from glassgrad.explain.health import GradientHealth, HealthSnapshot, health_report
     from glassgrad.explain.plots import health_plot
     from glassgrad.train import fit, optimizer_by_name
 
@@ -156,7 +156,7 @@ def run_health(args) -> int:
     probe = rng.choice(len(x), size=min(args.batch, len(x)), replace=False)
     print(f"network {sizes}, {args.activation} hidden units, {args.init} initialisation, {args.loss} cost; "
           f"gradients over {len(probe)} {args.data} training examples\n")
-    plotted = health_report(model, loss, x[probe], y[probe])
+    plotted: HealthSnapshot | GradientHealth = health_report(model, loss, x[probe], y[probe])
     _print_snapshot(plotted, "At initialisation:", args.format)
     if args.steps > 0:
         recorder = GradientHealth(every=max(1, args.steps // 50))

@@ -65,7 +65,7 @@ def _circuit(args) -> int:
         return _fail(str(e))
     at = ", ".join(f"{t.name} = {t.item():g}" for t in leaves)
     intro = "The notes' first circuit" if args.expr is None and args.values is None else "The expression"
-    print(f"{intro}  f({', '.join(t.name for t in leaves)}) = {expr}  at {at}")
+    print(f"{intro}  f({', '.join(str(t.name) for t in leaves)}) = {expr}  at {at}")   # evaluate names every leaf
     print("\nGate by gate (forward in order; the backward pass runs from the last row up):\n")
     print(gate_table(f, leaves, fmt=args.format))
     print(f"\nf = {f.item():.4f}")

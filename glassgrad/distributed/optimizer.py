@@ -14,6 +14,7 @@ from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
 from glassgrad.distributed.world import World, init
 from glassgrad.optim.optimizer import Optimizer
+from glassgrad.state import Commit
 from glassgrad.tensor import Tensor
 
 
@@ -53,9 +54,9 @@ class _Bucket:
             if buf[self.values + i] == 0:
                 p.grad = None
                 continue
-            g = p.grad.data if isinstance(p.grad, Tensor) else None
-            if g is not None and g.shape == mean.shape and g.dtype == mean.dtype and g.flags.writeable \
-                    and p.grad.grad_fn is None:
+            grad = p.grad
+            g = grad.data if isinstance(grad, Tensor) and grad.grad_fn is None else None
+            if g is not None and g.shape == mean.shape and g.dtype == mean.dtype and g.flags.writeable:
                 g[...] = mean                       # in place: the array backward handed this parameter
             else:
                 p.grad = Tensor._make(mean.copy())
@@ -217,7 +218,7 @@ class DistributedOptimizer(Optimizer):
         """Load into the wrapped optimiser."""
         self.optimizer.load_state_dict(state_dict)
 
-    def prepare_state_dict(self, state_dict: dict[str, Any]):
+    def prepare_state_dict(self, state_dict: Mapping[str, Any]) -> Commit:
         """The wrapped optimiser's check-then-load (so a checkpoint restores all or nothing)."""
         return self.optimizer.prepare_state_dict(state_dict)
 

@@ -86,7 +86,7 @@ def gate_steps(f: Tensor, leaves: Sequence[Tensor] = ()) -> tuple[list[GateStep]
     return steps, [None if g is None else _value(g) for g in leaf_grads]
 
 
-def gate_table(f: Tensor, leaves: list[Tensor] = (), digits: int = 4, fmt: str = "text") -> str:
+def gate_table(f: Tensor, leaves: Sequence[Tensor] = (), digits: int = 4, fmt: str = "text") -> str:
     """The gate-by-gate table followed by ∂f/∂leaf for each named leaf, as "text", "markdown" or "latex"."""
     from glassgrad.explain.export import Math, Table, check_format, rich_latex, rich_markdown
 

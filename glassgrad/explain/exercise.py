@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -111,15 +112,15 @@ def backprop(net: Network, way: Way = Way()) -> dict:
         return {"z": sigma_prime(z), "a": sigma_prime(act), "none": np.ones_like(z)}[kind]
 
     L = len(net.W)
-    deltas = [None] * L
-    deltas[-1] = way.cost_factor * way.sign * (a[-1] - net.Y) * factor(way.output_factor, zs[-1], a[-1])
-    for ell in range(L - 2, -1, -1):
-        W, d = net.W[ell + 1], deltas[ell + 1]
+    deltas = [way.cost_factor * way.sign * (a[-1] - net.Y) * factor(way.output_factor, zs[-1], a[-1])]
+    for ell in range(L - 2, -1, -1):        # built output layer first, reversed below
+        W, d = net.W[ell + 1], deltas[-1]
         if way.fan_out is not None:
             back = d[:, way.fan_out:way.fan_out + 1] * W[way.fan_out]
         else:
             back = d @ (W if way.transpose else W.T)
-        deltas[ell] = back * factor(way.hidden_factor, zs[ell], a[ell + 1])
+        deltas.append(back * factor(way.hidden_factor, zs[ell], a[ell + 1]))
+    deltas.reverse()
     n = len(net.X)
 
     def reduce(per_example):
@@ -165,9 +166,11 @@ class Question:
     def value(self, result: dict) -> float:
         ell, j = self.layer - 1, self.j - 1
         if self.quantity == "delta":
+            assert self.example is not None, "a delta question names its example"
             return float(result["delta"][ell][self.example - 1][j])
         if self.quantity == "b":
             return float(result["b"][ell][j])
+        assert self.k is not None, "a weight question names its input unit k"
         return float(result["w"][ell][j, self.k - 1])
 
 
@@ -217,7 +220,7 @@ class Worksheet:
         result = backprop(self.net)
         return {q.id: q.value(result) for q in self.questions}
 
-    def grade(self, answers: dict[str, float | None]) -> list[Grade]:
+    def grade(self, answers: Mapping[str, float | None]) -> list[Grade]:
         """Grade answers given by question id (missing ones count as unanswered)."""
         unknown = sorted(set(answers) - {q.id for q in self.questions})
         if unknown:

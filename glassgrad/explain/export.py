@@ -105,7 +105,7 @@ class Table:
     """A table of strings with a header row; columns in ``align_right`` are right-aligned (numbers)."""
 
     head: Sequence[str]
-    rows: list[Sequence[str]] = field(default_factory=list)
+    rows: Sequence[Sequence[str]] = field(default_factory=list)
     align_right: Sequence[int] = ()
 
     def __post_init__(self) -> None:

@@ -18,9 +18,10 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from glassgrad import engine
-from glassgrad._backend import xp
+from glassgrad._backend import ndarray, xp
 from glassgrad.explain.markup import escape
 from glassgrad.tensor import Tensor
 
@@ -352,7 +353,7 @@ def _fill_gradients(view: GraphView, b: _Builder, result: Tensor, grad) -> None:
     seed = xp.ones_like(result.data) if grad is None else xp.asarray(grad, dtype=result.dtype)
     if seed.shape != result.shape:
         raise ValueError(f"graph: grad has shape {seed.shape} but the result has shape {result.shape}")
-    seen = {}
+    seen: dict[engine.Node, tuple[ndarray, Sequence[ndarray | None]]] = {}
     leaf_grads = engine.backward(result, seed, retain_graph=True, inputs=b.leaves,
                                  observer=lambda node, g, grads: seen.__setitem__(node, (g, grads)))
     view.has_gradients = True
@@ -406,7 +407,7 @@ def _unit_locals(node: engine.Node) -> list:
 def _place(view: GraphView) -> None:
     """Depths for the drawing: a gate one column right of its deepest input; a leaf or constant one
     column left of its first consumer, so inputs sit next to the gates that use them."""
-    depth = {}
+    depth: dict[str, int] = {}
     consumers: dict[str, list[str]] = {}
     for e in view.edges:
         consumers.setdefault(e.src, []).append(e.dst)
@@ -458,7 +459,7 @@ def _draw(view: GraphView, standalone: bool) -> str:
     text = {n.id: n.lines(view.reverse) for n in view.nodes}
     size = {k: (max(len(s) for s in v) * CHAR_W + 2 * PAD, len(v) * LINE_H + 2 * PAD - 4) for k, v in text.items()}
     col_of = {n.id: i for i, col in enumerate(cols) for n in col}
-    gaps = [GAP_X] * len(cols)         # each gap as wide as the widest edge label drawn in it
+    gaps: list[float] = [GAP_X] * len(cols)         # each gap as wide as the widest edge label drawn in it
     for e in view.edges:
         label = e.label(view.reverse)
         if label:
@@ -466,7 +467,8 @@ def _draw(view: GraphView, standalone: bool) -> str:
             gaps[c] = max(gaps[c], max(len(s) for s in label.split("\n")) * CHAR_W + 30)
     heights = [sum(size[n.id][1] for n in col) + GAP_Y * (len(col) - 1) for col in cols]
     total_h = max(heights, default=0) + 2 * GAP_Y
-    pos, x = {}, GAP_Y
+    pos: dict[str, tuple[float, float, float, float, float]] = {}
+    x: float = GAP_Y
     for col, h, gap in zip(cols, heights, gaps):
         width = max((size[n.id][0] for n in col), default=0)
         y = (total_h - h) / 2

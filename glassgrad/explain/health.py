@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from glassgrad import engine
 from glassgrad._backend import ndarray, xp
@@ -30,6 +30,10 @@ from glassgrad.explain.export import Table, check_format
 from glassgrad.explain.notation import layer_label
 from glassgrad.tensor import Tensor, as_tensor
 from glassgrad.train.callbacks import Callback
+
+if TYPE_CHECKING:
+    from glassgrad.nn.layers import Linear
+    from glassgrad.nn.module import Module
 
 # Thresholds of the diagnosis (documented in its messages).
 SIGMOID_SATURATED = 0.01      # σ < 0.01 or σ > 0.99: σ' < 0.0099
@@ -51,8 +55,8 @@ ACTIVATIONS = ("Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softplus", "Ident
 @dataclass
 class _Layer:
     name: str
-    linear: object
-    activation: object | None     # the activation module after the Linear layer, if any
+    linear: Linear
+    activation: Module | None    # the activation module after the Linear layer, if any
     position: str = ""            # Nielsen's words: "hidden layer 1" … "output layer"
 
 
@@ -404,6 +408,7 @@ def _saturation_findings(layers: list[LayerHealth]) -> list[Finding]:
                     else "beyond ±0.99, where tanh' < 0.02")
             cure = ("use cross-entropy, which removes the f'(z^L) factor from δ^L, or smaller weights"
                     if output else "use smaller initial weights (glorot), normalised inputs or ReLU")
+            assert ell.activation is not None, "saturation is measured for sigmoid and tanh layers only"
             findings.append(Finding(
                 "saturated", ell.name,
                 f"saturated {ell.title}: {100 * ell.saturated:.0f}% of its {ell.activation.lower()} outputs are "

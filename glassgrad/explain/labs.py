@@ -22,7 +22,7 @@ from glassgrad.explain.model_check import CostRow, gradient_cost_comparison
 from glassgrad.texttable import aligned, rule
 
 
-def fitted_slope(x: Sequence[float], y: Sequence[float]) -> float:
+def fitted_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
     """The least-squares slope of log y against log x (rounded to 1e-9: a constant gives 0, not −1e-17)."""
     slope = float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
     return round(slope, 9) + 0.0
@@ -197,6 +197,7 @@ def probe(param: str = "W2[1,2]", sizes: Sequence[int] = (2, 3, 2), activation: 
     layers = [m for m in model.modules() if isinstance(m, Linear)]
     kind, layer, idx = ("b", ell - 1, (j - 1,)) if k == 0 else ("W", ell - 1, (j - 1, k - 1))
     target = layers[layer].weight if kind == "W" else layers[layer].bias
+    assert target is not None, "probe_network's Linear layers have biases"
     with engine.enable_grad():
         cost = quadratic_cost(model(x), y)
     (grad,) = engine.backward(cost, np.ones_like(cost.data), inputs=[target])
@@ -210,18 +211,18 @@ def probe(param: str = "W2[1,2]", sizes: Sequence[int] = (2, 3, 2), activation: 
         finally:
             target.data[idx] = w0
 
-    steps = np.logspace(-6, 0, 25) if steps is None else np.asarray(steps, float)
-    eps = np.logspace(-13, -1, 25) if eps is None else np.asarray(eps, float)
-    actual = np.array([cost_at(w0 + d) - c0 for d in steps])
-    predicted = g * steps
+    dws = np.logspace(-6, 0, 25) if steps is None else np.asarray(steps, float)
+    epsilons = np.logspace(-13, -1, 25) if eps is None else np.asarray(eps, float)
+    actual = np.array([cost_at(w0 + d) - c0 for d in dws])
+    predicted = g * dws
     residual = np.abs(actual - predicted)
-    inside = (steps >= fit_range[0]) & (steps <= fit_range[1]) & (residual > 0)
+    inside = (dws >= fit_range[0]) & (dws <= fit_range[1]) & (residual > 0)
     if inside.sum() < 2:
         raise ValueError(f"probe: fewer than two steps Δw with a nonzero residual in {fit_range}: widen the range")
-    slope = fitted_slope(steps[inside], residual[inside])
-    fd_error = np.array([abs((cost_at(w0 + e) - cost_at(w0 - e)) / (2 * e) - g) for e in eps])
-    best = float(eps[int(np.argmin(fd_error))])
-    large = (eps >= 1e-3) & (fd_error > 0)
-    truncation = fitted_slope(eps[large], fd_error[large]) if large.sum() >= 2 else float("nan")
-    return Probe(param, w0, g, c0, steps, actual, predicted, residual, slope, fit_range, eps, fd_error, best,
+    slope = fitted_slope(dws[inside], residual[inside])
+    fd_error = np.array([abs((cost_at(w0 + e) - cost_at(w0 - e)) / (2 * e) - g) for e in epsilons])
+    best = float(epsilons[int(np.argmin(fd_error))])
+    large = (epsilons >= 1e-3) & (fd_error > 0)
+    truncation = fitted_slope(epsilons[large], fd_error[large]) if large.sum() >= 2 else float("nan")
+    return Probe(param, w0, g, c0, dws, actual, predicted, residual, slope, fit_range, epsilons, fd_error, best,
                  truncation)

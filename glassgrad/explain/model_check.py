@@ -190,7 +190,7 @@ def check_model_gradients(model, loss_fn: Callable, x, y, eps: float = 1e-6,
     rows = []
     for name, p in twin.named_parameters():
         grad = xp.zeros(p.shape) if p.grad is None else xp.asarray(p.grad.data, dtype=xp.float64)
-        worst = (0.0, None, 0.0, 0.0)
+        worst: tuple[float, tuple[int, ...] | None, float, float] = (0.0, None, 0.0, 0.0)   # error, index, n, a
         entries = _entries(p.shape, max_entries_per_param, rng)
         for idx in entries:
             n = _centred_difference(counted, loss_fn, x, y, p, idx, eps)

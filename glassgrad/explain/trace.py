@@ -37,6 +37,7 @@ from glassgrad.explain.export import (Math, Rich, _keep, check_format, latex_doc
                                       rich_text, tex_math, tex_matrix)
 from glassgrad.explain.notation import SOURCES, Symbols, check_notation, correspondence
 from glassgrad.nn import functional as F
+from glassgrad.nn.module import Parameter
 from glassgrad.tensor import Tensor
 from glassgrad.texttable import aligned
 
@@ -103,7 +104,13 @@ def _custom_activation(m: nn.Activation) -> _Act:
 @dataclass
 class _Layer:
     linear: nn.Linear
-    act: _Act | None = None
+    act: _Act
+
+    @property
+    def bias(self) -> Parameter:
+        """``linear.bias`` (read each time, like the weight), which ``_network`` requires to exist."""
+        assert self.linear.bias is not None, "trace admits only Linear layers with a bias"
+        return self.linear.bias
 
 
 def _modules(model: nn.Module) -> list[nn.Module]:
@@ -113,12 +120,13 @@ def _modules(model: nn.Module) -> list[nn.Module]:
 
 
 def _network(model: nn.Module) -> list[_Layer]:
-    layers: list[_Layer] = []
+    linears: list[nn.Linear] = []
+    acts: dict[int, _Act] = {}                  # index into linears -> the activation after that layer
     for i, m in enumerate(_modules(model)):
         if isinstance(m, nn.Linear):
             if m.bias is None:
                 raise ValueError(f"trace: module {i} is a Linear layer without a bias; the notes' layers have one")
-            layers.append(_Layer(m))
+            linears.append(m)
             continue
         act = _activation(m)
         if act is None:
@@ -126,14 +134,12 @@ def _network(model: nn.Module) -> list[_Layer]:
                              "activation; trace follows Sequential(Linear, activation, Linear, activation, …) "
                              "networks with sigmoid, tanh, relu, identity, softplus, leaky_relu, elu or "
                              "nn.Activation layers")
-        if not layers or layers[-1].act is not None:
+        if not linears or len(linears) - 1 in acts:
             raise ValueError(f"trace: the activation {act.name} (module {i}) must follow a Linear layer")
-        layers[-1].act = act
-    if not layers:
+        acts[len(linears) - 1] = act
+    if not linears:
         raise ValueError("trace: the model has no Linear layer")
-    for layer in layers:
-        layer.act = layer.act or IDENTITY
-    return layers
+    return [_Layer(linear, acts.get(j, IDENTITY)) for j, linear in enumerate(linears)]
 
 
 
@@ -193,7 +199,7 @@ def _hand_pass(layers: list[_Layer], X: np.ndarray, Y: np.ndarray, cost: str, no
     p.output = _output_kind(cost, layers[-1].act.name)
     for layer in layers:                                  # forward: z^l = W^l a^(l−1) + b^l, a^l = f(z^l)
         p.W.append(layer.linear.weight.data.astype(np.float64))
-        p.b.append(layer.linear.bias.data.astype(np.float64))
+        p.b.append(layer.bias.data.astype(np.float64))
         p.z.append(p.a[-1] @ p.W[-1].T + p.b[-1])
         p.a.append(layer.act.f(p.z[-1]))
     p.cost, delta = _output_error(p, layers[-1].act, _squared_error_weight(notation))
@@ -257,7 +263,7 @@ def _engine_pass(layers: list[_Layer], X: np.ndarray, Y: np.ndarray, output: str
                  lam: float) -> _Pass:
     """δ^l (= n ∂cost/∂z^l), ∂/∂b^l and ∂/∂W^l from the engine's backward(); no ``.grad`` is touched."""
     cost, zs, _ = _engine_forward(layers, X, Y, output, notation, lam)
-    params = [p for layer in layers for p in (layer.linear.weight, layer.linear.bias)]
+    params: list[Tensor] = [p for layer in layers for p in (layer.linear.weight, layer.bias)]
     grads = engine.backward(cost, np.ones_like(cost.data), inputs=params + zs)
     k = len(params)
     return _Pass(X, Y, [], gW=grads[0:k:2], gb=grads[1:k:2], delta=[len(X) * g for g in grads[k:]],
@@ -316,9 +322,9 @@ class LayerTrace:
     engine_cost: float = float("nan")
     digits: int = 4
     max_items: int = 8           # rows / columns printed before eliding with …
-    _pass: _Pass | None = field(default=None, repr=False)
-    _engine: _Pass | None = field(default=None, repr=False)
-    _net: list | None = field(default=None, repr=False)
+    _pass: _Pass = field(kw_only=True, repr=False)          # the hand computation
+    _engine: _Pass = field(kw_only=True, repr=False)        # the engine's gradients of the same network
+    _net: list[_Layer] = field(kw_only=True, repr=False)
 
     def in_notation(self, notation: str) -> "LayerTrace":
         """The same network and example traced in another notation, with that notation's own cost (lfd's

@@ -149,7 +149,7 @@ class Activation(Module):
     def __init__(self, f: Callable, df: Callable, name: str = "activation"):
         super().__init__()
         self.name = name
-        self.gate = type(name, (Function,), {
+        self.gate: type[Function] = type(name, (Function,), {
             "forward": staticmethod(lambda ctx, z: (ctx.save_for_backward(z), f(z))[1]),
             "backward": staticmethod(lambda ctx, g: g * df(ctx.saved_tensors[0])),
         })
