@@ -427,14 +427,17 @@ def _float_dtype(dtype):
 
 
 def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros of the given shape; float32 unless ``dtype`` says otherwise."""
     return Tensor(xp.zeros(_shape(shape, "zeros"), _float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones of the given shape; float32 unless ``dtype`` says otherwise."""
     return Tensor(xp.ones(_shape(shape, "ones"), _float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def full(shape, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of the given shape filled with the number ``fill_value``; float32 unless ``dtype`` says otherwise."""
     if isinstance(fill_value, (str, bytes)):
         raise TypeError(f"full: fill_value must be a number, not {type(fill_value).__name__} ({fill_value!r})")
     return Tensor(xp.full(_shape((shape,), "full"), fill_value, _float_dtype(dtype)), requires_grad=requires_grad)
@@ -471,6 +474,7 @@ def logspace(start: float, stop: float, num: int = 50, endpoint: bool = True, ba
 
 
 def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False) -> Tensor:
+    """The n × m identity matrix (m = n when omitted), as ``np.eye``; float32 unless ``dtype`` says otherwise."""
     check_int("eye n", n, low=0)
     if m is not None:
         check_int("eye m", m, low=0)
@@ -483,16 +487,19 @@ def _like(t, dtype):
 
 
 def zeros_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Zeros with the shape of ``t`` (a Tensor or array) and its dtype unless ``dtype`` is given."""
     shape, dtype = _like(t, dtype)
     return zeros(shape, dtype=dtype, requires_grad=requires_grad)
 
 
 def ones_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Ones with the shape of ``t`` (a Tensor or array) and its dtype unless ``dtype`` is given."""
     shape, dtype = _like(t, dtype)
     return ones(shape, dtype=dtype, requires_grad=requires_grad)
 
 
 def full_like(t, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    """``fill_value`` with the shape of ``t`` (a Tensor or array) and its dtype unless ``dtype`` is given."""
     shape, dtype = _like(t, dtype)
     return full(shape, fill_value, dtype=dtype, requires_grad=requires_grad)
 
@@ -551,11 +558,13 @@ def randn(*shape, dtype=None, requires_grad: bool = False, generator: Generator 
 
 
 def rand_like(t, dtype=None, requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
+    """Uniform on [0, 1) with the shape of ``t`` and its dtype unless ``dtype`` is given."""
     shape, dtype = _like(t, dtype)
     return rand(shape, dtype=dtype, requires_grad=requires_grad, generator=generator)
 
 
 def randn_like(t, dtype=None, requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
+    """Standard normal with the shape of ``t`` and its dtype unless ``dtype`` is given."""
     shape, dtype = _like(t, dtype)
     return randn(shape, dtype=dtype, requires_grad=requires_grad, generator=generator)
 

@@ -150,8 +150,9 @@ class DataLoader:
         generator: use this ``np.random.Generator`` (or a ``glassgrad.tensor.Generator``)
             instead of creating one from ``seed``.
         as_tensor: if False, yield plain NumPy arrays instead of Tensors.
-        num_replicas, rank: data-parallel training over ``num_replicas`` processes (as PyTorch's
-            ``DistributedSampler``): this loader yields only shard ``rank`` of every epoch. All replicas draw
+        num_replicas: data-parallel training over ``num_replicas`` processes (as PyTorch's
+            ``DistributedSampler``): this loader yields only shard ``rank`` of every epoch.
+        rank: this process's shard, ``0 <= rank < num_replicas``. All replicas draw
             the same order (give them the same ``seed``) and rank r takes positions r, r + num_replicas, …
             of it, so every example is used once per epoch across the ranks, and the k-th batches of all
             ranks together are the k-th batch of ``batch_size × num_replicas`` that one process would draw.

@@ -99,6 +99,7 @@ class Softplus(_Elementwise):
 
 
 class LeakyReLU(Module):
+    """z for z > 0, else negative_slope · z; derivative 1 for z > 0, ``negative_slope`` otherwise."""
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
         self.negative_slope = negative_slope
@@ -111,6 +112,7 @@ class LeakyReLU(Module):
 
 
 class ELU(Module):
+    """z for z > 0, alpha · (e^z − 1) otherwise; derivative 1 for z > 0, alpha · e^z otherwise."""
     def __init__(self, alpha: float = 1.0):
         super().__init__()
         self.alpha = alpha
@@ -123,6 +125,7 @@ class ELU(Module):
 
 
 class Softmax(Module):
+    """e^z / Σ e^z along ``axis`` (each slice sums to 1)."""
     def __init__(self, axis: int = -1):
         super().__init__()
         self.axis = axis
@@ -132,6 +135,7 @@ class Softmax(Module):
 
 
 class LogSoftmax(Softmax):
+    """log softmax along ``axis``, computed as z − logsumexp(z) (stable for large z)."""
     def forward(self, x):
         return F.log_softmax(x, axis=self.axis)
 

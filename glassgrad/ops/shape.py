@@ -85,6 +85,7 @@ expand_dims = unsqueeze
 
 
 def permute(x, *axes):
+    """Reorder the axes, as ``torch.permute``: ``permute(x, 1, 0)`` or ``permute(x, (1, 0))``; see ``transpose``."""
     return transpose(x, axes=axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
 
 
@@ -230,6 +231,7 @@ _astype = gate("astype", _astype_forward, lambda g, out, x, *, dtype: g,
 
 
 def astype(x, dtype):
+    """``x`` converted to ``dtype``: differentiably to a floating dtype, as a constant (no gradient) to any other."""
     dtype = xp.dtype(dtype)
     if dtype.kind == "f":
         return _astype(x, dtype=dtype)

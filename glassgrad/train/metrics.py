@@ -25,6 +25,7 @@ def correct(output: ndarray, target: ndarray) -> int:
 
 
 def accuracy(output: ndarray, target: ndarray) -> float:
+    """The fraction of examples the output classifies right (``correct`` over their number; 0.0 for none)."""
     return correct(output, target) / max(len(xp.asarray(target)), 1)
 
 

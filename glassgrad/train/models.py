@@ -96,6 +96,8 @@ def loss_by_name(name: str, num_classes: int | None) -> Callable:
 
 
 def optimizer_by_name(name: str, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
+    """The optimizer named by ``name`` over ``params``: one of ``OPTIMIZERS`` (sgd, momentum, nesterov, adam,
+    adamw, rmsprop)."""
     from glassgrad import optim
 
     _choice("optimizer", name, OPTIMIZERS)
