@@ -652,6 +652,8 @@ def compile(fn: Callable, warn: bool = True, *, optimizer=None,
     ``before_step()`` (e.g. gradient clipping) and ``optimizer.step()`` — in one generated function: each
     parameter's ``.grad`` then holds this step's gradient in an array the next call overwrites.
     """
+    if not callable(fn):
+        raise TypeError(f"gg.compile: expected the step function fn(*inputs) -> loss, not {type(fn).__name__}")
     if before_step is not None and optimizer is None:
         raise ValueError("gg.compile: before_step runs before the optimizer's step; pass optimizer= too")
     return Compiled(fn, warn, None if optimizer is None else _Update(optimizer, before_step))

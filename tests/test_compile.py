@@ -345,3 +345,9 @@ def test_whole_compiled_step_hinge_loss_with_penalty_equals_eager():
     assert eager[0] == compiled[0]
     for a, b in zip(eager[1], compiled[1]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("not_a_function", [None, 5, "step"])
+def test_compile_refuses_what_is_not_a_function_up_front(not_a_function):
+    with pytest.raises(TypeError, match="gg.compile: expected the step function"):
+        gg.compile(not_a_function)
