@@ -74,6 +74,12 @@ def test_a_bad_number_is_one_line_naming_the_flag_and_what_is_allowed(command, f
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("argv", [["evaluate", "--model", "x"], ["explain", "health", "--bogus", "1"]])
+def test_an_unknown_flag_is_reported_by_its_command(argv, capsys):
+    message = user_error(argv, capsys)
+    assert message.startswith(f"glassgrad {' '.join(argv[:-2])}: error: unrecognized arguments: {argv[-2]}")
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e999"])
 def test_expression_values_must_be_finite(capsys, value):
     message = user_error(["explain", "circuit", "--expr", "x * 2", "--values", f"x={value}"], capsys)

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args, extra = parser.parse_known_args(argv)
         if extra and getattr(args, "command", None) != "bench":
-            raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see {args.prog} --help)")
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see {args.prog} --help)", args.prog)
     except UsageError as e:                 # as argparse does: the parse error exits with status 2
         if debug:
             raise
