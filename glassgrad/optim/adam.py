@@ -69,9 +69,7 @@ class Adam(Optimizer):
         tmp *= 1 - beta2
         v += tmp
         if amsgrad:
-            vmax = state.get("max_exp_avg_sq")
-            if vmax is None:
-                vmax = state["max_exp_avg_sq"] = xp.zeros_like(w)
+            vmax = self._zeros_buffer(state, "max_exp_avg_sq", w)
             xp.maximum(vmax, v, out=vmax)
             v = vmax
         step_size = lr / (1 - beta1 ** t)

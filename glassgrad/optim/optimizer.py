@@ -332,6 +332,15 @@ class Optimizer:
                                       f"{type(v).__name__}; optimiser state holds arrays and numbers")
         return out
 
+    @staticmethod
+    def _zeros_buffer(state: dict[str, Any], key: str, like: Any) -> Any:
+        """``state[key]``, made as zeros shaped like ``like`` on first use: buffers that only some settings
+        need (AMSGrad's maximum, centred RMSprop's average, RMSprop's momentum)."""
+        buf = state.get(key)
+        if buf is None:
+            buf = state[key] = xp.zeros_like(like)
+        return buf
+
     def _param_state(self, p: Tensor, fresh: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
         """The state of parameter ``p`` (the one way every optimiser reads it), made on first use by ``fresh()``
         (empty without it)."""

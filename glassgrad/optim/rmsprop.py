@@ -55,9 +55,7 @@ class RMSprop(Optimizer):
         tmp *= 1 - alpha
         s += tmp
         if centered:
-            ga = state.get("grad_avg")
-            if ga is None:
-                ga = state["grad_avg"] = xp.zeros_like(w)
+            ga = self._zeros_buffer(state, "grad_avg", w)
             xp.subtract(g, ga, out=tmp)  # ḡ ← ḡ + (1 − α)(g − ḡ), PyTorch's lerp
             tmp *= 1 - alpha
             ga += tmp
@@ -69,9 +67,7 @@ class RMSprop(Optimizer):
         tmp += eps
         xp.divide(g, tmp, out=tmp)       # g / d
         if mu > 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = xp.zeros_like(w)
+            buf = self._zeros_buffer(state, "momentum_buffer", w)
             buf *= mu
             buf += tmp
             xp.multiply(buf, lr, out=tmp)
