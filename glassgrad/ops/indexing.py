@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 
 from glassgrad._backend import xp
+from glassgrad.device import array_module, as_array
 from glassgrad.engine import gate, nondifferentiable
 from glassgrad.ops.elementwise import mul, sub
 from glassgrad.ops.reduce import _axes
@@ -20,7 +21,7 @@ from glassgrad.tensor import Tensor
 
 
 def _values(x):
-    return x.data if isinstance(x, Tensor) else xp.asarray(x)
+    return as_array(x)
 
 
 def _reversed(x, axis: int):
@@ -110,7 +111,7 @@ def take_along_axis(x, indices, axis: int):
         raise ValueError(f"take_along_axis: indices need as many axes as x ({len(shape)}), not {indices.ndim}")
     axis = axis % len(shape)
     index = tuple(indices if d == axis else
-                  xp.arange(n).reshape(tuple(-1 if k == d else 1 for k in range(len(shape))))
+                  array_module(indices).arange(n).reshape(tuple(-1 if k == d else 1 for k in range(len(shape))))
                   for d, n in enumerate(shape))
     return getitem(x, index)
 
@@ -148,7 +149,8 @@ def repeat(x, repeats, axis: int | None = None):
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
     n = _values(x).shape[axis]
-    return take(x, xp.repeat(xp.arange(n), repeats), axis)
+    module = array_module(x)
+    return take(x, module.repeat(module.arange(n), repeats), axis)
 
 
 def flip(x, axis=None):
@@ -169,7 +171,7 @@ def roll(x, shift, axis=None):
         raise ValueError(f"roll: {len(shifts)} shifts for {len(axes)} axes")
     for s, a in zip(shifts, axes):
         n = _values(x).shape[a]
-        x = take(x, (xp.arange(n) - s) % n, a)
+        x = take(x, (array_module(x).arange(n) - s) % n, a)
     return x
 
 
@@ -196,13 +198,13 @@ def tril(x, k: int = 0):
     """``np.tril``: entries above the k-th diagonal set to 0 (a product with a 0/1 mask, so the gradient is
     masked the same way)."""
     n, m = _values(x).shape[-2:]
-    return mul(x, xp.tri(n, m, k, dtype=bool))
+    return mul(x, array_module(x).tri(n, m, k, dtype=bool))
 
 
 def triu(x, k: int = 0):
     """``np.triu``: entries below the k-th diagonal set to 0."""
     n, m = _values(x).shape[-2:]
-    return mul(x, ~xp.tri(n, m, k - 1, dtype=bool))
+    return mul(x, ~array_module(x).tri(n, m, k - 1, dtype=bool))
 
 
 def atleast_1d(x):
