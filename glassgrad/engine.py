@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 from glassgrad import hooks
 from glassgrad._backend import ndarray, xp
-from glassgrad.device import array_module, check_same_device
+from glassgrad.device import array_module, check_same_device, is_device_array
 from glassgrad.grad_mode import _GradMode, _GradModeScope
 from glassgrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401  engine API
 from glassgrad.tensor import Tensor
@@ -494,7 +494,7 @@ def own_array(gi, delivered: set):
     """``gi`` itself if a leaf may keep it, else a copy: never a view, a read-only array or an array already
     handed to another leaf (add passes one gradient to both inputs), so in-place updates of one ``.grad``
     never change another's."""
-    if id(gi) in delivered or not _private(gi):
+    if id(gi) in delivered or not (gi.flags.owndata and gi.flags.writeable if type(gi) is ndarray else _private(gi)):
         gi = array_module(gi).array(gi)           # a copy on gi's own device
     delivered.add(id(gi))
     return gi
@@ -515,19 +515,17 @@ def add_to_grad(leaf: Tensor, gi, delivered: set) -> None:
     a = grad.data
     if grad.grad_fn is not None or grad._requires_grad:
         leaf.grad = grad + Tensor._make(gi)          # a .grad set to a tensor in a graph
-    elif id(a) not in delivered and a.shape == gi.shape and a.dtype == gi.dtype and _private(a):
+    elif id(a) not in delivered and a.shape == gi.shape and a.dtype == gi.dtype and \
+            (a.flags.writeable and a.flags.owndata if type(a) is ndarray else _private(a)):
         a += gi
     else:
         leaf.grad = Tensor._make(a + gi)
 
 
 def _private(a) -> bool:
-    """True for an array that owns its memory and may be written (NumPy's flags; CuPy's have no ``writeable``:
-    its arrays always are)."""
-    if type(a) is ndarray:
-        return a.flags.owndata and a.flags.writeable
-    flags = getattr(a, "flags", None)           # a GPU array; a NumPy scalar has flags too, but owns no array
-    return flags is not None and not isinstance(a, xp.generic) and flags.owndata and getattr(flags, "writeable", True)
+    """For anything but a NumPy array (tested inline): True for a GPU array that owns its memory (CuPy's flags
+    have no ``writeable``: its arrays always are); False for NumPy scalars and the like."""
+    return is_device_array(a) and a.flags.owndata and getattr(a.flags, "writeable", True)
 
 
 def _retain(node: Node, g) -> None:
