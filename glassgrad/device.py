@@ -15,13 +15,13 @@ how ``glassgrad.cuda`` registers CuPy and how ``tests/devices.py`` registers its
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Union
 
 import numpy
 
-__all__ = ["Device", "device", "Backend", "register_backend", "registered_backend", "backend_for", "array_module",
-           "device_of", "to_device", "to_host", "as_array", "is_device_array", "check_same_device", "add_at",
-           "creating_on", "on_device_of"]
+__all__ = ["Device", "DeviceLike", "device", "Backend", "register_backend", "registered_backend", "backend_for",
+           "array_module", "device_of", "to_device", "to_host", "as_array", "is_device_array", "check_same_device",
+           "add_at", "creating_on", "on_device_of"]
 
 _TYPES = ("cpu", "cuda")
 _SPEC_FORMS = "'cpu', 'cuda', 'cuda:N' (N a GPU index ≥ 0) or a gg.Device"
@@ -86,6 +86,9 @@ class Device:
 
 
 CPU = Device("cpu")
+
+DeviceLike = Union[str, Device]
+"""What ``device=`` arguments accept: a spec string ("cpu", "cuda", "cuda:N") or a ``Device``."""
 
 
 def device(spec: str | Device) -> Device:
