@@ -25,7 +25,7 @@ from typing import Sequence
 
 from glassgrad.tensor import TensorLike
 
-from glassgrad._backend import xp
+from glassgrad._backend import ndarray, xp
 from glassgrad.engine import Each, gate
 from glassgrad.ops.elementwise import mul, sub
 from glassgrad.ops.linalg import matmul
@@ -93,7 +93,7 @@ def _parse(subscripts: str, shapes: tuple) -> tuple[tuple, tuple, dict]:
     return tuple(explicit), output, sizes
 
 
-def _einsum(*operands, subscripts):
+def _einsum(*operands: ndarray, subscripts: str) -> ndarray:
     return xp.einsum(subscripts, *operands, optimize=len(operands) > 2)
 
 

@@ -172,7 +172,7 @@ def _is_basic(index) -> bool:
                (isinstance(p, ndarray) and p.dtype == bool) for p in parts)
 
 
-def _scatter_add(g, index, shape):
+def _scatter_add(g: ndarray, index: Any, shape: tuple[int, ...]) -> ndarray:
     z = xp.zeros(shape, dtype=g.dtype)
     if _is_basic(index):
         z[index] = g
