@@ -26,7 +26,7 @@ from typing import Any, Callable, Container, Sequence, TypeVar, overload
 
 from glassgrad import hooks
 from glassgrad._backend import ndarray, xp
-from glassgrad.device import array_module, check_same_device, is_device_array
+from glassgrad.device import array_module, as_array, check_same_device, is_device_array
 from glassgrad.grad_mode import _GradMode, _GradModeScope
 from glassgrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401  engine API
 from glassgrad.tensor import Tensor, TensorLike
@@ -293,7 +293,7 @@ def apply(gate: Gate, args: tuple, params: dict) -> Any:     # a Tensor; on plai
         raise ShapeError(f"{gate.name}: cannot apply to inputs of shapes {shapes}"
                          f"{' with ' + str(params) if params else ''}: {e}") from e
     result = _new(Tensor)                      # Tensor._make and a Node, written out: the hot path
-    result.data = out if type(out) is ndarray else xp.asarray(out)
+    result.data = out if type(out) is ndarray else as_array(out)    # a NumPy scalar; a GPU array as it is
     result.grad = result.name = None
     if _GradMode.enabled and True in needs:
         node = result.grad_fn = _new(Node)
