@@ -26,7 +26,7 @@ from glassgrad import hooks
 from glassgrad._backend import ndarray, xp
 from glassgrad.grad_mode import _GradMode, _GradModeScope
 from glassgrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401  engine API
-from glassgrad.tensor import Tensor
+from glassgrad.tensor import Tensor, TensorLike
 
 # --------------------------------------------------------------------------------------------------
 # Gates and nodes
@@ -57,7 +57,8 @@ class Gate:
         self.signature = signature         # the forward's signature (None for a gate made directly)
         self.module = module               # where the gate is declared, for the generated gate table
 
-    def input_grads(self, g, out, inputs: Sequence, params: dict, needs: Sequence[bool]) -> list:
+    def input_grads(self, g: Tensor | ndarray, out: Tensor | ndarray, inputs: Sequence[Any], params: dict[str, Any],
+                    needs: Sequence[bool]) -> list[Any]:
         """The gradients of the inputs that ``needs`` asks for (None for the others)."""
         vjps: Any = self.vjps   # a None rule raises TypeError below, turned into a clear error
         grads = []     # a plain loop: a comprehension would be one more function call per gate
@@ -77,10 +78,10 @@ class Gate:
                 raise RuntimeError(f"{self.name}: input {i}{_input_name(self, i)} needs a gradient, but the gate "
                                    "has no derivative rule (VJP) for it")
 
-    def __call__(self, *args, **params):
+    def __call__(self, *args: TensorLike, **params: Any) -> Tensor:
         return apply(self, args, {**self.defaults, **params} if self.defaults else params)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<gate {self.name}>"
 
 
@@ -210,9 +211,19 @@ def _as_function(g: Gate, n_inputs: int | None) -> Callable[..., Any]:
     function.__name__ = function.__qualname__ = g.name
     function.__module__ = g.module
     function.__doc__ = g.doc
-    function.__signature__ = signature            # type: ignore[attr-defined]
+    function.__signature__ = _public_signature(signature, n_inputs)   # type: ignore[attr-defined]
     function.gate = g                             # type: ignore[attr-defined]
     return function
+
+
+def _public_signature(forward: inspect.Signature, n_inputs: int | None) -> inspect.Signature:
+    """The gate's signature as help() and IDEs show it: the forward's, its inputs taking tensors (arrays and
+    numbers are constants) and a tensor returned. A gate given only plain arrays is plain NumPy and returns
+    the array (that is how the VJPs run at NumPy speed); a forward's annotations describe that case."""
+    parameters = list(forward.parameters.values())
+    n = 1 if n_inputs is None else n_inputs            # Each: the inputs are the one *inputs parameter
+    return forward.replace(parameters=[p.replace(annotation="TensorLike") for p in parameters[:n]] + parameters[n:],
+                           return_annotation="Tensor")
 
 
 class Node:
@@ -534,4 +545,13 @@ def nondifferentiable(fn: Callable) -> Callable:
                 hook.on_gate(None, args, kwargs, [False] * len(args), result, forward=fn)
         return result
 
+    try:
+        forward = inspect.signature(fn)
+    except (TypeError, ValueError):      # a builtin without a signature
+        return wrapper
+    if forward.return_annotation == "ndarray":    # shown as help() should: tensors in, a (constant) tensor out
+        wrapper.__signature__ = forward.replace(  # type: ignore[attr-defined]
+            parameters=[p.replace(annotation="TensorLike") if p.annotation == "ArrayLike" else p
+                        for p in forward.parameters.values()],
+            return_annotation="Tensor")
     return wrapper
