@@ -28,6 +28,7 @@ import numpy as np
 
 from glassgrad.explain.markup import escape
 from glassgrad.explain.notation import Symbols, layer_label
+from glassgrad.files import write_atomically
 
 if TYPE_CHECKING:      # for annotations only
     from glassgrad.explain.trace import LayerTrace
@@ -266,11 +267,7 @@ class NeuronView:
             text = self.to_html()
         else:
             text = self.reverse_svg() if reverse else self.forward_svg()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)                       # never a half-written file
-        return path
+        return write_atomically(path, text)
 
     def _repr_html_(self) -> str:
         return self.forward_svg() + self.reverse_svg()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from glassgrad._backend import ndarray, xp
 from glassgrad.explain.markup import escape
+from glassgrad.files import write_atomically
 
 if TYPE_CHECKING:      # for annotations only (the train package loads on first use)
     from glassgrad.explain.health import GradientHealth
@@ -254,8 +255,5 @@ def write_report(path: str | os.PathLike, history: History | list[dict], model: 
     (rows true, columns predicted) or None; ``health`` a ``GradientHealth`` callback that ran during fit,
     or None. Plots need matplotlib and are left out (with a note) without it. Returns the path.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(history, model, test_metrics, confusion, health, title, settings, class_names),
-                    encoding="utf-8")
-    return path
+    return write_atomically(path, render_report(history, model, test_metrics, confusion, health, title, settings,
+                                                class_names))
