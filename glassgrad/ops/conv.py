@@ -152,13 +152,14 @@ def _conv2d_input_grad(g, w, input_shape, stride=(1, 1), padding=(0, 0)):
 
 
 def _conv2d_weight_grad(x, g, kernel_size, stride=(1, 1), padding=(0, 0)):
-    """Σ_n g[n] · cols[n]ᵀ with the columns recomputed from x."""
+    """Σ_n g[n] · cols[n]ᵀ with the columns recomputed from x, computed transposed: Σ_n cols[n] · g[n]ᵀ is
+    the same sum, and BLAS runs these long, thin products about twice as fast with the C·kh·kw rows first."""
     (n, o), c = g.shape[:2], x.shape[1]
     _, _, _, _, row, length = _geometry(x.shape, kernel_size, stride, padding)
     cols = _cols(x, kernel_size, stride, padding)
-    per_example = xp.matmul(_columns(g, row, length), cols.transpose(0, 2, 1),
-                            out=_temporary("gemm", (n, o, cols.shape[1]), xp.result_type(x, g)))
-    return per_example.sum(axis=0).reshape((o, c) + tuple(kernel_size))
+    per_example = xp.matmul(cols, _columns(g, row, length).transpose(0, 2, 1),
+                            out=_temporary("gemm", (n, cols.shape[1], o), xp.result_type(x, g)))
+    return per_example.sum(axis=0).T.reshape((o, c) + tuple(kernel_size))
 
 
 conv2d = gate(
