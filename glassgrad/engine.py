@@ -26,6 +26,7 @@ from typing import Any, Callable, Container, Sequence
 
 from glassgrad import hooks
 from glassgrad._backend import ndarray, xp
+from glassgrad.device import array_module, as_array, check_same_device, is_device_array
 from glassgrad.grad_mode import _GradMode, _GradModeScope
 from glassgrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401  engine API
 from glassgrad.tensor import Tensor, TensorLike
@@ -267,25 +268,31 @@ class ShapeError(ValueError):
 def apply(gate: Gate, args: tuple, params: dict):
     """Run ``gate`` on ``args``; record a node when a tensor input needs a gradient and grad mode is on."""
     arrays, needs = [], []
-    wrapped = False
+    wrapped = off_host = False
     for a in args:
         if isinstance(a, Tensor):
             wrapped = True
-            arrays.append(a.data)
+            data = a.data
+            arrays.append(data)
             needs.append(a._requires_grad)
+            if type(data) is not ndarray:     # a GPU tensor: check devices below (one comparison per CPU tensor)
+                off_host = True
         else:
             arrays.append(a)
             needs.append(False)
     if not wrapped:
         return gate.forward(*args, **params)
+    if off_host:
+        check_same_device(gate.name, arrays)
     try:
         out = gate.forward(*arrays, **params) if params else gate.forward(*arrays)
     except (ValueError, IndexError, TypeError) as e:
+        check_same_device(gate.name, arrays)       # a GPU array among CPU tensors: the library refused to mix
         shapes = ", ".join(str(getattr(a, "shape", type(a).__name__)) for a in arrays)
         raise ShapeError(f"{gate.name}: cannot apply to inputs of shapes {shapes}"
                          f"{' with ' + str(params) if params else ''}: {e}") from e
     result = _new(Tensor)                      # Tensor._make and a Node, written out: the hot path
-    result.data = out if type(out) is ndarray else xp.asarray(out)
+    result.data = out if type(out) is ndarray else as_array(out)    # a NumPy scalar; a GPU array as it is
     result.grad = result.name = None
     if _GradMode.enabled and True in needs:
         node = result.grad_fn = _new(Node)
@@ -511,8 +518,8 @@ def own_array(gi, delivered: set):
     """``gi`` itself if a leaf may keep it, else a copy: never a view, a read-only array or an array already
     handed to another leaf (add passes one gradient to both inputs), so in-place updates of one ``.grad``
     never change another's."""
-    if id(gi) in delivered or type(gi) is not ndarray or not gi.flags.owndata or not gi.flags.writeable:
-        gi = xp.array(gi)
+    if id(gi) in delivered or not (gi.flags.owndata and gi.flags.writeable if type(gi) is ndarray else _private(gi)):
+        gi = array_module(gi).array(gi)           # a copy on gi's own device
     delivered.add(id(gi))
     return gi
 
@@ -532,17 +539,23 @@ def add_to_grad(leaf: Tensor, gi, delivered: set) -> None:
     a = grad.data
     if grad.grad_fn is not None or grad._requires_grad:
         leaf.grad = grad + Tensor._make(gi)          # a .grad set to a tensor in a graph
-    elif id(a) not in delivered and type(a) is ndarray and a.shape == gi.shape and a.dtype == gi.dtype \
-            and a.flags.writeable and a.flags.owndata:
-        xp.add(a, gi, out=a)
+    elif id(a) not in delivered and a.shape == gi.shape and a.dtype == gi.dtype and \
+            (a.flags.writeable and a.flags.owndata if type(a) is ndarray else _private(a)):
+        a += gi
     else:
         leaf.grad = Tensor._make(a + gi)
+
+
+def _private(a) -> bool:
+    """For anything but a NumPy array (tested inline): True for a GPU array that owns its memory (CuPy's flags
+    have no ``writeable``: its arrays always are); False for NumPy scalars and the like."""
+    return is_device_array(a) and a.flags.owndata and getattr(a.flags, "writeable", True)
 
 
 def _retain(node: Node, g) -> None:
     t = node.retained() if node.retained is not None else None
     if t is not None:
-        g = g if isinstance(g, Tensor) else Tensor._make(xp.array(g))
+        g = g if isinstance(g, Tensor) else Tensor._make(array_module(g).array(g))
         t.grad = g if t.grad is None else t.grad + g     # accumulates across backward calls, as a leaf's does
 
 

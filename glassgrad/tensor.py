@@ -16,6 +16,11 @@ from numpy.typing import ArrayLike, DTypeLike
 from glassgrad import hooks as _hooks
 from glassgrad._backend import ndarray, xp
 from glassgrad.checks import check_int, check_number
+from glassgrad.device import CPU as _CPU
+from glassgrad.device import DeviceLike
+from glassgrad.device import (
+    Device, as_array, backend_for, check_same_device, creating_on, device_of, is_device_array, to_device, to_host)
+from glassgrad.device import device as _parse_device
 
 float32 = xp.float32
 float64 = xp.float64
@@ -43,6 +48,11 @@ def _to_array(data: TensorLike, dtype: DTypeLike | None = None, copy: bool = Tru
         data = data.data
     if isinstance(data, (ndarray, xp.generic)):
         arr = xp.array(data, dtype=dtype, copy=copy or None)
+    elif is_device_array(data):          # a GPU array stays on its device
+        on_device: Any = data
+        arr = on_device.copy() if copy else on_device
+        if dtype is not None:
+            arr = arr.astype(dtype, copy=False)
     else:
         try:
             arr = xp.asarray(data)
@@ -84,7 +94,7 @@ class Tensor:
     def _make(data: ndarray, grad_fn: _engine.Node | None = None) -> Tensor:
         """Wrap the output of a gate without checks (the hot path)."""
         t = object.__new__(Tensor)
-        t.data = data if type(data) is ndarray else xp.asarray(data)
+        t.data = data if type(data) is ndarray or is_device_array(data) else xp.asarray(data)
         t.grad = None
         t.grad_fn = grad_fn
         t._requires_grad = grad_fn is not None
@@ -132,11 +142,17 @@ class Tensor:
                 raise RuntimeError(f"backward() on a tensor of shape {self.shape} needs a grad argument of "
                                    f"that shape (the gradient of a scalar w.r.t. it), or reduce it first "
                                    f"with .sum() or .mean()")
-            grad = xp.ones_like(self.data)
+            grad = xp.ones_like(self.data)          # on the tensor's device (NumPy dispatches to CuPy)
         else:
+            given = grad
             grad = _to_array(grad, self.dtype, copy=True)
             if grad.shape != self.shape:
                 raise ValueError(f"backward(): grad has shape {grad.shape} but the tensor has shape {self.shape}")
+            if type(grad) is not type(self.data):
+                if isinstance(given, (Tensor, ndarray)) or is_device_array(given):
+                    check_same_device("backward(grad=...)", (self.data, grad))
+                else:                                # numbers and lists: made on the host, then moved
+                    grad = to_device(grad, self.device)
         _engine.backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
 
     def retain_grad(self) -> Tensor:
@@ -149,14 +165,50 @@ class Tensor:
         """The same values, cut from the graph (shares memory)."""
         return Tensor._make(self.data)
 
+    # ---- devices -------------------------------------------------------------------------------
+    @property
+    def device(self) -> Device:
+        """Where the values live: ``gg.device("cpu")`` or ``cuda:N`` (compares equal to "cpu", "cuda", "cuda:0")."""
+        data = self.data
+        return _CPU if type(data) is ndarray else device_of(data)
+
+    def to(self, *args: Any, **kwargs: Any) -> "Tensor":
+        """This tensor on another device and/or in another dtype, as ``torch.Tensor.to``: ``t.to("cuda")``,
+        ``t.to(gg.float64)``, ``t.to("cpu", gg.float32)``, ``t.to(device=..., dtype=...)``, or ``t.to(other)``
+        for another tensor's device and dtype. Returns ``self`` when nothing changes.
+
+        Differentiable: the gradient of the copy flows back to this tensor on its own device (the ``to_device``
+        gate), and a float dtype change is the ``astype`` gate.
+        """
+        target, dtype = _to_arguments(args, kwargs)
+        out = self
+        if dtype is not None and out.dtype != dtype:
+            out = out.astype(dtype)
+        if target is not None and out.device != target:
+            out = _ops.to_device(out, target)
+        return out
+
+    def cpu(self) -> "Tensor":
+        """This tensor on the CPU (``self`` when it is there already); differentiable, as ``to``."""
+        return self.to(_CPU)
+
+    def cuda(self, index: int | None = None) -> "Tensor":
+        """This tensor on GPU ``index`` (the current GPU when None); differentiable, as ``to``."""
+        return self.to(Device("cuda", index))
+
     # ---- NumPy interop and conversion -----------------------------------------------------------
     def numpy(self) -> ndarray:
-        """The underlying array (shared, not copied)."""
+        """The underlying NumPy array (shared, not copied). A tensor on a GPU raises a TypeError: call
+        ``.cpu()`` first (as in PyTorch), which copies the values to host memory."""
         _value_read(self)
+        if type(self.data) is not ndarray:
+            _refuse_host_view(self, "numpy()")
         return self.data
 
     def __array__(self, dtype: DTypeLike | None = None, copy: bool | None = None) -> ndarray:
         _value_read(self)
+        if type(self.data) is not ndarray:
+            _refuse_host_view(self, "np.asarray()")
         if copy:
             return xp.array(self.data, dtype=dtype)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
@@ -243,7 +295,7 @@ class Tensor:
     __hash__ = object.__hash__   # tensors are hashable by identity although == is elementwise
 
     def __repr__(self) -> str:
-        body = xp.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        body = xp.array2string(to_host(self.data), separator=", ", prefix="tensor(", precision=4)
         extras = []
         if self.dtype != DEFAULT_FLOAT:
             extras.append(f"dtype={self.dtype}")
@@ -253,6 +305,8 @@ class Tensor:
             extras.append("requires_grad=True")
         if self.name:
             extras.append(f"name={self.name!r}")
+        if type(self.data) is not ndarray and is_device_array(self.data):
+            extras.insert(0, f"device='{self.device}'")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # ---- operators ------------------------------------------------------------------------------
@@ -292,7 +346,11 @@ class Tensor:
         if self.requires_grad and _engine.is_grad_enabled():
             raise RuntimeError("in-place assignment into a tensor that requires grad would corrupt its "
                                "gradient; do it under gg.no_grad() or on t.detach()")
-        self.data[_ops.plain_index(index)] = value.data if isinstance(value, Tensor) else value
+        index = _ops.plain_index(index)
+        value = value.data if isinstance(value, Tensor) else value
+        if type(self.data) is not ndarray or type(value) is not ndarray:
+            check_same_device("setitem", (self.data, value, *(index if isinstance(index, tuple) else (index,))))
+        self.data[index] = value
 
     # ---- gates as methods (the functions live in glassgrad.ops) ---------------------------------
     def exp(self) -> Tensor: return _apply(_gate["exp"], (self,), {})
@@ -420,27 +478,42 @@ and tuples of these."""
 
 
 # ------------------------------------------------------------------------------------------------
-# Creating tensors
+# Creating tensors. Every creation function takes device= ("cpu", "cuda", "cuda:N", a gg.Device; None is the
+# CPU) and makes the array there; the *_like functions follow their source's device unless told otherwise.
 # ------------------------------------------------------------------------------------------------
-def tensor(data: TensorLike, dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
-    """A new tensor holding a copy of ``data`` (a number, nested list, array or tensor).
+def tensor(data: TensorLike, dtype: DTypeLike | None = None, requires_grad: bool = False,
+           device: DeviceLike | None = None) -> Tensor:
+    """A new tensor holding a copy of ``data`` (a number, nested list, array or tensor), on ``device``
+    (None: where ``data`` is, the CPU for numbers and lists).
 
     Python floats give float32 and Python ints int64; NumPy arrays keep their dtype.
     """
-    return Tensor(_to_array(data, dtype, copy=True), requires_grad=requires_grad)
+    arr = _to_array(data, dtype, copy=device is None)
+    if device is not None:
+        moved = to_device(arr, device)
+        arr = _to_array(data, dtype, copy=True) if moved is arr else moved    # already there: copy it here
+    return Tensor(arr, requires_grad=requires_grad)
 
 
-def as_tensor(data: TensorLike, dtype: DTypeLike | None = None) -> Tensor:
-    """Like ``tensor`` but shares memory with ``data`` when it is already an array of that dtype."""
-    if isinstance(data, Tensor) and (dtype is None or data.dtype == xp.dtype(dtype)):
+def as_tensor(data: TensorLike, dtype: DTypeLike | None = None, device: DeviceLike | None = None) -> Tensor:
+    """Like ``tensor`` but shares memory with ``data`` when it is already an array of that dtype on that device."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == xp.dtype(dtype)) and \
+            (device is None or data.device == device):
         return data
-    return Tensor(_to_array(data, dtype, copy=False))
+    arr = _to_array(data, dtype, copy=False)
+    return Tensor(arr if device is None else to_device(arr, device))
 
 
 def from_dlpack(x: Any, requires_grad: bool = False) -> Tensor:
     """A tensor sharing memory with any DLPack producer: a PyTorch tensor on the CPU, a NumPy array, a JAX
-    array … (``x`` itself must not require a gradient in its own library: detach it there first)."""
-    return Tensor(xp.from_dlpack(x), requires_grad=requires_grad)
+    array … (``x`` itself must not require a gradient in its own library: detach it there first). A producer
+    on a CUDA device is read by the "cuda" backend (CuPy), on the same GPU."""
+    on_gpu = hasattr(x, "__dlpack_device__") and x.__dlpack_device__()[0] == _DLPACK_CUDA
+    module = backend_for(Device("cuda")).module if on_gpu else xp
+    return Tensor(module.from_dlpack(x), requires_grad=requires_grad)
+
+
+_DLPACK_CUDA = 2     # DLPack's device type code of CUDA memory (kDLCUDA)
 
 
 def _shape(shape: tuple[int | Sequence[int], ...], who: str) -> tuple[int, ...]:
@@ -453,93 +526,118 @@ def _float_dtype(dtype: DTypeLike | None) -> DTypeLike:
     return DEFAULT_FLOAT if dtype is None else dtype
 
 
-def zeros(*shape: int | Sequence[int], dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros of the given shape; float32 unless ``dtype`` says otherwise."""
-    return Tensor(xp.zeros(_shape(shape, "zeros"), _float_dtype(dtype)), requires_grad=requires_grad)
+def zeros(*shape: int | Sequence[int], dtype: DTypeLike | None = None, requires_grad: bool = False,
+          device: DeviceLike | None = None) -> Tensor:
+    """A tensor of zeros of the given shape on ``device`` (None: the CPU); float32 unless ``dtype`` says otherwise."""
+    size = _shape(shape, "zeros")
+    with creating_on(device) as module:
+        return Tensor(module.zeros(size, _float_dtype(dtype)), requires_grad=requires_grad)
 
 
-def ones(*shape: int | Sequence[int], dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ones of the given shape; float32 unless ``dtype`` says otherwise."""
-    return Tensor(xp.ones(_shape(shape, "ones"), _float_dtype(dtype)), requires_grad=requires_grad)
+def ones(*shape: int | Sequence[int], dtype: DTypeLike | None = None, requires_grad: bool = False,
+         device: DeviceLike | None = None) -> Tensor:
+    """A tensor of ones of the given shape on ``device`` (None: the CPU); float32 unless ``dtype`` says otherwise."""
+    size = _shape(shape, "ones")
+    with creating_on(device) as module:
+        return Tensor(module.ones(size, _float_dtype(dtype)), requires_grad=requires_grad)
 
 
-def full(shape: int | Sequence[int], fill_value: float, dtype: DTypeLike | None = None,
-         requires_grad: bool = False) -> Tensor:
-    """A tensor of the given shape filled with the number ``fill_value``; float32 unless ``dtype`` says otherwise."""
+def full(shape: int | Sequence[int], fill_value: float, dtype: DTypeLike | None = None, requires_grad: bool = False,
+         device: DeviceLike | None = None) -> Tensor:
+    """A tensor of the given shape filled with the number ``fill_value``, on ``device`` (None: the CPU); float32
+    unless ``dtype`` says otherwise."""
     if isinstance(fill_value, (str, bytes)):
         raise TypeError(f"full: fill_value must be a number, not {type(fill_value).__name__} ({fill_value!r})")
-    return Tensor(xp.full(_shape((shape,), "full"), fill_value, _float_dtype(dtype)), requires_grad=requires_grad)
+    size = _shape((shape,), "full")
+    with creating_on(device) as module:
+        return Tensor(module.full(size, fill_value, _float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def arange(start: float, stop: float | None = None, step: float = 1, dtype: DTypeLike | None = None,
-            requires_grad: bool = False) -> Tensor:
-    """Like ``np.arange``; int64 for whole-number arguments, float32 otherwise."""
+           requires_grad: bool = False,
+           device: DeviceLike | None = None) -> Tensor:
+    """Like ``np.arange``, on ``device`` (None: the CPU); int64 for whole-number arguments, float32 otherwise."""
     for name, value in (("start", start), ("stop", stop), ("step", step)):
         if value is not None:
             check_number(f"arange {name}", value, low=float("-inf"))
     if step == 0:
         raise ValueError("arange: step must not be 0")
-    arr = xp.arange(start, stop, step) if stop is not None else xp.arange(0, start, step)
-    if dtype is None:
-        dtype = xp.int64 if arr.dtype.kind in "iu" else DEFAULT_FLOAT
-    return Tensor(arr.astype(dtype), requires_grad=requires_grad)
+    with creating_on(device) as module:
+        arr = module.arange(start, stop, step) if stop is not None else module.arange(0, start, step)
+        if dtype is None:
+            dtype = xp.int64 if arr.dtype.kind in "iu" else DEFAULT_FLOAT
+        return Tensor(arr.astype(dtype), requires_grad=requires_grad)
 
 
 def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dtype: DTypeLike | None = None,
-             requires_grad: bool = False) -> Tensor:
-    """``num`` evenly spaced values from start to stop (stop included unless endpoint=False), as ``np.linspace``;
-    float32 unless ``dtype`` says otherwise."""
+             requires_grad: bool = False, device: DeviceLike | None = None) -> Tensor:
+    """``num`` evenly spaced values from start to stop (stop included unless endpoint=False), as ``np.linspace``,
+    on ``device`` (None: the CPU); float32 unless ``dtype`` says otherwise."""
     check_int("linspace num", num, low=0)
-    return Tensor(xp.linspace(start, stop, num, endpoint=endpoint).astype(_float_dtype(dtype)),
-                  requires_grad=requires_grad)
+    with creating_on(device) as module:
+        return Tensor(module.linspace(start, stop, num, endpoint=endpoint).astype(_float_dtype(dtype)),
+                      requires_grad=requires_grad)
 
 
 def logspace(start: float, stop: float, num: int = 50, endpoint: bool = True, base: float = 10.0,
              dtype: DTypeLike | None = None,
-             requires_grad: bool = False) -> Tensor:
-    """``base ** linspace(start, stop, num)``, as ``np.logspace``; float32 unless ``dtype`` says otherwise."""
+             requires_grad: bool = False, device: DeviceLike | None = None) -> Tensor:
+    """``base ** linspace(start, stop, num)``, as ``np.logspace``, on ``device`` (None: the CPU); float32 unless
+    ``dtype`` says otherwise."""
     check_int("logspace num", num, low=0)
-    return Tensor(xp.logspace(start, stop, num, endpoint=endpoint, base=base).astype(_float_dtype(dtype)),
-                  requires_grad=requires_grad)
+    with creating_on(device) as module:
+        return Tensor(module.logspace(start, stop, num, endpoint=endpoint, base=base).astype(_float_dtype(dtype)),
+                      requires_grad=requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
-    """The n × m identity matrix (m = n when omitted), as ``np.eye``; float32 unless ``dtype`` says otherwise."""
+def eye(n: int, m: int | None = None, dtype: DTypeLike | None = None, requires_grad: bool = False,
+        device: DeviceLike | None = None) -> Tensor:
+    """The n × m identity matrix (m = n when omitted), as ``np.eye``, on ``device`` (None: the CPU); float32 unless
+    ``dtype`` says otherwise."""
     check_int("eye n", n, low=0)
     if m is not None:
         check_int("eye m", m, low=0)
-    return Tensor(xp.eye(n, m, dtype=_float_dtype(dtype)), requires_grad=requires_grad)
+    with creating_on(device) as module:
+        return Tensor(module.eye(n, m, dtype=_float_dtype(dtype)), requires_grad=requires_grad)
 
 
-def _like(t: TensorLike, dtype: DTypeLike | None) -> tuple[tuple[int, ...], DTypeLike]:
-    t = t.data if isinstance(t, Tensor) else xp.asarray(t)
-    return t.shape, (t.dtype if dtype is None else dtype)
+def _like(t: TensorLike, dtype: DTypeLike | None, device: DeviceLike | None) -> tuple:
+    """(shape, dtype, device) of a *_like result: those of ``t`` unless given."""
+    array = as_array(t)
+    return array.shape, (array.dtype if dtype is None else dtype), (device_of(array) if device is None else device)
 
 
-def zeros_like(t: TensorLike, dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
-    """Zeros with the shape of ``t`` (a Tensor or array) and its dtype unless ``dtype`` is given."""
-    shape, dtype = _like(t, dtype)
-    return zeros(shape, dtype=dtype, requires_grad=requires_grad)
+def zeros_like(t: TensorLike, dtype: DTypeLike | None = None, requires_grad: bool = False,
+               device: DeviceLike | None = None) -> Tensor:
+    """Zeros with the shape of ``t`` (a Tensor or array), its dtype and device unless ``dtype``/``device`` are given."""
+    shape, dtype, device = _like(t, dtype, device)
+    return zeros(shape, dtype=dtype, requires_grad=requires_grad, device=device)
 
 
-def ones_like(t: TensorLike, dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
-    """Ones with the shape of ``t`` (a Tensor or array) and its dtype unless ``dtype`` is given."""
-    shape, dtype = _like(t, dtype)
-    return ones(shape, dtype=dtype, requires_grad=requires_grad)
+def ones_like(t: TensorLike, dtype: DTypeLike | None = None, requires_grad: bool = False,
+              device: DeviceLike | None = None) -> Tensor:
+    """Ones with the shape of ``t`` (a Tensor or array), its dtype and device unless ``dtype``/``device`` are given."""
+    shape, dtype, device = _like(t, dtype, device)
+    return ones(shape, dtype=dtype, requires_grad=requires_grad, device=device)
 
 
-def full_like(t: TensorLike, fill_value: float, dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
-    """``fill_value`` with the shape of ``t`` (a Tensor or array) and its dtype unless ``dtype`` is given."""
-    shape, dtype = _like(t, dtype)
-    return full(shape, fill_value, dtype=dtype, requires_grad=requires_grad)
+def full_like(t: TensorLike, fill_value: float, dtype: DTypeLike | None = None, requires_grad: bool = False,
+              device: DeviceLike | None = None) -> Tensor:
+    """``fill_value`` with the shape of ``t`` (a Tensor or array), its dtype and device unless ``dtype``/``device``
+    are given."""
+    shape, dtype, device = _like(t, dtype, device)
+    return full(shape, fill_value, dtype=dtype, requires_grad=requires_grad, device=device)
 
 
 # ------------------------------------------------------------------------------------------------
-# Random tensors: one default generator, seeded by manual_seed, or a Generator of your own
+# Random tensors: one default generator, seeded by manual_seed, or a Generator of your own. The numbers are
+# always drawn on the host by NumPy and then moved to ``device``, so a seed gives the same tensor on every
+# device (at the price of one host-to-device copy; initial weights and dropout masks are small next to a step).
 # ------------------------------------------------------------------------------------------------
 class Generator:
     """A seeded source of random numbers (wraps ``numpy.random.Generator``, made on first use, so that
-    ``import glassgrad`` does not load ``numpy.random``)."""
+    ``import glassgrad`` does not load ``numpy.random``). It draws on the host for every device: the same seed
+    gives the same numbers on the CPU and on a GPU."""
 
     def __init__(self, seed: int | None = None) -> None:
         self.manual_seed(seed)
@@ -567,7 +665,8 @@ default_generator = Generator(0)
 
 
 def manual_seed(seed: int) -> Generator:
-    """Seed the default generator: the same seed gives the same random tensors and initial weights."""
+    """Seed the default generator: the same seed gives the same random tensors and initial weights (on every
+    device: random numbers are drawn on the host, then moved)."""
     return default_generator.manual_seed(seed)
 
 
@@ -575,41 +674,75 @@ def _rng(generator: Generator | None) -> xp.random.Generator:
     return (generator or default_generator).rng
 
 
+def _random(arr: ndarray, requires_grad: bool, device: DeviceLike | None) -> Tensor:
+    """A tensor of host-drawn random numbers, moved to ``device``."""
+    return Tensor(arr if device is None else to_device(arr, device), requires_grad=requires_grad)
+
+
 def rand(*shape: int | Sequence[int], dtype: DTypeLike | None = None, requires_grad: bool = False,
-         generator: Generator | None = None) -> Tensor:
-    """Uniform on [0, 1)."""
+         generator: Generator | None = None,
+         device: DeviceLike | None = None) -> Tensor:
+    """Uniform on [0, 1), on ``device`` (None: the CPU); drawn on the host, so a seed gives the same numbers on
+    every device."""
     arr = _rng(generator).random(_shape(shape, "rand"), dtype=xp.float64).astype(_float_dtype(dtype))
-    return Tensor(arr, requires_grad=requires_grad)
+    return _random(arr, requires_grad, device)
 
 
 def randn(*shape: int | Sequence[int], dtype: DTypeLike | None = None, requires_grad: bool = False,
-          generator: Generator | None = None) -> Tensor:
-    """Standard normal."""
+          generator: Generator | None = None,
+          device: DeviceLike | None = None) -> Tensor:
+    """Standard normal, on ``device`` (None: the CPU); drawn on the host, so a seed gives the same numbers on
+    every device."""
     arr = _rng(generator).standard_normal(_shape(shape, "randn")).astype(_float_dtype(dtype))
-    return Tensor(arr, requires_grad=requires_grad)
+    return _random(arr, requires_grad, device)
 
 
 def rand_like(t: TensorLike, dtype: DTypeLike | None = None, requires_grad: bool = False,
-              generator: Generator | None = None) -> Tensor:
-    """Uniform on [0, 1) with the shape of ``t`` and its dtype unless ``dtype`` is given."""
-    shape, dtype = _like(t, dtype)
-    return rand(shape, dtype=dtype, requires_grad=requires_grad, generator=generator)
+              generator: Generator | None = None,
+              device: DeviceLike | None = None) -> Tensor:
+    """Uniform on [0, 1) with the shape of ``t``, its dtype and device unless ``dtype``/``device`` are given."""
+    shape, dtype, device = _like(t, dtype, device)
+    return rand(shape, dtype=dtype, requires_grad=requires_grad, generator=generator, device=device)
 
 
 def randn_like(t: TensorLike, dtype: DTypeLike | None = None, requires_grad: bool = False,
-               generator: Generator | None = None) -> Tensor:
-    """Standard normal with the shape of ``t`` and its dtype unless ``dtype`` is given."""
-    shape, dtype = _like(t, dtype)
-    return randn(shape, dtype=dtype, requires_grad=requires_grad, generator=generator)
+               generator: Generator | None = None,
+               device: DeviceLike | None = None) -> Tensor:
+    """Standard normal with the shape of ``t``, its dtype and device unless ``dtype``/``device`` are given."""
+    shape, dtype, device = _like(t, dtype, device)
+    return randn(shape, dtype=dtype, requires_grad=requires_grad, generator=generator, device=device)
 
 
-def randint(low: int, high: int, shape: Sequence[int] | int, generator: Generator | None = None) -> Tensor:
-    """Integers in [low, high), int64."""
+def randint(low: int, high: int, shape: Sequence[int] | int, generator: Generator | None = None,
+            device: DeviceLike | None = None) -> Tensor:
+    """Integers in [low, high), int64, on ``device`` (None: the CPU); drawn on the host."""
     low, high = check_int("randint low", low, low=-2**63), check_int("randint high", high, low=-2**63)
     if high <= low:
         raise ValueError(f"randint: high must be greater than low, got low={low}, high={high}")
     size = _shape((shape,), "randint")
-    return Tensor(_rng(generator).integers(low, high, size=size, dtype=xp.int64))
+    return _random(_rng(generator).integers(low, high, size=size, dtype=xp.int64), False, device)
+
+
+def _to_arguments(args: tuple, kwargs: dict) -> tuple[Device | None, Any]:
+    """(device, dtype) from ``Tensor.to``'s arguments: a device spec, a dtype, both, or another tensor."""
+    unknown = set(kwargs) - {"device", "dtype"}
+    if unknown or len(args) > 2:
+        raise TypeError(f"to(): expected to(device), to(dtype), to(device, dtype) or to(tensor), got "
+                        f"{len(args)} positional argument(s){' and ' + ', '.join(sorted(unknown)) if unknown else ''}")
+    target, dtype = kwargs.get("device"), kwargs.get("dtype")
+    for a in args:
+        if isinstance(a, Tensor):
+            target, dtype = a.device, a.dtype
+        elif isinstance(a, Device) or (isinstance(a, str) and a.partition(":")[0].strip() in ("cpu", "cuda")):
+            target = a
+        else:
+            dtype = a
+    return (None if target is None else _parse_device(target)), (None if dtype is None else _as_dtype(dtype))
+
+
+def _refuse_host_view(t: Tensor, what: str) -> None:
+    raise TypeError(f"{what}: can't convert a tensor on {t.device} to a NumPy array; call .cpu() first to copy "
+                    "it to host memory (e.g. t.cpu().numpy())")
 
 
 def _value_read(t: Tensor) -> None:

@@ -73,7 +73,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--no-input-check", action="store_true",
                    help="skip the check of the data for NaN/inf before training (one pass over it)")
     p.add_argument("--compile", action="store_true",
-                   help="record each batch shape's forward and backward pass once and replay it (gg.compile)")
+                   help="record each batch shape's whole training step (forward, backward, update) once "
+                        "and replay it (gg.compile)")
     p.add_argument("--report", action="store_true",
                    help="record gradient health while training and write report.html (one self-contained page)")
     p.set_defaults(run=run_train)

@@ -26,6 +26,7 @@ from typing import Sequence
 from glassgrad.tensor import TensorLike
 
 from glassgrad._backend import xp
+from glassgrad.device import array_module
 from glassgrad.engine import Each, gate
 from glassgrad.ops.elementwise import mul, sub
 from glassgrad.ops.linalg import matmul
@@ -116,7 +117,7 @@ def _einsum_vjp(i, g, out, *operands, subscripts):
             if c in seen:
                 r = next(spare)
                 renamed.append(r)
-                ties.append((c + r, xp.eye(sizes[c], dtype=grad.dtype)))
+                ties.append((c + r, array_module(grad).eye(sizes[c], dtype=grad.dtype)))
             else:
                 seen.add(c)
                 renamed.append(c)
@@ -221,7 +222,8 @@ def diagonal(a: TensorLike, offset: int = 0, axis1: int = 0, axis2: int = 1) -> 
     rows_n, cols_n = moved.shape[-2], moved.shape[-1]
     start_r, start_c = (0, offset) if offset >= 0 else (-offset, 0)
     length = builtins.max(0, builtins.min(rows_n - start_r, cols_n - start_c))
-    rows, cols = xp.arange(start_r, start_r + length), xp.arange(start_c, start_c + length)
+    module = array_module(a)
+    rows, cols = module.arange(start_r, start_r + length), module.arange(start_c, start_c + length)
     return getitem(moved, (Ellipsis, rows, cols))
 
 
@@ -239,8 +241,9 @@ def diag(v: TensorLike, k: int = 0) -> Tensor:
         raise ValueError(f"diag: needs a 1-d or 2-d input, not {n}-d")
     length = xp.shape(_values(v))[0]
     size = length + abs(k)
-    rows = xp.arange(length) + builtins.max(-k, 0)
-    cols = xp.arange(length) + builtins.max(k, 0)
+    module = array_module(v)
+    rows = module.arange(length) + builtins.max(-k, 0)
+    cols = module.arange(length) + builtins.max(k, 0)
     return _unindex(v, index=(rows, cols), shape=(size, size))
 
 

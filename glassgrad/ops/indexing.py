@@ -20,6 +20,7 @@ from glassgrad.tensor import Axis, TensorLike
 from glassgrad._backend import ndarray
 
 from glassgrad._backend import xp
+from glassgrad.device import array_module, as_array
 from glassgrad.engine import gate, nondifferentiable
 from glassgrad.ops.elementwise import mul, sub
 from glassgrad.ops.reduce import _axes
@@ -28,7 +29,7 @@ from glassgrad.tensor import Tensor
 
 
 def _values(x: TensorLike) -> ndarray:
-    return x.data if isinstance(x, Tensor) else xp.asarray(x)
+    return as_array(x)
 
 
 def _reversed(x, axis: int):
@@ -118,7 +119,7 @@ def take_along_axis(x: TensorLike, indices: TensorLike, axis: int) -> Tensor:
         raise ValueError(f"take_along_axis: indices need as many axes as x ({len(shape)}), not {indices.ndim}")
     axis = axis % len(shape)
     index = tuple(indices if d == axis else
-                  xp.arange(n).reshape(tuple(-1 if k == d else 1 for k in range(len(shape))))
+                  array_module(indices).arange(n).reshape(tuple(-1 if k == d else 1 for k in range(len(shape))))
                   for d, n in enumerate(shape))
     return getitem(x, index)
 
@@ -160,7 +161,8 @@ def repeat(x: TensorLike, repeats: int | Sequence[int], axis: int | None = None)
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
     n = _values(x).shape[axis]
-    return take(x, xp.repeat(xp.arange(n), repeats), axis)
+    module = array_module(x)
+    return take(x, module.repeat(module.arange(n), repeats), axis)
 
 
 def flip(x: TensorLike, axis: Axis = None) -> Tensor:
@@ -185,7 +187,7 @@ def roll(x: TensorLike, shift: int | Sequence[int], axis: Axis = None) -> Tensor
         raise ValueError(f"roll: {len(shifts)} shifts for {len(axes)} axes")
     for s, a in zip(shifts, axes):
         n = _values(x).shape[a]
-        x = take(x, (xp.arange(n) - s) % n, a)
+        x = take(x, (array_module(x).arange(n) - s) % n, a)
     return x
 
 
@@ -212,13 +214,13 @@ def tril(x: TensorLike, k: int = 0) -> Tensor:
     """``np.tril``: entries above the k-th diagonal set to 0 (a product with a 0/1 mask, so the gradient is
     masked the same way)."""
     n, m = _values(x).shape[-2:]
-    return mul(x, xp.tri(n, m, k, dtype=bool))
+    return mul(x, array_module(x).tri(n, m, k, dtype=bool))
 
 
 def triu(x: TensorLike, k: int = 0) -> Tensor:
     """``np.triu``: entries below the k-th diagonal set to 0."""
     n, m = _values(x).shape[-2:]
-    return mul(x, ~xp.tri(n, m, k - 1, dtype=bool))
+    return mul(x, ~array_module(x).tri(n, m, k - 1, dtype=bool))
 
 
 def atleast_1d(x: TensorLike) -> TensorLike:

@@ -16,6 +16,7 @@ from glassgrad.tensor import Axis
 from glassgrad._backend import ndarray
 
 from glassgrad._backend import xp
+from glassgrad.device import as_array
 from glassgrad.engine import gate, nondifferentiable
 from glassgrad.ops.elementwise import exp, where
 from glassgrad.ops.shape import broadcast_to
@@ -110,7 +111,7 @@ def _product_of_others(x, axis):
 
 def _prod_vjp(g, out, x, *, axis, keepdims):
     g = _unreduce(g, x, axis)
-    data = xp.asarray(x)                             # the values, for a tensor too (ndarray.data is a buffer)
+    data = as_array(x)                               # the values, for a tensor too (ndarray.data is a buffer)
     if xp.all(data != 0):
         return g * _unreduce(out, x, axis) / x          # ∂Π/∂x_i = Π / x_i
     return g * _product_of_others(data, axis)

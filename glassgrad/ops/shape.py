@@ -15,6 +15,8 @@ from numpy.typing import ArrayLike, DTypeLike
 from glassgrad.tensor import Axis, Index, TensorLike
 
 from glassgrad._backend import ndarray, xp
+from glassgrad.device import add_at, array_module, as_array, check_same_device, device_of
+from glassgrad.device import to_device as _array_to_device
 from glassgrad.engine import Each, gate, nondifferentiable
 from glassgrad.tensor import Tensor
 
@@ -54,7 +56,7 @@ def _broadcast(x: ndarray, shape: tuple[int, ...]) -> ndarray:
     # less than one. A large one stays a read-only view, taking no memory.
     if math.prod(shape) > 4096:
         return xp.broadcast_to(x, shape)
-    out = xp.empty(shape, dtype=xp.result_type(x))
+    out = array_module(x).empty(shape, dtype=xp.result_type(x))
     out[...] = x
     return out
 
@@ -169,15 +171,15 @@ def _is_basic(index) -> bool:
     """Basic indexing (ints, slices, None, ...) never selects an entry twice; integer arrays may."""
     parts = index if isinstance(index, tuple) else (index,)
     return all(isinstance(p, (int, builtins.slice, type(None), type(Ellipsis))) or
-               (isinstance(p, ndarray) and p.dtype == bool) for p in parts)
+               (getattr(p, "dtype", None) == xp.bool_ and not isinstance(p, xp.generic)) for p in parts)
 
 
 def _scatter_add(g, index, shape):
-    z = xp.zeros(shape, dtype=g.dtype)
+    z = array_module(g).zeros(shape, dtype=g.dtype)
     if _is_basic(index):
         z[index] = g
     else:
-        xp.add.at(z, index, g)        # repeated indices add up their gradients
+        add_at(z, index, g)           # repeated indices add up their gradients (CuPy: cupyx.scatter_add)
     return z
 
 
@@ -198,9 +200,17 @@ _getitem = gate("getitem", _getitem_forward,
                     "sum of their gradients.")
 
 
+_BASIC_INDEX = (int, builtins.slice, type(None), type(Ellipsis))
+
+
 def getitem(x: TensorLike, index: Index) -> Tensor:
-    """``x[index]``; tensors inside the index are used as arrays."""
-    return _getitem(x, index=plain_index(index))
+    """``x[index]``; tensors inside the index are used as arrays (on x's device: else an error naming both)."""
+    index = plain_index(index)
+    for part in index if isinstance(index, tuple) else (index,):
+        if type(part) not in _BASIC_INDEX:          # an index array: it must live where x does
+            check_same_device("getitem", (x, *(index if isinstance(index, tuple) else (index,))))
+            break
+    return _getitem(x, index=index)
 
 
 def _pad_vjp(g, out, x, *, pad_width, value):
@@ -247,16 +257,31 @@ def astype(x: Tensor | ndarray, dtype: DTypeLike) -> Tensor | ndarray:
     dtype = xp.dtype(dtype)
     if dtype.kind == "f":
         return _astype(x, dtype=dtype)
-    return Tensor._make(xp.asarray(x).astype(dtype)) if isinstance(x, Tensor) else x.astype(dtype)
+    return Tensor._make(x.data.astype(dtype)) if isinstance(x, Tensor) else x.astype(dtype)
+
+
+# to_device: the copy to another device, differentiable as in PyTorch (the gradient goes back to the source device)
+def _to_device_forward(x, device):
+    return _array_to_device(x, device)
+
+
+def _source_device(x):
+    return x.device if isinstance(x, Tensor) else device_of(x)
+
+
+to_device = gate("to_device", _to_device_forward,
+                 lambda g, out, x, *, device: to_device(g, device=_source_device(x)),
+                 doc="A copy of x on another device (t.to(device), t.cpu(), t.cuda()). ∂/∂x: g copied back to x's "
+                     "device.")
 
 
 def _one_hot(labels: ArrayLike, num_classes: int, dtype: DTypeLike = xp.float32) -> ndarray:
-    labels = xp.asarray(labels)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"one_hot: labels must be integers, not {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"one_hot: labels must lie in [0, {num_classes - 1}], found {labels.min()}..{labels.max()}")
-    return xp.eye(num_classes, dtype=dtype)[labels]
+    values = as_array(labels)
+    if values.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: labels must be integers, not {values.dtype}")
+    if values.size and (values.min() < 0 or values.max() >= num_classes):
+        raise ValueError(f"one_hot: labels must lie in [0, {num_classes - 1}], found {values.min()}..{values.max()}")
+    return array_module(values).eye(num_classes, dtype=dtype)[values]
 
 
 one_hot = nondifferentiable(_one_hot)
