@@ -492,9 +492,8 @@ class Tensor:
         return _ops.round(self, decimals=decimals)
 
     def nan_to_num(self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
-<<<<<<< HEAD
         """``gg.nan_to_num`` of this tensor: NaN → nan, ±∞ → posinf/neginf (the dtype's extremes when None)."""
-        return _ops.nan_to_num(self, nan, posinf, neginf)
+        return _ops.nan_to_num(self, nan=nan, posinf=posinf, neginf=neginf)
 
     def cumsum(self, *args: Axis, **kwargs: Axis) -> Tensor:
         """``gg.cumsum`` of this tensor: Running sum along axis (of the flattened x when None, as NumPy)."""
@@ -504,11 +503,6 @@ class Tensor:
         """``gg.cumprod`` of this tensor: Running product along axis (flattened when None)."""
         return _ops.cumprod(self, *args, **kwargs)
 
-=======
-        return _ops.nan_to_num(self, nan=nan, posinf=posinf, neginf=neginf)
-    def cumsum(self, *args: Axis, **kwargs: Axis) -> Tensor: return _ops.cumsum(self, *args, **kwargs)
-    def cumprod(self, *args: Axis, **kwargs: Axis) -> Tensor: return _ops.cumprod(self, *args, **kwargs)
->>>>>>> main
     def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
         """``gg.diagonal`` of this tensor: ``np.diagonal``: the entries a[…, i, i + offset, …] along axis1 and axis2, as
         a new last axis."""
@@ -618,12 +612,8 @@ class Tensor:
         return _ops.dot(self, other)
 
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
-<<<<<<< HEAD
         """``gg.reshape`` of this tensor: The same entries in a new shape (one axis may be -1)."""
-        return _ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
-=======
         return _ops.reshape(self, shape=shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
->>>>>>> main
 
     view = reshape
 
@@ -640,24 +630,17 @@ class Tensor:
         return _ops.transpose(self, axes=axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else (axes or None))
 
     def permute(self, *axes: int | Sequence[int]) -> Tensor:
-<<<<<<< HEAD
         """``gg.permute`` of this tensor: Reorder the axes, as ``torch.permute``: ``t.permute(1, 0)`` or ``t.permute((1,
         0))``."""
-        return _ops.transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
+        return _ops.transpose(self, axes=axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         """``gg.swapaxes`` of this tensor: Exchange two axes."""
-        return _ops.swapaxes(self, axis1, axis2)
+        return _ops.swapaxes(self, axis1=axis1, axis2=axis2)
 
     def broadcast_to(self, shape: Sequence[int]) -> Tensor:
         """``gg.broadcast_to`` of this tensor: x broadcast to shape (a read-only view when large)."""
-        return _ops.broadcast_to(self, shape)
-=======
-        return _ops.transpose(self, axes=axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
-
-    def swapaxes(self, axis1: int, axis2: int) -> Tensor: return _ops.swapaxes(self, axis1=axis1, axis2=axis2)
-    def broadcast_to(self, shape: Sequence[int]) -> Tensor: return _ops.broadcast_to(self, shape=shape)
->>>>>>> main
+        return _ops.broadcast_to(self, shape=shape)
     expand = broadcast_to
 
     def squeeze(self, *args: Axis, **kwargs: Axis) -> Tensor:
