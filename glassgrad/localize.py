@@ -26,6 +26,7 @@ from typing import Callable
 
 from glassgrad import engine, hooks
 from glassgrad._backend import xp
+from glassgrad.device import device_of, to_device, to_host
 from glassgrad.tensor import Tensor
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -165,7 +166,7 @@ def _forward_of(node: engine.Node) -> Callable:
     def run(arrays):
         saved = dict(vars(ctx)) if ctx is not None else None
         try:
-            return xp.asarray(node.gate.forward(*arrays, **node.params), dtype=xp.float64)
+            return xp.asarray(to_host(node.gate.forward(*arrays, **node.params)), dtype=xp.float64)
         finally:
             if ctx is not None:
                 vars(ctx).clear()
@@ -177,21 +178,24 @@ def _forward_of(node: engine.Node) -> Callable:
 def check_gate(node: engine.Node, rng: xp.random.Generator, eps: float = 1e-6,
                floor: float = 1e-8) -> tuple[int, float, float, float]:
     """Check one node's VJPs: (worst input, numerical, analytical, relative error)."""
-    v = rng.standard_normal(node.out.shape)
+    v = rng.standard_normal(node.out.shape)     # drawn on the host; the VJPs and forwards run on the gate's device
+    device = device_of(node.out)
     with xp.errstate(all="ignore"):
-        grads = node.gate.input_grads(v.astype(node.out.dtype), node.out, node.arrays, node.params, node.needs)
+        grads = node.gate.input_grads(to_device(v.astype(node.out.dtype), device), node.out, node.arrays,
+                                      node.params, node.needs)
     forward = _forward_of(node)
     worst = (-1, 0.0, 0.0, -1.0)
     for i, (a, need, gi) in enumerate(zip(node.arrays, node.needs, grads)):
         if not need or gi is None:
             continue
-        a = xp.asarray(a)
-        gi = xp.asarray(gi, dtype=xp.float64)
+        a = to_host(a)
+        gi = xp.asarray(to_host(gi), dtype=xp.float64)
         if gi.shape != a.shape:
             gi = engine.sum_to(gi, a.shape)
         u = rng.standard_normal(a.shape)
         analytical = float(xp.sum(gi * u))
-        shifted = [[*node.arrays[:i], a.astype(xp.float64) + s * eps * u, *node.arrays[i + 1:]] for s in (1, -1)]
+        shifted = [[*node.arrays[:i], to_device(a.astype(xp.float64) + s * eps * u, device), *node.arrays[i + 1:]]
+                   for s in (1, -1)]
         with xp.errstate(all="ignore"):
             numerical = float(xp.sum(v * (forward(shifted[0]) - forward(shifted[1])))) / (2 * eps)
         error = abs(numerical - analytical) / max(abs(numerical), abs(analytical), floor)

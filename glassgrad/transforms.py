@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence, TypeAlias, Union
 
 from glassgrad import engine
 from glassgrad._backend import ndarray, xp
+from glassgrad.device import array_module
 from glassgrad.tensor import Tensor, _to_array
 
 Values: TypeAlias = Union[Tensor, ndarray, tuple[Union[Tensor, ndarray], ...]]
@@ -227,7 +228,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
             out = _one_output(*_outputs(f(*leaves)), "jacrev")
         wrt = [leaves[i] for i in nums]
         rows: list[list] = [[] for _ in nums]
-        seed = xp.zeros(out.numel(), dtype=out.dtype if out.dtype.kind == "f" else xp.float64)
+        seed = array_module(out).zeros(out.numel(), dtype=out.dtype if out.dtype.kind == "f" else xp.float64)
         for k in range(out.numel()):
             seed[:] = 0
             seed[k] = 1
@@ -245,7 +246,8 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
 def _empty_jacobian(out: Tensor, arg, nested: bool):
     """The Jacobian of a function with no output entries: shape out.shape + arg.shape, empty."""
     shape = out.shape + xp.shape(_to_array(arg, copy=False))
-    z = xp.zeros(shape, dtype=_to_array(arg, copy=False).dtype)
+    values = _to_array(arg, copy=False)
+    z = array_module(values).zeros(shape, dtype=values.dtype)
     return Tensor._make(z) if nested else z
 
 

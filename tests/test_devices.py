@@ -372,3 +372,29 @@ def test_compile_keeps_cpu_and_device_signatures_apart(cuda):
     assert len(compiled.programs) == 2
     eager = [sig for sig, program in compiled.programs.items() if program is None]
     assert len(eager) == 1 and "between devices" in compiled.reasons[eager[0]]
+
+
+# --------------------------------------------------------------------------------------------------
+# The transforms, gradcheck's localisation and NumPy's functions on a device
+# --------------------------------------------------------------------------------------------------
+def test_jacobian_hessian_and_numpy_functions_on_the_device(device):
+    x = gg.tensor([0.5, -1.0, 2.0], dtype=gg.float64, device=device)
+    jac = gg.jacobian(lambda v: v ** 2)(x)
+    assert jac.device == device and np.allclose(host(jac), np.diag([1.0, -2.0, 4.0]))
+    hess = gg.hessian(lambda v: (v ** 3).sum())(x)
+    assert np.allclose(host(hess), np.diag([3.0, -6.0, 12.0]))
+    empty = gg.jacobian(lambda v: v.sum(axis=0))(gg.zeros(0, 2, device=device))
+    assert empty.shape == (2, 0, 2) and empty.device == device
+    top = np.argmax(x)              # a gradient-free NumPy function: NumPy's scalar on the CPU, CuPy's 0-d array
+    assert int(top) == 2 and (device == "cpu" or (isinstance(top, gg.Tensor) and top.device == device))
+
+
+def test_gradcheck_localizes_a_wrong_gate_on_the_device(device):
+    def wrong_vjp(g, out, x):
+        return 3.0 * g * gg.exp(x) if isinstance(g, gg.Tensor) else 3.0 * g * np.exp(x)
+
+    wrong = gg.Gate("wrong_exp_on_device", np.exp, (wrong_vjp,))
+    x = gg.tensor([0.1, -0.2], dtype=gg.float64, device=device, requires_grad=True)
+    report = gg.gradcheck(lambda v: wrong(v).sum(), [x], raise_exception=False, localize=True)
+    assert not report and report.localization.first_wrong is not None
+    assert report.localization.first_wrong.gate == "wrong_exp_on_device"

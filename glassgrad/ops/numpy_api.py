@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from glassgrad import ops
+from glassgrad.device import is_device_array
 from glassgrad.ops import linalg_decomp as linalg
 from glassgrad.tensor import Tensor
 
@@ -329,7 +330,7 @@ def _values(x):
 
 
 def _constant(result):
-    return Tensor._make(result) if isinstance(result, np.ndarray) else result
+    return Tensor._make(result) if isinstance(result, np.ndarray) or is_device_array(result) else result
 
 
 def array_function(func: Callable, args: tuple, kwargs: dict) -> Any:   # tensors, or NotImplemented
