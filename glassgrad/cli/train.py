@@ -1,6 +1,8 @@
 """``glassgrad train``, ``evaluate`` and ``predict``: train a network on a data set, check it, use it."""
 from __future__ import annotations
 
+import argparse
+
 import json
 import math
 import sys
@@ -8,9 +10,14 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from glassgrad.cli.options import (COUNT, FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, UsageError,
-                                   checked)
+                                   cannot_write, checked)
+from glassgrad.files import write_atomically
+
+if TYPE_CHECKING:      # for annotations only (the train package loads on first use)
+    from glassgrad.train.fit import TrainingState
 
 # Defaults per data set, chosen so the first command of the README trains well in seconds.
 DATA_DEFAULTS = {
@@ -35,7 +42,7 @@ def _defaults_by_data_set() -> str:
                      for name, d in DATA_DEFAULTS.items())
 
 
-def add_train_parser(sub) -> None:
+def add_train_parser(sub: argparse._SubParsersAction) -> None:
     from glassgrad.data import DATASET_NAMES
     from glassgrad.nn.init import WEIGHT_INITS
     from glassgrad.train.models import ACTIVATIONS, LOSSES, OPTIMIZERS
@@ -142,10 +149,10 @@ def _position():
     class Position(Callback):
         epoch = step = steps = completed = 0
 
-        def on_batch_end(self, state, logs: dict) -> None:
+        def on_batch_end(self, state: TrainingState, logs: dict) -> None:
             self.epoch, self.step, self.steps = state.epoch, state.step, len(state.loader)
 
-        def on_train_error(self, state, error: BaseException) -> None:
+        def on_train_error(self, state: TrainingState, error: BaseException) -> None:
             self.epoch, self.completed = state.epoch, len(state.history)
 
     return Position()
@@ -183,7 +190,7 @@ def _resume_settings(args) -> tuple[dict, dict]:
     return meta, s
 
 
-def run_train(args) -> int:
+def run_train(args: argparse.Namespace) -> int:
     import glassgrad as gg
     from glassgrad.nn import functional as F
     from glassgrad.train import ModelCheckpoint, build_model, fit, loss_by_name, optimizer_by_name
@@ -288,7 +295,7 @@ def _interrupted(out: Path, checkpoint: Path, position, metadata: dict, seconds:
                "epochs_completed": position.completed, "checkpoint": str(checkpoint) if done else None,
                "checkpoint_epoch": done, "seconds": seconds,
                **metadata}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_atomically(out / "summary.json", json.dumps(summary, indent=2))
     print(f"\nglassgrad train: interrupted at {at}; {holds}", file=sys.stderr, flush=True)
     return 130
 
@@ -310,9 +317,9 @@ def _report(out: Path, model, loss, data, history, metadata: dict, seconds: floa
     else:
         print(f"test loss {test['loss']:.6f}")
     status = "diverged" if history.fault else "stopped" if history.stop_reason else "completed"
-    (out / "summary.json").write_text(json.dumps({"status": status, "stop_reason": history.stop_reason,
-                                                  "epochs_completed": len(history), "test": test,
-                                                  "seconds": seconds, **metadata}, indent=2))
+    write_atomically(out / "summary.json", json.dumps({"status": status, "stop_reason": history.stop_reason,
+                                                      "epochs_completed": len(history), "test": test,
+                                                      "seconds": seconds, **metadata}, indent=2))
     if not len(history):   # stopped in the first epoch (a NaN loss): no checkpoint, nothing to plot
         print(f"\nwrote {out / 'metrics.jsonl'}, {out / 'summary.json'} (no epoch completed: no model.npz, "
               "no learning curve)")
@@ -350,7 +357,7 @@ def _restore(path: str):
     return ckpt, model
 
 
-def run_evaluate(args) -> int:
+def run_evaluate(args: argparse.Namespace) -> int:
     from glassgrad.train import confusion_matrix, evaluate, format_confusion, loss_by_name, predict, predicted_labels
 
     ckpt, model = _restore(args.checkpoint)
@@ -398,7 +405,7 @@ def _read_inputs(path: str):
     return np.asarray(x, dtype=np.float32)
 
 
-def run_predict(args) -> int:
+def run_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
     from glassgrad.train import predict, predicted_labels
@@ -427,9 +434,9 @@ def run_predict(args) -> int:
     lines = [f"{v}" + ("" if y is None else f"\t(true {y[i]})") for i, v in enumerate(values.tolist())]
     if args.output:
         try:
-            Path(args.output).write_text("".join(f"{v}\n" for v in values.tolist()))
+            write_atomically(args.output, "".join(f"{v}\n" for v in values.tolist()))
         except OSError as e:
-            raise UsageError(f"--output {args.output}: cannot write it ({e.strerror or e})") from None
+            raise cannot_write("--output", args.output, e) from None
         print(f"wrote {len(values)} predictions to {args.output}")
     else:
         print("\n".join(lines))
