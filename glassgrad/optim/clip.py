@@ -5,6 +5,7 @@ import math
 from typing import Iterable, Union
 
 from glassgrad._backend import ndarray, xp
+from glassgrad.device import writable
 from glassgrad.tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
@@ -29,7 +30,7 @@ def _writable_grad(p: Tensor) -> ndarray:
     grad = p.grad
     if not isinstance(grad, Tensor):
         grad = p.grad = Tensor(xp.array(grad, dtype=p.data.dtype))
-    if not grad.data.flags.writeable:
+    if not writable(grad.data):
         grad.data = grad.data.copy()
     return grad.data
 

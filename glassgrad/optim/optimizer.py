@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Mapping, Union
 
 from glassgrad._backend import ndarray, xp
 from glassgrad.checks import check_number  # noqa: F401  the optimisers import it from here
+from glassgrad.device import writable
 from glassgrad.engine import enable_grad
 from glassgrad.state import CheckpointError, Commit, checked_array
 from glassgrad.tensor import Tensor
@@ -126,7 +127,7 @@ class Optimizer:
             if not p.is_leaf:
                 raise ValueError(f"{where} is not a leaf (it was computed from other tensors); optimise the "
                                  "leaves, or use t.detach().requires_grad_()")
-            if not p.data.flags.writeable:
+            if not writable(p.data):
                 raise ValueError(f"{where} has a read-only array (a broadcast view?); updates happen in "
                                  "place, so give it an array of its own (e.g. a copy)")
             if id(p) in seen:
@@ -155,7 +156,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif (isinstance(grad, Tensor) and grad.grad_fn is None and not grad.requires_grad
-                      and grad.data.flags.writeable):
+                      and writable(grad.data)):
                     grad.data.fill(0)
                 else:   # read-only, part of a graph (create_graph=True) or not a Tensor: a fresh zero grad
                     p.grad = Tensor(xp.zeros(p.data.shape, p.data.dtype))
