@@ -8,6 +8,7 @@ from glassgrad.tensor import (
     DEFAULT_FLOAT, Generator, Tensor, arange, as_tensor, bool_, default_generator, eye, float16, float32,
     float64, from_dlpack, full, full_like, int32, linspace, logspace, int64, manual_seed, ones, ones_like, rand,
     rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
+from glassgrad.device import Device, device
 from glassgrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from glassgrad.engine import GATES, Gate, ShapeError, gate
 from glassgrad import hooks
@@ -21,7 +22,8 @@ from glassgrad.transforms import grad, hessian, hvp, jacfwd, jacobian, jacrev, j
 from glassgrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 
 __all__ = [
-    "__version__", "Tensor", "tensor", "as_tensor", "from_dlpack", "linspace", "logspace", "linalg", "zeros", "ones",
+    "__version__", "Tensor", "Device", "device",
+    "tensor", "as_tensor", "from_dlpack", "linspace", "logspace", "linalg", "zeros", "ones",
     "full", "arange", "eye", "rand", "randn",
     "randint", "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "manual_seed", "Generator",
     "default_generator", "float16", "float32", "float64", "int32", "int64", "bool_", "DEFAULT_FLOAT",
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 
-_SUBPACKAGES = ("nn", "optim", "data", "train", "explain", "distributed")
+_SUBPACKAGES = ("cuda", "nn", "optim", "data", "train", "explain", "distributed")
 
 
 def __getattr__(name: str):

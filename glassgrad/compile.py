@@ -29,11 +29,14 @@ import builtins
 import math
 import re
 import warnings
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
-from glassgrad.tensor import Tensor, as_tensor
+from glassgrad.tensor import Tensor, TensorLike, as_tensor
+
+if TYPE_CHECKING:      # for the annotations only: the core never imports the layers above it
+    from glassgrad.optim import Optimizer
 
 
 class _Entry:
@@ -541,7 +544,7 @@ def _free_early(lines: list[str], kept: set[str]) -> list[str]:
 class _Update:
     """The optimizer step a whole compiled step ends with (``gg.compile(..., optimizer=...)``)."""
 
-    def __init__(self, optimizer, before_step: Callable[[], None] | None):
+    def __init__(self, optimizer: Optimizer, before_step: Callable[[], None] | None):
         self.optimizer = optimizer
         self.before_step = before_step
         self.ids = {id(p) for group in optimizer.param_groups for p in group["params"]}
@@ -573,11 +576,11 @@ class Compiled:
         """The generated code of each recorded signature (what a compiled call runs)."""
         return "\n".join(f"# inputs {list(sig[:-1])}\n{p.source}" for sig, p in self.programs.items() if p)
 
-    def __call__(self, *args):
+    def __call__(self, *args: TensorLike) -> Tensor | tuple[Tensor, ...]:
         arrays = [a.data if isinstance(a, Tensor) else a if type(a) is ndarray else as_tensor(a).data
                   for a in args]
         sig = (*[(a.shape, a.dtype) for a in arrays], engine.is_grad_enabled())
-        program = self.programs.get(sig, False)
+        program: _Program | None | Literal[False] = self.programs.get(sig, False)   # False: not seen yet
         if program:
             out = program.step(arrays, program.params)
             loss = Tensor._make(out[0])
@@ -641,7 +644,7 @@ def _result(loss: Tensor, aux: list[Tensor]):
     return (loss, *aux) if aux else loss
 
 
-def compile(fn: Callable, warn: bool = True, *, optimizer=None,
+def compile(fn: Callable, warn: bool = True, *, optimizer: Optimizer | None = None,
             before_step: Callable[[], None] | None = None) -> Compiled:
     """Compile a step ``fn(*inputs) -> loss`` (or ``(loss, *outputs)``) into forward + backward replay.
 

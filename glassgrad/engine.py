@@ -24,9 +24,10 @@ from typing import Any, Callable, Sequence
 
 from glassgrad import hooks
 from glassgrad._backend import ndarray, xp
+from glassgrad.device import array_module, check_same_device, is_device_array
 from glassgrad.grad_mode import _GradMode, _GradModeScope
 from glassgrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401  engine API
-from glassgrad.tensor import Tensor
+from glassgrad.tensor import Tensor, TensorLike
 
 # --------------------------------------------------------------------------------------------------
 # Gates and nodes
@@ -57,7 +58,8 @@ class Gate:
         self.signature = signature         # the forward's signature (None for a gate made directly)
         self.module = module               # where the gate is declared, for the generated gate table
 
-    def input_grads(self, g, out, inputs: Sequence, params: dict, needs: Sequence[bool]) -> list:
+    def input_grads(self, g: Tensor | ndarray, out: Tensor | ndarray, inputs: Sequence[Any], params: dict[str, Any],
+                    needs: Sequence[bool]) -> list[Any]:
         """The gradients of the inputs that ``needs`` asks for (None for the others)."""
         vjps: Any = self.vjps   # a None rule raises TypeError below, turned into a clear error
         grads = []     # a plain loop: a comprehension would be one more function call per gate
@@ -77,10 +79,10 @@ class Gate:
                 raise RuntimeError(f"{self.name}: input {i}{_input_name(self, i)} needs a gradient, but the gate "
                                    "has no derivative rule (VJP) for it")
 
-    def __call__(self, *args, **params):
+    def __call__(self, *args: TensorLike, **params: Any) -> Tensor:
         return apply(self, args, {**self.defaults, **params} if self.defaults else params)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<gate {self.name}>"
 
 
@@ -210,9 +212,19 @@ def _as_function(g: Gate, n_inputs: int | None) -> Callable[..., Any]:
     function.__name__ = function.__qualname__ = g.name
     function.__module__ = g.module
     function.__doc__ = g.doc
-    function.__signature__ = signature            # type: ignore[attr-defined]
+    function.__signature__ = _public_signature(signature, n_inputs)   # type: ignore[attr-defined]
     function.gate = g                             # type: ignore[attr-defined]
     return function
+
+
+def _public_signature(forward: inspect.Signature, n_inputs: int | None) -> inspect.Signature:
+    """The gate's signature as help() and IDEs show it: the forward's, its inputs taking tensors (arrays and
+    numbers are constants) and a tensor returned. A gate given only plain arrays is plain NumPy and returns
+    the array (that is how the VJPs run at NumPy speed); a forward's annotations describe that case."""
+    parameters = list(forward.parameters.values())
+    n = 1 if n_inputs is None else n_inputs            # Each: the inputs are the one *inputs parameter
+    return forward.replace(parameters=[p.replace(annotation="TensorLike") for p in parameters[:n]] + parameters[n:],
+                           return_annotation="Tensor")
 
 
 class Node:
@@ -248,20 +260,26 @@ class ShapeError(ValueError):
 def apply(gate: Gate, args: tuple, params: dict):
     """Run ``gate`` on ``args``; record a node when a tensor input needs a gradient and grad mode is on."""
     arrays, needs = [], []
-    wrapped = False
+    wrapped = off_host = False
     for a in args:
         if isinstance(a, Tensor):
             wrapped = True
-            arrays.append(a.data)
+            data = a.data
+            arrays.append(data)
             needs.append(a._requires_grad)
+            if type(data) is not ndarray:     # a GPU tensor: check devices below (one comparison per CPU tensor)
+                off_host = True
         else:
             arrays.append(a)
             needs.append(False)
     if not wrapped:
         return gate.forward(*args, **params)
+    if off_host:
+        check_same_device(gate.name, arrays)
     try:
         out = gate.forward(*arrays, **params)
     except (ValueError, IndexError, TypeError) as e:
+        check_same_device(gate.name, arrays)       # a GPU array among CPU tensors: the library refused to mix
         shapes = ", ".join(str(getattr(a, "shape", type(a).__name__)) for a in arrays)
         raise ShapeError(f"{gate.name}: cannot apply to inputs of shapes {shapes}"
                          f"{' with ' + str(params) if params else ''}: {e}") from e
@@ -487,8 +505,8 @@ def own_array(gi, delivered: set):
     """``gi`` itself if a leaf may keep it, else a copy: never a view, a read-only array or an array already
     handed to another leaf (add passes one gradient to both inputs), so in-place updates of one ``.grad``
     never change another's."""
-    if id(gi) in delivered or type(gi) is not ndarray or not gi.flags.owndata or not gi.flags.writeable:
-        gi = xp.array(gi)
+    if id(gi) in delivered or not (gi.flags.owndata and gi.flags.writeable if type(gi) is ndarray else _private(gi)):
+        gi = array_module(gi).array(gi)           # a copy on gi's own device
     delivered.add(id(gi))
     return gi
 
@@ -508,17 +526,23 @@ def add_to_grad(leaf: Tensor, gi, delivered: set) -> None:
     a = grad.data
     if grad.grad_fn is not None or grad._requires_grad:
         leaf.grad = grad + Tensor._make(gi)          # a .grad set to a tensor in a graph
-    elif id(a) not in delivered and type(a) is ndarray and a.shape == gi.shape and a.dtype == gi.dtype \
-            and a.flags.writeable and a.flags.owndata:
-        xp.add(a, gi, out=a)
+    elif id(a) not in delivered and a.shape == gi.shape and a.dtype == gi.dtype and \
+            (a.flags.writeable and a.flags.owndata if type(a) is ndarray else _private(a)):
+        a += gi
     else:
         leaf.grad = Tensor._make(a + gi)
+
+
+def _private(a) -> bool:
+    """For anything but a NumPy array (tested inline): True for a GPU array that owns its memory (CuPy's flags
+    have no ``writeable``: its arrays always are); False for NumPy scalars and the like."""
+    return is_device_array(a) and a.flags.owndata and getattr(a.flags, "writeable", True)
 
 
 def _retain(node: Node, g) -> None:
     t = node.retained() if node.retained is not None else None
     if t is not None:
-        g = g if isinstance(g, Tensor) else Tensor._make(xp.array(g))
+        g = g if isinstance(g, Tensor) else Tensor._make(array_module(g).array(g))
         t.grad = g if t.grad is None else t.grad + g     # accumulates across backward calls, as a leaf's does
 
 
@@ -534,4 +558,13 @@ def nondifferentiable(fn: Callable) -> Callable:
                 hook.on_gate(None, args, kwargs, [False] * len(args), result, forward=fn)
         return result
 
+    try:
+        forward = inspect.signature(fn)
+    except (TypeError, ValueError):      # a builtin without a signature
+        return wrapper
+    if forward.return_annotation == "ndarray":    # shown as help() should: tensors in, a (constant) tensor out
+        wrapper.__signature__ = forward.replace(  # type: ignore[attr-defined]
+            parameters=[p.replace(annotation="TensorLike") if p.annotation == "ArrayLike" else p
+                        for p in forward.parameters.values()],
+            return_annotation="Tensor")
     return wrapper

@@ -19,20 +19,21 @@ raises an error, because its backward runs on arrays the engine cannot see into.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from glassgrad import engine
+from glassgrad._backend import ndarray
 from glassgrad.tensor import Tensor
 
 
 class Context:
     """What ``forward`` leaves for ``backward``: saved arrays and any attributes you set."""
 
-    def __init__(self, needs_input_grad: tuple):
+    def __init__(self, needs_input_grad: tuple[bool, ...]) -> None:
         self.needs_input_grad = needs_input_grad
         self.saved_tensors: tuple = ()
 
-    def save_for_backward(self, *arrays) -> None:
+    def save_for_backward(self, *arrays: Any) -> None:
         self.saved_tensors = arrays
 
 
@@ -47,8 +48,10 @@ class _FunctionGate(engine.Gate):
         self.function = function
         self.ctx = ctx
 
-    def input_grads(self, g, out, inputs, params, needs) -> list:
-        grads = self.function.backward(self.ctx, g)
+    def input_grads(self, g: Tensor | ndarray, out: Tensor | ndarray, inputs: Sequence[Any], params: dict[str, Any],
+                    needs: Sequence[bool]) -> list[Any]:
+        # g is an array: the engine refuses create_graph through a gate that is not twice differentiable
+        grads = self.function.backward(self.ctx, g)  # type: ignore[arg-type]
         grads = grads if isinstance(grads, (tuple, list)) else (grads,)
         if len(grads) != len(needs):
             raise ValueError(f"{self.name}.backward returned {len(grads)} gradients for {len(needs)} inputs")
@@ -59,14 +62,14 @@ class Function:
     """Base class for user-defined gates: implement ``forward(ctx, *arrays)`` and ``backward(ctx, g)``."""
 
     @staticmethod
-    def forward(ctx: Context, *args: Any, **kwargs: Any):
+    def forward(ctx: Context, *args: Any, **kwargs: Any) -> ndarray:
         raise NotImplementedError("a Function subclass defines forward(ctx, *inputs)")
 
     @staticmethod
-    def backward(ctx: Context, g):
+    def backward(ctx: Context, g: ndarray) -> ndarray | tuple[ndarray | None, ...]:
         raise NotImplementedError("a Function subclass defines backward(ctx, g)")
 
     @classmethod
-    def apply(cls, *args: Any, **kwargs: Any):
+    def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
         ctx = Context(tuple(isinstance(a, Tensor) and a.requires_grad for a in args))
         return engine.apply(_FunctionGate(cls, ctx), args, kwargs)

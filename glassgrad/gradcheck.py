@@ -11,13 +11,13 @@ from __future__ import annotations
 import numbers
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 from glassgrad import engine
 from glassgrad._backend import ndarray, xp
 from glassgrad.checks import check_number
 from glassgrad.ops import concatenate, reshape
-from glassgrad.tensor import Tensor, _to_array
+from glassgrad.tensor import Tensor, TensorLike, _to_array
 
 
 class GradcheckError(AssertionError):
@@ -36,7 +36,7 @@ class Mismatch:
     def error(self) -> float:
         return abs(self.numerical - self.analytical) / max(abs(self.numerical), abs(self.analytical), 1e-12)
 
-    def __str__(self):
+    def __str__(self) -> str:
         where = f"input {self.input}, index {self.index}"
         if self.output is not None:
             where = f"output {self.output} w.r.t. " + where
@@ -56,7 +56,7 @@ class GradcheckReport:
     def __bool__(self) -> bool:
         return not self.mismatches
 
-    def __str__(self):
+    def __str__(self) -> str:
         worst = sorted(self.mismatches, key=lambda m: -m.error)[:10]
         lines = [f"gradcheck ({self.mode} mode) failed: {len(self.mismatches)} of {self.checked} compared values "
                  f"differ; the worst:"] + ["  " + str(m) for m in worst]
@@ -65,7 +65,7 @@ class GradcheckReport:
         return "\n".join(lines)
 
 
-def _prepare(inputs, eps: float, who: str = "gradcheck") -> tuple[list[ndarray], list[int]]:
+def _prepare(inputs: Sequence[TensorLike], eps: float, who: str = "gradcheck") -> tuple[list[ndarray], list[int]]:
     """The inputs as arrays, and which of them to differentiate (floats; tensors only if they ask).
 
     Refuses, before evaluating anything, what would make the comparison meaningless: a step ``eps`` that is
@@ -125,7 +125,7 @@ def _backprop(f: Callable, arrays: list[ndarray], wrt: list[int]):
     return out, grads
 
 
-def numerical_grad(f: Callable, inputs, eps: float = 1e-6) -> list[ndarray]:
+def numerical_grad(f: Callable, inputs: Sequence[TensorLike], eps: float = 1e-6) -> list[ndarray]:
     """Centred-difference gradients of a scalar function, one array per input (for teaching and checks)."""
     arrays, wrt = _prepare(inputs, eps, "numerical_grad")
     result = []
@@ -149,8 +149,9 @@ def _difference(f, arrays, k, idx, eps) -> ndarray:
     return (plus - minus) / (2 * eps)
 
 
-def gradcheck(f: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              mode: str = "full", seed: int = 0, raise_exception: bool = True, localize: bool = False):
+def gradcheck(f: Callable, inputs: Sequence[TensorLike], eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+              mode: str = "full", seed: int = 0, raise_exception: bool = True,
+              localize: bool = False) -> bool | GradcheckReport:
     """Compare backprop with centred differences for ``f(*inputs)``; ``True`` when they agree.
 
     ``mode="full"`` compares the whole Jacobian: one backward pass per output entry against two forward
@@ -206,8 +207,8 @@ def gradcheck(f: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: 
     return report
 
 
-def gradgradcheck(f: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-                  mode: str = "full", seed: int = 0, raise_exception: bool = True):
+def gradgradcheck(f: Callable, inputs: Sequence[TensorLike], eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+                  mode: str = "full", seed: int = 0, raise_exception: bool = True) -> bool | GradcheckReport:
     """Check second derivatives: gradcheck of x ↦ ∂⟨v, f(x)⟩/∂x (built with create_graph) for a random v."""
     arrays, wrt = _prepare(inputs, eps, "gradgradcheck")
     with engine.no_grad():

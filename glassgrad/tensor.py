@@ -8,11 +8,19 @@ but never require a gradient.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Sequence
+from types import EllipsisType
+from typing import Any, Callable, Collection, Iterator, Sequence, TypeAlias, Union
+
+from numpy.typing import ArrayLike, DTypeLike
 
 from glassgrad import hooks as _hooks
 from glassgrad._backend import ndarray, xp
 from glassgrad.checks import check_int, check_number
+from glassgrad.device import CPU as _CPU
+from glassgrad.device import DeviceLike
+from glassgrad.device import (
+    Device, as_array, backend_for, check_same_device, creating_on, device_of, is_device_array, to_device, to_host)
+from glassgrad.device import device as _parse_device
 
 float32 = xp.float32
 float64 = xp.float64
@@ -23,7 +31,7 @@ bool_ = xp.bool_
 DEFAULT_FLOAT = float32
 
 
-def _as_dtype(dtype) -> xp.dtype | None:
+def _as_dtype(dtype: DTypeLike | None) -> xp.dtype | None:
     if dtype is None:
         return None
     try:
@@ -33,13 +41,18 @@ def _as_dtype(dtype) -> xp.dtype | None:
                         "or gg.bool_") from e
 
 
-def _to_array(data, dtype=None, copy: bool = True) -> ndarray:
+def _to_array(data: TensorLike, dtype: DTypeLike | None = None, copy: bool = True) -> ndarray:
     """Python numbers and lists become float32 / int64 / bool arrays; arrays keep their dtype."""
     dtype = _as_dtype(dtype)
     if isinstance(data, Tensor):
         data = data.data
     if isinstance(data, (ndarray, xp.generic)):
         arr = xp.array(data, dtype=dtype, copy=copy or None)
+    elif is_device_array(data):          # a GPU array stays on its device
+        on_device: Any = data
+        arr = on_device.copy() if copy else on_device
+        if dtype is not None:
+            arr = arr.astype(dtype, copy=False)
     else:
         try:
             arr = xp.asarray(data)
@@ -68,7 +81,8 @@ class Tensor:
     __slots__ = ("data", "grad", "grad_fn", "_requires_grad", "name", "__weakref__")
     __array_priority__ = 1000
 
-    def __init__(self, data: Any, dtype=None, requires_grad: bool = False, name: str | None = None):
+    def __init__(self, data: TensorLike, dtype: DTypeLike | None = None, requires_grad: bool = False,
+                 name: str | None = None) -> None:
         self.data = _to_array(data, dtype, copy=False)
         self.grad: Tensor | None = None
         self.grad_fn: _engine.Node | None = None
@@ -77,10 +91,10 @@ class Tensor:
         self.requires_grad = requires_grad
 
     @staticmethod
-    def _make(data, grad_fn=None) -> "Tensor":
+    def _make(data: ndarray, grad_fn: _engine.Node | None = None) -> Tensor:
         """Wrap the output of a gate without checks (the hot path)."""
         t = object.__new__(Tensor)
-        t.data = data if type(data) is ndarray else xp.asarray(data)
+        t.data = data if type(data) is ndarray or is_device_array(data) else xp.asarray(data)
         t.grad = None
         t.grad_fn = grad_fn
         t._requires_grad = grad_fn is not None
@@ -101,7 +115,7 @@ class Tensor:
             raise RuntimeError("requires_grad can only be switched off on a leaf; use t.detach()")
         self._requires_grad = bool(value)
 
-    def requires_grad_(self, value: bool = True) -> "Tensor":
+    def requires_grad_(self, value: bool = True) -> Tensor:
         self.requires_grad = value
         return self
 
@@ -109,7 +123,7 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self.grad_fn is None
 
-    def backward(self, grad=None, retain_graph: bool = False, create_graph: bool = False) -> None:
+    def backward(self, grad: TensorLike | None = None, retain_graph: bool = False, create_graph: bool = False) -> None:
         """Compute the gradient of this tensor with respect to every leaf that requires one.
 
         ``grad`` is the gradient of some scalar with respect to this tensor; it may be left out for a
@@ -128,49 +142,92 @@ class Tensor:
                 raise RuntimeError(f"backward() on a tensor of shape {self.shape} needs a grad argument of "
                                    f"that shape (the gradient of a scalar w.r.t. it), or reduce it first "
                                    f"with .sum() or .mean()")
-            grad = xp.ones_like(self.data)
+            grad = xp.ones_like(self.data)          # on the tensor's device (NumPy dispatches to CuPy)
         else:
+            given = grad
             grad = _to_array(grad, self.dtype, copy=True)
             if grad.shape != self.shape:
                 raise ValueError(f"backward(): grad has shape {grad.shape} but the tensor has shape {self.shape}")
+            if type(grad) is not type(self.data):
+                if isinstance(given, (Tensor, ndarray)) or is_device_array(given):
+                    check_same_device("backward(grad=...)", (self.data, grad))
+                else:                                # numbers and lists: made on the host, then moved
+                    grad = to_device(grad, self.device)
         _engine.backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
 
-    def retain_grad(self) -> "Tensor":
+    def retain_grad(self) -> Tensor:
         """Keep this intermediate tensor's gradient in ``.grad`` after backward (leaves always keep it)."""
         if self.grad_fn is not None:
             self.grad_fn.retained = weakref.ref(self)
         return self
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same values, cut from the graph (shares memory)."""
         return Tensor._make(self.data)
 
+    # ---- devices -------------------------------------------------------------------------------
+    @property
+    def device(self) -> Device:
+        """Where the values live: ``gg.device("cpu")`` or ``cuda:N`` (compares equal to "cpu", "cuda", "cuda:0")."""
+        data = self.data
+        return _CPU if type(data) is ndarray else device_of(data)
+
+    def to(self, *args: Any, **kwargs: Any) -> "Tensor":
+        """This tensor on another device and/or in another dtype, as ``torch.Tensor.to``: ``t.to("cuda")``,
+        ``t.to(gg.float64)``, ``t.to("cpu", gg.float32)``, ``t.to(device=..., dtype=...)``, or ``t.to(other)``
+        for another tensor's device and dtype. Returns ``self`` when nothing changes.
+
+        Differentiable: the gradient of the copy flows back to this tensor on its own device (the ``to_device``
+        gate), and a float dtype change is the ``astype`` gate.
+        """
+        target, dtype = _to_arguments(args, kwargs)
+        out = self
+        if dtype is not None and out.dtype != dtype:
+            out = out.astype(dtype)
+        if target is not None and out.device != target:
+            out = _ops.to_device(out, target)
+        return out
+
+    def cpu(self) -> "Tensor":
+        """This tensor on the CPU (``self`` when it is there already); differentiable, as ``to``."""
+        return self.to(_CPU)
+
+    def cuda(self, index: int | None = None) -> "Tensor":
+        """This tensor on GPU ``index`` (the current GPU when None); differentiable, as ``to``."""
+        return self.to(Device("cuda", index))
+
     # ---- NumPy interop and conversion -----------------------------------------------------------
     def numpy(self) -> ndarray:
-        """The underlying array (shared, not copied)."""
+        """The underlying NumPy array (shared, not copied). A tensor on a GPU raises a TypeError: call
+        ``.cpu()`` first (as in PyTorch), which copies the values to host memory."""
         _value_read(self)
+        if type(self.data) is not ndarray:
+            _refuse_host_view(self, "numpy()")
         return self.data
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: DTypeLike | None = None, copy: bool | None = None) -> ndarray:
         _value_read(self)
+        if type(self.data) is not ndarray:
+            _refuse_host_view(self, "np.asarray()")
         if copy:
             return xp.array(self.data, dtype=dtype)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
-    def __dlpack__(self, **kwargs):
+    def __dlpack__(self, **kwargs: Any) -> object:
         """DLPack export: ``torch.from_dlpack(t)``, ``np.from_dlpack(t)`` share this tensor's memory (the values
         only, as ``np.asarray(t)``: the gradient stays in glassgrad's graph)."""
         _value_read(self)
         return self.data.__dlpack__(**kwargs)
 
-    def __dlpack_device__(self) -> tuple:
+    def __dlpack_device__(self) -> tuple[int, int]:
         return self.data.__dlpack_device__()
 
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+    def __array_ufunc__(self, ufunc: xp.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """``np.exp(t)``, ``array + t``: NumPy's ufuncs run glassgrad's gates (glassgrad/ops/numpy_api.py)."""
         return _numpy_api.array_ufunc(ufunc, method, inputs, kwargs)
 
-    def __array_function__(self, func, types, args, kwargs):
+    def __array_function__(self, func: Callable[..., Any], types: Collection[type], args: tuple[Any, ...],
+                           kwargs: dict[str, Any]) -> Any:
         """``np.sum(t)``, ``np.concatenate([t, u])``: NumPy's functions run glassgrad's gates, or raise a
         TypeError naming the function when no gate exists (never an ndarray that dropped the gradient)."""
         if not all(issubclass(t, (Tensor, ndarray)) for t in types):
@@ -185,23 +242,23 @@ class Tensor:
         _value_read(self)
         return self.data.item()
 
-    def tolist(self):
+    def tolist(self) -> list[Any] | float | int | bool:
         _value_read(self)
         return self.data.tolist()
 
     @property
-    def shape(self) -> tuple:
+    def shape(self) -> tuple[int, ...]:
         return self.data.shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> xp.dtype[Any]:
         return self.data.dtype
 
     @property
     def ndim(self) -> int:
         return self.data.ndim
 
-    def size(self, dim: int | None = None) -> tuple | int:
+    def size(self, dim: int | None = None) -> tuple[int, ...] | int:
         """The shape, or the length of axis ``dim``: PyTorch's ``t.size()`` (``t.numel()`` counts entries)."""
         return self.data.shape if dim is None else self.data.shape[dim]
 
@@ -214,13 +271,13 @@ class Tensor:
         return self.data.ndim
 
     @property
-    def T(self) -> "Tensor":
+    def T(self) -> Tensor:
         return _ops.transpose(self)
 
     def __len__(self) -> int:
         return len(self.data)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tensor]:
         return (self[i] for i in range(len(self)))
 
     def __bool__(self) -> bool:
@@ -238,7 +295,7 @@ class Tensor:
     __hash__ = object.__hash__   # tensors are hashable by identity although == is elementwise
 
     def __repr__(self) -> str:
-        body = xp.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        body = xp.array2string(to_host(self.data), separator=", ", prefix="tensor(", precision=4)
         extras = []
         if self.dtype != DEFAULT_FLOAT:
             extras.append(f"dtype={self.dtype}")
@@ -248,288 +305,359 @@ class Tensor:
             extras.append("requires_grad=True")
         if self.name:
             extras.append(f"name={self.name!r}")
+        if type(self.data) is not ndarray and is_device_array(self.data):
+            extras.insert(0, f"device='{self.device}'")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # ---- operators ------------------------------------------------------------------------------
     # The arithmetic operators and the activations go to the engine directly (``_apply(gate, inputs,
     # params)``): they take no parameters, so the gate function's argument binding is one call per gate
     # that the hot path can skip.
-    def __add__(self, other): return _apply(_gate["add"], (self, other), {})
-    def __radd__(self, other): return _apply(_gate["add"], (other, self), {})
-    def __sub__(self, other): return _apply(_gate["sub"], (self, other), {})
-    def __rsub__(self, other): return _apply(_gate["sub"], (other, self), {})
-    def __mul__(self, other): return _apply(_gate["mul"], (self, other), {})
-    def __rmul__(self, other): return _apply(_gate["mul"], (other, self), {})
-    def __truediv__(self, other): return _apply(_gate["div"], (self, other), {})
-    def __rtruediv__(self, other): return _apply(_gate["div"], (other, self), {})
-    def __pow__(self, other): return _ops.pow(self, other)
-    def __rpow__(self, other): return _ops.pow(other, self)
-    def __matmul__(self, other): return _apply(_gate["matmul"], (self, other), {})
-    def __rmatmul__(self, other): return _apply(_gate["matmul"], (other, self), {})
-    def __neg__(self): return _apply(_gate["neg"], (self,), {})
-    def __pos__(self): return self
-    def __abs__(self): return _ops.abs(self)
+    def __add__(self, other: TensorLike) -> Tensor: return _apply(_gate["add"], (self, other), {})
+    def __radd__(self, other: TensorLike) -> Tensor: return _apply(_gate["add"], (other, self), {})
+    def __sub__(self, other: TensorLike) -> Tensor: return _apply(_gate["sub"], (self, other), {})
+    def __rsub__(self, other: TensorLike) -> Tensor: return _apply(_gate["sub"], (other, self), {})
+    def __mul__(self, other: TensorLike) -> Tensor: return _apply(_gate["mul"], (self, other), {})
+    def __rmul__(self, other: TensorLike) -> Tensor: return _apply(_gate["mul"], (other, self), {})
+    def __truediv__(self, other: TensorLike) -> Tensor: return _apply(_gate["div"], (self, other), {})
+    def __rtruediv__(self, other: TensorLike) -> Tensor: return _apply(_gate["div"], (other, self), {})
+    def __pow__(self, other: TensorLike) -> Tensor: return _ops.pow(self, other)
+    def __rpow__(self, other: TensorLike) -> Tensor: return _ops.pow(other, self)
+    def __matmul__(self, other: TensorLike) -> Tensor: return _apply(_gate["matmul"], (self, other), {})
+    def __rmatmul__(self, other: TensorLike) -> Tensor: return _apply(_gate["matmul"], (other, self), {})
+    def __neg__(self) -> Tensor: return _apply(_gate["neg"], (self,), {})
+    def __pos__(self) -> Tensor: return self
+    def __abs__(self) -> Tensor: return _ops.abs(self)
 
     # Comparisons give bool tensors, outside the graph (they have no gradient).
-    def __eq__(self, other): return _ops.equal(self, other)
-    def __ne__(self, other): return _ops.not_equal(self, other)
-    def __lt__(self, other): return _ops.less(self, other)
-    def __le__(self, other): return _ops.less_equal(self, other)
-    def __gt__(self, other): return _ops.greater(self, other)
-    def __ge__(self, other): return _ops.greater_equal(self, other)
-    def __and__(self, other): return _ops.logical_and(self, other)
-    def __or__(self, other): return _ops.logical_or(self, other)
-    def __invert__(self): return _ops.logical_not(self)
+    def __eq__(self, other: TensorLike) -> Tensor: return _ops.equal(self, other)  # type: ignore[override]
+    def __ne__(self, other: TensorLike) -> Tensor: return _ops.not_equal(self, other)  # type: ignore[override]
+    def __lt__(self, other: TensorLike) -> Tensor: return _ops.less(self, other)
+    def __le__(self, other: TensorLike) -> Tensor: return _ops.less_equal(self, other)
+    def __gt__(self, other: TensorLike) -> Tensor: return _ops.greater(self, other)
+    def __ge__(self, other: TensorLike) -> Tensor: return _ops.greater_equal(self, other)
+    def __and__(self, other: TensorLike) -> Tensor: return _ops.logical_and(self, other)
+    def __or__(self, other: TensorLike) -> Tensor: return _ops.logical_or(self, other)
+    def __invert__(self) -> Tensor: return _ops.logical_not(self)
 
-    def __getitem__(self, index): return _ops.getitem(self, index)
+    def __getitem__(self, index: Index) -> Tensor: return _ops.getitem(self, index)
 
-    def __setitem__(self, index, value) -> None:
+    def __setitem__(self, index: Index, value: TensorLike) -> None:
         if self.requires_grad and _engine.is_grad_enabled():
             raise RuntimeError("in-place assignment into a tensor that requires grad would corrupt its "
                                "gradient; do it under gg.no_grad() or on t.detach()")
-        self.data[_ops.plain_index(index)] = value.data if isinstance(value, Tensor) else value
+        index = _ops.plain_index(index)
+        value = value.data if isinstance(value, Tensor) else value
+        if type(self.data) is not ndarray or type(value) is not ndarray:
+            check_same_device("setitem", (self.data, value, *(index if isinstance(index, tuple) else (index,))))
+        self.data[index] = value
 
     # ---- gates as methods (the functions live in glassgrad.ops) ---------------------------------
-    def exp(self): return _apply(_gate["exp"], (self,), {})
-    def log(self): return _apply(_gate["log"], (self,), {})
-    def sqrt(self): return _ops.sqrt(self)
-    def abs(self): return _ops.abs(self)
-    def reciprocal(self): return _ops.reciprocal(self)
-    def tanh(self): return _apply(_gate["tanh"], (self,), {})
-    def sigmoid(self): return _apply(_gate["sigmoid"], (self,), {})
-    def relu(self): return _apply(_gate["relu"], (self,), {})
-    def pow(self, exponent): return _ops.pow(self, exponent)
-    def neg(self): return _ops.neg(self)
-    def sign(self): return _ops.sign(self)
-    def maximum(self, other): return _ops.maximum(self, other)
-    def minimum(self, other): return _ops.minimum(self, other)
-    def clip(self, min=None, max=None): return _ops.clip(self, min, max)
+    def exp(self) -> Tensor: return _apply(_gate["exp"], (self,), {})
+    def log(self) -> Tensor: return _apply(_gate["log"], (self,), {})
+    def sqrt(self) -> Tensor: return _ops.sqrt(self)
+    def abs(self) -> Tensor: return _ops.abs(self)
+    def reciprocal(self) -> Tensor: return _ops.reciprocal(self)
+    def tanh(self) -> Tensor: return _apply(_gate["tanh"], (self,), {})
+    def sigmoid(self) -> Tensor: return _apply(_gate["sigmoid"], (self,), {})
+    def relu(self) -> Tensor: return _apply(_gate["relu"], (self,), {})
+    def pow(self, exponent: TensorLike) -> Tensor: return _ops.pow(self, exponent)
+    def neg(self) -> Tensor: return _ops.neg(self)
+    def sign(self) -> Tensor: return _ops.sign(self)
+    def maximum(self, other: TensorLike) -> Tensor: return _ops.maximum(self, other)
+    def minimum(self, other: TensorLike) -> Tensor: return _ops.minimum(self, other)
+    def clip(self, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
+        return _ops.clip(self, min, max)
     clamp = clip
 
-    def sin(self): return _ops.sin(self)
-    def cos(self): return _ops.cos(self)
-    def tan(self): return _ops.tan(self)
-    def sinh(self): return _ops.sinh(self)
-    def cosh(self): return _ops.cosh(self)
-    def arcsin(self): return _ops.arcsin(self)
-    def arccos(self): return _ops.arccos(self)
-    def arctan(self): return _ops.arctan(self)
+    def sin(self) -> Tensor: return _ops.sin(self)
+    def cos(self) -> Tensor: return _ops.cos(self)
+    def tan(self) -> Tensor: return _ops.tan(self)
+    def sinh(self) -> Tensor: return _ops.sinh(self)
+    def cosh(self) -> Tensor: return _ops.cosh(self)
+    def arcsin(self) -> Tensor: return _ops.arcsin(self)
+    def arccos(self) -> Tensor: return _ops.arccos(self)
+    def arctan(self) -> Tensor: return _ops.arctan(self)
     asin, acos, atan = arcsin, arccos, arctan
-    def log1p(self): return _ops.log1p(self)
-    def expm1(self): return _ops.expm1(self)
-    def log2(self): return _ops.log2(self)
-    def log10(self): return _ops.log10(self)
-    def exp2(self): return _ops.exp2(self)
-    def square(self): return _ops.square(self)
-    def floor(self): return _ops.floor(self)
-    def ceil(self): return _ops.ceil(self)
-    def trunc(self): return _ops.trunc(self)
-    def round(self, decimals: int = 0): return _ops.round(self, decimals=decimals)
-    def nan_to_num(self, nan=0.0, posinf=None, neginf=None): return _ops.nan_to_num(self, nan, posinf, neginf)
-    def cumsum(self, *args, **kwargs): return _ops.cumsum(self, *args, **kwargs)
-    def cumprod(self, *args, **kwargs): return _ops.cumprod(self, *args, **kwargs)
-    def diagonal(self, offset=0, axis1=0, axis2=1): return _ops.diagonal(self, offset, axis1, axis2)
-    def trace(self, offset=0, axis1=0, axis2=1): return _ops.trace(self, offset, axis1, axis2)
-    def ravel(self): return _ops.ravel(self)
-    def flip(self, axis=None): return _ops.flip(self, axis)
-    def roll(self, shift, axis=None): return _ops.roll(self, shift, axis)
-    def tile(self, reps): return _ops.tile(self, reps)
-    def take(self, indices, axis=None): return _ops.take(self, indices, axis)
+    def log1p(self) -> Tensor: return _ops.log1p(self)
+    def expm1(self) -> Tensor: return _ops.expm1(self)
+    def log2(self) -> Tensor: return _ops.log2(self)
+    def log10(self) -> Tensor: return _ops.log10(self)
+    def exp2(self) -> Tensor: return _ops.exp2(self)
+    def square(self) -> Tensor: return _ops.square(self)
+    def floor(self) -> Tensor: return _ops.floor(self)
+    def ceil(self) -> Tensor: return _ops.ceil(self)
+    def trunc(self) -> Tensor: return _ops.trunc(self)
+    def round(self, decimals: int = 0) -> Tensor: return _ops.round(self, decimals=decimals)
+    def nan_to_num(self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
+        return _ops.nan_to_num(self, nan, posinf, neginf)
+    def cumsum(self, *args: Axis, **kwargs: Axis) -> Tensor: return _ops.cumsum(self, *args, **kwargs)
+    def cumprod(self, *args: Axis, **kwargs: Axis) -> Tensor: return _ops.cumprod(self, *args, **kwargs)
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        return _ops.diagonal(self, offset, axis1, axis2)
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        return _ops.trace(self, offset, axis1, axis2)
+    def ravel(self) -> Tensor: return _ops.ravel(self)
+    def flip(self, axis: Axis = None) -> Tensor: return _ops.flip(self, axis)
+    def roll(self, shift: int | Sequence[int], axis: Axis = None) -> Tensor: return _ops.roll(self, shift, axis)
+    def tile(self, reps: int | Sequence[int]) -> Tensor: return _ops.tile(self, reps)
+    def take(self, indices: TensorLike, axis: int | None = None) -> Tensor: return _ops.take(self, indices, axis)
 
     # NumPy's axis= / keepdims= / ddof=, or PyTorch's dim= / keepdim= / correction= (glassgrad/ops/spelling.py)
-    def sum(self, *args, **kwargs): return _ops.sum(self, *args, **kwargs)
-    def mean(self, *args, **kwargs): return _ops.mean(self, *args, **kwargs)
-    def max(self, *args, **kwargs): return _ops.max(self, *args, **kwargs)
-    def min(self, *args, **kwargs): return _ops.min(self, *args, **kwargs)
-    def amax(self, *args, **kwargs): return _ops.amax(self, *args, **kwargs)
-    def amin(self, *args, **kwargs): return _ops.amin(self, *args, **kwargs)
-    def prod(self, *args, **kwargs): return _ops.prod(self, *args, **kwargs)
-    def var(self, *args, **kwargs): return _ops.var(self, *args, **kwargs)
-    def std(self, *args, **kwargs): return _ops.std(self, *args, **kwargs)
-    def logsumexp(self, *args, **kwargs): return _ops.logsumexp(self, *args, **kwargs)
-    def softmax(self, *args, **kwargs): return _ops.softmax(self, *args, **kwargs)
-    def log_softmax(self, *args, **kwargs): return _ops.log_softmax(self, *args, **kwargs)
-    def argmax(self, *args, **kwargs): return _ops.argmax(self, *args, **kwargs)
-    def argmin(self, *args, **kwargs): return _ops.argmin(self, *args, **kwargs)
+    def sum(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.sum(self, *args, **kwargs)
+    def mean(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.mean(self, *args, **kwargs)
+    def max(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.max(self, *args, **kwargs)
+    def min(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.min(self, *args, **kwargs)
+    def amax(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.amax(self, *args, **kwargs)
+    def amin(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.amin(self, *args, **kwargs)
+    def prod(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.prod(self, *args, **kwargs)
+    def var(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.var(self, *args, **kwargs)
+    def std(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.std(self, *args, **kwargs)
+    def logsumexp(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor:
+        return _ops.logsumexp(self, *args, **kwargs)
+    def softmax(self, *args: int, **kwargs: int) -> Tensor: return _ops.softmax(self, *args, **kwargs)
+    def log_softmax(self, *args: int, **kwargs: int) -> Tensor: return _ops.log_softmax(self, *args, **kwargs)
+    def argmax(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.argmax(self, *args, **kwargs)
+    def argmin(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.argmin(self, *args, **kwargs)
 
-    def matmul(self, other): return _ops.matmul(self, other)
-    def dot(self, other): return _ops.dot(self, other)
+    def matmul(self, other: TensorLike) -> Tensor: return _ops.matmul(self, other)
+    def dot(self, other: TensorLike) -> Tensor: return _ops.dot(self, other)
 
-    def reshape(self, *shape):
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
         return _ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
 
     view = reshape
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return _ops.flatten(self, start_dim, end_dim)
 
-    def transpose(self, *axes):
+    def transpose(self, *axes: int | Sequence[int]) -> Tensor:
         """NumPy's permutation (``t.transpose()``, ``t.transpose(2, 0, 1)``); two axes of a tensor that does not
         have two swap them, as ``torch.transpose(t, dim0, dim1)`` (for 2-d the two readings agree)."""
         if len(axes) == 2 and self.ndim != 2 and all(isinstance(a, int) for a in axes):
             return _ops.swapaxes(self, *axes)
         return _ops.transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else (axes or None))
 
-    def permute(self, *axes):
+    def permute(self, *axes: int | Sequence[int]) -> Tensor:
         return _ops.transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
 
-    def swapaxes(self, axis1, axis2): return _ops.swapaxes(self, axis1, axis2)
-    def broadcast_to(self, shape): return _ops.broadcast_to(self, shape)
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor: return _ops.swapaxes(self, axis1, axis2)
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor: return _ops.broadcast_to(self, shape)
     expand = broadcast_to
-    def squeeze(self, *args, **kwargs): return _ops.squeeze(self, *args, **kwargs)
-    def unsqueeze(self, *args, **kwargs): return _ops.unsqueeze(self, *args, **kwargs)
-    def split(self, indices_or_sections, axis=0): return _ops.split(self, indices_or_sections, axis)
-    def pad(self, pad_width, value=0.0): return _ops.pad(self, pad_width, value)
+    def squeeze(self, *args: Axis, **kwargs: Axis) -> Tensor: return _ops.squeeze(self, *args, **kwargs)
+    def unsqueeze(self, *args: Axis, **kwargs: Axis) -> Tensor: return _ops.unsqueeze(self, *args, **kwargs)
+    def split(self, indices_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
+        return _ops.split(self, indices_or_sections, axis)
+    def pad(self, pad_width: int | Sequence[int] | Sequence[Sequence[int]], value: float = 0.0) -> Tensor:
+        return _ops.pad(self, pad_width, value)
 
-    def astype(self, dtype) -> "Tensor":
+    def astype(self, dtype: DTypeLike) -> Tensor:
         """A copy in another dtype; differentiable between float dtypes."""
         return _ops.astype(self, xp.dtype(dtype))
 
-    def float(self) -> "Tensor":
+    def float(self) -> Tensor:
         return self.astype(float32)
 
-    def double(self) -> "Tensor":
+    def double(self) -> Tensor:
         return self.astype(float64)
 
 
+# The types the public API is annotated with (a Tensor is itself ArrayLike through __array__; it is named for
+# the reader).
+TensorLike: TypeAlias = Union[Tensor, ArrayLike]
+"""What the gates and operators take: a tensor, or anything NumPy makes an array of (number, nested list,
+array); the non-tensors are constants (no gradient)."""
+Axis: TypeAlias = Union[int, Sequence[int], None]
+"""An axis, several axes, or None for all of them."""
+ReductionArg: TypeAlias = Union[int, Sequence[int], bool, float, None]
+"""An argument of a reduction method (``t.sum(...)``, ``t.var(...)``): the axis (``dim``), ``keepdims``
+(``keepdim``) or ``ddof`` (``correction``)."""
+Index: TypeAlias = Union[int, slice, EllipsisType, None, Tensor, ndarray, Sequence[Any], tuple[Any, ...]]
+"""What ``t[index]`` takes, as NumPy: integers, slices, ``...``, ``None``, integer or bool arrays and tensors,
+and tuples of these."""
+
+
 # ------------------------------------------------------------------------------------------------
-# Creating tensors
+# Creating tensors. Every creation function takes device= ("cpu", "cuda", "cuda:N", a gg.Device; None is the
+# CPU) and makes the array there; the *_like functions follow their source's device unless told otherwise.
 # ------------------------------------------------------------------------------------------------
-def tensor(data: Any, dtype=None, requires_grad: bool = False) -> Tensor:
-    """A new tensor holding a copy of ``data`` (a number, nested list, array or tensor).
+def tensor(data: TensorLike, dtype: DTypeLike | None = None, requires_grad: bool = False,
+           device: DeviceLike | None = None) -> Tensor:
+    """A new tensor holding a copy of ``data`` (a number, nested list, array or tensor), on ``device``
+    (None: where ``data`` is, the CPU for numbers and lists).
 
     Python floats give float32 and Python ints int64; NumPy arrays keep their dtype.
     """
-    return Tensor(_to_array(data, dtype, copy=True), requires_grad=requires_grad)
+    arr = _to_array(data, dtype, copy=device is None)
+    if device is not None:
+        moved = to_device(arr, device)
+        arr = _to_array(data, dtype, copy=True) if moved is arr else moved    # already there: copy it here
+    return Tensor(arr, requires_grad=requires_grad)
 
 
-def as_tensor(data: Any, dtype=None) -> Tensor:
-    """Like ``tensor`` but shares memory with ``data`` when it is already an array of that dtype."""
-    if isinstance(data, Tensor) and (dtype is None or data.dtype == xp.dtype(dtype)):
+def as_tensor(data: TensorLike, dtype: DTypeLike | None = None, device: DeviceLike | None = None) -> Tensor:
+    """Like ``tensor`` but shares memory with ``data`` when it is already an array of that dtype on that device."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == xp.dtype(dtype)) and \
+            (device is None or data.device == device):
         return data
-    return Tensor(_to_array(data, dtype, copy=False))
+    arr = _to_array(data, dtype, copy=False)
+    return Tensor(arr if device is None else to_device(arr, device))
 
 
 def from_dlpack(x: Any, requires_grad: bool = False) -> Tensor:
     """A tensor sharing memory with any DLPack producer: a PyTorch tensor on the CPU, a NumPy array, a JAX
-    array … (``x`` itself must not require a gradient in its own library: detach it there first)."""
-    return Tensor(xp.from_dlpack(x), requires_grad=requires_grad)
+    array … (``x`` itself must not require a gradient in its own library: detach it there first). A producer
+    on a CUDA device is read by the "cuda" backend (CuPy), on the same GPU."""
+    on_gpu = hasattr(x, "__dlpack_device__") and x.__dlpack_device__()[0] == _DLPACK_CUDA
+    module = backend_for(Device("cuda")).module if on_gpu else xp
+    return Tensor(module.from_dlpack(x), requires_grad=requires_grad)
 
 
-def _shape(shape: tuple, who: str) -> tuple:
+_DLPACK_CUDA = 2     # DLPack's device type code of CUDA memory (kDLCUDA)
+
+
+def _shape(shape: tuple[int | Sequence[int], ...], who: str) -> tuple[int, ...]:
     """The sizes given as ``zeros(2, 3)`` or ``zeros((2, 3))``, each an integer ≥ 0 (else a clear error)."""
     sizes = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
     return tuple(check_int(f"{who} size", n, low=0) for n in sizes)
 
 
-def _float_dtype(dtype):
+def _float_dtype(dtype: DTypeLike | None) -> DTypeLike:
     return DEFAULT_FLOAT if dtype is None else dtype
 
 
-def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros of the given shape; float32 unless ``dtype`` says otherwise."""
-    return Tensor(xp.zeros(_shape(shape, "zeros"), _float_dtype(dtype)), requires_grad=requires_grad)
+def zeros(*shape: int | Sequence[int], dtype: DTypeLike | None = None, requires_grad: bool = False,
+          device: DeviceLike | None = None) -> Tensor:
+    """A tensor of zeros of the given shape on ``device`` (None: the CPU); float32 unless ``dtype`` says otherwise."""
+    size = _shape(shape, "zeros")
+    with creating_on(device) as module:
+        return Tensor(module.zeros(size, _float_dtype(dtype)), requires_grad=requires_grad)
 
 
-def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ones of the given shape; float32 unless ``dtype`` says otherwise."""
-    return Tensor(xp.ones(_shape(shape, "ones"), _float_dtype(dtype)), requires_grad=requires_grad)
+def ones(*shape: int | Sequence[int], dtype: DTypeLike | None = None, requires_grad: bool = False,
+         device: DeviceLike | None = None) -> Tensor:
+    """A tensor of ones of the given shape on ``device`` (None: the CPU); float32 unless ``dtype`` says otherwise."""
+    size = _shape(shape, "ones")
+    with creating_on(device) as module:
+        return Tensor(module.ones(size, _float_dtype(dtype)), requires_grad=requires_grad)
 
 
-def full(shape, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
-    """A tensor of the given shape filled with the number ``fill_value``; float32 unless ``dtype`` says otherwise."""
+def full(shape: int | Sequence[int], fill_value: float, dtype: DTypeLike | None = None, requires_grad: bool = False,
+         device: DeviceLike | None = None) -> Tensor:
+    """A tensor of the given shape filled with the number ``fill_value``, on ``device`` (None: the CPU); float32
+    unless ``dtype`` says otherwise."""
     if isinstance(fill_value, (str, bytes)):
         raise TypeError(f"full: fill_value must be a number, not {type(fill_value).__name__} ({fill_value!r})")
-    return Tensor(xp.full(_shape((shape,), "full"), fill_value, _float_dtype(dtype)), requires_grad=requires_grad)
+    size = _shape((shape,), "full")
+    with creating_on(device) as module:
+        return Tensor(module.full(size, fill_value, _float_dtype(dtype)), requires_grad=requires_grad)
 
 
-def arange(start, stop=None, step=1, dtype=None, requires_grad: bool = False) -> Tensor:
-    """Like ``np.arange``; int64 for whole-number arguments, float32 otherwise."""
+def arange(start: float, stop: float | None = None, step: float = 1, dtype: DTypeLike | None = None,
+           requires_grad: bool = False,
+           device: DeviceLike | None = None) -> Tensor:
+    """Like ``np.arange``, on ``device`` (None: the CPU); int64 for whole-number arguments, float32 otherwise."""
     for name, value in (("start", start), ("stop", stop), ("step", step)):
         if value is not None:
             check_number(f"arange {name}", value, low=float("-inf"))
     if step == 0:
         raise ValueError("arange: step must not be 0")
-    arr = xp.arange(start, stop, step) if stop is not None else xp.arange(0, start, step)
-    if dtype is None:
-        dtype = xp.int64 if arr.dtype.kind in "iu" else DEFAULT_FLOAT
-    return Tensor(arr.astype(dtype), requires_grad=requires_grad)
+    with creating_on(device) as module:
+        arr = module.arange(start, stop, step) if stop is not None else module.arange(0, start, step)
+        if dtype is None:
+            dtype = xp.int64 if arr.dtype.kind in "iu" else DEFAULT_FLOAT
+        return Tensor(arr.astype(dtype), requires_grad=requires_grad)
 
 
-def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dtype=None,
-             requires_grad: bool = False) -> Tensor:
-    """``num`` evenly spaced values from start to stop (stop included unless endpoint=False), as ``np.linspace``;
-    float32 unless ``dtype`` says otherwise."""
+def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dtype: DTypeLike | None = None,
+             requires_grad: bool = False, device: DeviceLike | None = None) -> Tensor:
+    """``num`` evenly spaced values from start to stop (stop included unless endpoint=False), as ``np.linspace``,
+    on ``device`` (None: the CPU); float32 unless ``dtype`` says otherwise."""
     check_int("linspace num", num, low=0)
-    return Tensor(xp.linspace(start, stop, num, endpoint=endpoint).astype(_float_dtype(dtype)),
-                  requires_grad=requires_grad)
+    with creating_on(device) as module:
+        return Tensor(module.linspace(start, stop, num, endpoint=endpoint).astype(_float_dtype(dtype)),
+                      requires_grad=requires_grad)
 
 
-def logspace(start: float, stop: float, num: int = 50, endpoint: bool = True, base: float = 10.0, dtype=None,
-             requires_grad: bool = False) -> Tensor:
-    """``base ** linspace(start, stop, num)``, as ``np.logspace``; float32 unless ``dtype`` says otherwise."""
+def logspace(start: float, stop: float, num: int = 50, endpoint: bool = True, base: float = 10.0,
+             dtype: DTypeLike | None = None,
+             requires_grad: bool = False, device: DeviceLike | None = None) -> Tensor:
+    """``base ** linspace(start, stop, num)``, as ``np.logspace``, on ``device`` (None: the CPU); float32 unless
+    ``dtype`` says otherwise."""
     check_int("logspace num", num, low=0)
-    return Tensor(xp.logspace(start, stop, num, endpoint=endpoint, base=base).astype(_float_dtype(dtype)),
-                  requires_grad=requires_grad)
+    with creating_on(device) as module:
+        return Tensor(module.logspace(start, stop, num, endpoint=endpoint, base=base).astype(_float_dtype(dtype)),
+                      requires_grad=requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False) -> Tensor:
-    """The n × m identity matrix (m = n when omitted), as ``np.eye``; float32 unless ``dtype`` says otherwise."""
+def eye(n: int, m: int | None = None, dtype: DTypeLike | None = None, requires_grad: bool = False,
+        device: DeviceLike | None = None) -> Tensor:
+    """The n × m identity matrix (m = n when omitted), as ``np.eye``, on ``device`` (None: the CPU); float32 unless
+    ``dtype`` says otherwise."""
     check_int("eye n", n, low=0)
     if m is not None:
         check_int("eye m", m, low=0)
-    return Tensor(xp.eye(n, m, dtype=_float_dtype(dtype)), requires_grad=requires_grad)
+    with creating_on(device) as module:
+        return Tensor(module.eye(n, m, dtype=_float_dtype(dtype)), requires_grad=requires_grad)
 
 
-def _like(t, dtype):
-    t = t.data if isinstance(t, Tensor) else xp.asarray(t)
-    return t.shape, (t.dtype if dtype is None else dtype)
+def _like(t: TensorLike, dtype: DTypeLike | None, device: DeviceLike | None) -> tuple:
+    """(shape, dtype, device) of a *_like result: those of ``t`` unless given."""
+    array = as_array(t)
+    return array.shape, (array.dtype if dtype is None else dtype), (device_of(array) if device is None else device)
 
 
-def zeros_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
-    """Zeros with the shape of ``t`` (a Tensor or array) and its dtype unless ``dtype`` is given."""
-    shape, dtype = _like(t, dtype)
-    return zeros(shape, dtype=dtype, requires_grad=requires_grad)
+def zeros_like(t: TensorLike, dtype: DTypeLike | None = None, requires_grad: bool = False,
+               device: DeviceLike | None = None) -> Tensor:
+    """Zeros with the shape of ``t`` (a Tensor or array), its dtype and device unless ``dtype``/``device`` are given."""
+    shape, dtype, device = _like(t, dtype, device)
+    return zeros(shape, dtype=dtype, requires_grad=requires_grad, device=device)
 
 
-def ones_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
-    """Ones with the shape of ``t`` (a Tensor or array) and its dtype unless ``dtype`` is given."""
-    shape, dtype = _like(t, dtype)
-    return ones(shape, dtype=dtype, requires_grad=requires_grad)
+def ones_like(t: TensorLike, dtype: DTypeLike | None = None, requires_grad: bool = False,
+              device: DeviceLike | None = None) -> Tensor:
+    """Ones with the shape of ``t`` (a Tensor or array), its dtype and device unless ``dtype``/``device`` are given."""
+    shape, dtype, device = _like(t, dtype, device)
+    return ones(shape, dtype=dtype, requires_grad=requires_grad, device=device)
 
 
-def full_like(t, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
-    """``fill_value`` with the shape of ``t`` (a Tensor or array) and its dtype unless ``dtype`` is given."""
-    shape, dtype = _like(t, dtype)
-    return full(shape, fill_value, dtype=dtype, requires_grad=requires_grad)
+def full_like(t: TensorLike, fill_value: float, dtype: DTypeLike | None = None, requires_grad: bool = False,
+              device: DeviceLike | None = None) -> Tensor:
+    """``fill_value`` with the shape of ``t`` (a Tensor or array), its dtype and device unless ``dtype``/``device``
+    are given."""
+    shape, dtype, device = _like(t, dtype, device)
+    return full(shape, fill_value, dtype=dtype, requires_grad=requires_grad, device=device)
 
 
 # ------------------------------------------------------------------------------------------------
-# Random tensors: one default generator, seeded by manual_seed, or a Generator of your own
+# Random tensors: one default generator, seeded by manual_seed, or a Generator of your own. The numbers are
+# always drawn on the host by NumPy and then moved to ``device``, so a seed gives the same tensor on every
+# device (at the price of one host-to-device copy; initial weights and dropout masks are small next to a step).
 # ------------------------------------------------------------------------------------------------
 class Generator:
     """A seeded source of random numbers (wraps ``numpy.random.Generator``, made on first use, so that
-    ``import glassgrad`` does not load ``numpy.random``)."""
+    ``import glassgrad`` does not load ``numpy.random``). It draws on the host for every device: the same seed
+    gives the same numbers on the CPU and on a GPU."""
 
-    def __init__(self, seed: int | None = None):
+    def __init__(self, seed: int | None = None) -> None:
         self.manual_seed(seed)
 
-    def manual_seed(self, seed: int | None) -> "Generator":
+    def manual_seed(self, seed: int | None) -> Generator:
         self.seed = seed
-        self._rng = None
+        self._rng: xp.random.Generator | None = None
         return self
 
     @property
-    def rng(self):
+    def rng(self) -> xp.random.Generator:
         """The ``numpy.random.Generator`` behind this one."""
         if self._rng is None:
             self._rng = xp.random.default_rng(self.seed)
         return self._rng
 
-    def get_state(self) -> dict:
+    def get_state(self) -> dict[str, Any]:
         return dict(self.rng.bit_generator.state)
 
-    def set_state(self, state: dict) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state
 
 
@@ -537,45 +665,84 @@ default_generator = Generator(0)
 
 
 def manual_seed(seed: int) -> Generator:
-    """Seed the default generator: the same seed gives the same random tensors and initial weights."""
+    """Seed the default generator: the same seed gives the same random tensors and initial weights (on every
+    device: random numbers are drawn on the host, then moved)."""
     return default_generator.manual_seed(seed)
 
 
-def _rng(generator: Generator | None):
+def _rng(generator: Generator | None) -> xp.random.Generator:
     return (generator or default_generator).rng
 
 
-def rand(*shape, dtype=None, requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
-    """Uniform on [0, 1)."""
+def _random(arr: ndarray, requires_grad: bool, device: DeviceLike | None) -> Tensor:
+    """A tensor of host-drawn random numbers, moved to ``device``."""
+    return Tensor(arr if device is None else to_device(arr, device), requires_grad=requires_grad)
+
+
+def rand(*shape: int | Sequence[int], dtype: DTypeLike | None = None, requires_grad: bool = False,
+         generator: Generator | None = None,
+         device: DeviceLike | None = None) -> Tensor:
+    """Uniform on [0, 1), on ``device`` (None: the CPU); drawn on the host, so a seed gives the same numbers on
+    every device."""
     arr = _rng(generator).random(_shape(shape, "rand"), dtype=xp.float64).astype(_float_dtype(dtype))
-    return Tensor(arr, requires_grad=requires_grad)
+    return _random(arr, requires_grad, device)
 
 
-def randn(*shape, dtype=None, requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
-    """Standard normal."""
+def randn(*shape: int | Sequence[int], dtype: DTypeLike | None = None, requires_grad: bool = False,
+          generator: Generator | None = None,
+          device: DeviceLike | None = None) -> Tensor:
+    """Standard normal, on ``device`` (None: the CPU); drawn on the host, so a seed gives the same numbers on
+    every device."""
     arr = _rng(generator).standard_normal(_shape(shape, "randn")).astype(_float_dtype(dtype))
-    return Tensor(arr, requires_grad=requires_grad)
+    return _random(arr, requires_grad, device)
 
 
-def rand_like(t, dtype=None, requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
-    """Uniform on [0, 1) with the shape of ``t`` and its dtype unless ``dtype`` is given."""
-    shape, dtype = _like(t, dtype)
-    return rand(shape, dtype=dtype, requires_grad=requires_grad, generator=generator)
+def rand_like(t: TensorLike, dtype: DTypeLike | None = None, requires_grad: bool = False,
+              generator: Generator | None = None,
+              device: DeviceLike | None = None) -> Tensor:
+    """Uniform on [0, 1) with the shape of ``t``, its dtype and device unless ``dtype``/``device`` are given."""
+    shape, dtype, device = _like(t, dtype, device)
+    return rand(shape, dtype=dtype, requires_grad=requires_grad, generator=generator, device=device)
 
 
-def randn_like(t, dtype=None, requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
-    """Standard normal with the shape of ``t`` and its dtype unless ``dtype`` is given."""
-    shape, dtype = _like(t, dtype)
-    return randn(shape, dtype=dtype, requires_grad=requires_grad, generator=generator)
+def randn_like(t: TensorLike, dtype: DTypeLike | None = None, requires_grad: bool = False,
+               generator: Generator | None = None,
+               device: DeviceLike | None = None) -> Tensor:
+    """Standard normal with the shape of ``t``, its dtype and device unless ``dtype``/``device`` are given."""
+    shape, dtype, device = _like(t, dtype, device)
+    return randn(shape, dtype=dtype, requires_grad=requires_grad, generator=generator, device=device)
 
 
-def randint(low: int, high: int, shape: Sequence[int] | int, generator: Generator | None = None) -> Tensor:
-    """Integers in [low, high), int64."""
+def randint(low: int, high: int, shape: Sequence[int] | int, generator: Generator | None = None,
+            device: DeviceLike | None = None) -> Tensor:
+    """Integers in [low, high), int64, on ``device`` (None: the CPU); drawn on the host."""
     low, high = check_int("randint low", low, low=-2**63), check_int("randint high", high, low=-2**63)
     if high <= low:
         raise ValueError(f"randint: high must be greater than low, got low={low}, high={high}")
     size = _shape((shape,), "randint")
-    return Tensor(_rng(generator).integers(low, high, size=size, dtype=xp.int64))
+    return _random(_rng(generator).integers(low, high, size=size, dtype=xp.int64), False, device)
+
+
+def _to_arguments(args: tuple, kwargs: dict) -> tuple[Device | None, Any]:
+    """(device, dtype) from ``Tensor.to``'s arguments: a device spec, a dtype, both, or another tensor."""
+    unknown = set(kwargs) - {"device", "dtype"}
+    if unknown or len(args) > 2:
+        raise TypeError(f"to(): expected to(device), to(dtype), to(device, dtype) or to(tensor), got "
+                        f"{len(args)} positional argument(s){' and ' + ', '.join(sorted(unknown)) if unknown else ''}")
+    target, dtype = kwargs.get("device"), kwargs.get("dtype")
+    for a in args:
+        if isinstance(a, Tensor):
+            target, dtype = a.device, a.dtype
+        elif isinstance(a, Device) or (isinstance(a, str) and a.partition(":")[0].strip() in ("cpu", "cuda")):
+            target = a
+        else:
+            dtype = a
+    return (None if target is None else _parse_device(target)), (None if dtype is None else _as_dtype(dtype))
+
+
+def _refuse_host_view(t: Tensor, what: str) -> None:
+    raise TypeError(f"{what}: can't convert a tensor on {t.device} to a NumPy array; call .cpu() first to copy "
+                    "it to host memory (e.g. t.cpu().numpy())")
 
 
 def _value_read(t: Tensor) -> None:

@@ -7,9 +7,10 @@ On a small or busy machine a threaded BLAS can be many times slower than one thr
 from __future__ import annotations
 
 import contextlib
+from typing import ContextManager
 
 
-def blas_threads(n: int):
+def blas_threads(n: int) -> ContextManager[object]:
     """A context manager limiting BLAS to ``n`` threads (``n <= 0``: leave it as it is)."""
     if n <= 0:
         return contextlib.nullcontext()

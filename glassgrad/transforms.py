@@ -8,11 +8,14 @@ that require grad records its own backward pass.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeAlias, Union
 
 from glassgrad import engine
-from glassgrad._backend import xp
+from glassgrad._backend import ndarray, xp
 from glassgrad.tensor import Tensor, _to_array
+
+Values: TypeAlias = Union[Tensor, ndarray, tuple[Union[Tensor, ndarray], ...]]
+"""What a transform returns: arrays for array arguments, tensors for tensors, a tuple where f returns one."""
 
 
 def _argnums(argnums, n: int) -> tuple[int, ...]:
@@ -42,7 +45,8 @@ def _split_aux(result, has_aux: bool):
     return result
 
 
-def vjp(f: Callable, *args: Any, has_aux: bool = False):
+def vjp(f: Callable, *args: Any, has_aux: bool = False) -> tuple[Tensor | ndarray, Callable[..., tuple[Any, ...]]] \
+        | tuple[Tensor | ndarray, Callable[..., tuple[Any, ...]], Any]:
     """Evaluate ``f(*args)`` and return ``(out, vjp_fn)``; ``vjp_fn(g)`` gives ∂⟨g, out⟩/∂args, one per arg."""
     leaves = [_leaf(a) for a in args]
     with engine.enable_grad():
@@ -166,7 +170,7 @@ def _cotangent_grads(scalar, us: list[Tensor], nested: bool) -> list:
     return engine.backward(scalar, xp.ones_like(scalar.data), retain_graph=True, create_graph=nested, inputs=us)
 
 
-def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]):
+def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Values, Values]:
     """Forward mode, as ``jax.jvp``: ``(f(*primals), J·tangents)``, the derivative of f at ``primals`` in the
     direction ``tangents`` (one tangent per primal, of its shape). ``f`` returns a tensor or a tuple of
     tensors; the tangent out has the same structure. Arrays in give arrays out; tensors in give tensors,
@@ -284,7 +288,7 @@ def hessian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     return jacfwd(jacrev(f, argnums), argnums)
 
 
-def hvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]):
+def hvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> Values:
     """The Hessian of a scalar f times ``tangents``, without forming the Hessian: ``jvp(grad(f), primals,
     tangents)``'s tangent out, one entry per primal (a single one for a single primal)."""
     primals = tuple(primals)

@@ -12,6 +12,7 @@ if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO_ROOT))
 
 import glassgrad as gg  # noqa: E402
+import devices  # noqa: E402  the CPU-side stand-in for CuPy, and the device parameters
 
 # Small and derandomized: the same examples on every run and on CI, and the whole core suite stays fast.
 # Individual tests lower or raise max_examples with their own @settings.
@@ -40,3 +41,13 @@ def _grad_mode_restored(request):
     gg.set_grad_enabled(True)
     if request.module.__name__.rpartition(".")[2] in CORE_MODULES:
         assert not leaked, "the test left grad mode disabled"
+
+
+@pytest.fixture(params=devices.DEVICE_PARAMS)
+def device(request):
+    """A device name for a test to put its tensors on: "cpu"; "cuda" served by the CPU-side stand-in
+    (tests/devices.py says what that proves and what it cannot); "cuda" on a real GPU, skipped without one.
+    The stand-in is registered for the test's duration only."""
+    name = request.param
+    with devices.on(name):
+        yield "cpu" if name == "cpu" else "cuda"

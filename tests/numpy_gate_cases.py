@@ -170,7 +170,7 @@ def _t_sym(torch):
 
 def parity_cases(torch) -> list[tuple]:
     tl = torch.linalg
-    spd = (lambda x: x @ gg.swapaxes(x, -1, -2) + 3 * np.eye(3), lambda x: x @ x.transpose(-1, -2) + 3 * torch.eye(3))
+    spd = (lambda x: x @ gg.swapaxes(x, -1, -2) + 3 * gg.eye(3, dtype=x.dtype, device=x.device), lambda x: x @ x.transpose(-1, -2) + 3 * torch.eye(3))
     return [
         ("sign", "", gg.sign, torch.sign, [np.array([-1.5, 0.0, 2.0])]),
         ("sin", "", gg.sin, torch.sin, [((2, 3), "any")]),

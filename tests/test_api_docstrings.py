@@ -7,7 +7,8 @@ import pytest
 
 # The modules with a page in docs/api/ (keep the two lists together).
 PUBLIC_MODULES = ["glassgrad", "glassgrad.nn", "glassgrad.optim", "glassgrad.data", "glassgrad.train",
-                  "glassgrad.explain", "glassgrad.distributed", "glassgrad.transforms", "glassgrad.hooks"]
+                  "glassgrad.explain", "glassgrad.distributed", "glassgrad.transforms", "glassgrad.hooks",
+                  "glassgrad.device", "glassgrad.cuda"]
 
 
 def _public_names(module) -> list[str]:

@@ -18,11 +18,15 @@ def f64(v, requires_grad=True):
 
 
 def test_a_gate_has_its_forwards_signature_and_its_doc():
-    assert str(inspect.signature(gg.sum)) == "(x, axis=None, keepdims=False)"
-    assert str(inspect.signature(gg.add)) == "(x, y, /)"
-    assert str(inspect.signature(gg.ops.conv.conv2d)) == "(x, w, b=None, stride=(1, 1), padding=(0, 0))"
+    # the forward's parameters and defaults, annotated: the inputs take tensors (or constants), a tensor comes out
+    assert str(inspect.signature(gg.sum)) == "(x: 'TensorLike', axis: 'Axis' = None, keepdims: 'bool' = False) -> 'Tensor'"
+    assert str(inspect.signature(gg.add)) == "(x: 'TensorLike', y: 'TensorLike', /) -> 'Tensor'"
+    conv2d = inspect.signature(gg.ops.conv.conv2d)
+    assert str(conv2d.replace(parameters=[p.replace(annotation=p.empty) for p in conv2d.parameters.values()],
+                              return_annotation=conv2d.empty)) == "(x, w, b=None, stride=(1, 1), padding=(0, 0))"
+    assert conv2d.return_annotation == "Tensor" and conv2d.parameters["w"].annotation == "TensorLike"
     text = pydoc.render_doc(gg.sum, renderer=pydoc.plaintext)
-    assert "sum(x, axis=None, keepdims=False)" in text and "∂/∂x" in text
+    assert "sum(x: 'TensorLike', axis: 'Axis' = None, keepdims: 'bool' = False) -> 'Tensor'" in text and "∂/∂x" in text
     assert gg.sigmoid.__doc__ == GATES["sigmoid"].doc and gg.sum.gate is GATES["sum"]
 
 

@@ -451,6 +451,7 @@ CASES = {
     "unindex": case_unindex,
     "pad": case_pad,
     "astype": case_astype,
+    "to_device": unary(lambda x: gg.ops.to_device(x, device=gg.device("cpu"))),   # other devices: test_devices.py
     "linear": case_linear,
     "cross_entropy": case_cross_entropy,
     "conv2d": case_conv2d,

@@ -15,6 +15,8 @@ F = torch.nn.functional
 
 import glassgrad as gg  # noqa: E402
 import numpy_gate_cases  # noqa: E402
+from devices import host  # noqa: E402
+from glassgrad.device import to_device  # noqa: E402
 from glassgrad.engine import GATES  # noqa: E402
 from glassgrad.ops import conv  # noqa: E402
 from glassgrad.ops import fused  # noqa: E402
@@ -43,23 +45,25 @@ def draw(spec, rng):
     raise ValueError(domain)
 
 
-def run_both(gg_fn, torch_fn, inputs, seed=0):
-    """Values and gradients of ⟨w, f(inputs)⟩ for a random w, in glassgrad and in torch."""
+def run_both(gg_fn, torch_fn, inputs, seed=0, device="cpu"):
+    """Values and gradients of ⟨w, f(inputs)⟩ for a random w, in glassgrad (its tensors on ``device``) and in
+    torch (on the CPU)."""
     differentiable = [a.dtype.kind == "f" for a in inputs]
-    gts = [gg.tensor(a, requires_grad=d) for a, d in zip(inputs, differentiable)]
+    gts = [gg.tensor(a, requires_grad=d, device=device) for a, d in zip(inputs, differentiable)]
     tts = [torch.tensor(a, requires_grad=d) for a, d in zip(inputs, differentiable)]
     out, tout = gg_fn(*gts), torch_fn(*tts)
     assert out.shape == tuple(tout.shape), f"shapes differ: glassgrad {out.shape}, torch {tuple(tout.shape)}"
     assert out.dtype == np.dtype(str(tout.dtype).removeprefix("torch."))
-    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), **TOL)
+    np.testing.assert_allclose(host(out), tout.detach().numpy(), **TOL)
     w = np.random.default_rng(seed + 1).standard_normal(out.shape)
-    (out * gg.tensor(w)).sum().backward()
+    (out * gg.tensor(w, device=out.device)).sum().backward()
     (tout * torch.tensor(w, dtype=tout.dtype)).sum().backward()
     for k, (a, b) in enumerate(zip(gts, tts)):
         if differentiable[k]:
             assert a.grad is not None, f"input {k} got no gradient"
             assert a.grad.dtype == a.dtype
-            np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), err_msg=f"gradient of input {k}", **TOL)
+            assert a.grad.device == a.device, f"gradient of input {k} on {a.grad.device}, input on {a.device}"
+            np.testing.assert_allclose(host(a.grad), b.grad.numpy(), err_msg=f"gradient of input {k}", **TOL)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -138,6 +142,13 @@ def t_pool_gather(h):
 
 
 UNINDEX = GATES["unindex"]
+
+
+def at(constant: np.ndarray, t: gg.Tensor):
+    """A constant of a case on the device of the case's tensor ``t`` (gates never move arrays themselves)."""
+    return to_device(constant, t.device)
+
+
 IDX = np.array([0, 2, 2, 0, 0])
 ROWS, COLS = np.array([1, 1, 0]), np.array([2, 2, -1])
 MASK = np.array([[True, False, True, True], [False, False, True, False], [True, True, False, True]])
@@ -182,7 +193,7 @@ CASES = [
     ("clip", "both", lambda x: gg.clip(x, -0.5, 0.5), lambda x: torch.clamp(x, -0.5, 0.5), [CLIP_X]),
     ("clip", "min only", lambda x: gg.clip(x, min=-0.5), lambda x: torch.clamp(x, min=-0.5), [CLIP_X]),
     ("clip", "max only", lambda x: x.clamp(max=0.5), lambda x: torch.clamp(x, max=0.5), [CLIP_X]),
-    ("where", "broadcast", lambda x, y: gg.where(MASK[:, :1], x, y), lambda x, y: torch.where(
+    ("where", "broadcast", lambda x, y: gg.where(at(MASK[:, :1], x), x, y), lambda x, y: torch.where(
         torch.tensor(MASK[:, :1]), x, y), [((3, 4), "any"), ((4,), "any")]),
     ("sum", "all", gg.sum, t_reduce(torch.sum), [((2, 3, 4), "any")]),
     ("sum", "axis=-1 keepdims", lambda x: x.sum(axis=-1, keepdims=True), t_reduce(torch.sum, -1, True),
@@ -243,15 +254,17 @@ CASES = [
      [((2, 3), "any"), ((2, 3), "any")]),
     ("getitem", "slices", lambda x: x[1:, ::2], lambda x: x[1:, ::2], [((3, 4), "any")]),
     ("getitem", "negative step", lambda x: x[::-1, 1], lambda x: torch.flip(x, [0])[:, 1], [((3, 4), "any")]),
-    ("getitem", "repeated indices", lambda x: x[IDX], lambda x: x[torch_index(IDX)], [((3, 2), "any")]),
-    ("getitem", "index pairs", lambda x: x[ROWS, COLS], lambda x: x[torch_index((ROWS, COLS))], [((2, 4), "any")]),
-    ("getitem", "mask", lambda x: x[MASK], lambda x: x[torch_index(MASK)], [((3, 4), "any")]),
+    ("getitem", "repeated indices", lambda x: x[at(IDX, x)], lambda x: x[torch_index(IDX)], [((3, 2), "any")]),
+    ("getitem", "index pairs", lambda x: x[at(ROWS, x), at(COLS, x)], lambda x: x[torch_index((ROWS, COLS))], [((2, 4), "any")]),
+    ("getitem", "mask", lambda x: x[at(MASK, x)], lambda x: x[torch_index(MASK)], [((3, 4), "any")]),
     ("getitem", "int and None", lambda x: x[None, -1], lambda x: x[None, -1], [((3, 4), "any")]),
-    ("unindex", "repeated", lambda h: UNINDEX(h, index=IDX, shape=(3, 2)), t_unindex(IDX, (3, 2)),
+    ("unindex", "repeated", lambda h: UNINDEX(h, index=at(IDX, h), shape=(3, 2)), t_unindex(IDX, (3, 2)),
      [((5, 2), "any")]),
     ("pad", "", lambda x: x.pad(((1, 0), (2, 1)), value=0.5),
      lambda x: F.pad(x, flat_pad(((1, 0), (2, 1))), value=0.5), [((2, 3), "any")]),
     ("astype", "", lambda x: x.astype(gg.float32), lambda x: x.to(torch.float32), [((2, 3), "any")]),
+    ("to_device", "to the CPU", lambda x: gg.ops.to_device(x, device=gg.device("cpu")), lambda x: x.to("cpu"),
+     [((2, 3), "any")]),
     ("linear", "bias", fused.linear, F.linear, [((4, 3), "any"), ((2, 3), "any"), ((2,), "any")]),
     ("linear", "no bias, batch", fused.linear, F.linear, [((2, 4, 3), "any"), ((5, 3), "any")]),
     ("cross_entropy", "labels mean", fused.cross_entropy, F.cross_entropy, [((4, 3), "any"), LABELS]),
@@ -276,9 +289,9 @@ CASES = [
      lambda x: F.max_pool2d(x, POOL["kernel_size"], POOL["stride"]), [POOL_X]),
     ("max_pool2d", "disjoint", lambda x: conv.max_pool2d(x, kernel_size=(2, 2), stride=(2, 2)),
      lambda x: F.max_pool2d(x, 2), [POOL_X]),
-    ("max_pool2d_scatter", "", lambda g: conv.max_pool2d_scatter(g, x=POOL_X, out=POOL_OUT, **POOL),
+    ("max_pool2d_scatter", "", lambda g: conv.max_pool2d_scatter(g, x=at(POOL_X, g), out=at(POOL_OUT, g), **POOL),
      t_pool_scatter, [(POOL_OUT.shape, "any")]),
-    ("max_pool2d_gather", "", lambda h: conv.max_pool2d_gather(h, x=POOL_X, out=POOL_OUT, **POOL), t_pool_gather,
+    ("max_pool2d_gather", "", lambda h: conv.max_pool2d_gather(h, x=at(POOL_X, h), out=at(POOL_OUT, h), **POOL), t_pool_gather,
      [(POOL_X.shape, "any")]),
     ("batch_norm", "(N, F)", lambda x, w, b: norm.batch_norm(x, w, b),
      lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [((5, 3), "any"), ((3,), "any"), ((3,), "any")]),
@@ -298,12 +311,14 @@ def test_every_registered_gate_is_compared_with_torch():
 
 @pytest.mark.parametrize("name, case_id, gg_fn, torch_fn, specs", CASES,
                          ids=[f"{c[0]}-{c[1]}" if c[1] else c[0] for c in CASES])
-def test_gate_matches_torch(name, case_id, gg_fn, torch_fn, specs):
+def test_gate_matches_torch(name, case_id, gg_fn, torch_fn, specs, device):
+    """Every case on every device (the CPU, the stand-in "cuda" of tests/devices.py, a real GPU when there is one):
+    values and gradients against torch on the CPU, gradients on the inputs' own device."""
     inputs = [draw(s, np.random.default_rng(12345)) for s in specs]
     if name == "astype":      # float32 rounding of the value is the same in both; compare at float32 level
         out = gg_fn(gg.tensor(inputs[0]))
         assert out.dtype == np.float32
-    run_both(gg_fn, torch_fn, inputs)
+    run_both(gg_fn, torch_fn, inputs, device=device)
 
 
 @pytest.mark.parametrize("seed", range(3))

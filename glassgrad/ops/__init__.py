@@ -6,7 +6,7 @@
 | elementwise.py   | add sub mul div neg pow exp log sqrt reciprocal abs tanh sigmoid relu        |
 |                  | leaky_relu elu softplus maximum minimum clip where sign                      |
 | shape.py         | reshape transpose swapaxes broadcast_to squeeze unsqueeze concatenate stack  |
-|                  | unindex getitem pad astype                                                   |
+|                  | unindex getitem pad astype to_device                                         |
 | linalg.py        | matmul                                                                       |
 | reduce.py        | sum mean max min prod var std logsumexp                                      |
 | softmax.py       | softmax log_softmax                                                          |
@@ -38,7 +38,7 @@ from glassgrad.ops import shape as _shape
 from glassgrad.ops import softmax as _softmax
 from glassgrad.ops.shape import (
     astype, broadcast_to, expand_dims, getitem, one_hot, pad, permute, plain_index, reshape, split, swapaxes,
-    transpose)
+    to_device, transpose)  # noqa: F401  Tensor.to's gate; not in __all__ (glassgrad.device.to_device moves arrays)
 from glassgrad.ops.spelling import accepts_torch_names, explicit_correction, values_without_indices
 from glassgrad.ops.math import (
     arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, ceil, cos, cosh, exp2, expm1, floor, fmod, hypot,

@@ -31,9 +31,8 @@ from __future__ import annotations
 import math
 import threading
 
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
-
 from glassgrad._backend import xp
+from glassgrad.device import array_module
 from glassgrad.engine import gate
 from glassgrad.ops import reduce as _reduce
 from glassgrad.ops.linalg import matmul
@@ -48,12 +47,14 @@ and reused, one buffer per use and thread: a fresh multi-megabyte array costs a 
 every call, which was a third of a small ConvNet's training step."""
 
 
-def _temporary(use: str, shape: tuple, dtype):
-    """An uninitialised array that the caller drops before returning (reused across calls)."""
+def _temporary(use: str, shape: tuple, dtype, like):
+    """An uninitialised array on ``like``'s device that the caller drops before returning (reused across calls
+    on the CPU; a GPU library has its own memory pool)."""
     dtype = xp.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes > SCRATCH_LIMIT:
-        return xp.empty(shape, dtype)
+    module = array_module(like)
+    if nbytes > SCRATCH_LIMIT or module is not xp:
+        return module.empty(shape, dtype)
     buffer = getattr(_scratch, use, None)
     if buffer is None or buffer.nbytes < nbytes:
         buffer = xp.empty(max(nbytes, 1), xp.uint8)
@@ -73,9 +74,14 @@ def _geometry(input_shape, kernel_size, stride, padding):
     return hp, wp, oh, ow, row, (oh - 1) * row + ow
 
 
+def _stride_tricks(a):
+    """``numpy.lib.stride_tricks`` or its counterpart for ``a``'s device (``cupy.lib.stride_tricks``)."""
+    return array_module(a).lib.stride_tricks
+
+
 def _grid(a, oh: int, ow: int, row: int):
     """The (N, O, oh, ow) output pixels inside the GEMM's (N, O, length) columns (a view)."""
-    return as_strided(a, a.shape[:2] + (oh, ow), a.strides[:2] + (row * a.strides[2], a.strides[2]))
+    return _stride_tricks(a).as_strided(a, a.shape[:2] + (oh, ow), a.strides[:2] + (row * a.strides[2], a.strides[2]))
 
 
 def _pad(x, padding):
@@ -91,14 +97,15 @@ def _cols(x, kernel_size, stride, padding):
     (n, c), (kh, kw) = x.shape[:2], kernel_size
     hp, wp, oh, ow, row, length = _geometry(x.shape, kernel_size, stride, padding)
     xpad = _pad(x, padding)
-    cols = _temporary("cols", (n, c, kh, kw, length), x.dtype)
+    cols = _temporary("cols", (n, c, kh, kw, length), x.dtype, x)
     if row == wp:                       # stride 1: each kernel offset (i, j) is a run of the flat input,
         flat = xpad.reshape(n, c, hp * wp)     # so all kh·kw runs are one strided view, copied in one call
         sn, sc, s = flat.strides
-        cols[...] = as_strided(flat, (n, c, kh, kw, length), (sn, sc, wp * s, s, s))
+        cols[...] = _stride_tricks(flat).as_strided(flat, (n, c, kh, kw, length), (sn, sc, wp * s, s, s))
     else:                               # strided windows: a view of every window, copied once
         sh, sw = stride
-        win = sliding_window_view(xpad, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]   # (N, C, oh, ow, kh, kw)
+        windows = _stride_tricks(xpad).sliding_window_view(xpad, (kh, kw), axis=(2, 3))
+        win = windows[:, :, ::sh, ::sw]                                          # (N, C, oh, ow, kh, kw)
         cols.reshape(n, c, kh, kw, oh, ow)[...] = win.transpose(0, 1, 4, 5, 2, 3)
     return cols.reshape(n, c * kh * kw, length)
 
@@ -108,7 +115,7 @@ def _columns(g, row: int, length: int):
     n, o, oh, ow = g.shape
     if row == ow:
         return g.reshape(n, o, length)
-    spread = _temporary("spread", (n, o, length), g.dtype)
+    spread = _temporary("spread", (n, o, length), g.dtype, g)
     spread[...] = 0
     _grid(spread, oh, ow, row)[...] = g
     return spread
@@ -122,7 +129,7 @@ def _conv2d(x, w, b=None, stride=(1, 1), padding=(0, 0)):
     if row == ow:                                                # W · cols, one GEMM per example
         out = xp.matmul(w2, cols).reshape(n, o, oh, ow)
     else:
-        full = xp.matmul(w2, cols, out=_temporary("gemm", (n, o, length), xp.result_type(w, x)))
+        full = xp.matmul(w2, cols, out=_temporary("gemm", (n, o, length), xp.result_type(w, x), x))
         out = _grid(full, oh, ow, row)
         if b is None:
             return out.copy()
@@ -138,9 +145,9 @@ def _conv2d_input_grad(g, w, input_shape, stride=(1, 1), padding=(0, 0)):
     (ph, pw), (sh, sw) = padding, stride
     hp, wp, oh, ow, row, length = _geometry(input_shape, (kh, kw), stride, padding)
     dcols = xp.matmul(w.reshape(o, -1).T, _columns(g, row, length),
-                      out=_temporary("gemm", (n, c * kh * kw, length), xp.result_type(w, g)))
+                      out=_temporary("gemm", (n, c * kh * kw, length), xp.result_type(w, g), g))
     dcols = dcols.reshape(n, c, kh, kw, length)
-    dx = xp.zeros((n, c, hp, wp), dtype=dcols.dtype)
+    dx = array_module(dcols).zeros((n, c, hp, wp), dtype=dcols.dtype)
     flat = dx.reshape(n, c, hp * wp)
     for i in range(kh):                 # one whole-batch add per kernel offset
         for j in range(kw):
@@ -157,7 +164,7 @@ def _conv2d_weight_grad(x, g, kernel_size, stride=(1, 1), padding=(0, 0)):
     _, _, _, _, row, length = _geometry(x.shape, kernel_size, stride, padding)
     cols = _cols(x, kernel_size, stride, padding)
     per_example = xp.matmul(_columns(g, row, length), cols.transpose(0, 2, 1),
-                            out=_temporary("gemm", (n, o, cols.shape[1]), xp.result_type(x, g)))
+                            out=_temporary("gemm", (n, o, cols.shape[1]), xp.result_type(x, g), x))
     return per_example.sum(axis=0).reshape((o, c) + tuple(kernel_size))
 
 
@@ -229,7 +236,7 @@ def _scatter(g, x, out, kernel_size, stride):
     """Each window's gradient onto its maxima, shared equally among tied maxima."""
     masks, count = _maxima(x, out, kernel_size, stride)
     share = g / count
-    dx = xp.zeros(x.shape, dtype=share.dtype)
+    dx = array_module(share).zeros(x.shape, dtype=share.dtype)
     disjoint = stride[0] >= kernel_size[0] and stride[1] >= kernel_size[1]
     for mask, index in zip(masks, _offsets(kernel_size, stride, *g.shape[2:])):
         if disjoint:                    # windows do not overlap: write each offset in place

@@ -21,7 +21,12 @@ import builtins
 import functools
 import string
 
+from typing import Sequence
+
+from glassgrad.tensor import TensorLike
+
 from glassgrad._backend import xp
+from glassgrad.device import array_module
 from glassgrad.engine import Each, gate
 from glassgrad.ops.elementwise import mul, sub
 from glassgrad.ops.linalg import matmul
@@ -112,7 +117,7 @@ def _einsum_vjp(i, g, out, *operands, subscripts):
             if c in seen:
                 r = next(spare)
                 renamed.append(r)
-                ties.append((c + r, xp.eye(sizes[c], dtype=grad.dtype)))
+                ties.append((c + r, array_module(grad).eye(sizes[c], dtype=grad.dtype)))
             else:
                 seen.add(c)
                 renamed.append(c)
@@ -128,7 +133,7 @@ _gate = gate("einsum", _einsum, Each(_einsum_vjp),
                  "on the diagonal for repeated letters.")
 
 
-def einsum(subscripts: str, *operands):
+def einsum(subscripts: str, *operands: TensorLike) -> Tensor:
     """``np.einsum(subscripts, *operands)`` with gradients for every operand (the VJP is itself an einsum)."""
     if not isinstance(subscripts, str):
         raise TypeError("einsum: give the subscripts as a string, e.g. einsum('ij,jk->ik', a, b) (the interleaved "
@@ -149,7 +154,7 @@ def _ndim(x) -> int:
     return xp.ndim(_values(x))
 
 
-def tensordot(a, b, axes=2):
+def tensordot(a: TensorLike, b: TensorLike, axes: int | Sequence[Sequence[int]] = 2) -> Tensor:
     """``np.tensordot``: sum over the last ``axes`` axes of a and the first of b, or over the axes listed in
     ``axes = (axes_a, axes_b)``. An einsum, so its gradients are einsums."""
     na, nb = _ndim(a), _ndim(b)
@@ -169,7 +174,7 @@ def tensordot(a, b, axes=2):
     return einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
 
 
-def dot(a, b):
+def dot(a: TensorLike, b: TensorLike) -> Tensor:
     """``np.dot``: a product for 0-d operands, the inner product for vectors, the matrix product for
     matrices, and for N-d a sum over the last axis of a and the second-to-last of b."""
     na, nb = _ndim(a), _ndim(b)
@@ -180,7 +185,7 @@ def dot(a, b):
     return tensordot(a, b, axes=([na - 1], [nb - 2]))
 
 
-def inner(a, b):
+def inner(a: TensorLike, b: TensorLike) -> Tensor:
     """``np.inner``: the sum over the last axes of a and b (a product for 0-d operands)."""
     na, nb = _ndim(a), _ndim(b)
     if na == 0 or nb == 0:
@@ -188,23 +193,23 @@ def inner(a, b):
     return tensordot(a, b, axes=([na - 1], [nb - 1]))
 
 
-def outer(a, b):
+def outer(a: TensorLike, b: TensorLike) -> Tensor:
     """``np.outer``: every entry of a (flattened) times every entry of b (flattened)."""
     return einsum("i,j->ij", reshape(a, (-1,)), reshape(b, (-1,)))
 
 
-def kron(a, b):
+def kron(a: TensorLike, b: TensorLike) -> Tensor:
     """``np.kron``: the Kronecker product, block (i, j) of the result being a[i, j] · b (any number of axes)."""
     n = builtins.max(_ndim(a), _ndim(b))
     a = reshape(a, (1,) * (n - _ndim(a)) + xp.shape(_values(a)))
     b = reshape(b, (1,) * (n - _ndim(b)) + xp.shape(_values(b)))
     sa, sb = _letters(n), _letters(n, _letters(n))
     paired = "".join(x + y for x, y in zip(sa, sb))
-    shape = tuple(p * q for p, q in zip(a.shape, b.shape))
+    shape = tuple(p * q for p, q in zip(_values(a).shape, _values(b).shape))
     return reshape(einsum(f"{sa},{sb}->{paired}", a, b), shape)
 
 
-def diagonal(a, offset: int = 0, axis1: int = 0, axis2: int = 1):
+def diagonal(a: TensorLike, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     """``np.diagonal``: the entries a[…, i, i + offset, …] along axis1 and axis2, as a new last axis."""
     n = _ndim(a)
     if n < 2:
@@ -217,16 +222,17 @@ def diagonal(a, offset: int = 0, axis1: int = 0, axis2: int = 1):
     rows_n, cols_n = moved.shape[-2], moved.shape[-1]
     start_r, start_c = (0, offset) if offset >= 0 else (-offset, 0)
     length = builtins.max(0, builtins.min(rows_n - start_r, cols_n - start_c))
-    rows, cols = xp.arange(start_r, start_r + length), xp.arange(start_c, start_c + length)
+    module = array_module(a)
+    rows, cols = module.arange(start_r, start_r + length), module.arange(start_c, start_c + length)
     return getitem(moved, (Ellipsis, rows, cols))
 
 
-def trace(a, offset: int = 0, axis1: int = 0, axis2: int = 1):
+def trace(a: TensorLike, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     """``np.trace``: the sum of the diagonal (of each matrix along axis1, axis2)."""
     return diagonal(a, offset, axis1, axis2).sum(axis=-1)
 
 
-def diag(v, k: int = 0):
+def diag(v: TensorLike, k: int = 0) -> Tensor:
     """``np.diag``: a 1-d v gives the square matrix with v on the k-th diagonal; a 2-d v gives its k-th diagonal."""
     n = _ndim(v)
     if n == 2:
@@ -235,12 +241,13 @@ def diag(v, k: int = 0):
         raise ValueError(f"diag: needs a 1-d or 2-d input, not {n}-d")
     length = xp.shape(_values(v))[0]
     size = length + abs(k)
-    rows = xp.arange(length) + builtins.max(-k, 0)
-    cols = xp.arange(length) + builtins.max(k, 0)
+    module = array_module(v)
+    rows = module.arange(length) + builtins.max(-k, 0)
+    cols = module.arange(length) + builtins.max(k, 0)
     return _unindex(v, index=(rows, cols), shape=(size, size))
 
 
-def cross(a, b, axis: int = -1):
+def cross(a: TensorLike, b: TensorLike, axis: int = -1) -> Tensor:
     """``np.cross`` of 3-vectors along ``axis`` (broadcasting): a × b, each component a difference of products."""
     if xp.shape(_values(a))[axis] != 3 or xp.shape(_values(b))[axis] != 3:
         raise ValueError(f"cross: both inputs need length 3 along axis {axis}, not "

@@ -5,6 +5,14 @@ is ``g`` times the gate's local derivative, so this table is the list of derivat
 ``(e^x)' = e^x``, ``σ' = σ(1 − σ)``, ``tanh' = 1 − tanh²`` ... Derivatives are written with the saved
 output ``out`` where that is cheaper than recomputing from the input.
 """
+from __future__ import annotations
+
+from numpy.typing import ArrayLike
+
+from glassgrad.tensor import Tensor, TensorLike
+
+from glassgrad._backend import ndarray
+
 from glassgrad._backend import xp
 from glassgrad.engine import gate, nondifferentiable
 
@@ -66,7 +74,7 @@ abs = gate("abs", xp.abs,
            doc="|x|. ∂/∂x = g · sign(x); at x = 0 the subgradient 0 is used (sign(0) = 0), as in PyTorch.")
 
 # ---- activations -----------------------------------------------------------------------------------
-def _sigmoid(x):
+def _sigmoid(x: ndarray) -> ndarray:
     # σ(x) = (1 + tanh(x/2)) / 2: one transcendental, no overflow for any x, absolute error within the
     # dtype's eps. (Outputs below ~1e-8 in float32 round to 0: use the *_with_logits losses for logs.)
     out = xp.tanh(x * 0.5)
@@ -87,7 +95,7 @@ relu = gate("relu", lambda x: xp.maximum(x, 0),
             doc="max(x, 0). ∂/∂x = g where x > 0, else 0; at x = 0 the subgradient 0 is used, as in PyTorch.")
 
 
-def _leaky_relu(x, negative_slope=0.01):
+def _leaky_relu(x: ndarray, negative_slope: float = 0.01) -> ndarray:
     return xp.where(x > 0, x, x * negative_slope)
 
 
@@ -97,7 +105,7 @@ leaky_relu = gate("leaky_relu", _leaky_relu,
                       "at x = 0 the slope negative_slope is used.")
 
 
-def _elu(x, alpha=1.0):
+def _elu(x: ndarray, alpha: float = 1.0) -> ndarray:
     return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
 
 
@@ -130,7 +138,7 @@ def _inside(x, lo, hi):
     return (x >= lo) & (x <= hi)
 
 
-def _clip_forward(x, lo=None, hi=None):
+def _clip_forward(x: ndarray, lo: ArrayLike | None = None, hi: ArrayLike | None = None) -> ndarray:
     return xp.clip(x, lo, hi)
 
 
@@ -139,14 +147,14 @@ _clip = gate("clip", _clip_forward,
              doc="Limit x to [lo, hi]. ∂/∂x = g where lo ≤ x ≤ hi (boundaries included), else 0.")
 
 
-def clip(x, min=None, max=None):
+def clip(x: TensorLike, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
     """Limit ``x`` to ``[min, max]`` (either may be None); the gradient passes inside, boundaries included."""
     if min is None and max is None:
         raise ValueError("clip: give min, max or both")
     return _clip(x, lo=min, hi=max)
 
 
-def _where(c, x, y):
+def _where(c: ArrayLike, x: ArrayLike, y: ArrayLike) -> ndarray:
     return xp.where(c, x, y)
 
 

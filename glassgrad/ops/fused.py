@@ -10,6 +10,7 @@ fused gates in value and gradient:
   cost removes the f'(z) factor from δ^L (docs/backprop.md#costs-and-regularisation).
 """
 from glassgrad._backend import xp
+from glassgrad.device import array_module, as_array
 from glassgrad.engine import gate
 from glassgrad.ops import reduce as _reduce
 from glassgrad.ops.elementwise import add, mul, neg, sub
@@ -35,7 +36,7 @@ def _linear_vjp_w(g, out, x, w, b=None):
     """∂C/∂W = gᵀ x (BP4). One example: an outer product, which NumPy does faster than a matmul over an
     inner dimension of 1 (and exactly: each entry is one product either way)."""
     g, x = _rows(g), _rows(x)
-    if g.shape[0] == 1 and isinstance(g, xp.ndarray) and isinstance(x, xp.ndarray):
+    if g.shape[0] == 1 and not isinstance(g, Tensor) and not isinstance(x, Tensor):
         return xp.multiply(g.reshape(-1, 1), x)
     return g.T @ x
 
@@ -76,9 +77,9 @@ _saved = _SavedSoftmax()
 
 def _log_softmax_rows(z):
     """(log softmax(z), softmax(z)) along the last axis: the maximum taken out first, one exp."""
-    shifted = z - xp.maximum.reduce(z, axis=-1, keepdims=True)
+    shifted = z - z.max(axis=-1, keepdims=True)     # methods: CuPy has no maximum.reduce
     p = xp.exp(shifted)
-    s = xp.add.reduce(p, axis=-1, keepdims=True)
+    s = p.sum(axis=-1, keepdims=True)
     shifted -= xp.log(s)
     p /= s
     return shifted, p
@@ -88,15 +89,15 @@ def _cross_entropy(z, y, reduction="mean"):
     logp, p = _log_softmax_rows(z)
     _saved.keep(z, y, p)
     if y.ndim == 1:
-        picked = logp[xp.arange(len(y)), y]          # log-probability of each example's label
+        picked = logp[array_module(logp).arange(len(y)), y]     # log-probability of each example's label
         if reduction == "none":
             return xp.negative(picked, out=picked)
-        total = -xp.add.reduce(picked)
+        total = -picked.sum()
         return total / len(y) if reduction == "mean" else total
-    losses = -xp.add.reduce(y * logp, axis=-1)
+    losses = -(y * logp).sum(axis=-1)
     if reduction == "none":
         return losses
-    total = xp.add.reduce(losses)
+    total = losses.sum()
     return total / len(losses) if reduction == "mean" else total
 
 
@@ -115,11 +116,11 @@ def _cross_entropy_vjp_z(g, out, z, y, *, reduction):
         p = _softmax(z) if p is None else p
         if y.ndim == 1:
             d = xp.multiply(p, scale)
-            d[xp.arange(len(y)), y] -= scale.reshape(-1) if reduction == "none" else scale
+            d[array_module(d).arange(len(y)), y] -= scale.reshape(-1) if reduction == "none" else scale
             return d
-        return (p * xp.add.reduce(y, axis=-1, keepdims=True) - y) * scale
+        return (p * y.sum(axis=-1, keepdims=True) - y) * scale
     if y.ndim == 1:                                  # differentiable again (create_graph): through gates
-        t = xp.eye(z.shape[-1], dtype=z.dtype)[y.data if isinstance(y, Tensor) else y]
+        t = array_module(z).eye(z.shape[-1], dtype=z.dtype)[y.data if isinstance(y, Tensor) else y]
         return (softmax(z, axis=-1) - t) * scale
     return (softmax(z, axis=-1) * y.sum(axis=-1, keepdims=True) - y) * scale
 
@@ -148,8 +149,8 @@ def cross_entropy_composite(z, y, reduction: str = "mean"):
     ``−Σ_c t_c log p_c`` with t the one-hot label (or the target distribution), then the reduction.
     Backward through these gates gives the fused gate's ``softmax(z) − t`` one step at a time."""
     logp = sub(z, _reduce.logsumexp(z, axis=-1, keepdims=True))
-    labels = y.data if isinstance(y, Tensor) else xp.asarray(y)
-    target = xp.eye(z.shape[-1], dtype=logp.dtype)[labels] if labels.ndim == 1 else y
+    labels = as_array(y)
+    target = array_module(labels).eye(z.shape[-1], dtype=logp.dtype)[labels] if labels.ndim == 1 else y
     losses = neg(_reduce.sum(mul(target, logp), axis=-1))
     if reduction == "none":
         return losses

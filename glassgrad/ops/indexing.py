@@ -11,7 +11,16 @@ from __future__ import annotations
 
 import builtins
 
+from typing import Sequence, overload
+
+from numpy.typing import ArrayLike
+
+from glassgrad.tensor import Axis, TensorLike
+
+from glassgrad._backend import ndarray
+
 from glassgrad._backend import xp
+from glassgrad.device import array_module, as_array
 from glassgrad.engine import gate, nondifferentiable
 from glassgrad.ops.elementwise import mul, sub
 from glassgrad.ops.reduce import _axes
@@ -19,8 +28,8 @@ from glassgrad.ops.shape import broadcast_to, concatenate, getitem, reshape, tra
 from glassgrad.tensor import Tensor
 
 
-def _values(x):
-    return x.data if isinstance(x, Tensor) else xp.asarray(x)
+def _values(x: TensorLike) -> ndarray:
+    return as_array(x)
 
 
 def _reversed(x, axis: int):
@@ -28,7 +37,7 @@ def _reversed(x, axis: int):
     return getitem(x, (builtins.slice(None),) * (axis % x.ndim) + (builtins.slice(None, None, -1),))
 
 
-def _cumsum(x, axis=None):
+def _cumsum(x: ndarray, axis: int | None = None) -> ndarray:
     return xp.cumsum(x, axis=axis)
 
 
@@ -48,7 +57,7 @@ cumsum = gate("cumsum", _cumsum, _cumsum_vjp,
                   "the running sum of g taken from the end.")
 
 
-def _cumprod(x, axis=None):
+def _cumprod(x: ndarray, axis: int | None = None) -> ndarray:
     return xp.cumprod(x, axis=axis)
 
 
@@ -83,7 +92,7 @@ cumprod = gate("cumprod", _cumprod, _cumprod_vjp,
                    "= (Σ_{j ≥ i} g_j out_j) / x_i without zeros; exact with zeros too (first derivatives there).")
 
 
-def diff(x, n: int = 1, axis: int = -1):
+def diff(x: TensorLike, n: int = 1, axis: int = -1) -> TensorLike:
     """``np.diff``: the n-th differences x[i + 1] − x[i] along axis."""
     if n < 0:
         raise ValueError(f"diff: order n must be ≥ 0, not {n}")
@@ -94,7 +103,7 @@ def diff(x, n: int = 1, axis: int = -1):
     return x
 
 
-def take(x, indices, axis: int | None = None):
+def take(x: TensorLike, indices: TensorLike, axis: int | None = None) -> Tensor:
     """``np.take``: the entries at ``indices`` along axis (of the flattened x when None)."""
     indices = _values(indices)
     if axis is None:
@@ -102,7 +111,7 @@ def take(x, indices, axis: int | None = None):
     return getitem(x, (builtins.slice(None),) * (axis % _values(x).ndim) + (indices,))
 
 
-def take_along_axis(x, indices, axis: int):
+def take_along_axis(x: TensorLike, indices: TensorLike, axis: int) -> Tensor:
     """``np.take_along_axis``: x[…, indices[…, i], …] along axis, indices broadcasting against x elsewhere."""
     indices = _values(indices)
     shape = _values(x).shape
@@ -110,29 +119,33 @@ def take_along_axis(x, indices, axis: int):
         raise ValueError(f"take_along_axis: indices need as many axes as x ({len(shape)}), not {indices.ndim}")
     axis = axis % len(shape)
     index = tuple(indices if d == axis else
-                  xp.arange(n).reshape(tuple(-1 if k == d else 1 for k in range(len(shape))))
+                  array_module(indices).arange(n).reshape(tuple(-1 if k == d else 1 for k in range(len(shape))))
                   for d, n in enumerate(shape))
     return getitem(x, index)
 
 
-argsort = nondifferentiable(lambda x, axis=-1, stable=True: xp.argsort(x, axis=axis, stable=stable))
+def _argsort(x: ArrayLike, axis: int = -1, stable: bool = True) -> ndarray:
+    return xp.argsort(x, axis=axis, stable=stable)
+
+
+argsort = nondifferentiable(_argsort)
 argsort.__doc__ = "Indices that sort x along axis (stable: ties keep their order). No gradient."
 
 
-def sort(x, axis: int | None = -1):
+def sort(x: TensorLike, axis: int | None = -1) -> Tensor:
     """``np.sort`` (stable): the sorted values; each entry's gradient goes back to where it came from."""
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
     return take_along_axis(x, xp.argsort(_values(x), axis=axis, stable=True), axis)
 
 
-def partition(x, kth, axis: int = -1):
+def partition(x: TensorLike, kth: int | Sequence[int], axis: int = -1) -> Tensor:
     """``np.partition``: the k-th entry in its sorted place, smaller before and larger after (gradients follow
     the entries, as for sort)."""
     return take_along_axis(x, xp.argpartition(_values(x), kth, axis=axis), axis)
 
 
-def tile(x, reps):
+def tile(x: TensorLike, reps: int | Sequence[int]) -> Tensor:
     """``np.tile``: x repeated ``reps`` times along each axis (a broadcast, so the gradient is summed back)."""
     reps = (reps,) if isinstance(reps, int) else tuple(reps)
     shape = _values(x).shape
@@ -143,15 +156,16 @@ def tile(x, reps):
     return reshape(copies, tuple(r * s for r, s in zip(reps, shape)))
 
 
-def repeat(x, repeats, axis: int | None = None):
+def repeat(x: TensorLike, repeats: int | Sequence[int], axis: int | None = None) -> Tensor:
     """``np.repeat`` (``torch.repeat_interleave``): each entry repeated along axis (flattened when None)."""
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
     n = _values(x).shape[axis]
-    return take(x, xp.repeat(xp.arange(n), repeats), axis)
+    module = array_module(x)
+    return take(x, module.repeat(module.arange(n), repeats), axis)
 
 
-def flip(x, axis=None):
+def flip(x: TensorLike, axis: Axis = None) -> Tensor:
     """``np.flip``: the order of entries reversed along axis (every axis when None)."""
     ndim = _values(x).ndim
     axes = set(_axes(axis, ndim))
@@ -159,7 +173,11 @@ def flip(x, axis=None):
                             for d in range(ndim)))
 
 
-def roll(x, shift, axis=None):
+@overload
+def roll(x: Tensor, shift: int | Sequence[int], axis: Axis = None) -> Tensor: ...
+@overload
+def roll(x: ArrayLike, shift: int | Sequence[int], axis: Axis = None) -> TensorLike: ...
+def roll(x: TensorLike, shift: int | Sequence[int], axis: Axis = None) -> TensorLike:
     """``np.roll``: entries shifted along axis, those falling off the end coming back at the start."""
     if axis is None:
         return reshape(roll(reshape(x, (-1,)), shift, 0), _values(x).shape)
@@ -169,11 +187,11 @@ def roll(x, shift, axis=None):
         raise ValueError(f"roll: {len(shifts)} shifts for {len(axes)} axes")
     for s, a in zip(shifts, axes):
         n = _values(x).shape[a]
-        x = take(x, (xp.arange(n) - s) % n, a)
+        x = take(x, (array_module(x).arange(n) - s) % n, a)
     return x
 
 
-def moveaxis(x, source, destination):
+def moveaxis(x: TensorLike, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
     """``np.moveaxis``: axes moved to new positions, the others keeping their order (a transpose)."""
     ndim = _values(x).ndim
     src = [s % ndim for s in ((source,) if isinstance(source, int) else source)]
@@ -186,37 +204,37 @@ def moveaxis(x, source, destination):
     return transpose(x, tuple(order))
 
 
-def ravel(x):
+def ravel(x: TensorLike) -> Tensor:
     """``np.ravel``: x as one axis (a reshape)."""
     return reshape(x, (-1,))
 
 
 
-def tril(x, k: int = 0):
+def tril(x: TensorLike, k: int = 0) -> Tensor:
     """``np.tril``: entries above the k-th diagonal set to 0 (a product with a 0/1 mask, so the gradient is
     masked the same way)."""
     n, m = _values(x).shape[-2:]
-    return mul(x, xp.tri(n, m, k, dtype=bool))
+    return mul(x, array_module(x).tri(n, m, k, dtype=bool))
 
 
-def triu(x, k: int = 0):
+def triu(x: TensorLike, k: int = 0) -> Tensor:
     """``np.triu``: entries below the k-th diagonal set to 0."""
     n, m = _values(x).shape[-2:]
-    return mul(x, ~xp.tri(n, m, k - 1, dtype=bool))
+    return mul(x, ~array_module(x).tri(n, m, k - 1, dtype=bool))
 
 
-def atleast_1d(x):
+def atleast_1d(x: TensorLike) -> TensorLike:
     """x with at least one axis (a 0-d x becomes shape (1,))."""
     return reshape(x, (1,)) if _values(x).ndim == 0 else x
 
 
-def atleast_2d(x):
+def atleast_2d(x: TensorLike) -> TensorLike:
     """x with at least two axes: (n,) becomes (1, n), as NumPy."""
     shape = _values(x).shape
     return reshape(x, (1,) * (2 - len(shape)) + shape) if len(shape) < 2 else x
 
 
-def atleast_3d(x):
+def atleast_3d(x: TensorLike) -> TensorLike:
     """x with at least three axes: (n,) becomes (1, n, 1) and (m, n) becomes (m, n, 1), as NumPy."""
     shape = _values(x).shape
     if len(shape) >= 3:
@@ -224,38 +242,38 @@ def atleast_3d(x):
     return reshape(x, {0: (1, 1, 1), 1: (1,) + shape + (1,), 2: shape + (1,)}[len(shape)])
 
 
-def vstack(tensors):
+def vstack(tensors: Sequence[TensorLike]) -> Tensor:
     """``np.vstack``: joined along axis 0, vectors taken as rows."""
     return concatenate([atleast_2d(t) for t in tensors], axis=0)
 
 
-def hstack(tensors):
+def hstack(tensors: Sequence[TensorLike]) -> Tensor:
     """``np.hstack``: joined along axis 1 (axis 0 for vectors)."""
     parts = [atleast_1d(t) for t in tensors]
     return concatenate(parts, axis=0 if _values(parts[0]).ndim == 1 else 1)
 
 
-def dstack(tensors):
+def dstack(tensors: Sequence[TensorLike]) -> Tensor:
     """``np.dstack``: joined along axis 2, after making each at least 3-d."""
     return concatenate([atleast_3d(t) for t in tensors], axis=2)
 
 
-def column_stack(tensors):
+def column_stack(tensors: Sequence[TensorLike]) -> Tensor:
     """``np.column_stack``: vectors as columns, matrices as they are, joined along axis 1."""
     return concatenate([reshape(t, (-1, 1)) if _values(t).ndim == 1 else atleast_2d(t) for t in tensors], axis=1)
 
 
-def fliplr(x):
+def fliplr(x: TensorLike) -> Tensor:
     """``np.fliplr``: the order of columns (axis 1) reversed."""
     return flip(x, 1)
 
 
-def flipud(x):
+def flipud(x: TensorLike) -> Tensor:
     """``np.flipud``: the order of rows (axis 0) reversed."""
     return flip(x, 0)
 
 
-def rot90(x, k: int = 1, axes=(0, 1)):
+def rot90(x: TensorLike, k: int = 1, axes: tuple[int, int] = (0, 1)) -> TensorLike:
     """``np.rot90``: rotated by 90° k times in the plane of ``axes`` (flips and a transpose)."""
     k %= 4
     a, b = axes

@@ -24,6 +24,7 @@ uses only the values never differentiates the vectors; each gate computes the de
 from __future__ import annotations
 
 from glassgrad._backend import xp
+from glassgrad.device import array_module, as_array
 from glassgrad.engine import gate
 from glassgrad.ops.elementwise import abs, sign, where
 from glassgrad.ops.reduce import _axes, _kept, _product_of_others, _unreduce, max, min, sum
@@ -37,7 +38,7 @@ def _T(a):
 
 
 def _values(a):
-    return a.data if isinstance(a, Tensor) else xp.asarray(a)
+    return as_array(a)
 
 
 def _square(name: str, a) -> None:
@@ -49,13 +50,13 @@ def _square(name: str, a) -> None:
 def _diag_embed(v):
     """(…, n) → (…, n, n) with v on the diagonal (a product with the identity, so it differentiates)."""
     n = v.shape[-1]
-    return unsqueeze(v, -1) * xp.eye(n, dtype=v.dtype)
+    return unsqueeze(v, -1) * array_module(v).eye(n, dtype=v.dtype)
 
 
 def _distinct(name: str, values, what: str) -> None:
     """Refuse the derivative of vectors whose values repeat (it does not exist there)."""
     w = _values(values)
-    gaps = xp.abs(w[..., :, None] - w[..., None, :]) + xp.eye(w.shape[-1])
+    gaps = xp.abs(w[..., :, None] - w[..., None, :]) + array_module(w).eye(w.shape[-1])
     if w.shape[-1] > 1 and gaps.min() == 0:
         raise ValueError(f"{name}: repeated {what}; the derivative of the vectors does not exist there")
 
@@ -64,7 +65,7 @@ def _inverse_gaps(values, squared: bool = False):
     """F_ij = 1/(v_j − v_i) (or 1/(v_j² − v_i²)) off the diagonal, 0 on it."""
     w = values * values if squared else values
     gaps = unsqueeze(w, -2) - unsqueeze(w, -1)
-    eye = xp.eye(w.shape[-1], dtype=bool)
+    eye = array_module(w).eye(w.shape[-1], dtype=bool)
     return where(eye, 0, 1 / where(eye, 1, gaps))
 
 
@@ -158,9 +159,9 @@ def _cholesky(a):
 def _cholesky_vjp(g, out, a):
     """Ā = L⁻ᵀ Φ L⁻¹ with Φ = ½ (tril(Lᵀ L̄) + its strict lower triangle transposed): symmetric, as PyTorch."""
     n = out.shape[-1]
-    lower = xp.tril(xp.ones((n, n), dtype=out.dtype))
-    phi = (_T(out) @ g) * lower
-    phi = 0.5 * (phi + _T(phi * xp.tril(xp.ones((n, n), dtype=out.dtype), -1)))
+    ones = array_module(out).ones((n, n), dtype=out.dtype)
+    phi = (_T(out) @ g) * xp.tril(ones)
+    phi = 0.5 * (phi + _T(phi * xp.tril(ones, -1)))
     left = solve(_T(out), phi)                               # L⁻ᵀ Φ
     return _T(solve(_T(out), _T(left)))                      # (L⁻ᵀ (L⁻ᵀ Φ)ᵀ)ᵀ = L⁻ᵀ Φ L⁻¹
 
@@ -285,7 +286,8 @@ pinv = gate("pinv", lambda a: xp.linalg.pinv(a), _pinv_vjp,
 def _copyltu(m):
     """The symmetric matrix with m's lower triangle: tril(m) + tril(m, −1)ᵀ."""
     n = m.shape[-1]
-    return m * xp.tril(xp.ones((n, n), dtype=m.dtype)) + _T(m * xp.tril(xp.ones((n, n), dtype=m.dtype), -1))
+    ones = array_module(m).ones((n, n), dtype=m.dtype)
+    return m * xp.tril(ones) + _T(m * xp.tril(ones, -1))
 
 
 def _times_r_inverse_t(x, r):
@@ -344,7 +346,7 @@ def _eig_vectors_vjp(g, out, a):
     vt = _T(out)
     vtg = vt @ g
     n = out.shape[-1]
-    diagonal = (vtg * xp.eye(n, dtype=out.dtype)).sum(axis=-2, keepdims=True)
+    diagonal = (vtg * array_module(out).eye(n, dtype=out.dtype)).sum(axis=-2, keepdims=True)
     inner = (vtg - (vt @ out) * diagonal) * _inverse_gaps(w)
     return solve(vt, inner @ vt)
 

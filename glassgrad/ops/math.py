@@ -6,7 +6,11 @@ be differentiated again. Piecewise-constant functions (floor, ceil, round, trunc
 almost everywhere, and PyTorch uses 0 at the jumps too; so does glassgrad, so ``x.floor().sum().backward()``
 works and gives zeros (it does not raise).
 """
+from __future__ import annotations
+
 import math
+
+from glassgrad._backend import ndarray
 
 from glassgrad._backend import xp
 from glassgrad.engine import gate
@@ -124,7 +128,7 @@ trunc = gate("trunc", xp.trunc, lambda g, out, x: _zero(g),
              doc="x rounded toward 0. ∂/∂x = 0 everywhere (also at the jumps, as in PyTorch).")
 
 
-def _round(x, decimals=0):
+def _round(x: ndarray, decimals: int = 0) -> ndarray:
     return xp.round(x, decimals)
 
 
@@ -133,7 +137,7 @@ round = gate("round", _round, lambda g, out, x, *, decimals: _zero(g),
                  "as in PyTorch.")
 
 
-def _nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+def _nan_to_num(x: ndarray, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> ndarray:
     return xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
 
 

@@ -4,10 +4,19 @@ Arguments follow NumPy: ``axis`` (an int, a tuple or None for all axes) and ``ke
 accepts axis 0 or -1 in every reduction, as in PyTorch. The gradient of a reduction is ``g`` copied back
 over the axes that were reduced (``_unreduce``), times the local derivative of each summand.
 """
+from __future__ import annotations
+
 import builtins
 import math
 
+from numpy.typing import ArrayLike
+
+from glassgrad.tensor import Axis
+
+from glassgrad._backend import ndarray
+
 from glassgrad._backend import xp
+from glassgrad.device import as_array
 from glassgrad.engine import gate, nondifferentiable
 from glassgrad.ops.elementwise import exp, where
 from glassgrad.ops.shape import broadcast_to
@@ -51,11 +60,11 @@ def _count(x, out) -> int:
     return math.prod(x.shape) // builtins.max(math.prod(out.shape), 1)     # arrays and tensors alike
 
 
-def _sum(x, axis=None, keepdims=False):
+def _sum(x: ndarray, axis: Axis = None, keepdims: bool = False) -> ndarray:
     return xp.sum(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
 
 
-def _mean(x, axis=None, keepdims=False):
+def _mean(x: ndarray, axis: Axis = None, keepdims: bool = False) -> ndarray:
     return xp.mean(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
 
 
@@ -73,11 +82,11 @@ def _extreme_vjp(g, out, x, *, axis, keepdims):
     return _unreduce(g, x, axis) * (hit / hit.sum(axis=_axes(axis, x.ndim), keepdims=True))
 
 
-def _max(x, axis=None, keepdims=False):
+def _max(x: ndarray, axis: Axis = None, keepdims: bool = False) -> ndarray:
     return xp.max(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
 
 
-def _min(x, axis=None, keepdims=False):
+def _min(x: ndarray, axis: Axis = None, keepdims: bool = False) -> ndarray:
     return xp.min(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
 
 
@@ -102,13 +111,13 @@ def _product_of_others(x, axis):
 
 def _prod_vjp(g, out, x, *, axis, keepdims):
     g = _unreduce(g, x, axis)
-    data = xp.asarray(x)                             # the values, for a tensor too (ndarray.data is a buffer)
+    data = as_array(x)                               # the values, for a tensor too (ndarray.data is a buffer)
     if xp.all(data != 0):
         return g * _unreduce(out, x, axis) / x          # ∂Π/∂x_i = Π / x_i
     return g * _product_of_others(data, axis)
 
 
-def _prod(x, axis=None, keepdims=False):
+def _prod(x: ndarray, axis: Axis = None, keepdims: bool = False) -> ndarray:
     return xp.prod(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
 
 
@@ -124,11 +133,11 @@ def _per_degree_of_freedom(x, out, ddof) -> float:
     return 1 / dof if dof > 0 else math.nan
 
 
-def _var(x, axis=None, ddof=0, keepdims=False):
+def _var(x: ndarray, axis: Axis = None, ddof: float = 0, keepdims: bool = False) -> ndarray:
     return xp.var(x, axis=_axes(axis, x.ndim), ddof=ddof, keepdims=keepdims)
 
 
-def _std(x, axis=None, ddof=0, keepdims=False):
+def _std(x: ndarray, axis: Axis = None, ddof: float = 0, keepdims: bool = False) -> ndarray:
     return xp.std(x, axis=_axes(axis, x.ndim), ddof=ddof, keepdims=keepdims)
 
 
@@ -154,7 +163,7 @@ std = gate("std", _std, _std_vjp,
                "infinite).")
 
 
-def _logsumexp(x, axis=None, keepdims=False):
+def _logsumexp(x: ndarray, axis: Axis = None, keepdims: bool = False) -> ndarray:
     axes = _axes(axis, x.ndim)
     m = xp.max(x, axis=axes, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)                  # rows of −inf stay −inf, not NaN
@@ -170,12 +179,12 @@ logsumexp = gate("logsumexp", _logsumexp,
 
 
 @nondifferentiable
-def argmax(x, axis=None, keepdims=False):
+def argmax(x: ArrayLike, axis: int | None = None, keepdims: bool = False) -> ndarray:
     """Index of the largest entry along axis (of the flattened array when None). No gradient."""
     return xp.argmax(x, axis=axis, keepdims=keepdims)
 
 
 @nondifferentiable
-def argmin(x, axis=None, keepdims=False):
+def argmin(x: ArrayLike, axis: int | None = None, keepdims: bool = False) -> ndarray:
     """Index of the smallest entry along axis (of the flattened array when None). No gradient."""
     return xp.argmin(x, axis=axis, keepdims=keepdims)

@@ -3,15 +3,25 @@
 reshape ↔ reshape back, transpose ↔ the inverse transpose, getitem ↔ scatter-add into zeros,
 concatenate ↔ slice, pad ↔ crop. ``broadcast_to`` passes g straight back: the engine sums it down.
 """
+from __future__ import annotations
+
 import builtins
 import math
 
+from typing import Any, Sequence, overload
+
+from numpy.typing import ArrayLike, DTypeLike
+
+from glassgrad.tensor import Axis, Index, TensorLike
+
 from glassgrad._backend import ndarray, xp
+from glassgrad.device import add_at, array_module, as_array, check_same_device, device_of
+from glassgrad.device import to_device as _array_to_device
 from glassgrad.engine import Each, gate, nondifferentiable
 from glassgrad.tensor import Tensor
 
 
-def _reshape(x, shape):
+def _reshape(x: ndarray, shape: int | Sequence[int]) -> ndarray:
     return xp.reshape(x, shape)
 
 
@@ -24,11 +34,11 @@ def _inverse(axes, ndim):
     return None if axes is None else tuple(xp.argsort([a % ndim for a in axes]))
 
 
-def _transpose(x, axes=None):
+def _transpose(x: ndarray, axes: Sequence[int] | None = None) -> ndarray:
     return xp.transpose(x, axes)
 
 
-def _swapaxes(x, axis1, axis2):
+def _swapaxes(x: ndarray, axis1: int, axis2: int) -> ndarray:
     return xp.swapaxes(x, axis1, axis2)
 
 
@@ -41,12 +51,12 @@ swapaxes = gate("swapaxes", _swapaxes,
                 doc="Exchange two axes. ∂/∂x: g with the same two axes exchanged back.")
 
 
-def _broadcast(x, shape):
+def _broadcast(x: ndarray, shape: tuple[int, ...]) -> ndarray:
     # A small result is filled in directly: NumPy's broadcast view costs ~4 µs to set up, a 4096-entry copy
     # less than one. A large one stays a read-only view, taking no memory.
     if math.prod(shape) > 4096:
         return xp.broadcast_to(x, shape)
-    out = xp.empty(shape, dtype=xp.result_type(x))
+    out = array_module(x).empty(shape, dtype=xp.result_type(x))
     out[...] = x
     return out
 
@@ -55,11 +65,11 @@ broadcast_to = gate("broadcast_to", _broadcast,
                     lambda g, out, x, *, shape: g,       # the engine sums g back to x's shape
                     doc="x broadcast to shape (a read-only view when large). ∂/∂x: g summed back over the "
                         "broadcast axes (by the engine, as for every broadcast input).")
-def _squeeze_forward(x, axis=None):
+def _squeeze_forward(x: ndarray, axis: Axis = None) -> ndarray:
     return xp.squeeze(x, axis)
 
 
-def _unsqueeze_forward(x, axis):
+def _unsqueeze_forward(x: ndarray, axis: int | Sequence[int]) -> ndarray:
     return xp.expand_dims(x, axis)
 
 
@@ -71,12 +81,12 @@ _unsqueeze = gate("unsqueeze", _unsqueeze_forward,
                   doc="Insert an axis of length 1 at axis. ∂/∂x: g reshaped back to x's shape.")
 
 
-def squeeze(x, axis=None):
+def squeeze(x: TensorLike, axis: Axis = None) -> Tensor:
     """Remove axes of length 1 (all of them when axis is None)."""
     return _squeeze(x, axis=axis)
 
 
-def unsqueeze(x, axis):
+def unsqueeze(x: TensorLike, axis: int | Sequence[int]) -> Tensor:
     """Insert an axis of length 1 at ``axis`` (NumPy's expand_dims)."""
     return _unsqueeze(x, axis=axis)
 
@@ -84,12 +94,12 @@ def unsqueeze(x, axis):
 expand_dims = unsqueeze
 
 
-def permute(x, *axes):
+def permute(x: TensorLike, *axes: int | Sequence[int]) -> Tensor:
     """Reorder the axes, as ``torch.permute``: ``permute(x, 1, 0)`` or ``permute(x, (1, 0))``; see ``transpose``."""
     return transpose(x, axes=axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
 
 
-def flatten(x, start_dim: int = 0, end_dim: int = -1):
+def flatten(x: Tensor | ndarray, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Fold axes ``start_dim`` … ``end_dim`` (both included) into one, as ``torch.flatten``; a 0-d x becomes (1,)."""
     if x.ndim == 0:
         return reshape(x, shape=(1,))
@@ -108,11 +118,11 @@ def _concatenate_vjp(i, g, out, *xs, axis):
     return _piece(g, axis, start, start + xs[i].shape[axis])
 
 
-def _concatenate_forward(*xs, axis=0):
+def _concatenate_forward(*xs: ndarray, axis: int = 0) -> ndarray:
     return xp.concatenate(xs, axis=axis)
 
 
-def _stack_forward(*xs, axis=0):
+def _stack_forward(*xs: ndarray, axis: int = 0) -> ndarray:
     return xp.stack(xs, axis=axis)
 
 
@@ -123,12 +133,12 @@ _stack = gate("stack", _stack_forward,
               doc="Join inputs along a new axis. ∂/∂x_i: g at index i of the new axis.")
 
 
-def concatenate(tensors, axis: int = 0):
+def concatenate(tensors: Sequence[TensorLike], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis; each gets back its own slice of the gradient."""
     return _concatenate(*tensors, axis=axis)
 
 
-def stack(tensors, axis: int = 0):
+def stack(tensors: Sequence[TensorLike], axis: int = 0) -> Tensor:
     """Join tensors along a new axis."""
     return _stack(*tensors, axis=axis)
 
@@ -136,7 +146,7 @@ def stack(tensors, axis: int = 0):
 cat = concatenate
 
 
-def split(x, indices_or_sections, axis: int = 0) -> list:
+def split(x: Tensor | ndarray, indices_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
     """Split like ``np.split``: a number of equal sections, or the indices where pieces start."""
     n = x.shape[axis]
     if isinstance(indices_or_sections, int):
@@ -150,7 +160,7 @@ def split(x, indices_or_sections, axis: int = 0) -> list:
 
 
 # ---- indexing --------------------------------------------------------------------------------------
-def plain_index(index):
+def plain_index(index: Index) -> Any:
     """An index with any tensors in it replaced by their arrays."""
     if isinstance(index, tuple):
         return tuple(i.data if isinstance(i, Tensor) else i for i in index)
@@ -161,15 +171,15 @@ def _is_basic(index) -> bool:
     """Basic indexing (ints, slices, None, ...) never selects an entry twice; integer arrays may."""
     parts = index if isinstance(index, tuple) else (index,)
     return all(isinstance(p, (int, builtins.slice, type(None), type(Ellipsis))) or
-               (isinstance(p, ndarray) and p.dtype == bool) for p in parts)
+               (getattr(p, "dtype", None) == xp.bool_ and not isinstance(p, xp.generic)) for p in parts)
 
 
 def _scatter_add(g, index, shape):
-    z = xp.zeros(shape, dtype=g.dtype)
+    z = array_module(g).zeros(shape, dtype=g.dtype)
     if _is_basic(index):
         z[index] = g
     else:
-        xp.add.at(z, index, g)        # repeated indices add up their gradients
+        add_at(z, index, g)           # repeated indices add up their gradients (CuPy: cupyx.scatter_add)
     return z
 
 
@@ -179,7 +189,7 @@ _unindex = gate("unindex", _scatter_add,
                     "derivative is indexing again: ∂/∂h = g[index].")
 
 
-def _getitem_forward(x, index):
+def _getitem_forward(x: ndarray, index: Any) -> ndarray:
     return x[index]
 
 
@@ -190,16 +200,24 @@ _getitem = gate("getitem", _getitem_forward,
                     "sum of their gradients.")
 
 
-def getitem(x, index):
-    """``x[index]``; tensors inside the index are used as arrays."""
-    return _getitem(x, index=plain_index(index))
+_BASIC_INDEX = (int, builtins.slice, type(None), type(Ellipsis))
+
+
+def getitem(x: TensorLike, index: Index) -> Tensor:
+    """``x[index]``; tensors inside the index are used as arrays (on x's device: else an error naming both)."""
+    index = plain_index(index)
+    for part in index if isinstance(index, tuple) else (index,):
+        if type(part) not in _BASIC_INDEX:          # an index array: it must live where x does
+            check_same_device("getitem", (x, *(index if isinstance(index, tuple) else (index,))))
+            break
+    return _getitem(x, index=index)
 
 
 def _pad_vjp(g, out, x, *, pad_width, value):
     return g[tuple(builtins.slice(before, n - after) for (before, after), n in zip(pad_width, out.shape))]
 
 
-def _pad_forward(x, pad_width, value=0.0):
+def _pad_forward(x: ndarray, pad_width: tuple[tuple[int, int], ...], value: float = 0.0) -> ndarray:
     return xp.pad(x, pad_width, constant_values=value)
 
 
@@ -208,7 +226,7 @@ _pad = gate("pad", _pad_forward, _pad_vjp,
                 "(the padding's gradient is dropped).")
 
 
-def pad(x, pad_width, value: float = 0.0):
+def pad(x: Tensor | ndarray, pad_width: int | Sequence[int] | Sequence[Sequence[int]], value: float = 0.0) -> Tensor:
     """Pad with a constant, ``pad_width`` as in ``np.pad`` (an int, a pair, or one pair per axis). Negative
     widths crop instead, as in PyTorch's ``F.pad``: the crop is a slice, the rest a pad."""
     widths = xp.broadcast_to(xp.asarray(pad_width, dtype=int), (x.ndim, 2))
@@ -222,7 +240,7 @@ def pad(x, pad_width, value: float = 0.0):
 
 
 # astype: floats convert differentiably (the engine casts the gradient back); other dtypes are constants.
-def _astype_forward(x, dtype):
+def _astype_forward(x: ndarray, dtype: xp.dtype[Any]) -> ndarray:
     return x.astype(dtype)
 
 
@@ -230,21 +248,40 @@ _astype = gate("astype", _astype_forward, lambda g, out, x, *, dtype: g,
                doc="Convert to another floating dtype. ∂/∂x = g (the engine casts it back to x's dtype).")
 
 
-def astype(x, dtype):
+@overload
+def astype(x: Tensor, dtype: DTypeLike) -> Tensor: ...
+@overload
+def astype(x: ndarray, dtype: DTypeLike) -> ndarray: ...
+def astype(x: Tensor | ndarray, dtype: DTypeLike) -> Tensor | ndarray:
     """``x`` converted to ``dtype``: differentiably to a floating dtype, as a constant (no gradient) to any other."""
     dtype = xp.dtype(dtype)
     if dtype.kind == "f":
         return _astype(x, dtype=dtype)
-    return Tensor._make(xp.asarray(x).astype(dtype)) if isinstance(x, Tensor) else x.astype(dtype)
+    return Tensor._make(x.data.astype(dtype)) if isinstance(x, Tensor) else x.astype(dtype)
 
 
-def _one_hot(labels, num_classes: int, dtype=xp.float32):
-    labels = xp.asarray(labels)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"one_hot: labels must be integers, not {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"one_hot: labels must lie in [0, {num_classes - 1}], found {labels.min()}..{labels.max()}")
-    return xp.eye(num_classes, dtype=dtype)[labels]
+# to_device: the copy to another device, differentiable as in PyTorch (the gradient goes back to the source device)
+def _to_device_forward(x, device):
+    return _array_to_device(x, device)
+
+
+def _source_device(x):
+    return x.device if isinstance(x, Tensor) else device_of(x)
+
+
+to_device = gate("to_device", _to_device_forward,
+                 lambda g, out, x, *, device: to_device(g, device=_source_device(x)),
+                 doc="A copy of x on another device (t.to(device), t.cpu(), t.cuda()). ∂/∂x: g copied back to x's "
+                     "device.")
+
+
+def _one_hot(labels: ArrayLike, num_classes: int, dtype: DTypeLike = xp.float32) -> ndarray:
+    values = as_array(labels)
+    if values.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: labels must be integers, not {values.dtype}")
+    if values.size and (values.min() < 0 or values.max() >= num_classes):
+        raise ValueError(f"one_hot: labels must lie in [0, {num_classes - 1}], found {values.min()}..{values.max()}")
+    return array_module(values).eye(num_classes, dtype=dtype)[values]
 
 
 one_hot = nondifferentiable(_one_hot)

@@ -4,6 +4,10 @@ For ``s = softmax(x)`` the Jacobian is ``∂s_i/∂x_j = s_i (δ_ij − s_j)``; 
 ``s ⊙ (g − Σ_j g_j s_j)`` without ever forming the matrix. For ``log_softmax`` the Jacobian is
 ``δ_ij − s_j``, so the VJP is ``g − s · Σ_j g_j``.
 """
+from __future__ import annotations
+
+from glassgrad._backend import ndarray
+
 from glassgrad._backend import xp
 from glassgrad.engine import gate
 from glassgrad.ops.elementwise import exp
@@ -17,13 +21,13 @@ def _along(axis, ndim: int) -> tuple:
     return _axes(axis, ndim)
 
 
-def _softmax(x, axis=-1):
+def _softmax(x: ndarray, axis: int = -1) -> ndarray:
     along = _along(axis, x.ndim)
     e = xp.exp(x - xp.max(x, axis=along, keepdims=True))   # shifting by the max changes nothing but overflow
     return e / xp.sum(e, axis=along, keepdims=True)
 
 
-def _log_softmax(x, axis=-1):
+def _log_softmax(x: ndarray, axis: int = -1) -> ndarray:
     return x - _logsumexp(x, axis=_along(axis, x.ndim), keepdims=True)
 
 

@@ -7,6 +7,7 @@ reports whether they are current (the test suite runs the same check).
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import textwrap
 from pathlib import Path
@@ -46,13 +47,22 @@ def files_table(width: int = 100) -> str:
     return "\n".join(out)
 
 
+def _parameters(g: Gate) -> str:
+    """The forward's parameters and defaults, without their annotations (they would crowd the table)."""
+    if g.signature is None:
+        return "(...)"
+    return str(g.signature.replace(
+        parameters=[p.replace(annotation=inspect.Parameter.empty) for p in g.signature.parameters.values()],
+        return_annotation=inspect.Signature.empty))
+
+
 def rules_table() -> str:
     """Every gate with its signature and derivative rule (a Markdown table for docs/engine.md)."""
     out = ["| gate | file | derivative rule (VJP) and subgradient choices |", "|---|---|---|"]
     for f, gates in _by_file().items():
         for g in gates:
             doc = " ".join(g.doc.split()).replace("|", "\\|")
-            out.append(f"| `{g.name}{g.signature}` | `ops/{f}` | {doc} |")
+            out.append(f"| `{g.name}{_parameters(g)}` | `ops/{f}` | {doc} |")
     return "\n".join(out)
 
 
