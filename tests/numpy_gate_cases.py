@@ -63,7 +63,8 @@ def gradcheck_cases(T) -> dict:
         return gg.linalg.solve, [a, b]
 
     def case_cholesky(data):
-        return (lambda x: gg.linalg.cholesky(x @ gg.swapaxes(x, -1, -2) + 3 * np.eye(x.shape[-1]))), \
+        return (lambda x: gg.linalg.cholesky(x @ gg.swapaxes(x, -1, -2)
+                                             + 3 * gg.eye(x.shape[-1], dtype=x.dtype, device=x.device))), \
             [well_conditioned(data, T)]
 
     def symmetric(pick):

@@ -178,7 +178,7 @@ class Optimizer:
             g = grad.data if isinstance(grad, Tensor) else array_module(w).asarray(grad)
             if g.shape != w.shape:
                 raise ValueError(f"a parameter of shape {w.shape} has a gradient of shape {g.shape}")
-            if type(g) is not type(w):
+            if type(g) is not type(w) and device_of(g) != device_of(w):    # the type test first: it is cheap
                 raise RuntimeError(f"a parameter on {device_of(w)} has a gradient on {device_of(g)}; a gradient "
                                    "must be on its parameter's device")
             if g.dtype != w.dtype:
