@@ -41,8 +41,10 @@ F32 = np.float32
 @dataclass
 class Impl:
     step: Callable[[], object]
-    state: Callable[[], dict[str, list[np.ndarray]]]  # {"params": [...], "grads": [...]}
+    state: Callable[[], dict[str, list[np.ndarray]]]  # {"params": [...], "grads": [...]}, optionally
+    #   "grads_rounding": [...], elementwise bounds of the rounding error of gradients recovered from an update
     sync: Callable[[], object] | None = None          # waits for queued work (JAX dispatches asynchronously)
+    check_step: Callable[[], object] | None = None    # ``step`` that also keeps what ``state()`` needs (--check)
 
 
 @dataclass(frozen=True)
@@ -196,8 +198,23 @@ def glassgrad_impl(problem: Problem, compiled: bool = False) -> Impl:
         return problem.loss(F, ps, *data)
 
     if compiled and problem.lr is not None:      # the whole step: loss, backward and update in one function
-        return Impl(partial(gg.compile(loss_of, optimizer=opt), *data),
-                    lambda: problem.state(ps, [p.grad for p in ps]))
+        whole = partial(gg.compile(loss_of, optimizer=opt), *data)
+        before: list = []
+
+        def check_step():    # keeps the parameters before the step: where SGD's learning rate is folded into
+            before[:] = [p.data.copy() for p in ps]     # the gradients, .grad stays None and the step's
+            return whole()                              # gradient is (w_before − w_after) / η
+
+        def state():
+            lr = np.float32(problem.lr)
+            if all(p.grad is not None for p in ps):
+                return problem.state(ps, [p.grad for p in ps])
+            # w_after = w_before − η g rounded once: g recovered to half a unit in the last place of w, over η
+            state = problem.state(ps, [(b - p.data) / lr for p, b in zip(ps, before)])
+            state["grads_rounding"] = problem.to_benchmark([np.spacing(np.abs(p.data)) / (2 * lr) for p in ps])
+            return state
+
+        return Impl(whole, state, check_step=check_step)
     forward_backward = gg.compile(loss_of) if compiled else None
 
     def step():

@@ -14,13 +14,16 @@ from typing import Any
 def check_number(name: str, value: Any, low: float = 0.0, high: float | None = None,
                  high_inclusive: bool = False) -> None:
     """Raise a clear error unless ``value`` is a real number with ``low <= value`` (and ``value < high``, or
-    ``<=`` if inclusive); NaN is refused. ``name`` says whose argument it is, e.g. "Dropout p"."""
+    ``<=`` if inclusive); NaN and infinities are refused. ``name`` says whose argument it is, e.g. "Dropout p"."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, not {type(value).__name__} ({value!r})")
     v = float(value)
-    if math.isnan(v) or v < low or (high is not None and (v > high if high_inclusive else v >= high)):
-        bound = f"in [{low:g}, {high:g}{']' if high_inclusive else ')'}" if high is not None else f">= {low:g}"
-        raise ValueError(f"invalid {name}: {value!r} (must be {bound})")
+    if not math.isfinite(v) or v < low or (high is not None and (v > high if high_inclusive else v >= high)):
+        if high is not None:
+            bound = f" in [{low:g}, {high:g}{']' if high_inclusive else ')'}"
+        else:
+            bound = "" if low == float("-inf") else f" >= {low:g}"
+        raise ValueError(f"invalid {name}: {value!r} (must be a finite number{bound})")
 
 
 def check_int(name: str, value: Any, low: int = 1) -> int:

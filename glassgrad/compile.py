@@ -336,11 +336,16 @@ class _Program:
         self.name.update({s: f"v{s}" for s in rec.inputs})
         self.name.update({s: f"v{s}" for s, _ in rec.params})
         self.kept.update(self.name[s] for s in (*rec.inputs, *(s for s, _ in rec.params)))
+        self.root_slot = root_slot = rec.slot[id(root)]
+        # the learning rate folded into ∂loss/∂loss: only when every parameter is the optimizer's own
+        self.fold = update is not None and update.folds and self.shape_of(root_slot)[1].kind == "f" and \
+            all(id(p) in update.ids for p in self.params)
         lines += self._emit_forward()
-        grads, backward = self._emit_backward(rec.slot[id(root)], update)
+        self.returns = f"return ({', '.join(self.name[rec.slot[id(t)]] for t in (root, *aux))},)"
+        grads, backward = self._emit_backward(root_slot, update)
         lines += backward
         lines += self._emit_update(grads, update) if update is not None else self._emit_delivery(grads)
-        lines.append(f"return ({', '.join(self.name[rec.slot[id(t)]] for t in (root, *aux))},)")
+        lines.append(self.returns)
         body = "\n".join("    " + ln for ln in _free_early(lines, self.kept))
         self.source = f"def step(inputs, params):\n{body}\n"
         exec(builtins.compile(self.source, "<gg.compile>", "exec"), self.namespace)   # our own generated code
@@ -400,11 +405,19 @@ class _Program:
         own (``owned``), never into one that an alias may share."""
         rec = self.rec
         shape, dtype = self.shape_of(root)
-        gname: dict[int, str] = {root: self.constant("g_root", xp.ones(shape, dtype))}   # ∂loss/∂loss, read only
+        lines: list[str] = []
+        if self.fold:     # ∂loss/∂loss = scale (SGD: −η), so every gradient comes out as −η·∂loss/∂p
+            assert update is not None
+            gname: dict[int, str] = {root: self.buffer("g_root", shape, dtype)}
+            self.constant("rule", update.rule)
+            self.constant("group0", update.optimizer.param_groups[0])
+            lines += ["scale, shrink = rule(group0)  # the update w ← shrink·w + scale·∂loss/∂w: SGD's −η, 1 − ηλ",
+                      "g_root.fill(scale)  # ∂loss/∂loss = scale: the learning rate folded into every gradient"]
+        else:
+            gname = {root: self.constant("g_root", xp.ones(shape, dtype))}   # ∂loss/∂loss, read only
         owned = self.owned
         params = {s for s, _ in rec.params}
         fresh_for = params if update is None else set()   # gradients a .grad will keep must be fresh arrays
-        lines: list[str] = []
         for k in reversed(range(len(rec.entries))):
             e = rec.entries[k]
             flows = self.seen.get(e.out)
@@ -480,7 +493,14 @@ class _Program:
         """The optimizer's step inside the compiled function: each parameter's .grad is this step's gradient
         (in a tensor kept from step to step), then ``before_step`` (clipping), then the optimizer's own
         per-parameter rule, ``_update``, group by group in the optimizer's order, as ``step()`` runs it."""
-        lines: list[str] = []
+        if self.fold:      # each gradient is scale·∂loss/∂p: the update is one addition (after the decay, if any)
+            lines = []
+            for s, _ in self.rec.params:
+                if s in grads:
+                    lines += [f"if shrink != 1: multiply(v{s}, shrink, out=v{s})",
+                              f"add(v{s}, {grads[s]}, out=v{s})  # w ← shrink·w + scale·∂loss/∂w"]
+            return lines
+        lines = []
         index = {id(p): k for k, p in enumerate(self.params)}
         slot = {id(p): s for s, p in self.rec.params}
         others = [k for k, p in enumerate(self.params) if id(p) not in update.ids]
@@ -503,6 +523,9 @@ class _Program:
         if unreached:
             self.constant("unreached", unreached)
             lines.append("for p in unreached: p.grad = None")
+        if update.guard is not None:     # it may stop the step before the update (fit's callbacks)
+            self.constant("guard", update.guard)
+            lines.append(f"if not guard({self.name[self.root_slot]}): {self.returns}")
         if update.before_step is not None:
             self.constant("before_step", update.before_step)
             lines.append("before_step()")
@@ -544,21 +567,43 @@ def _free_early(lines: list[str], kept: set[str]) -> list[str]:
 class _Update:
     """The optimizer step a whole compiled step ends with (``gg.compile(..., optimizer=...)``)."""
 
-    def __init__(self, optimizer: Optimizer, before_step: Callable[[], None] | None):
+    def __init__(self, optimizer: Optimizer, before_step: Callable[[], None] | None,
+                 guard: Callable[[ndarray], bool] | None = None, keep_grads: bool = False):
         self.optimizer = optimizer
         self.before_step = before_step
+        self.guard = guard
         self.ids = {id(p) for group in optimizer.param_groups for p in group["params"]}
         # the optimizer's per-parameter rule, unless it brings a step() of its own
+        kind = type(optimizer)
         self.per_parameter = all(hasattr(optimizer, a) for a in ("_hyper", "_update", "_step")) and \
-            type(optimizer)._step.__qualname__ == "Optimizer._step"
+            kind._step.__qualname__ == "Optimizer._step" and kind.step.__qualname__ == "Optimizer.step" and \
+            kind._hyper.__qualname__ != "Optimizer._hyper"
+        # the learning rate folded into the gradients: only where nothing but the update reads them
+        groups = optimizer.param_groups
+        self.folds = (self.per_parameter and not keep_grads and before_step is None and guard is None
+                      and len(groups) == 1 and hasattr(optimizer, "_folded")
+                      and optimizer._folded(optimizer._hyper(groups[0])) is not None)
 
     def eager(self, loss: Tensor, observer=None) -> None:
-        """What the compiled step replaces: zero_grad, backward, before_step, step."""
+        """What the compiled step replaces: zero_grad, backward, guard, before_step, step."""
         self.optimizer.zero_grad()
         engine.backward(loss, xp.ones_like(loss.data), observer=observer)
+        if self.guard is not None and not self.guard(loss.data):
+            return
         if self.before_step is not None:
             self.before_step()
         self.optimizer.step()
+        if self.folds:          # as after a folded step: the gradients were never handed to .grad
+            self.optimizer.zero_grad()
+
+    def rule(self, group) -> tuple[float, float]:
+        """``(scale, shrink)`` of the folded update for this call (hyperparameters read live: schedules apply)."""
+        rule = self.optimizer._folded(self.optimizer._hyper(group))
+        if rule is None:
+            raise RuntimeError(f"gg.compile: this step folds the learning rate into the gradients, but "
+                               f"{type(self.optimizer).__name__}'s update is no longer w ← shrink·w + scale·g "
+                               "(momentum set since?); compile the step again")
+        return rule
 
 
 class Compiled:
@@ -645,18 +690,28 @@ def _result(loss: Tensor, aux: list[Tensor]):
 
 
 def compile(fn: Callable, warn: bool = True, *, optimizer: Optimizer | None = None,
-            before_step: Callable[[], None] | None = None) -> Compiled:
+            before_step: Callable[[], None] | None = None, keep_grads: bool = False,
+            guard: Callable[[ndarray], bool] | None = None) -> Compiled:
     """Compile a step ``fn(*inputs) -> loss`` (or ``(loss, *outputs)``) into forward + backward replay.
 
     Calling the result runs the forward pass and the backward pass — parameters' ``.grad`` receive their
     gradients, as from ``loss.backward()`` — and returns the loss (and outputs) as tensors without graph.
 
     With ``optimizer``, the call is the whole training step — ``optimizer.zero_grad()``, forward, backward,
-    ``before_step()`` (e.g. gradient clipping) and ``optimizer.step()`` — in one generated function: each
-    parameter's ``.grad`` then holds this step's gradient in an array the next call overwrites.
+    ``guard(loss)``, ``before_step()`` (e.g. gradient clipping) and ``optimizer.step()`` — in one generated
+    function: each parameter's ``.grad`` then holds this step's gradient in an array the next call
+    overwrites. Where the update is ``w ← shrink·w + scale·g`` with one learning rate (SGD without
+    momentum, in one parameter group) and nothing else reads the gradients (no ``before_step``, no
+    ``guard``, ``keep_grads=False``), the learning rate is folded into the backward pass instead, as a
+    hand-tuned step does: the gradients come out as −η·∂loss/∂p, the update is one addition per
+    parameter, and ``.grad`` is left None (equal to the eager step up to float rounding, not bit for bit).
+    ``keep_grads=True`` keeps the gradients in ``.grad`` (and the eager step's numbers bit for bit).
+    ``guard(loss_array) -> bool`` runs after backward with ``.grad`` set; False skips the update (``fit``
+    runs its callbacks there, so that a non-finite gradient stops training before it is applied).
     """
     if not callable(fn):
         raise TypeError(f"gg.compile: expected the step function fn(*inputs) -> loss, not {type(fn).__name__}")
-    if before_step is not None and optimizer is None:
-        raise ValueError("gg.compile: before_step runs before the optimizer's step; pass optimizer= too")
-    return Compiled(fn, warn, None if optimizer is None else _Update(optimizer, before_step))
+    if optimizer is None and (before_step is not None or guard is not None or keep_grads):
+        raise ValueError("gg.compile: before_step, guard and keep_grads belong to the whole step; pass "
+                         "optimizer= too")
+    return Compiled(fn, warn, None if optimizer is None else _Update(optimizer, before_step, guard, keep_grads))

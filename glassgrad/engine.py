@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import sys
 import weakref
-from typing import Any, Callable, Sequence
+from heapq import heappop, heappush
+from typing import Any, Callable, Container, Sequence
 
 from glassgrad import hooks
 from glassgrad._backend import ndarray, xp
-from glassgrad.device import array_module, check_same_device, is_device_array
+from glassgrad.device import array_module, as_array, check_same_device, is_device_array
 from glassgrad.grad_mode import _GradMode, _GradModeScope
 from glassgrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401  engine API
 from glassgrad.tensor import Tensor, TensorLike
@@ -64,8 +66,12 @@ class Gate:
         vjps: Any = self.vjps   # a None rule raises TypeError below, turned into a clear error
         grads = []     # a plain loop: a comprehension would be one more function call per gate
         try:
-            for i, need in enumerate(needs):
-                grads.append(vjps[i](g, out, *inputs, **params) if need else None)
+            if params:
+                for i, need in enumerate(needs):
+                    grads.append(vjps[i](g, out, *inputs, **params) if need else None)
+            else:          # (a call without ** is cheaper; most gates on the hot path have no parameters)
+                for i, need in enumerate(needs):
+                    grads.append(vjps[i](g, out, *inputs) if need else None)
             return grads
         except (TypeError, IndexError):
             self._check_rules(needs)      # a missing rule is the likelier cause: say so by name
@@ -227,27 +233,29 @@ def _public_signature(forward: inspect.Signature, n_inputs: int | None) -> inspe
                            return_annotation="Tensor")
 
 
+_creation_order = itertools.count()
+_new = object.__new__
+
+
 class Node:
-    """One application of a gate in the graph: what its backward step needs, released after use."""
+    """One application of a gate in the graph: what its backward step needs, released after use.
 
-    __slots__ = ("gate", "inputs", "arrays", "needs", "out", "params", "retained")
+    Nodes are made in one place, ``apply``, which sets their fields directly (no ``__init__``: this is on
+    the path of every gate call)."""
 
-    def __init__(self, gate: Gate, inputs: tuple, arrays: list, needs: list, out: ndarray, params: dict):
-        self.gate = gate
-        # inputs, arrays and out are None once released (Any: read on the hot path without a check)
-        self.inputs: Any = inputs     # tensors (and constants) in call order: the edges of the graph
-        self.arrays: Any = arrays     # the same inputs as arrays, for the fast backward
-        self.needs = needs            # which inputs require a gradient
-        self.out: Any = out
-        self.params = params
-        self.retained: weakref.ref[Tensor] | None = None   # a tensor that asked for retain_grad()
+    __slots__ = ("seq", "gate", "inputs", "arrays", "needs", "out", "params", "retained")
+    seq: int                      # creation order: every input's node was made before this one (backward's order)
+    gate: Gate
+    inputs: Any                   # tensors (and constants) in call order: the edges of the graph
+    arrays: Any                   # the same inputs as arrays, for the fast backward
+    needs: list[bool]             # which inputs require a gradient
+    out: Any                      # the output array (inputs, arrays and out are None once released)
+    params: dict
+    retained: weakref.ref[Tensor] | None   # a tensor that asked for retain_grad()
 
     @property
     def released(self) -> bool:
         return self.inputs is None
-
-    def release(self) -> None:
-        self.inputs = self.arrays = self.out = None
 
     def __repr__(self):
         return f"<{self.gate.name}>"
@@ -277,14 +285,24 @@ def apply(gate: Gate, args: tuple, params: dict):
     if off_host:
         check_same_device(gate.name, arrays)
     try:
-        out = gate.forward(*arrays, **params)
+        out = gate.forward(*arrays, **params) if params else gate.forward(*arrays)
     except (ValueError, IndexError, TypeError) as e:
         check_same_device(gate.name, arrays)       # a GPU array among CPU tensors: the library refused to mix
         shapes = ", ".join(str(getattr(a, "shape", type(a).__name__)) for a in arrays)
         raise ShapeError(f"{gate.name}: cannot apply to inputs of shapes {shapes}"
                          f"{' with ' + str(params) if params else ''}: {e}") from e
-    result = Tensor._make(out, Node(gate, args, arrays, needs, out, params)
-                          if _GradMode.enabled and True in needs else None)
+    result = _new(Tensor)                      # Tensor._make and a Node, written out: the hot path
+    result.data = out if type(out) is ndarray else as_array(out)    # a NumPy scalar; a GPU array as it is
+    result.grad = result.name = None
+    if _GradMode.enabled and True in needs:
+        node = result.grad_fn = _new(Node)
+        node.seq = next(_creation_order)
+        node.gate, node.inputs, node.arrays, node.needs, node.out, node.params = gate, args, arrays, needs, out, params
+        node.retained = None
+        result._requires_grad = True
+    else:
+        result.grad_fn = None
+        result._requires_grad = False
     if hooks.active:
         for hook in hooks.active:
             hook.on_gate(gate, args, params, needs, result)
@@ -330,36 +348,12 @@ def forward_order(root: Node, freed: str = FREED) -> list[Node]:
     return order
 
 
-def _consumer_counts(root: Node) -> tuple[dict[Node, int], set[Node]]:
-    """For every node reachable from ``root``, how many nodes consume its output (iteratively: no recursion);
-    and the nodes whose output a tensor asked to keep the gradient of (``retain_grad()``)."""
-    counts = {root: 0}
-    retained: set[Node] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node.inputs is None:
-            raise RuntimeError(FREED)
-        if node.retained is not None:
-            retained.add(node)
-        for t, need in zip(node.inputs, node.needs):
-            parent = t.grad_fn if need else None
-            if parent is None:
-                continue
-            if parent in counts:
-                counts[parent] += 1
-            else:
-                counts[parent] = 1
-                stack.append(parent)
-    return counts, retained
-
-
 def backward(root: Tensor, grad, *, retain_graph: bool = False, create_graph: bool = False,
              inputs: Sequence[Tensor] | None = None, observer: Callable | None = None):
     """Backpropagate ``grad`` (the gradient of ``root``) through the graph that produced ``root``.
 
     Each node is processed once, after every node that consumed its output has passed its gradient
-    down (Kahn's topological order). Gradients of a tensor used several times add up.
+    down (newest node first: see ``_run``). Gradients of a tensor used several times add up.
 
     * ``inputs=None``: add each leaf's gradient to ``leaf.grad`` (accumulating, as in PyTorch).
     * ``inputs=[...]``: return the gradients of these tensors instead and leave every ``.grad`` alone
@@ -369,27 +363,32 @@ def backward(root: Tensor, grad, *, retain_graph: bool = False, create_graph: bo
       for this call only; see ``glassgrad.hooks``).
     """
     watchers = hooks.active if observer is None else (*hooks.active, hooks.Hook(on_backward_step=observer))
-    sink: _Sink = _Accumulate(create_graph, watchers) if inputs is None else _Capture(inputs)
+    sink: _Sink = _Accumulate(watchers) if inputs is None else _Capture(inputs)
     with _GradModeScope(create_graph):
         if create_graph and not isinstance(grad, Tensor):
             grad = Tensor._make(grad)
         if root.grad_fn is None:    # the root is itself a leaf
             sink.leaf(root, grad)
         else:
+            sink.start(root.grad_fn)
             _run(root.grad_fn, grad, sink, watchers, retain_graph or create_graph, create_graph)
-    return sink.result()
+        return sink.finish()
 
 
 def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, create_graph: bool) -> None:
-    """The backward loop: take nodes in topological order, ask each gate, pass the gradients down, release."""
-    counts, retained = _consumer_counts(root)
-    watched = sink.start(counts, retained)
-    grads = {root: grad}
-    ready = [root]
-    while ready:
-        node = ready.pop()                                   # every consumer has passed its gradient down
+    """The backward loop: take the newest node with a gradient, ask its gate, pass the gradients down, release.
+
+    Newest first is a topological order: every node that consumes a node's output was made after it, so
+    when a node is taken, all of its consumers have run and its output gradient is complete."""
+    grads = {root: grad}                 # output gradient of each node waiting, summed over its consumers so far
+    waiting = [(-root.seq, root)]        # the nodes with a gradient, as a heap: newest (largest seq) first
+    watched = sink.watched
+    while waiting:
+        node = heappop(waiting)[1]
         g = grads.pop(node)
-        if watched and node in watched:                      # retain_grad(), or a gradient asked for by inputs=
+        if node.inputs is None:
+            raise RuntimeError(FREED)
+        if node.retained is not None or node in watched:     # retain_grad(), or a gradient asked for by inputs=
             sink.node(node, g)
         if create_graph:                                     # ask the gate: on tensors, recording the graph
             in_grads = _differentiable_input_grads(node, g)
@@ -408,14 +407,13 @@ def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, cre
             parent = t.grad_fn
             if parent is None:
                 sink.leaf(t, gi)
-                continue
-            grads[parent] = grads[parent] + gi if parent in grads else gi
-            left = counts[parent] - 1
-            counts[parent] = left
-            if left == 0:
-                ready.append(parent)
+            elif parent in grads:
+                grads[parent] = grads[parent] + gi
+            else:
+                grads[parent] = gi
+                heappush(waiting, (-parent.seq, parent))
         if not retain_graph:                                 # release the saved arrays
-            node.release()
+            node.inputs = node.arrays = node.out = None
 
 
 def _differentiable_input_grads(node: Node, g) -> list:
@@ -428,51 +426,67 @@ def _differentiable_input_grads(node: Node, g) -> list:
 
 
 class _Sink:
-    """Where backward delivers gradients: ``node`` sees the complete output gradient of each node that
-    ``start`` names, ``leaf`` each gradient reaching a leaf; ``result`` is what ``backward`` returns."""
+    """Where backward delivers gradients: ``node`` sees the complete output gradient of each node that has
+    ``retain_grad()`` or is in ``watched``, ``leaf`` each gradient reaching a leaf (a leaf used several
+    times gets several); ``finish`` ends the pass and gives what ``backward`` returns."""
 
-    def start(self, counts: dict[Node, int], retained: set[Node]) -> set[Node] | dict:
-        """Called with the graph about to be run (its nodes, and those with retain_grad()); returns the nodes
-        whose output gradient ``node`` wants to see."""
-        return retained
+    watched: Container = ()
+
+    def start(self, root: Node) -> None:
+        """Called with the root of the graph about to be run."""
 
     def node(self, node: Node, g) -> None:
         """The complete gradient of ``node``'s output."""
 
     def leaf(self, leaf: Tensor, gi) -> None:
-        """One gradient reaching ``leaf`` (a leaf used several times gets several)."""
+        """One gradient reaching ``leaf``."""
 
-    def result(self) -> list | None:
+    def finish(self) -> list | None:
         return None
 
 
 class _Accumulate(_Sink):
-    """``backward()``: add each leaf's gradient to ``leaf.grad``, and fill ``.grad`` of retain_grad() tensors."""
+    """``backward()``: add each leaf's gradient to ``leaf.grad``, and fill ``.grad`` of retain_grad() tensors.
 
-    def __init__(self, create_graph: bool, watchers: tuple):
-        self.create_graph = create_graph
-        self.delivered: set[int] = set()     # ids of the arrays handed to leaves so far
+    A leaf's contributions are summed over the pass and added to ``.grad`` once, at the end (a pass that
+    stops at a freed graph changes no ``.grad``); with ``on_grad_ready`` hooks installed, each leaf's
+    gradient is handed over as soon as its last contribution arrives instead, and the hooks told."""
+
+    def __init__(self, watchers: tuple):
+        self.totals: dict[Tensor, Any] = {}     # leaf → the sum of its gradients in this pass so far
+        self.retained: list[tuple[Node, Any]] = []
         self.ready_hooks = [h for h in watchers if hooks.wants(h, "on_grad_ready")]
-        self.uses: dict[int, int] = {}       # leaf id → contributions still to come (only for ready_hooks)
+        self.uses: dict[Tensor, int] = {}       # leaf → contributions still to come (only for ready_hooks)
+        self.delivered: set[int] = set()        # ids of the arrays handed to leaves so far
 
-    def start(self, counts: dict[Node, int], retained: set[Node]) -> set[Node]:
+    def start(self, root: Node) -> None:
         if self.ready_hooks:
-            for node in counts:
+            for node in forward_order(root):
                 for t, need in zip(node.inputs, node.needs):
                     if need and t.grad_fn is None:
-                        self.uses[id(t)] = self.uses.get(id(t), 0) + 1
-        return retained
+                        self.uses[t] = self.uses.get(t, 0) + 1
 
     def node(self, node: Node, g) -> None:
-        _retain(node, g)
+        self.retained.append((node, g))
 
     def leaf(self, leaf: Tensor, gi) -> None:
-        add_to_grad(leaf, gi, self.delivered)
-        if self.ready_hooks:
-            self.uses[id(leaf)] -= 1
-            if self.uses[id(leaf)] == 0:               # its last contribution of this pass: .grad is final
-                for hook in self.ready_hooks:
-                    hook.on_grad_ready(leaf)
+        totals = self.totals
+        totals[leaf] = totals[leaf] + gi if leaf in totals else gi
+        if self.ready_hooks and self.uses.get(leaf) is not None:
+            self.uses[leaf] -= 1
+            if self.uses[leaf] == 0:                   # its last contribution of this pass: .grad is final
+                self._deliver(leaf, totals.pop(leaf))
+
+    def _deliver(self, leaf: Tensor, total) -> None:
+        add_to_grad(leaf, total, self.delivered)
+        for hook in self.ready_hooks:
+            hook.on_grad_ready(leaf)
+
+    def finish(self) -> None:
+        for leaf, total in self.totals.items():
+            self._deliver(leaf, total)
+        for node, g in self.retained:
+            _retain(node, g)
 
 
 class _Capture(_Sink):
@@ -481,19 +495,18 @@ class _Capture(_Sink):
     def __init__(self, inputs: Sequence[Tensor]):
         self.inputs = inputs
         self.captured: dict = {_key(t): None for t in inputs}
-
-    def start(self, counts: dict[Node, int], retained: set[Node]) -> dict:
-        return self.captured         # asking for chosen gradients touches no .grad, retained or not
+        self.watched = self.captured   # asking for chosen gradients touches no .grad, retained or not
 
     def node(self, node: Node, g) -> None:
-        self.captured[node] = g
+        if node in self.captured:
+            self.captured[node] = g
 
     def leaf(self, leaf: Tensor, gi) -> None:
         key = id(leaf)
         if key in self.captured:
             self.captured[key] = gi if self.captured[key] is None else self.captured[key] + gi
 
-    def result(self) -> list:
+    def finish(self) -> list:
         return [self.captured[_key(t)] for t in self.inputs]
 
 

@@ -149,6 +149,24 @@ def test_predict_output_that_cannot_be_written(digits_model, tmp_path, capsys):
     assert "--output" in message
 
 
+@pytest.mark.parametrize("argv, flag", [
+    (["explain", "step", "--out"], "--out"),
+    (["explain", "exercise", "--html"], "--html"),
+    (["explain", "--html"], "--html"),
+    (["explain", "circuit", "--graph"], "--graph"),
+    (["explain", "mlp", "--graph"], "--graph"),
+    (["explain", "mlp", "--gates", "--graph"], "--graph"),
+    (["explain", "probe", "--plot"], "--plot"),
+])
+def test_an_output_under_a_file_names_the_flag_and_the_path(tmp_path, capsys, argv, flag):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way")
+    target = blocker / ("page.png" if flag == "--plot" else "page.html")
+    message = user_error([*argv, str(target)], capsys)
+    assert f": error: {flag} {target}: cannot write it (" in message, message
+    assert blocker.read_text() == "in the way"
+
+
 @pytest.mark.parametrize("data", ["moons", "mnist"])
 def test_evaluating_a_model_on_a_data_set_of_another_shape(digits_model, capsys, data):
     if data == "mnist" and not MNIST.is_file():

@@ -194,6 +194,7 @@ def test_fit_with_compile_matches_fit_without():
 # ---- the whole training step: zero_grad, forward, backward, clipping and the optimizer in one function ----
 OPTIMIZERS = {
     "sgd": lambda ps: optim.SGD(ps, lr=0.1),
+    "sgd wd": lambda ps: optim.SGD(ps, lr=0.1, weight_decay=1e-2),
     "sgd momentum dampening wd": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-3),
     "sgd nesterov": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
     "adam": lambda ps: optim.Adam(ps, lr=1e-2),
@@ -206,11 +207,13 @@ OPTIMIZERS = {
 }
 
 
-def _whole_step_run(make_opt, compiled: bool, clip=None, batch=8, activation=nn.Sigmoid, steps=6):
+def _whole_step_run(make_opt, compiled: bool, clip=None, batch=8, activation=nn.Sigmoid, steps=6,
+                    keep_grads=True):
     model = _mlp(activation)()
     opt = make_opt(model.parameters())
     clip_fn = None if clip is None else (lambda: clip(model.parameters()))
-    step = gg.compile(lambda x, y: F.cross_entropy(model(x), y), optimizer=opt, before_step=clip_fn)
+    step = gg.compile(lambda x, y: F.cross_entropy(model(x), y), optimizer=opt, before_step=clip_fn,
+                      keep_grads=keep_grads)
     losses = []
     for x, y in _batches(steps, batch=batch):
         if compiled:
@@ -223,8 +226,8 @@ def _whole_step_run(make_opt, compiled: bool, clip=None, batch=8, activation=nn.
                 clip_fn()
             opt.step()
             losses.append(loss.item())
-    return losses, [p.data.copy() for p in model.parameters()], [p.grad.data.copy() for p in model.parameters()], \
-        step, opt
+    return losses, [p.data.copy() for p in model.parameters()], \
+        [None if p.grad is None else p.grad.data.copy() for p in model.parameters()], step, opt
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
@@ -241,6 +244,154 @@ def test_whole_compiled_step_equals_eager_step_for_every_optimizer(name):
     for p_e, p_c in zip(eager[4].state, compiled[4].state):
         for k, v in eager[4].state[p_e].items():
             np.testing.assert_array_equal(v, compiled[4].state[p_c][k])
+
+
+FOLDED = ("sgd", "sgd wd")      # w ← shrink·w + scale·g: the learning rate goes into the backward pass
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_whole_compiled_step_without_keep_grads_equals_eager_to_rounding(name):
+    """Plain SGD folds −η into ∂loss/∂loss (the update is one addition, .grad stays None); the other
+    optimizers read the gradients and run as with keep_grads=True, bit for bit."""
+    eager = _whole_step_run(OPTIMIZERS[name], compiled=False)
+    compiled = _whole_step_run(OPTIMIZERS[name], compiled=True, keep_grads=False)
+    source = compiled[3].source()
+    assert ("g_root.fill(scale)" in source) == (name in FOLDED)
+    if name in FOLDED:
+        assert "update(params[" not in source and "add(v" in source
+        assert all(g is None for g in compiled[2]), "a folded step hands no gradient to .grad"
+        np.testing.assert_allclose(eager[0], compiled[0], rtol=1e-6)
+        for a, b in zip(eager[1], compiled[1]):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    else:
+        assert eager[0] == compiled[0]
+        for a, b in zip(eager[1] + eager[2], compiled[1] + compiled[2]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_folded_step_follows_a_schedule_and_refuses_a_changed_rule():
+    def run(compiled):
+        model = _mlp()()
+        opt = optim.SGD(model.parameters(), lr=0.5, weight_decay=1e-3)
+        sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+        step = gg.compile(lambda x, y: F.cross_entropy(model(x), y), optimizer=opt)
+        for x, y in _batches(6):
+            if compiled:
+                step(x, y)
+            else:
+                opt.zero_grad()
+                F.cross_entropy(model(gg.as_tensor(x)), gg.as_tensor(y)).backward()
+                opt.step()
+            sched.step()
+        return [p.data.copy() for p in model.parameters()], step, opt
+
+    eager, (compiled, step, opt) = run(False)[0], run(True)
+    assert "g_root.fill(scale)" in step.source()
+    for a, b in zip(eager, compiled):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    opt.param_groups[0]["momentum"] = 0.9           # the rule is no longer one addition: said, not ignored
+    x, y = _batches(1)[0]
+    with pytest.raises(RuntimeError, match="folds the learning rate"):
+        step(x, y)
+
+
+def test_no_fold_with_two_learning_rates_or_a_parameter_outside_the_optimizer():
+    model = _mlp()()
+    ps = list(model.parameters())
+    x, y = _batches(1)[0]
+    two = gg.compile(lambda x, y: F.cross_entropy(model(x), y),
+                     optimizer=optim.SGD([{"params": ps[:2], "lr": 0.05}, {"params": ps[2:]}], lr=0.1))
+    outside = gg.compile(lambda x, y: F.cross_entropy(model(x), y), optimizer=optim.SGD(ps[:2], lr=0.1))
+    for step in (two, outside):
+        for _ in range(3):
+            step(x, y)
+        assert "g_root.fill" not in step.source()
+    assert ps[3].grad is not None          # outside the optimizer: its gradient is handed to .grad, unscaled
+
+
+def test_whole_step_guard_sees_gradients_and_can_skip_the_update():
+    model = _mlp()()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    seen = []
+
+    def guard(loss):
+        seen.append((float(loss), all(p.grad is not None for p in model.parameters())))
+        return len(seen) % 2 == 0          # every other step is skipped
+
+    step = gg.compile(lambda x, y: F.cross_entropy(model(x), y), optimizer=opt, guard=guard)
+    x, y = _batches(1)[0]
+    for _ in range(4):
+        before = [p.data.copy() for p in model.parameters()]
+        step(x, y)
+        changed = any(not np.array_equal(a, p.data) for a, p in zip(before, model.parameters()))
+        assert changed == (len(seen) % 2 == 0)
+    assert all(has_grads for _, has_grads in seen) and "if not guard(" in step.source()
+    assert "g_root.fill" not in step.source()        # a guard reads the gradients: nothing folded
+
+
+class _ClipInCallback(gg.train.callbacks.Callback):
+    """Clips in on_backward_end: between backward and the update, inside the compiled whole step."""
+
+    def on_backward_end(self, state, logs):
+        optim.clip_grad_norm_(state.model.parameters(), 0.05)
+
+
+def _fit_run(make_opt, compile_, callbacks=(), x_bad=False):
+    from glassgrad.data import make_moons
+
+    x, y = make_moons(96, noise=0.1, seed=0)
+    if x_bad:
+        x = x.copy()
+        x[70] = np.inf       # reaches the loss in the third batch: stops there, before its update
+    gg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2))
+    opt = make_opt(model.parameters())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="gg.compile")      # no eager fallback expected
+        warnings.filterwarnings("ignore", category=RuntimeWarning)   # the inf input's NaN arithmetic
+        history = fit(model, F.cross_entropy, opt, (x, y), epochs=2, batch_size=32, progress=False,
+                      verbose=False, compile=compile_, callbacks=callbacks, shuffle=not x_bad,
+                      check_inputs=not x_bad)
+    return history, [p.data.copy() for p in model.parameters()], opt
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_fit_compiles_the_whole_step_for_every_optimizer(name, monkeypatch):
+    """fit(compile=True) runs the update inside the generated function; the same operations as the eager
+    fit, so the same numbers bit for bit (gradients are kept: the callbacks read them)."""
+    import importlib
+
+    fit_module = importlib.import_module("glassgrad.train.fit")     # the module (the package exports fit())
+    compiled_steps = []
+    original = fit_module._Step.__init__
+
+    def spy(self, *args):
+        original(self, *args)
+        compiled_steps.append(self.compiled)
+
+    monkeypatch.setattr(fit_module._Step, "__init__", spy)
+    eager, compiled = _fit_run(OPTIMIZERS[name], False), _fit_run(OPTIMIZERS[name], True)
+    source = compiled_steps[-1].source()
+    assert "if not guard(" in source and "update(params[" in source
+    assert eager[0]["loss"] == compiled[0]["loss"]
+    for a, b in zip(eager[1], compiled[1]):
+        np.testing.assert_array_equal(a, b)
+    for p_e, p_c in zip(eager[2].state, compiled[2].state):
+        for k, v in eager[2].state[p_e].items():
+            np.testing.assert_array_equal(v, compiled[2].state[p_c][k])
+
+
+def test_fit_compiled_runs_callbacks_before_the_update_and_stops_on_a_nonfinite_loss():
+    make = OPTIMIZERS["adam"]
+    eager, compiled = _fit_run(make, False, [_ClipInCallback()]), _fit_run(make, True, [_ClipInCallback()])
+    assert eager[0]["loss"] == compiled[0]["loss"]
+    for a, b in zip(eager[1], compiled[1]):
+        np.testing.assert_array_equal(a, b)
+    eager, compiled = _fit_run(make, False, x_bad=True), _fit_run(make, True, x_bad=True)
+    assert compiled[0].fault and compiled[0].stop_reason == eager[0].stop_reason
+    assert "step 3" in compiled[0].stop_reason
+    for a, b in zip(eager[1], compiled[1]):        # two updates, not the third
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("clip", [lambda ps: optim.clip_grad_norm_(ps, 0.05),
@@ -283,9 +434,11 @@ def test_whole_compiled_step_follows_a_learning_rate_schedule():
         np.testing.assert_array_equal(a, b)
 
 
-def test_before_step_needs_an_optimizer():
-    with pytest.raises(ValueError, match="before_step"):
-        gg.compile(lambda x: x.sum(), before_step=lambda: None)
+@pytest.mark.parametrize("option", [dict(before_step=lambda: None), dict(guard=lambda loss: True),
+                                    dict(keep_grads=True)])
+def test_whole_step_options_need_an_optimizer(option):
+    with pytest.raises(ValueError, match="pass optimizer= too"):
+        gg.compile(lambda x: x.sum(), **option)
 
 
 def test_compiled_step_reuses_its_arrays_and_holds_memory_flat():
@@ -318,7 +471,7 @@ def test_whole_compiled_step_hinge_loss_with_penalty_equals_eager():
     x = rng.standard_normal((20, 2)).astype(np.float32)
     y = np.where(rng.random((20, 1)) < 0.5, -1.0, 1.0).astype(np.float32)
 
-    def run(compiled):
+    def run(compiled, keep_grads=True):
         gg.manual_seed(0)
         model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))
         opt = optim.SGD(model.parameters(), lr=0.1)
@@ -327,7 +480,7 @@ def test_whole_compiled_step_hinge_loss_with_penalty_equals_eager():
             margins = F.relu(1 + -y * model(x))
             return margins.mean() + 1e-4 * sum((p * p).sum() for p in model.parameters())
 
-        step = gg.compile(loss_fn, optimizer=opt)
+        step = gg.compile(loss_fn, optimizer=opt, keep_grads=keep_grads)
         losses = []
         for _ in range(5):
             if compiled:
@@ -340,11 +493,15 @@ def test_whole_compiled_step_hinge_loss_with_penalty_equals_eager():
                 losses.append(loss.item())
         return losses, [p.data.copy() for p in model.parameters()], step
 
-    eager, compiled = run(False), run(True)
+    eager, compiled, folded = run(False), run(True), run(True, keep_grads=False)
     assert "add.reduce(" in compiled[2].source() and "# mean" in compiled[2].source()
     assert eager[0] == compiled[0]
     for a, b in zip(eager[1], compiled[1]):
         np.testing.assert_array_equal(a, b)
+    assert "g_root.fill(scale)" in folded[2].source()      # the learning rate folded in: equal to rounding
+    np.testing.assert_allclose(eager[0], folded[0], rtol=1e-6)
+    for a, b in zip(eager[1], folded[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("not_a_function", [None, 5, "step"])

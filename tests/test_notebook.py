@@ -49,13 +49,6 @@ def test_cli_flags_checked_like_every_other_command(tmp_path, capsys, argv, said
     assert not out.exists()
 
 
-def test_cli_html_under_a_file_names_the_flag(tmp_path, capsys):
-    (tmp_path / "file").write_text("x")
-    assert main(["explain", "--html", str(tmp_path / "file" / "nb.html")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("glassgrad explain: error: --html ") and "cannot write there" in err
-
-
 def test_other_networks():
     text = notebook_html((2, 4, 3, 2), "tanh", 3)
     assert "Backprop notebook: the [2, 4, 3, 2] tanh network (seed 3)" in text and text.count("<section") == 5

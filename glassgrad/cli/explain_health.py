@@ -1,7 +1,7 @@
 """``glassgrad explain gradcheck`` and ``explain health``: checking gradients and their health."""
 from __future__ import annotations
 
-from glassgrad.cli.options import COUNT, NON_NEGATIVE_INT, POSITIVE, UsageError
+from glassgrad.cli.options import COUNT, NON_NEGATIVE_INT, POSITIVE, UsageError, cannot_write
 
 DEFAULT_COST_SIZES = ([2, 4, 1], [4, 8, 3], [8, 16, 4], [16, 32, 10], [32, 64, 10])
 
@@ -172,6 +172,9 @@ def run_health(args) -> int:
               + ", ".join(f"{layer.title}: {layer.update_ratio:.2e}" for layer in last.layers))
         plotted = recorder
     if args.plot:
-        path = health_plot(plotted, args.plot, title=f"{args.data}: {sizes}, {args.activation}, {args.init}")
+        try:
+            path = health_plot(plotted, args.plot, title=f"{args.data}: {sizes}, {args.activation}, {args.init}")
+        except OSError as e:
+            raise cannot_write("--plot", args.plot, e) from None
         print(f"\nwrote {path}" if path else "\n(no plot: matplotlib is not installed; pip install 'glassgrad[plot]')")
     return 0

@@ -1,7 +1,7 @@
 """``glassgrad explain step`` (and the other teaching tools): pages and worksheets for learning backprop."""
 from __future__ import annotations
 
-from glassgrad.cli.options import COUNT, NON_NEGATIVE_INT, UsageError
+from glassgrad.cli.options import COUNT, NON_NEGATIVE_INT, UsageError, cannot_write
 
 
 def _fail(message: str) -> int:
@@ -27,7 +27,9 @@ def _step(args) -> int:
             title = f"f = {expr}: backward stepper"
         s = stepper(f, title=title)
         path = s.save(args.out)
-    except (ExpressionError, ValueError, OSError) as e:
+    except OSError as e:
+        raise cannot_write("--out", args.out, e) from None
+    except (ExpressionError, ValueError) as e:
         return _fail(str(e))
     print(s)
     print(f"\nwrote {path}: open it in a browser; Next/Prev or the arrow keys step one gate at a time "
@@ -50,7 +52,9 @@ def _exercise(args) -> int:
     if args.html:
         try:
             path = sheet.save_html(args.html)
-        except (ValueError, OSError) as e:
+        except OSError as e:
+            raise cannot_write("--html", args.html, e) from None
+        except ValueError as e:
             return _fail(str(e))
         print(f"wrote {path}: fill in the form, press 'Make my answers file', then check it with\n"
               f"  glassgrad explain exercise --seed {args.seed} --notation {args.notation} "
@@ -103,8 +107,10 @@ def _plot(lab, path) -> int:
     if path:
         try:
             written = lab.plot(path)
-        except (OSError, ValueError) as e:
-            return _fail(f"cannot write the plot {path}: {e}")
+        except OSError as e:
+            raise cannot_write("--plot", path, e) from None
+        except ValueError as e:
+            return _fail(f"--plot {path}: {e}")
         print(f"\nwrote {written}" if written else "\n(no plot: matplotlib is not installed; "
                                                    "pip install 'glassgrad[plot]')")
     return 0
@@ -133,8 +139,7 @@ def write_notebook_page(args) -> int:
     try:
         path = write_notebook(args.notebook, sizes, args.notebook_activation, args.notebook_seed)
     except OSError as e:
-        return _fail(f"--html {args.notebook}: cannot write there ({e.strerror or e}); give a file in a folder you "
-                     "can write to")
+        raise cannot_write("--html", args.notebook, e) from None
     except ValueError as e:
         return _fail(str(e))
     print(f"wrote {path}: the circuit, the backward stepper, the layer trace, the gradient health and the labs "

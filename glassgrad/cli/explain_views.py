@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from glassgrad.cli.options import COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, REAL, UsageError
+from glassgrad.cli.options import COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, REAL, UsageError, cannot_write
+from glassgrad.files import write_atomically
 
 CIRCUIT = ("(x + y) * z", ["x=-2", "y=5", "z=-4"])   # the notes' first circuit: f = −12, ∂f/∂z = 3, ∂f/∂x = ∂f/∂y = −4
 
@@ -20,8 +21,6 @@ def _fail(message: str) -> int:
 
 def _write_graph(view, path: str) -> int:
     """Save a graph view; without Graphviz an .svg falls back to glassgrad's own drawing."""
-    from pathlib import Path
-
     from glassgrad.explain.graph import GraphvizNotFound
 
     try:
@@ -29,9 +28,14 @@ def _write_graph(view, path: str) -> int:
     except GraphvizNotFound as e:
         if not path.lower().endswith(".svg"):
             return _fail(str(e))
-        Path(path).write_text(view.draw_svg(), encoding="utf-8")
+        try:
+            write_atomically(path, view.draw_svg())
+        except OSError as e:
+            raise cannot_write("--graph", path, e) from None
         print("(Graphviz 'dot' is not installed: the SVG was drawn by glassgrad itself)", file=sys.stderr)
-    except (ValueError, OSError) as e:
+    except OSError as e:
+        raise cannot_write("--graph", path, e) from None
+    except ValueError as e:
         return _fail(str(e))
     print(f"\ngraph written to {path}" + (" (the reverse network of the backward pass)" if view.reverse else ""))
     return 0
@@ -45,7 +49,7 @@ def _write_neurons(result, path: str, reverse: bool) -> int:
     try:
         neuron_view(result).save(path, reverse)
     except OSError as e:
-        return _fail(f"cannot write {path}: {e.strerror or e}")
+        raise cannot_write("--graph", path, e) from None
     what = ("the reverse network" if reverse else "the forward network") if svg else "the forward and reverse networks"
     print(f"\nneuron picture written to {path} ({what})")
     return 0

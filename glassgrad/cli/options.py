@@ -19,6 +19,13 @@ class UsageError(Exception):
         self.prog = prog
 
 
+def cannot_write(flag: str, path: object, error: OSError) -> UsageError:
+    """The one-line error for an output the machine refused (no folder, a file in the way, permissions, disk
+    full): names the flag and the path, and says what to do."""
+    return UsageError(f"{flag} {path}: cannot write it ({error.strerror or error}); give a file in a folder you "
+                      "can write to")
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default, except where there is none to show (None, False, suppressed)."""
 

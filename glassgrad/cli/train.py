@@ -10,7 +10,8 @@ import warnings
 from pathlib import Path
 
 from glassgrad.cli.options import (COUNT, FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, UsageError,
-                                   checked, device_flag)
+                                   cannot_write, checked, device_flag)
+from glassgrad.files import write_atomically
 
 DEVICE_HELP = "where the model runs: cpu, cuda (the current GPU) or cuda:N; cuda needs pip install 'glassgrad[cuda]'"
 
@@ -75,7 +76,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--no-input-check", action="store_true",
                    help="skip the check of the data for NaN/inf before training (one pass over it)")
     p.add_argument("--compile", action="store_true",
-                   help="record each batch shape's forward and backward pass once and replay it (gg.compile)")
+                   help="record each batch shape's whole training step (forward, backward, update) once "
+                        "and replay it (gg.compile)")
     p.add_argument("--report", action="store_true",
                    help="record gradient health while training and write report.html (one self-contained page)")
     p.add_argument("--device", type=device_flag, default="cpu", help=DEVICE_HELP)
@@ -293,7 +295,7 @@ def _interrupted(out: Path, checkpoint: Path, position, metadata: dict, seconds:
                "epochs_completed": position.completed, "checkpoint": str(checkpoint) if done else None,
                "checkpoint_epoch": done, "seconds": seconds,
                **metadata}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_atomically(out / "summary.json", json.dumps(summary, indent=2))
     print(f"\nglassgrad train: interrupted at {at}; {holds}", file=sys.stderr, flush=True)
     return 130
 
@@ -316,9 +318,9 @@ def _report(out: Path, model, loss, data, history, metadata: dict, seconds: floa
     else:
         print(f"test loss {test['loss']:.6f}")
     status = "diverged" if history.fault else "stopped" if history.stop_reason else "completed"
-    (out / "summary.json").write_text(json.dumps({"status": status, "stop_reason": history.stop_reason,
-                                                  "epochs_completed": len(history), "test": test,
-                                                  "seconds": seconds, **metadata}, indent=2))
+    write_atomically(out / "summary.json", json.dumps({"status": status, "stop_reason": history.stop_reason,
+                                                      "epochs_completed": len(history), "test": test,
+                                                      "seconds": seconds, **metadata}, indent=2))
     if not len(history):   # stopped in the first epoch (a NaN loss): no checkpoint, nothing to plot
         print(f"\nwrote {out / 'metrics.jsonl'}, {out / 'summary.json'} (no epoch completed: no model.npz, "
               "no learning curve)")
@@ -436,9 +438,9 @@ def run_predict(args) -> int:
     lines = [f"{v}" + ("" if y is None else f"\t(true {y[i]})") for i, v in enumerate(values.tolist())]
     if args.output:
         try:
-            Path(args.output).write_text("".join(f"{v}\n" for v in values.tolist()))
+            write_atomically(args.output, "".join(f"{v}\n" for v in values.tolist()))
         except OSError as e:
-            raise UsageError(f"--output {args.output}: cannot write it ({e.strerror or e})") from None
+            raise cannot_write("--output", args.output, e) from None
         print(f"wrote {len(values)} predictions to {args.output}")
     else:
         print("\n".join(lines))

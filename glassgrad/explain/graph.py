@@ -23,6 +23,7 @@ from typing import Sequence
 from glassgrad import engine
 from glassgrad._backend import ndarray, xp
 from glassgrad.explain.markup import escape
+from glassgrad.files import write_atomically
 from glassgrad.tensor import Tensor
 
 # What each gate multiplies the incoming gradient by, in the notes' words (the reverse view's labels).
@@ -175,14 +176,12 @@ class GraphView:
         path = Path(path)
         kind = path.suffix.lower().lstrip(".")
         if kind in ("dot", "gv"):
-            path.write_text(self.to_dot(), encoding="utf-8")
-        elif kind in ("html", "htm"):
-            path.write_text(self.to_html(), encoding="utf-8")
-        elif kind in ("svg", "png", "pdf"):
-            path.write_bytes(_run_dot(self.to_dot(), kind))
-        else:
-            raise ValueError(f"save: unknown file type {path.suffix!r}; use .html, .dot, .svg, .png or .pdf")
-        return path
+            return write_atomically(path, self.to_dot())
+        if kind in ("html", "htm"):
+            return write_atomically(path, self.to_html())
+        if kind in ("svg", "png", "pdf"):
+            return write_atomically(path, _run_dot(self.to_dot(), kind))
+        raise ValueError(f"save: unknown file type {path.suffix!r}; use .html, .dot, .svg, .png or .pdf")
 
     # ---- notebooks ---------------------------------------------------------------------------------
     def _repr_svg_(self) -> str:

@@ -26,6 +26,7 @@ import numpy as np
 
 from glassgrad.explain.markup import escape
 from glassgrad.explain.notation import Symbols, layer_label
+from glassgrad.files import write_atomically
 
 MAX_UNITS = 10          # wider layers are summarised in one box
 LABELLED_UNITS = 4      # weights written on the edges when both layers have at most this many units
@@ -261,11 +262,7 @@ class NeuronView:
             text = self.to_html()
         else:
             text = self.reverse_svg() if reverse else self.forward_svg()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)                       # never a half-written file
-        return path
+        return write_atomically(path, text)
 
     def _repr_html_(self) -> str:
         return self.forward_svg() + self.reverse_svg()

@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 
 from glassgrad._backend import xp
 from glassgrad.explain.markup import escape
+from glassgrad.files import write_atomically
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; background: #f6f7f9;
@@ -245,8 +246,5 @@ def write_report(path, history, model, test_metrics: dict | None = None, confusi
     (rows true, columns predicted) or None; ``health`` a ``GradientHealth`` callback that ran during fit,
     or None. Plots need matplotlib and are left out (with a note) without it. Returns the path.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(history, model, test_metrics, confusion, health, title, settings, class_names),
-                    encoding="utf-8")
-    return path
+    return write_atomically(path, render_report(history, model, test_metrics, confusion, health, title, settings,
+                                                class_names))

@@ -27,6 +27,7 @@ from glassgrad._backend import xp
 from glassgrad.explain.graph import (ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, LOCAL_RULES, GraphView, _place,
                                      _short, _single_elementwise, _sum_note, _unit_locals, forward_view)
 from glassgrad.explain.markup import escape, json_for_script
+from glassgrad.files import write_atomically
 from glassgrad.tensor import Tensor
 
 
@@ -118,9 +119,7 @@ def html_path(path, who: str) -> Path:
 def write_page(path, text: str, who: str) -> Path:
     """Write a teaching page (stepper, worksheet, notebook) to ``path`` (.html); ``text`` is complete before
     the file is touched."""
-    path = html_path(path, who)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_atomically(html_path(path, who), text)
 
 
 # --------------------------------------------------------------------------------------------------

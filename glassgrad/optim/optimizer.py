@@ -217,6 +217,12 @@ class Optimizer:
         definition of the rule: ``step()`` and a compiled whole step both call it."""
         raise NotImplementedError(f"{type(self).__name__} does not implement the update rule (_hyper, _update)")
 
+    def _folded(self, hyper: tuple) -> tuple[float, float] | None:
+        """The update as ``w ← shrink·w + scale·g`` with no state, ``(scale, shrink)``, when the rule is that
+        simple for these hyperparameters; None otherwise (the default). A compiled whole step folds ``scale``
+        into the gradients (``gg.compile``), so that the update is one addition, as in a hand-tuned step."""
+        return None
+
     # ---- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """``{"state": {index: {name: value}}, "param_groups": [{..., "params": [index, ...]}]}``.

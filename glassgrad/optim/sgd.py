@@ -44,6 +44,11 @@ class SGD(Optimizer):
         return (float(group["lr"]), float(group["momentum"]), float(group["dampening"]),
                 float(group["weight_decay"]), bool(group["nesterov"]))
 
+    def _folded(self, hyper: tuple) -> tuple[float, float] | None:
+        """Without momentum, w ← w − η (g + λ w) = (1 − ηλ) w + (−η) g: ``(−η, 1 − ηλ)``."""
+        lr, mu, _, wd, _ = hyper
+        return None if mu != 0 else (-lr, 1.0 - lr * wd)
+
     def _update(self, p, w, g, hyper: tuple) -> None:
         lr, mu, damp, wd, nesterov = hyper
         own = False                      # may g be overwritten (a temporary of ours)?

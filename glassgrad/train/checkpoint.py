@@ -18,6 +18,7 @@ from typing import Any
 from glassgrad._backend import ndarray, xp
 from glassgrad.device import is_device_array, to_host
 from glassgrad._version import __version__
+from glassgrad.files import write_atomically
 from glassgrad.state import CheckpointError, Commit, commit_all, describe_dtype, first_nonfinite
 
 __all__ = ["FORMAT", "Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint", "load_array"]
@@ -122,34 +123,8 @@ def save_checkpoint(path: str | os.PathLike, model=None, optimizer=None, metadat
         "extra": _flatten(extra or {}, "extra", arrays),
     }
     arrays[_META] = xp.frombuffer(json.dumps(tree).encode(), dtype=xp.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)            # a leftover from an interrupted write (and its permissions)
-    try:
-        with open(tmp, "wb") as f:         # mode 0o666 minus the umask, like every other output
-            xp.savez(f, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as allow_pickle
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _sync_directory(path.parent)
-    return path
-
-
-def _sync_directory(folder: Path) -> None:
-    """Make the rename durable (POSIX); a no-op where directories cannot be opened (Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    # numpy's stubs type savez's **kwds as allow_pickle
+    return write_atomically(path, lambda f: xp.savez(f, **arrays), durable=True)  # type: ignore[arg-type]
 
 
 class Checkpoint:

@@ -6,6 +6,7 @@ gradient, one update ``w ← w − η ∇C`` (or whichever rule the optimiser us
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from typing import Callable, Iterable, Sequence
 
@@ -177,25 +178,39 @@ def predict(model, inputs, batch_size: int = 1024, device: str | Device | None =
 
 
 class _Step:
-    """One training step's forward and backward pass, eager or compiled (``gg.compile``)."""
+    """One training step — zero_grad, forward, backward, ``after_backward(loss value)``, and the update
+    unless that returned False — eager, or compiled as one whole step (``gg.compile(..., optimizer=)``)."""
 
-    def __init__(self, model, loss: Callable, penalty: Callable | None, compiled: bool):
-        self.model, self.loss, self.penalty = model, loss, penalty
-        self.compiled = compile_step(self.forward) if compiled else None
+    def __init__(self, model, loss: Callable, penalty: Callable | None, optimizer, compiled: bool):
+        self.model, self.loss, self.penalty, self.optimizer = model, loss, penalty, optimizer
+        self.after_backward: Callable[[float], bool] = lambda value: True
+        self.value = math.nan
+        # keep_grads: the callbacks (the non-finite check, distributed averaging) read each .grad
+        self.compiled = compile_step(self.forward, optimizer=optimizer, guard=self._guard,
+                                     keep_grads=True) if compiled else None
 
     def forward(self, x, y):
         out = self.model(x)
         cost = self.loss(out, y)
         return (cost if self.penalty is None else cost + self.penalty(self.model)), out
 
-    def __call__(self, x, y):
-        """(loss value, output) with every gradient computed."""
+    def _guard(self, loss) -> bool:
+        self.value = float(loss)
+        return self.after_backward(self.value)
+
+    def __call__(self, x, y, after_backward: Callable[[float], bool]):
+        """(loss value, output) after the step; the update ran if ``after_backward`` returned True."""
         if self.compiled is not None:
-            cost, out = self.compiled(x, y)      # the compiled step runs the backward pass too
-        else:
-            cost, out = self.forward(x, y)
-            cost.backward()
-        return float(cost.item()), out
+            self.after_backward = after_backward
+            out = self.compiled(x, y)[1]          # the whole step, after_backward (the guard) included
+            return self.value, out
+        self.optimizer.zero_grad()
+        cost, out = self.forward(x, y)
+        cost.backward()
+        value = float(cost.item())
+        if after_backward(value):
+            self.optimizer.step()
+        return value, out
 
 
 def _run_epoch(state: TrainingState, step: _Step, callbacks: CallbackList,
@@ -203,20 +218,23 @@ def _run_epoch(state: TrainingState, step: _Step, callbacks: CallbackList,
     """One pass over the loader: for each batch the step, the update, the callbacks. The epoch's training
     metrics and timing, or None if a callback stopped training before an update (the epoch is then not
     complete)."""
-    model, optimizer = state.model, state.optimizer
+    model = state.model
     model.train()
     loss_sum, right, n = 0.0, 0, 0
     started = time.perf_counter()
     for step_number, (x, y) in enumerate(state.loader, start=1):
         x, y = _on(x, state.device), _on(y, state.device)
         state.step = step_number
-        optimizer.zero_grad()
-        value, out = step(x, y)
-        logs = {"loss": value, "step": state.step}
-        callbacks.on_backward_end(state, logs)
+        logs: dict = {}
+
+        def after_backward(value: float, logs: dict = logs) -> bool:   # gradients ready, no update yet
+            logs.update(loss=value, step=state.step)
+            callbacks.on_backward_end(state, logs)
+            return not state.stopped
+
+        value, out = step(x, y, after_backward)
         if state.stopped:
             return None
-        optimizer.step()
         loss_sum += value * len(x)
         right += M.correct(out.data, y.data) if classify else 0
         n += len(x)
@@ -277,8 +295,9 @@ def fit(model, loss: Callable, optimizer, train_data, epochs: int = 1, *, valida
     before that update and ``history.stop_reason`` names the epoch, the step and the parameter;
     checkpoints written before it are kept. ``resume`` continues from a checkpoint written by
     ``ModelCheckpoint``, bit-identically to an uninterrupted run (all or nothing: a bad checkpoint raises
-    ``CheckpointError`` and changes nothing). ``compile=True`` records the forward and backward pass once
-    per batch shape and replays it (``gg.compile``): the same numbers, less overhead. The progress bar,
+    ``CheckpointError`` and changes nothing). ``compile=True`` records the whole step — forward, backward,
+    the callbacks' ``on_backward_end`` and the optimizer's update — once per batch shape and replays it as
+    one generated function (``gg.compile(..., optimizer=)``): the same numbers, less overhead. The progress bar,
     printing, non-finite stop, log and checkpoints are callbacks (``glassgrad.train.callbacks``).
     ``device`` (``"cuda"``, ``"cuda:1"``, ``"cpu"``): move the model there (``model.to(device)``, in place,
     after the checks) and every batch as it is drawn; None (default) leaves both where they are.
@@ -298,7 +317,7 @@ def fit(model, loss: Callable, optimizer, train_data, epochs: int = 1, *, valida
     # an optimiser may bring callbacks of its own (glassgrad.distributed's: data parallelism over ranks)
     hooks = CallbackList([NonFiniteStop(), *getattr(optimizer, "fit_callbacks", ()), *callbacks,
                           *_standard_callbacks(log, progress, verbose)])
-    step = _Step(model, loss, penalty, compile)
+    step = _Step(model, loss, penalty, optimizer, compile)
     history = _moved_and_resumed(model, optimizer, loader, target, resume)
     state = TrainingState(model, optimizer, loader, history, epochs, dict(metadata or {}), target)
     classify = "accuracy" in metrics

@@ -12,13 +12,13 @@ named arrays and a JSON header: loading one never runs code, unlike a pickled ``
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping
 
 from glassgrad._backend import ndarray, xp
 from glassgrad.device import to_host
+from glassgrad.files import write_atomically
 from glassgrad.nn.module import Module
 
 TORCH_ONLY_SUFFIX = ".num_batches_tracked"
@@ -55,15 +55,7 @@ def save_safetensors(model_or_state: Module | Mapping[str, Any], path: str | os.
         raise TypeError("save_safetensors: metadata keys and values must be strings")
     path = Path(path)
     data = st_numpy.save(arrays, metadata=dict(metadata) if metadata else None)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, data)
 
 
 def load_safetensors(path: str | os.PathLike) -> "OrderedDict[str, ndarray]":
