@@ -15,7 +15,7 @@ how ``glassgrad.cuda`` registers CuPy and how ``tests/devices.py`` registers its
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterable, Iterator, Union
+from typing import Any, Callable, Iterable, Iterator, Union
 
 import numpy
 
@@ -81,7 +81,7 @@ class Device:
     def __hash__(self) -> int:
         return hash(self.type)     # "cuda" equals "cuda:<current>", so the index cannot enter the hash
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[..., Device], tuple[str, int | None]]:
         return (Device, (self.type, self.index))
 
 

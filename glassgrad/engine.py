@@ -22,7 +22,7 @@ import itertools
 import sys
 import weakref
 from heapq import heappop, heappush
-from typing import Any, Callable, Container, Sequence
+from typing import Any, Callable, Container, Sequence, TypeVar, overload
 
 from glassgrad import hooks
 from glassgrad._backend import ndarray, xp
@@ -35,6 +35,7 @@ from glassgrad.tensor import Tensor, TensorLike
 # Gates and nodes
 # --------------------------------------------------------------------------------------------------
 VJP = Callable[..., Any]
+ArrayT = TypeVar("ArrayT", ndarray, Tensor)    # a gradient: an array, or a tensor under create_graph
 
 
 class Gate:
@@ -257,7 +258,7 @@ class Node:
     def released(self) -> bool:
         return self.inputs is None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{self.gate.name}>"
 
 
@@ -265,7 +266,7 @@ class ShapeError(ValueError):
     """Shapes that a gate cannot combine; the message names the gate and the shapes."""
 
 
-def apply(gate: Gate, args: tuple, params: dict):
+def apply(gate: Gate, args: tuple, params: dict) -> Any:     # a Tensor; on plain arrays the forward's result
     """Run ``gate`` on ``args``; record a node when a tensor input needs a gradient and grad mode is on."""
     arrays, needs = [], []
     wrapped = off_host = False
@@ -309,7 +310,7 @@ def apply(gate: Gate, args: tuple, params: dict):
     return result
 
 
-def sum_to(g, shape: tuple):
+def sum_to(g: ArrayT, shape: tuple[int, ...]) -> ArrayT:
     """Sum a gradient down to ``shape``: undo NumPy broadcasting (leading axes, and axes of size 1)."""
     if g.shape == shape:
         return g
@@ -348,12 +349,21 @@ def forward_order(root: Node, freed: str = FREED) -> list[Node]:
     return order
 
 
-def backward(root: Tensor, grad, *, retain_graph: bool = False, create_graph: bool = False,
-             inputs: Sequence[Tensor] | None = None, observer: Callable | None = None):
+@overload
+def backward(root: Tensor, grad: Any, *, retain_graph: bool = False, create_graph: bool = False,
+             inputs: None = None, observer: Callable | None = None) -> None: ...
+@overload
+def backward(root: Tensor, grad: Any, *, retain_graph: bool = False, create_graph: bool = False,
+             inputs: Sequence[Tensor], observer: Callable | None = None) -> list[Any]: ...
+def backward(root: Tensor, grad: Any, *, retain_graph: bool = False, create_graph: bool = False,
+             inputs: Sequence[Tensor] | None = None, observer: Callable | None = None) -> list[Any] | None:
     """Backpropagate ``grad`` (the gradient of ``root``) through the graph that produced ``root``.
 
     Each node is processed once, after every node that consumed its output has passed its gradient
     down (newest node first: see ``_run``). Gradients of a tensor used several times add up.
+
+    ``grad`` is an array on ``root``'s device (NumPy's, or CuPy's, which has no static type: hence ``Any``)
+    or, with ``create_graph``, a tensor.
 
     * ``inputs=None``: add each leaf's gradient to ``leaf.grad`` (accumulating, as in PyTorch).
     * ``inputs=[...]``: return the gradients of these tensors instead and leave every ``.grad`` alone
@@ -514,7 +524,7 @@ def _key(t: Tensor):
     return t.grad_fn if t.grad_fn is not None else id(t)
 
 
-def own_array(gi, delivered: set):
+def own_array(gi: ndarray, delivered: set[int]) -> ndarray:
     """``gi`` itself if a leaf may keep it, else a copy: never a view, a read-only array or an array already
     handed to another leaf (add passes one gradient to both inputs), so in-place updates of one ``.grad``
     never change another's."""
@@ -524,7 +534,7 @@ def own_array(gi, delivered: set):
     return gi
 
 
-def add_to_grad(leaf: Tensor, gi, delivered: set) -> None:
+def add_to_grad(leaf: Tensor, gi: ndarray | Tensor, delivered: set[int]) -> None:
     """``leaf.grad += gi``, for a gradient of this backward pass (``delivered``: ids of the arrays handed
     to leaves in it). The first becomes ``.grad`` on an array of the leaf's own (``own_array``); a later one
     is added in place when ``.grad`` is a plain writable array of the leaf's own from an earlier pass (as

@@ -76,7 +76,8 @@ class _SiteRecorder(hooks.Hook):
     def __init__(self):
         self.sites: dict[engine.Node, Site] = {}
 
-    def on_gate(self, gate, args, params, needs, result, forward=None) -> None:
+    def on_gate(self, gate: engine.Gate | None, args: tuple, params: dict, needs: list, result: Tensor,
+                forward: Callable | None = None) -> None:
         node = getattr(result, "grad_fn", None)
         if gate is not None and node is not None:
             self.sites[node] = _site(sys._getframe(1))
@@ -89,7 +90,8 @@ class GateCounter(hooks.Hook):
     def __init__(self):
         self.applied = self.recorded = 0
 
-    def on_gate(self, gate, args, params, needs, result, forward=None) -> None:
+    def on_gate(self, gate: engine.Gate | None, args: tuple, params: dict, needs: list, result: Tensor,
+                forward: Callable | None = None) -> None:
         if gate is not None:
             self.applied += 1
             self.recorded += getattr(result, "grad_fn", None) is not None
@@ -172,7 +174,8 @@ def _forward_of(node: engine.Node) -> Callable:
     return run
 
 
-def check_gate(node: engine.Node, rng, eps: float = 1e-6, floor: float = 1e-8) -> tuple[int, float, float, float]:
+def check_gate(node: engine.Node, rng: xp.random.Generator, eps: float = 1e-6,
+               floor: float = 1e-8) -> tuple[int, float, float, float]:
     """Check one node's VJPs: (worst input, numerical, analytical, relative error)."""
     v = rng.standard_normal(node.out.shape)
     with xp.errstate(all="ignore"):

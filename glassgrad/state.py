@@ -10,12 +10,24 @@ and saying what to do; nothing has changed when it is raised.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from glassgrad._backend import ndarray, xp
 from glassgrad.device import array_module, is_device_array, to_host
 
 Commit = Callable[[], None]
+
+
+class Stateful(Protocol):
+    """What a checkpoint saves and restores: a model, an optimizer, a scheduler (anything with these two)."""
+
+    def state_dict(self) -> Mapping[str, Any]:
+        """The state to save."""
+        ...
+
+    def load_state_dict(self, state: Mapping[str, Any], /) -> None:
+        """Load a state that ``state_dict`` returned."""
+        ...
 """What a *prepare* step returns: applies state that has been checked; cannot fail."""
 
 __all__ = ["CheckpointError", "StateKeyError", "Commit", "commit_all", "nonfinite_kind", "first_nonfinite",

@@ -1,8 +1,10 @@
 """``glassgrad explain …``: the views that make gradients visible, one sub-command each."""
 from __future__ import annotations
 
+import argparse
 
-def add_explain_parser(sub) -> None:
+
+def add_explain_parser(sub: argparse._SubParsersAction) -> None:
     from glassgrad.cli import explain_health, explain_teach, explain_views
     from glassgrad.cli.options import COUNT, NON_NEGATIVE_INT
 

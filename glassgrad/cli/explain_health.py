@@ -1,12 +1,14 @@
 """``glassgrad explain gradcheck`` and ``explain health``: checking gradients and their health."""
 from __future__ import annotations
 
+import argparse
+
 from glassgrad.cli.options import COUNT, NON_NEGATIVE_INT, POSITIVE, UsageError, cannot_write
 
 DEFAULT_COST_SIZES = ([2, 4, 1], [4, 8, 3], [8, 16, 4], [16, 32, 10], [32, 64, 10])
 
 
-def add_commands(commands) -> None:
+def add_commands(commands: argparse._SubParsersAction) -> None:
     from glassgrad.cli.explain_views import _format_option
     from glassgrad.nn.init import WEIGHT_INITS
     from glassgrad.train.models import ACTIVATIONS
@@ -70,7 +72,7 @@ def _broken_sigmoid():
     return nn.Activation(sig, sig, name="broken_sigmoid")
 
 
-def run_gradcheck(args) -> int:
+def run_gradcheck(args: argparse.Namespace) -> int:
     import numpy as np
 
     import glassgrad as gg
@@ -144,7 +146,7 @@ def _print_snapshot(snapshot, heading: str, fmt: str = "text") -> None:
         print(f"  - {finding}")
 
 
-def run_health(args) -> int:
+def run_health(args: argparse.Namespace) -> int:
     import numpy as np
 
     from glassgrad.explain.health import GradientHealth, HealthSnapshot, health_report

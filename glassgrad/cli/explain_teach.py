@@ -1,6 +1,8 @@
 """``glassgrad explain step`` (and the other teaching tools): pages and worksheets for learning backprop."""
 from __future__ import annotations
 
+import argparse
+
 from glassgrad.cli.options import COUNT, NON_NEGATIVE_INT, UsageError, cannot_write
 
 
@@ -92,7 +94,7 @@ def _exercise(args) -> int:
     return 0 if right == len(grades) else 1
 
 
-def run_sweep(args) -> int:
+def run_sweep(args: argparse.Namespace) -> int:
     """``explain gradcheck --sweep``: the cost lab."""
     from glassgrad.explain.labs import cost_sweep
 
@@ -128,7 +130,7 @@ def _probe(args) -> int:
     return _plot(result, args.plot)
 
 
-def write_notebook_page(args) -> int:
+def write_notebook_page(args: argparse.Namespace) -> int:
     """``glassgrad explain --html FILE``: the backprop notebook."""
     from glassgrad.explain.notebook import write_notebook
 
@@ -147,7 +149,7 @@ def write_notebook_page(args) -> int:
     return 0
 
 
-def add_commands(commands) -> None:
+def add_commands(commands: argparse._SubParsersAction) -> None:
     from glassgrad.train.models import ACTIVATIONS
 
     s = commands.add_parser(

@@ -2,6 +2,8 @@
 network layer by layer in the learner's notation."""
 from __future__ import annotations
 
+import argparse
+
 import sys
 
 from glassgrad.cli.options import COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, REAL, UsageError, cannot_write
@@ -127,7 +129,7 @@ def _mlp(args) -> int:
                               f"{args.cost} cost", model=model), args.graph)
 
 
-def add_commands(commands) -> None:
+def add_commands(commands: argparse._SubParsersAction) -> None:
     from glassgrad.cli import NEURON
     from glassgrad.explain.notation import NOTATIONS
     from glassgrad.explain.trace import COSTS

@@ -1,6 +1,8 @@
 """``glassgrad train``, ``evaluate`` and ``predict``: train a network on a data set, check it, use it."""
 from __future__ import annotations
 
+import argparse
+
 import json
 import math
 import sys
@@ -8,12 +10,16 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from glassgrad.cli.options import (COUNT, FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, UsageError,
                                    cannot_write, checked, device_flag)
 from glassgrad.files import write_atomically
 
 DEVICE_HELP = "where the model runs: cpu, cuda (the current GPU) or cuda:N; cuda needs pip install 'glassgrad[cuda]'"
+
+if TYPE_CHECKING:      # for annotations only (the train package loads on first use)
+    from glassgrad.train.fit import TrainingState
 
 # Defaults per data set, chosen so the first command of the README trains well in seconds.
 DATA_DEFAULTS = {
@@ -38,7 +44,7 @@ def _defaults_by_data_set() -> str:
                      for name, d in DATA_DEFAULTS.items())
 
 
-def add_train_parser(sub) -> None:
+def add_train_parser(sub: argparse._SubParsersAction) -> None:
     from glassgrad.data import DATASET_NAMES
     from glassgrad.nn.init import WEIGHT_INITS
     from glassgrad.train.models import ACTIVATIONS, LOSSES, OPTIMIZERS
@@ -148,10 +154,10 @@ def _position():
     class Position(Callback):
         epoch = step = steps = completed = 0
 
-        def on_batch_end(self, state, logs: dict) -> None:
+        def on_batch_end(self, state: TrainingState, logs: dict) -> None:
             self.epoch, self.step, self.steps = state.epoch, state.step, len(state.loader)
 
-        def on_train_error(self, state, error: BaseException) -> None:
+        def on_train_error(self, state: TrainingState, error: BaseException) -> None:
             self.epoch, self.completed = state.epoch, len(state.history)
 
     return Position()
@@ -189,7 +195,7 @@ def _resume_settings(args) -> tuple[dict, dict]:
     return meta, s
 
 
-def run_train(args) -> int:
+def run_train(args: argparse.Namespace) -> int:
     import glassgrad as gg
     from glassgrad.nn import functional as F
     from glassgrad.train import ModelCheckpoint, build_model, fit, loss_by_name, optimizer_by_name
@@ -358,7 +364,7 @@ def _restore(path: str):
     return ckpt, model
 
 
-def run_evaluate(args) -> int:
+def run_evaluate(args: argparse.Namespace) -> int:
     from glassgrad.train import confusion_matrix, evaluate, format_confusion, loss_by_name, predict, predicted_labels
 
     ckpt, model = _restore(args.checkpoint)
@@ -408,7 +414,7 @@ def _read_inputs(path: str):
     return np.asarray(x, dtype=np.float32)
 
 
-def run_predict(args) -> int:
+def run_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
     from glassgrad.train import predict, predicted_labels

@@ -7,7 +7,10 @@ gradient sums in the backward pass, so N ranks compute what one process computes
 """
 from __future__ import annotations
 
+from numpy.typing import DTypeLike
+
 from glassgrad._backend import xp
+from glassgrad.tensor import Tensor
 from glassgrad.distributed.world import World, init
 from glassgrad.engine import ShapeError
 from glassgrad.function import Context, Function
@@ -80,11 +83,11 @@ class SyncBatchNorm(_BatchNorm):
     ndims, shapes = (2, 3, 4), "(N, F), (N, F, L) or (N, C, H, W)"
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
-                 dtype=None, world: World | None = None):
+                 dtype: DTypeLike | None = None, world: World | None = None):
         super().__init__(num_features, eps, momentum, affine, dtype)
         self.world = world if world is not None else init()
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         if not self.training:
             return super().forward(x)
         if x.ndim not in self.ndims or x.shape[1] != self.num_features:

@@ -117,8 +117,15 @@ class DistributedOptimizer(Optimizer):
             broadcast_optimizer_state(optimizer, world=self.world)
 
     # the wrapped optimiser's groups, state and defaults, shared
-    param_groups = property(lambda self: self.optimizer.param_groups)
-    defaults = property(lambda self: self.optimizer.defaults)
+    @property   # read-only: a view of the wrapped optimizer's attribute
+    def param_groups(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        """The wrapped optimizer's parameter groups (the same list)."""
+        return self.optimizer.param_groups
+
+    @property
+    def defaults(self) -> dict[str, Any]:  # type: ignore[override]
+        """The wrapped optimizer's default hyperparameters (the same dict)."""
+        return self.optimizer.defaults
 
     @property
     def state(self) -> dict:

@@ -22,6 +22,8 @@ from glassgrad.distributed.world import World, manual_seed
 from glassgrad.train.callbacks import ORDER_REDUCE, ORDER_REPORT, Callback
 
 if TYPE_CHECKING:
+    from glassgrad.nn import Module
+    from glassgrad.train.fit import TrainingState
     from glassgrad.distributed.optimizer import DistributedOptimizer
 
 
@@ -33,7 +35,7 @@ class DataParallel(Callback):
     def __init__(self, optimizer: "DistributedOptimizer", seed: int = 0):
         self.optimizer, self.world, self.seed = optimizer, optimizer.world, seed
 
-    def on_train_begin(self, state) -> None:
+    def on_train_begin(self, state: TrainingState) -> None:
         from glassgrad.distributed.optimizer import broadcast_optimizer_state, broadcast_parameters
 
         world = self.world
@@ -46,11 +48,11 @@ class DataParallel(Callback):
         broadcast_parameters(state.model, world=world)
         broadcast_optimizer_state(self.optimizer, world=world)
 
-    def on_epoch_begin(self, state) -> None:
+    def on_epoch_begin(self, state: TrainingState) -> None:
         if self.world.size > 1:
             manual_seed(self.seed, state.epoch, world=self.world)
 
-    def on_backward_end(self, state, logs: dict) -> None:
+    def on_backward_end(self, state: TrainingState, logs: dict) -> None:
         if self.world.size == 1:
             return
         # before the checks (ORDER_CHECK): every rank then checks the same global loss and averaged gradients,
@@ -58,11 +60,11 @@ class DataParallel(Callback):
         logs["loss"] = self.world.sum([logs["loss"]])[0] / self.world.size
         self.optimizer.synchronize()
 
-    def on_batch_end(self, state, logs: dict) -> None:
+    def on_batch_end(self, state: TrainingState, logs: dict) -> None:
         if self.world.size > 1 and state.step == len(state.loader):    # the epoch's last step, before validation
             average_buffers(state.model, self.world)
 
-    def on_epoch_end(self, state, logs: dict) -> None:
+    def on_epoch_end(self, state: TrainingState, logs: dict) -> None:
         if self.world.size == 1:
             return
         keys = [k for k, v in logs.items() if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool)]
@@ -79,10 +81,10 @@ class StopTogether(Callback):
     def __init__(self, optimizer: "DistributedOptimizer"):
         self.optimizer, self.world = optimizer, optimizer.world
 
-    def on_backward_end(self, state, logs: dict) -> None:
+    def on_backward_end(self, state: TrainingState, logs: dict) -> None:
         self._agree(state)
 
-    def on_epoch_end(self, state, logs: dict) -> None:
+    def on_epoch_end(self, state: TrainingState, logs: dict) -> None:
         self._agree(state)
 
     def _agree(self, state) -> bool:
@@ -117,7 +119,7 @@ def shard(loader: DataLoader, world: World) -> DataLoader:
                       num_replicas=world.size, rank=world.rank, device=loader.device)
 
 
-def average_buffers(model, world: World) -> None:
+def average_buffers(model: Module, world: World) -> None:
     """Replace every floating buffer of ``model`` (batch-norm running statistics) by its mean over the ranks."""
     for _, module in model.named_modules():
         for name in module._buffers:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from numpy.typing import DTypeLike
+
 from glassgrad import engine
 from glassgrad._backend import xp
 from glassgrad.checks import check_int
@@ -109,7 +111,8 @@ def gate_table(f: Tensor, leaves: Sequence[Tensor] = (), digits: int = 4, fmt: s
     return "\n".join([table.latex(), "", *(rf"\noindent {rich_latex([g])}\par" for g in grads)]).rstrip()
 
 
-def sigmoid_neuron(w0=2.0, x0=-1.0, w1=-3.0, x1=-2.0, w2=-3.0, dtype="float64"):
+def sigmoid_neuron(w0: float = 2.0, x0: float = -1.0, w1: float = -3.0, x1: float = -2.0, w2: float = -3.0,
+                   dtype: DTypeLike = "float64") -> tuple[Tensor, list[Tensor]]:
     """The notes' sigmoid neuron f = 1 / (1 + exp(−(w0·x0 + w1·x1 + w2))) from elementary gates.
 
     Returns ``(f, leaves)``; the leaves are named and require grad.

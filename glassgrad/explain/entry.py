@@ -11,11 +11,16 @@ against the engine's ``backward()`` of the same cost (the trace's).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass, field
 from typing import Any
 
 from glassgrad.explain.export import Math, check_format
 from glassgrad.explain.notation import Symbols, parse_entry
+
+if TYPE_CHECKING:      # for annotations only
+    from glassgrad.explain.trace import LayerTrace
 
 MAX_TERMS = 10     # a sum over more paths than this is shown with its first terms, "…" and its last
 
@@ -56,7 +61,7 @@ def _terms(items: list[str]) -> str:
     return " + ".join(items)
 
 
-def derive_entry(t, entry: str) -> EntryDerivation:
+def derive_entry(t: LayerTrace, entry: str) -> EntryDerivation:
     """The chain rule for the weight ``entry`` (e.g. "W2[1,2]", "b2[1]", "Theta1[2,2]") of the one example
     traced by ``t`` (a ``LayerTrace``), in ``t``'s notation."""
     from glassgrad.explain.trace import _fp, _Line

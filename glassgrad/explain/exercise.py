@@ -16,6 +16,9 @@ every later answer exactly as it would on paper.
 """
 from __future__ import annotations
 
+
+import os
+
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,11 +33,11 @@ EXAMPLES = 3              # n = 3: a missing 1/n (×3) cannot be confused with a
 REL_TOL, ABS_TOL = 2e-3, 1e-6     # answers to 4 significant figures match; the bank's mistakes differ by far more
 
 
-def sigma(z):
+def sigma(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def sigma_prime(z):
+def sigma_prime(z: np.ndarray) -> np.ndarray:
     return sigma(z) * (1.0 - sigma(z))
 
 
@@ -274,7 +277,7 @@ class Worksheet:
         """The worksheet as an offline HTML form that makes an answers file to download or paste."""
         return _html(self)
 
-    def save_html(self, path) -> Path:
+    def save_html(self, path: str | os.PathLike) -> Path:
         """Write the HTML form to ``path`` (.html)."""
         from glassgrad.explain.stepper import write_page
         return write_page(path, self.to_html(), "exercise")

@@ -14,6 +14,8 @@ The same object renders three ways:
 """
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
+
 import re
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -146,7 +148,7 @@ def latex_document(body: str) -> str:
                       r"\small", body, r"\end{document}", ""])
 
 
-def tex_matrix(a, digits: int = 4, limit: int = 8) -> str:
+def tex_matrix(a: ArrayLike, digits: int = 4, limit: int = 8) -> str:
     """A vector (as a column) or matrix as ``bmatrix``, long axes elided with dots."""
     m = np.asarray(a)
     m = m.reshape(-1, 1) if m.ndim < 2 else m

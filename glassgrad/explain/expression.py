@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import ast
 import math
+from typing import Mapping, Sequence
+
+from numpy.typing import DTypeLike
 
 from glassgrad import ops
 from glassgrad._backend import xp
@@ -114,7 +117,7 @@ def _run_statements(body: list, evaluator: _Evaluator, expr: str):
     return result
 
 
-def parse_values(items) -> dict[str, float]:
+def parse_values(items: Mapping[str, float] | Sequence[str]) -> dict[str, float]:
     """``["x=-2", "y=5"]`` (or a dict) → ``{"x": -2.0, "y": 5.0}``, with an error naming a bad item."""
     if isinstance(items, dict):
         pairs = list(items.items())
@@ -138,7 +141,8 @@ def parse_values(items) -> dict[str, float]:
     return values
 
 
-def evaluate(expr: str, values, dtype=xp.float64) -> tuple[Tensor, list[Tensor]]:
+def evaluate(expr: str, values: Mapping[str, float] | Sequence[str], dtype: DTypeLike = xp.float64) \
+        -> tuple[Tensor, list[Tensor]]:
     """Evaluate ``expr`` with glassgrad gates: ``(f, leaves)``, the leaves named and requiring grad.
 
     ``values`` is a dict or a list of ``"name=number"`` strings. Raises ExpressionError for anything

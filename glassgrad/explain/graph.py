@@ -14,17 +14,21 @@ to the leaves and each gate is labelled with the local derivative it multiplies 
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from glassgrad import engine
 from glassgrad._backend import ndarray, xp
 from glassgrad.explain.markup import escape
 from glassgrad.files import write_atomically
-from glassgrad.tensor import Tensor
+from glassgrad.tensor import Tensor, TensorLike
+
+if TYPE_CHECKING:      # for annotations only
+    from glassgrad.nn import Module
 
 # What each gate multiplies the incoming gradient by, in the notes' words (the reverse view's labels).
 LOCAL_RULES = {
@@ -171,7 +175,7 @@ class GraphView:
                 "a broadcast input's gradient summed back to its shape.</p>\n"
                 f"{self.draw_svg(standalone=False)}\n</body></html>\n")
 
-    def save(self, path) -> Path:
+    def save(self, path: str | os.PathLike) -> Path:
         """Write .dot/.gv (DOT text), .html (own drawing) or .svg/.png/.pdf (through Graphviz)."""
         path = Path(path)
         kind = path.suffix.lower().lstrip(".")
@@ -315,8 +319,8 @@ def _parameter_names(model) -> dict[int, str]:
             for path, p in model.named_parameters()}
 
 
-def graph(result: Tensor, backward: bool = True, reverse: bool = False, grad=None,
-          title: str | None = None, model=None) -> GraphView:
+def graph(result: Tensor, backward: bool = True, reverse: bool = False, grad: TensorLike | None = None,
+          title: str | None = None, model: Module | None = None) -> GraphView:
     """The graph of gates that produced ``result``, with forward values and (``backward=True``) gradients.
 
     ``grad`` is the gradient of some scalar w.r.t. ``result`` (default: ones, i.e. of ``result.sum()``).
@@ -334,7 +338,7 @@ def graph(result: Tensor, backward: bool = True, reverse: bool = False, grad=Non
 
 
 def forward_view(result: Tensor, reverse: bool = False, title: str | None = None,
-                 model=None) -> tuple[GraphView, "_Builder"]:
+                 model: Module | None = None) -> tuple[GraphView, _Builder]:
     """The view's nodes and edges with forward values only, and the builder that maps each engine node
     (and ``id(leaf)``) to its view id (``builder.ids``): for views that add their own gradients."""
     if not isinstance(result, Tensor):

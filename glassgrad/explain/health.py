@@ -28,10 +28,11 @@ from glassgrad import engine
 from glassgrad._backend import ndarray, xp
 from glassgrad.explain.export import Table, check_format
 from glassgrad.explain.notation import layer_label
-from glassgrad.tensor import Tensor, as_tensor
+from glassgrad.tensor import Tensor, TensorLike, as_tensor
 from glassgrad.train.callbacks import Callback
 
 if TYPE_CHECKING:
+    from glassgrad.train.fit import TrainingState
     from glassgrad.nn.layers import Linear
     from glassgrad.nn.module import Module
 
@@ -60,7 +61,7 @@ class _Layer:
     position: str = ""            # Nielsen's words: "hidden layer 1" … "output layer"
 
 
-def linear_layers(model) -> list[_Layer]:
+def linear_layers(model: Module) -> list[_Layer]:
     """Each Linear layer with the first activation module after it (before the next Linear), in the order
     ``named_modules`` lists them — the forward order for ``Sequential`` and for models that set their layers
     in the order they use them."""
@@ -441,7 +442,8 @@ def _dead_findings(layers: list[LayerHealth], batch_size: int | None) -> list[Fi
 # --------------------------------------------------------------------------------------------------
 # One batch, no training
 # --------------------------------------------------------------------------------------------------
-def health_report(model, loss_fn: Callable, x, y, sample: int = 2000, step: int = 0) -> HealthSnapshot:
+def health_report(model: Module, loss_fn: Callable, x: TensorLike, y: TensorLike, sample: int = 2000,
+                  step: int = 0) -> HealthSnapshot:
     """The health of every Linear layer of ``model`` on one batch (x, y), without training.
 
     Runs one forward and one backward pass; the model's ``.grad`` fields are left as they were. ``step``
@@ -494,7 +496,7 @@ class GradientHealth(Callback):
         self._count = 0
 
     # ---- fit's hooks ------------------------------------------------------------------------------
-    def on_train_begin(self, state) -> None:
+    def on_train_begin(self, state: TrainingState) -> None:
         self.remove()
         self.layers = linear_layers(state.model)
         if not self.layers:      # nothing to watch (no Linear layers): record nothing, never get in the way
@@ -502,7 +504,7 @@ class GradientHealth(Callback):
         self._probe = _Probe(self.layers, training_only=True).install()
         self._arm_if_due()
 
-    def on_batch_end(self, state, logs: dict) -> None:
+    def on_batch_end(self, state: TrainingState, logs: dict) -> None:
         self._count += 1
         if self._probe is not None and self._probe.armed:
             self._probe.armed = False
@@ -512,7 +514,7 @@ class GradientHealth(Callback):
             self._probe.clear()
         self._arm_if_due()
 
-    def on_train_end(self, state) -> None:
+    def on_train_end(self, state: TrainingState) -> None:
         self.remove()
 
     def _arm_if_due(self) -> None:

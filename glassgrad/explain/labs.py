@@ -11,6 +11,10 @@
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import os
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -20,6 +24,10 @@ import numpy as np
 from glassgrad import engine
 from glassgrad.explain.model_check import CostRow, gradient_cost_comparison
 from glassgrad.texttable import aligned, rule
+
+if TYPE_CHECKING:      # for annotations only
+    from glassgrad.nn import Module
+    from glassgrad.tensor import Tensor
 
 
 def fitted_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
@@ -56,7 +64,7 @@ class CostSweep:
                   "backward pass for all of them (slope 0 in passes; its gates grow only with depth, not width)."]
         return "\n".join(lines)
 
-    def plot(self, path) -> Path | None:
+    def plot(self, path: str | os.PathLike) -> Path | None:
         """The log-log plot of passes, gates and seconds against P, with the fitted slopes (None without
         matplotlib)."""
         from glassgrad.explain.plots import _pyplot, save_figure
@@ -141,7 +149,7 @@ class Probe:
                      f"{self.truncation_slope:.3f}), smaller ε to round-off (∝ 1/ε)")
         return "\n".join(lines)
 
-    def plot(self, path) -> Path | None:
+    def plot(self, path: str | os.PathLike) -> Path | None:
         """The two panels (None without matplotlib)."""
         from glassgrad.explain.plots import _pyplot, save_figure
 
@@ -165,7 +173,8 @@ class Probe:
         return save_figure(fig, path, "The linearisation probe")
 
 
-def probe_network(sizes: Sequence[int] = (2, 3, 2), activation: str = "sigmoid", seed: int = 0):
+def probe_network(sizes: Sequence[int] = (2, 3, 2), activation: str = "sigmoid",
+                  seed: int = 0) -> tuple[Module, Tensor, Tensor]:
     """The probe's network: ``mlp(sizes)`` with ``activation`` in every layer, N(0, 1) weights, float64, and one
     seeded example (x, y) with y in (0, 1). Returns ``(model, x, y)``."""
     import glassgrad as gg

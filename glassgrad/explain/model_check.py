@@ -15,14 +15,17 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
 from glassgrad.localize import GateCounter
 from glassgrad.explain.export import Table, tex_text
 from glassgrad.explain.notation import entry_label, parameter_label, parameter_names
-from glassgrad.tensor import Tensor
+from glassgrad.tensor import Tensor, TensorLike
+
+if TYPE_CHECKING:      # for annotations only
+    from glassgrad.nn import Module
 
 # Centred differences in float64 carry a rounding error of about ε_mach·|C|/ε ≈ 1e-10·|C| for ε = 1e-6, so
 # entries much smaller than that cannot be compared relatively: below FLOOR·max(1, |C|) they are compared
@@ -34,7 +37,7 @@ THRESHOLD = 1e-4   # a wrong derivative (a missing factor, a wrong sign) gives r
 # --------------------------------------------------------------------------------------------------
 # The model as a float64 copy, and the cost C(w) as a function of its parameters
 # --------------------------------------------------------------------------------------------------
-def float64_copy(model):
+def float64_copy(model: Module) -> Module:
     """A deep copy of ``model`` whose parameters and float buffers are float64 (the original is untouched).
 
     Dropout is switched off in the copy: a fresh random mask on each pass would make C(w ± ε) differ by
@@ -164,7 +167,7 @@ def _relative_error(numerical: float, analytical: float, floor: float) -> float:
     return abs(numerical - analytical) / max(abs(numerical), abs(analytical), floor)
 
 
-def check_model_gradients(model, loss_fn: Callable, x, y, eps: float = 1e-6,
+def check_model_gradients(model: Module, loss_fn: Callable, x: TensorLike, y: TensorLike, eps: float = 1e-6,
                           max_entries_per_param: int | None = None, seed: int = 0,
                           threshold: float = THRESHOLD, localize: bool = False) -> ModelGradcheck:
     """Compare backprop with centred differences on every parameter entry of ``model``.

@@ -18,15 +18,20 @@ width of its window (``width: 100%``), so the page never scrolls sideways.
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from glassgrad.explain.markup import escape
 from glassgrad.explain.notation import Symbols, layer_label
 from glassgrad.files import write_atomically
+
+if TYPE_CHECKING:      # for annotations only
+    from glassgrad.explain.trace import LayerTrace
 
 MAX_UNITS = 10          # wider layers are summarised in one box
 LABELLED_UNITS = 4      # weights written on the edges when both layers have at most this many units
@@ -56,7 +61,7 @@ class _Column:
 class NeuronView:
     """The forward and reverse neuron pictures of one traced example; ``save(path)`` writes .html or .svg."""
 
-    def __init__(self, t):
+    def __init__(self, t: LayerTrace) -> None:
         if t.n != 1:
             raise ValueError(f"neuron_view: the picture shows one example's numbers; trace one example, not {t.n}")
         self.t = t
@@ -252,7 +257,7 @@ class NeuronView:
                 f"<h2>{_e(title)}</h2><p>{_e(note)}</p>"
                 f"{self.forward_svg()}<p>{_e(_reverse_note(t))}</p>{self.reverse_svg()}</body></html>")
 
-    def save(self, path, reverse: bool = False) -> Path:
+    def save(self, path: str | os.PathLike, reverse: bool = False) -> Path:
         """Write the pictures: .html (both, one page) or .svg (the forward network; ``reverse``: the reverse one)."""
         path = Path(path)
         suffix = path.suffix.lower()
@@ -276,7 +281,7 @@ def _reverse_note(t) -> str:
             "with the same weights.")
 
 
-def neuron_view(t) -> NeuronView:
+def neuron_view(t: LayerTrace) -> NeuronView:
     """The neuron-level forward and reverse pictures of a ``LayerTrace`` of one example."""
     return NeuronView(t)
 

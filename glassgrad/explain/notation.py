@@ -17,11 +17,16 @@ So the same number is w^l_jk = W^(l)_kj = Θ^(l)_jk, where the Θ index is the r
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 from dataclasses import dataclass
 from typing import Sequence
 
 from glassgrad.explain.export import Table
+
+if TYPE_CHECKING:      # for annotations only
+    from glassgrad.nn import Module
 
 NOTATIONS = ("nndl", "lfd", "theta")
 
@@ -113,7 +118,7 @@ def parameter_label(ell: int, bias: bool, notation: str = "nndl") -> str:
     return s.biases(ell) if bias else s.weights(ell)
 
 
-def parameter_names(model) -> dict[str, tuple[int, bool]]:
+def parameter_names(model: Module) -> dict[str, tuple[int, bool]]:
     """``{"0.weight": (1, False), "0.bias": (1, True), …}``: each Linear layer's parameters by module path,
     with the layer's 1-based number l (in the order ``named_modules`` lists them) and whether it is a bias."""
     from glassgrad.nn.layers import Linear

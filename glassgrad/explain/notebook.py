@@ -8,6 +8,8 @@ file opens from a USB stick without a network or a server.
 """
 from __future__ import annotations
 
+import os
+
 import html
 from pathlib import Path
 from typing import Sequence
@@ -45,11 +47,13 @@ def notebook_html(sizes: Sequence[int] = (2, 3, 2), activation: str = "sigmoid",
     from glassgrad.explain.report import _png
     from glassgrad.explain.stepper import stepper
     from glassgrad.explain.trace import cost_tensor, trace
+    from glassgrad.nn import Linear
     from glassgrad.nn.functional import quadratic_cost
 
     sizes = list(sizes)
     model, x, y = probe_network(sizes, activation, seed)
-    for ell, layer in enumerate((m for m in model.modules() if type(m).__name__ == "Linear"), start=1):
+    for ell, layer in enumerate((m for m in model.modules() if isinstance(m, Linear)), start=1):
+        assert layer.bias is not None, "probe_network's Linear layers have biases"
         layer.weight.name, layer.bias.name = f"W{ell}", f"b{ell}"      # the stepper names the leaves so
     title = f"Backprop notebook: the {sizes} {activation} network (seed {seed})"
 
@@ -86,8 +90,8 @@ def notebook_html(sizes: Sequence[int] = (2, 3, 2), activation: str = "sigmoid",
             f"<nav>{nav}</nav><main>\n{sections}\n</main></body></html>\n")
 
 
-def write_notebook(path, sizes: Sequence[int] = (2, 3, 2), activation: str = "sigmoid", seed: int = 0,
-                   param: str = "W2[1,2]") -> Path:
+def write_notebook(path: str | os.PathLike, sizes: Sequence[int] = (2, 3, 2), activation: str = "sigmoid",
+                   seed: int = 0, param: str = "W2[1,2]") -> Path:
     """Write the notebook page to ``path`` (.html); see ``notebook_html``."""
     from glassgrad.explain.stepper import html_path, write_page
 

@@ -1,7 +1,16 @@
 """Plots (matplotlib, an optional dependency: ``pip install glassgrad[plot]``), written to PNG files."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import os
 from pathlib import Path
+
+if TYPE_CHECKING:      # for annotations only
+    from matplotlib.figure import Figure
+
+    from glassgrad.explain.health import GradientHealth, HealthSnapshot
+    from glassgrad.train.fit import History
 
 
 def _pyplot():
@@ -14,7 +23,7 @@ def _pyplot():
     return plt
 
 
-def learning_curve(history, path: str | Path, title: str = "") -> Path | None:
+def learning_curve(history: History, path: str | Path, title: str = "") -> Path | None:
     """Loss and accuracy per epoch (training and validation) as a PNG; None when matplotlib is missing or
     no epoch finished."""
     plt = _pyplot()
@@ -45,7 +54,7 @@ def _positive(values) -> list:
     return [v if v is not None and math.isfinite(v) and v > 0 else float("nan") for v in values]
 
 
-def save_figure(fig, path, title: str = "", dpi: int = 110) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike, title: str = "", dpi: int = 110) -> Path:
     """Lay out, title and write a matplotlib figure to ``path`` (folders created), then close it."""
     import matplotlib.pyplot as plt
 
@@ -94,7 +103,8 @@ def _draw_histogram(ax, layer, step: int) -> None:
     ax.tick_params(labelsize=7)
 
 
-def gradient_norm_curves(health, path: str | Path, metric: str = "delta", title: str = "") -> Path | None:
+def gradient_norm_curves(health: GradientHealth, path: str | Path, metric: str = "delta",
+                         title: str = "") -> Path | None:
     """Per-layer gradient norms over training (log scale) from a ``GradientHealth`` callback."""
     plt = _pyplot()
     if plt is None:
@@ -104,7 +114,7 @@ def gradient_norm_curves(health, path: str | Path, metric: str = "delta", title:
     return save_figure(fig, path, title)
 
 
-def activation_histograms(snapshot, path: str | Path, title: str = "") -> Path | None:
+def activation_histograms(snapshot: HealthSnapshot, path: str | Path, title: str = "") -> Path | None:
     """A histogram of each layer's activations (z for a layer without activation) for one snapshot."""
     plt = _pyplot()
     if plt is None:
@@ -116,18 +126,21 @@ def activation_histograms(snapshot, path: str | Path, title: str = "") -> Path |
     return save_figure(fig, path, title or f"activations at step {snapshot.step}")
 
 
-def health_plot(health, path: str | Path, metric: str = "delta", title: str = "") -> Path | None:
+def health_plot(health: GradientHealth | HealthSnapshot, path: str | Path, metric: str = "delta",
+                title: str = "") -> Path | None:
     """One PNG: per-layer gradient norms (curves over training for a ``GradientHealth`` with several
     snapshots, bars for a single ``HealthSnapshot``) above the activation histograms of the latest step."""
     plt = _pyplot()
     if plt is None:
         return None
-    snapshot = health.latest() if hasattr(health, "latest") else health
+    from glassgrad.explain.health import GradientHealth
+
+    snapshot = health.latest() if isinstance(health, GradientHealth) else health
     n = len(snapshot.layers)
     fig = plt.figure(figsize=(max(3.0 * n, 8), 7))
     grid = fig.add_gridspec(2, n, height_ratios=[1.3, 1])
     top = fig.add_subplot(grid[0, :])
-    if hasattr(health, "series") and len(health.snapshots) > 1:
+    if isinstance(health, GradientHealth) and len(health.snapshots) > 1:
         _draw_norm_curves(top, health, metric)
     else:
         _draw_speed_bars(top, snapshot, metric)

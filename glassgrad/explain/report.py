@@ -10,13 +10,19 @@ from __future__ import annotations
 import base64
 import datetime
 import math
+import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from glassgrad._backend import xp
+from glassgrad._backend import ndarray, xp
 from glassgrad.explain.markup import escape
 from glassgrad.files import write_atomically
+
+if TYPE_CHECKING:      # for annotations only (the train package loads on first use)
+    from glassgrad.explain.health import GradientHealth
+    from glassgrad.nn import Module
+    from glassgrad.train.fit import History
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; background: #f6f7f9;
@@ -221,7 +227,8 @@ def _as_history(history):
     return History(list(history or []))
 
 
-def render_report(history, model, test_metrics: dict | None = None, confusion=None, health=None,
+def render_report(history: History | list[dict], model: Module, test_metrics: dict | None = None,
+                  confusion: ndarray | None = None, health: GradientHealth | None = None,
                   title: str = "glassgrad training report", settings: dict | None = None,
                   class_names: Sequence[str] | None = None) -> str:
     """The report as one HTML string (see ``write_report``)."""
@@ -237,7 +244,9 @@ def render_report(history, model, test_metrics: dict | None = None, confusion=No
         *[part for part in body if part], "</main>", "</body>", "</html>", ""])
 
 
-def write_report(path, history, model, test_metrics: dict | None = None, confusion=None, health=None,
+def write_report(path: str | os.PathLike, history: History | list[dict], model: Module,
+                 test_metrics: dict | None = None, confusion: ndarray | None = None,
+                 health: GradientHealth | None = None,
                  title: str = "glassgrad training report", settings: dict | None = None,
                  class_names: Sequence[str] | None = None) -> Path:
     """Write ONE self-contained HTML file: learning curves, confusion matrix, gradient health, model, settings.

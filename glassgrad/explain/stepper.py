@@ -18,9 +18,12 @@ Nothing is fetched from the network: the page carries its data, style and script
 """
 from __future__ import annotations
 
+import os
+
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from glassgrad import engine
 from glassgrad._backend import xp
@@ -98,7 +101,7 @@ class Stepper:
         """The self-contained stepping page (inline SVG, style, data and script; no network)."""
         return _page(self)
 
-    def save(self, path) -> Path:
+    def save(self, path: str | os.PathLike) -> Path:
         """Write the page to ``path`` (.html)."""
         return write_page(path, self.to_html(), "stepper.save")
 
@@ -108,7 +111,7 @@ class Stepper:
                 'style="width:100%;height:640px;border:1px solid #dde1e8"></iframe>')
 
 
-def html_path(path, who: str) -> Path:
+def html_path(path: str | os.PathLike, who: str) -> Path:
     """``path`` as a Path, refused (naming ``who``) unless it ends in .html or .htm."""
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
@@ -116,7 +119,7 @@ def html_path(path, who: str) -> Path:
     return path
 
 
-def write_page(path, text: str, who: str) -> Path:
+def write_page(path: str | os.PathLike, text: str, who: str) -> Path:
     """Write a teaching page (stepper, worksheet, notebook) to ``path`` (.html); ``text`` is complete before
     the file is touched."""
     return write_atomically(html_path(path, who), text)
@@ -224,7 +227,8 @@ def stepper(f: Tensor, title: str | None = None) -> Stepper:
 # --------------------------------------------------------------------------------------------------
 # A small network's cost from elementary gates (the stepper's --model)
 # --------------------------------------------------------------------------------------------------
-def network_cost(sizes=(2, 3, 2), batch: int = 3, activation: str = "sigmoid", seed: int = 0) -> Tensor:
+def network_cost(sizes: Sequence[int] = (2, 3, 2), batch: int = 3, activation: str = "sigmoid",
+                 seed: int = 0) -> Tensor:
     """C = (1/n) Σ_x ½‖a^L − y‖² of a small random network built from elementary gates (transpose, matmul,
     add, the activation), float64, so every step of the backward pass is one textbook gate; the biases
     are broadcast over the batch, so their gradients are summed back. Leaves: W1, b1, W2, b2, …"""

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 import re
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from glassgrad import engine, nn
 from glassgrad.explain.export import (Math, Rich, _keep, check_format, latex_document, rich_latex, rich_markdown,
@@ -40,6 +41,9 @@ from glassgrad.nn import functional as F
 from glassgrad.nn.module import Parameter
 from glassgrad.tensor import Tensor
 from glassgrad.texttable import aligned
+
+if TYPE_CHECKING:      # for annotations only (entry imports this module)
+    from glassgrad.explain.entry import EntryDerivation
 
 COSTS = ("quadratic", "cross_entropy")
 
@@ -251,7 +255,8 @@ def _engine_forward(layers: list[_Layer], X: np.ndarray, Y: np.ndarray, output: 
     return cost, zs, [x, y]
 
 
-def cost_tensor(model: nn.Module, x, y, cost: str = "quadratic", notation: str = "nndl", lam: float = 0.0) -> Tensor:
+def cost_tensor(model: nn.Module, x: ArrayLike, y: ArrayLike, cost: str = "quadratic", notation: str = "nndl",
+                lam: float = 0.0) -> Tensor:
     """The cost of ``model`` on ``x``, ``y`` as the engine computes it for the trace in ``notation`` (for a
     graph view); x and y become tensors named "x" and "y"."""
     layers = _network(model)
@@ -332,7 +337,7 @@ class LayerTrace:
         return _trace(self._net, self._pass.x, self._pass.y, self.cost, notation, self.lam,
                       digits=self.digits, max_items=self.max_items)
 
-    def entry(self, entry: str):
+    def entry(self, entry: str) -> EntryDerivation:
         """The chain rule for one weight, e.g. ``t.entry("W2[1,2]")``: see ``glassgrad.explain.entry``."""
         from glassgrad.explain.entry import derive_entry
         return derive_entry(self, entry)
@@ -364,7 +369,8 @@ class LayerTrace:
         return str(correspondence(self._pass.W, self._pass.b, limit))
 
 
-def trace(model: nn.Module, x, y, cost: str = "quadratic", notation: str = "nndl", lam: float = 0.0) -> LayerTrace:
+def trace(model: nn.Module, x: ArrayLike, y: ArrayLike, cost: str = "quadratic", notation: str = "nndl",
+          lam: float = 0.0) -> LayerTrace:
     """The backprop equations for each layer of ``model`` on ``x`` (one example or a batch of rows) with
     target ``y``, in ``notation`` with its own cost, computed in NumPy and checked against the engine.
 

@@ -1,12 +1,14 @@
 """Convolutional layers: Conv2d and MaxPool2d (images as (N, C, H, W), as PyTorch)."""
 from __future__ import annotations
 
+from numpy.typing import DTypeLike
+
 from glassgrad._backend import xp
 from glassgrad.checks import check_int
 from glassgrad.nn import functional as F
 from glassgrad.nn import init
 from glassgrad.nn.module import Module, Parameter
-from glassgrad.tensor import DEFAULT_FLOAT, Generator
+from glassgrad.tensor import DEFAULT_FLOAT, Generator, Tensor
 
 
 class Conv2d(Module):
@@ -20,8 +22,10 @@ class Conv2d(Module):
     with "default" the bias is uniform on the same range, else it starts at zero.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True,
-                 weight_init: str = "default", dtype=None, generator: Generator | None = None):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0, bias: bool = True,
+                 weight_init: str = "default", dtype: DTypeLike | None = None,
+                 generator: Generator | None = None) -> None:
         super().__init__()
         self.in_channels = check_int("Conv2d in_channels", in_channels)
         self.out_channels = check_int("Conv2d out_channels", out_channels)
@@ -36,7 +40,7 @@ class Conv2d(Module):
             bound = 1.0 / init.fans(self.weight)[0] ** 0.5
             init.uniform_(self.bias, -bound, bound, generator=generator)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         F._check_conv2d(self._name(), x, self.weight, self.bias, self.stride, self.padding)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
@@ -58,12 +62,12 @@ class MaxPool2d(Module):
     Its gradient goes to each window's maximum (tied maxima share it; see ``functional.max_pool2d``).
     """
 
-    def __init__(self, kernel_size, stride=None):
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None) -> None:
         super().__init__()
         self.kernel_size = F._pair("MaxPool2d", "kernel_size", kernel_size, 1)
         self.stride = self.kernel_size if stride is None else F._pair("MaxPool2d", "stride", stride, 1)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         F._check_pool(f"{type(self).__name__}({self.extra_repr()})", x, self.kernel_size, self.stride)
         return F.max_pool2d(x, self.kernel_size, self.stride)
 

@@ -6,9 +6,11 @@ target would otherwise broadcast to (N, N) and train on nonsense without a word.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Any, Iterable
 
+from glassgrad._backend import ndarray
 from glassgrad.device import array_module, check_same_device, creating_on, device_of, to_device
+from glassgrad.tensor import TensorLike
 from glassgrad.checks import check_number, check_pair as _pair
 from glassgrad.engine import ShapeError
 from glassgrad.ops import (  # noqa: F401  activations are gates; re-exported here for the nn vocabulary
@@ -20,7 +22,7 @@ from glassgrad.ops import norm as _norm
 from glassgrad.tensor import Generator, Tensor, _rng
 
 
-def linear(x, weight, bias=None):
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """z = x Wᵀ + b for a weight of shape (out_features, in_features), one fused gate."""
     if x.shape[-1] != weight.shape[1]:
         raise ShapeError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the weight "
@@ -28,7 +30,7 @@ def linear(x, weight, bias=None):
     return _fused.linear(x, weight) if bias is None else _fused.linear(x, weight, bias)
 
 
-def identity(x):
+def identity(x: TensorLike) -> TensorLike:
     return x
 
 
@@ -52,16 +54,17 @@ def _reduce(name: str, losses, reduction: str):
     raise ValueError(f"{name}: reduction must be one of {REDUCTIONS}, not {reduction!r}")
 
 
-def cross_entropy(logits, target, reduction: str = "mean"):
+def cross_entropy(logits: Tensor, target: TensorLike, reduction: str = "mean") -> Tensor:
     """Softmax cross-entropy on logits (N, C) with integer labels (N,) or target distributions (N, C).
 
     Fused: the gradient is ``softmax(z) − y`` in one step, stable for logits as large as ±1e4.
     """
     if logits.ndim != 2:
         raise ShapeError(f"cross_entropy: logits must have shape (N, C), not {logits.shape}")
-    if not isinstance(target, Tensor):   # NumPy labels or a list (an ndarray's .data is a memoryview)
-        target = array_module(target).asarray(target)
-    labels = target.data if isinstance(target, Tensor) else target
+    # NumPy labels, a list or a GPU array (an ndarray's .data is a memoryview), as an array of its device
+    labels: Any = target.data if isinstance(target, Tensor) else array_module(target).asarray(target)
+    if not isinstance(target, Tensor):
+        target = labels
     if labels.dtype.kind in "iu":
         if labels.shape != logits.shape[:1]:
             raise ShapeError(f"cross_entropy: {logits.shape[0]} rows of logits but labels of shape {labels.shape}")
@@ -83,7 +86,7 @@ def cross_entropy(logits, target, reduction: str = "mean"):
     return _fused.cross_entropy(logits, target, reduction=reduction)
 
 
-def quadratic_cost(a, y):
+def quadratic_cost(a: Tensor, y: TensorLike) -> Tensor:
     """The notes' quadratic cost C = (1/n) Σ_x ½‖a − y‖²: half the squared error, summed over outputs and
     averaged over the batch (its output error is δ^L = (a − y) ⊙ σ'(z))."""
     _same_shape("quadratic_cost", a, y)
@@ -91,7 +94,7 @@ def quadratic_cost(a, y):
     return (diff * diff).sum() * (0.5 / a.shape[0])
 
 
-def mse_loss(prediction, target, reduction: str = "mean"):
+def mse_loss(prediction: Tensor, target: Tensor | ndarray, reduction: str = "mean") -> Tensor:
     """Mean squared error over every entry, as PyTorch's MSELoss."""
     _same_shape("mse_loss", prediction, target)
     diff = prediction - target
@@ -105,14 +108,14 @@ def _log_clipped(x):
     return where(inside, log(where(inside, x, 1.0)), -100.0).clip(min=-100.0)
 
 
-def binary_cross_entropy(p, y, reduction: str = "mean"):
+def binary_cross_entropy(p: Tensor, y: Tensor | ndarray, reduction: str = "mean") -> Tensor:
     """−[y log p + (1 − y) log(1 − p)] on probabilities; logs are clipped at −100 as in PyTorch."""
     _same_shape("binary_cross_entropy", p, y)
     losses = -(y * _log_clipped(p) + (1 - y) * _log_clipped(1 - p))
     return _reduce("binary_cross_entropy", losses, reduction)
 
 
-def binary_cross_entropy_with_logits(z, y, reduction: str = "mean"):
+def binary_cross_entropy_with_logits(z: Tensor, y: Tensor | ndarray, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy on logits, softplus(z) − y z: stable for any z."""
     _same_shape("binary_cross_entropy_with_logits", z, y)
     return _reduce("binary_cross_entropy_with_logits", softplus(z) - y * z, reduction)
@@ -123,17 +126,17 @@ def _penalised(parameters: Iterable[Tensor], include_biases: bool) -> list[Tenso
     return [p for p in parameters if include_biases or p.ndim >= 2]
 
 
-def l2_penalty(parameters: Iterable[Tensor], lam: float, n: int, include_biases: bool = False):
+def l2_penalty(parameters: Iterable[Tensor], lam: float, n: int, include_biases: bool = False) -> Tensor | float:
     """(λ / 2n) Σ w²: the notes' L2 weight decay, n being the size of the training set."""
     return sum((p * p).sum() for p in _penalised(parameters, include_biases)) * (lam / (2 * n))
 
 
-def l1_penalty(parameters: Iterable[Tensor], lam: float, n: int, include_biases: bool = False):
+def l1_penalty(parameters: Iterable[Tensor], lam: float, n: int, include_biases: bool = False) -> Tensor | float:
     """(λ / n) Σ |w|."""
     return sum(p.abs().sum() for p in _penalised(parameters, include_biases)) * (lam / n)
 
 
-def dropout(x, p: float = 0.5, training: bool = True, generator: Generator | None = None):
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Generator | None = None) -> Tensor:
     """Zero each entry with probability p and scale the rest by 1/(1 − p) (identity when not training)."""
     check_number("dropout p", p, 0.0, 1.0)
     if not training or p == 0:
@@ -169,7 +172,8 @@ def _check_conv2d(who: str, x, weight, bias, stride, padding) -> None:
                          f"{padded[0]}×{padded[1]} (input {x.shape}, padding {padding})")
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0):
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, int] = 1,
+           padding: int | tuple[int, int] = 0) -> Tensor:
     """2-d convolution (cross-correlation, as PyTorch) of x (N, C, H, W) with weight (O, C, kh, kw) and an
     optional bias (O,); ``stride`` and ``padding`` (zeros) are an int or a pair (rows, columns).
 
@@ -190,7 +194,7 @@ def _check_pool(who: str, x, kernel_size, stride) -> None:
                          f"{x.shape[2]}×{x.shape[3]} (shape {x.shape})")
 
 
-def max_pool2d(x, kernel_size, stride=None):
+def max_pool2d(x: Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None) -> Tensor:
     """The largest entry of each kh×kw window of x (N, C, H, W); ``stride`` defaults to the window size.
 
     Rows and columns that do not fill a whole window at the end are dropped (PyTorch's floor mode).
@@ -207,8 +211,9 @@ def max_pool2d(x, kernel_size, stride=None):
     return _conv.max_pool2d(x, kernel_size=kernel_size, stride=stride)
 
 
-def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training: bool = False,
-               momentum: float = 0.1, eps: float = 1e-5):
+def batch_norm(x: Tensor, running_mean: ndarray | None = None, running_var: ndarray | None = None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Batch normalisation of x (N, F), (N, F, L) or (N, F, H, W) per feature (axis 1), as PyTorch's
     ``batch_norm`` (same argument order): out = γ (x − μ) / √(σ² + ε) + β.
 

@@ -7,6 +7,7 @@ signals and gradients shrink or grow through depth (``glorot_*`` for sigmoid/tan
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 from glassgrad.device import device_of, to_device
 from glassgrad.tensor import Generator, Tensor, _rng
@@ -78,14 +79,14 @@ def he_uniform_(t: Tensor, generator: Generator | None = None) -> Tensor:
 xavier_uniform_, xavier_normal_ = glorot_uniform_, glorot_normal_
 kaiming_normal_, kaiming_uniform_ = he_normal_, he_uniform_
 
-WEIGHT_INITS = {
+WEIGHT_INITS: dict[str, Callable[..., Tensor]] = {
     "default": uniform_fan_in_, "zeros": zeros_, "normal": normal_, "uniform": uniform_,
     "inv_sqrt_fan_in": inv_sqrt_fan_in_, "glorot": glorot_uniform_, "glorot_normal": glorot_normal_,
     "he": he_normal_, "he_uniform": he_uniform_,
 }
 
 
-def by_name(name: str):
+def by_name(name: str) -> Callable[..., Tensor]:
     """The initialiser called ``name`` (for configuration files and the command line)."""
     try:
         return WEIGHT_INITS[name]

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from typing import Callable
 
+from numpy.typing import DTypeLike
+
 from glassgrad._backend import xp
 from glassgrad.checks import check_int, check_number
 from glassgrad.function import Function
 from glassgrad.nn import functional as F
 from glassgrad.nn import init
 from glassgrad.nn.module import Module, Parameter
-from glassgrad.tensor import DEFAULT_FLOAT, Generator
+from glassgrad.tensor import DEFAULT_FLOAT, Generator, Tensor
 
 
 class Linear(Module):
@@ -22,7 +24,7 @@ class Linear(Module):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, weight_init: str = "default",
-                 dtype=None, generator: Generator | None = None):
+                 dtype: DTypeLike | None = None, generator: Generator | None = None):
         super().__init__()
         self.in_features = check_int("Linear in_features", in_features)
         self.out_features = check_int("Linear out_features", out_features)
@@ -36,7 +38,7 @@ class Linear(Module):
         elif self.bias is not None and weight_init in ("normal", "inv_sqrt_fan_in"):
             init.normal_(self.bias, generator=generator)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
@@ -46,7 +48,7 @@ class Linear(Module):
 class Flatten(Module):
     """(N, d1, d2, …) → (N, d1·d2·…)."""
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return x.reshape(x.shape[0], -1)
 
 
@@ -59,7 +61,7 @@ class Dropout(Module):
         self.p = p
         self.generator = generator
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training, self.generator)
 
     def extra_repr(self) -> str:
@@ -70,7 +72,7 @@ class Dropout(Module):
 class _Elementwise(Module):
     fn: Callable = staticmethod(F.identity)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return self.fn(x)
 
 
@@ -104,7 +106,7 @@ class LeakyReLU(Module):
         super().__init__()
         self.negative_slope = negative_slope
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.leaky_relu(x, negative_slope=self.negative_slope)
 
     def extra_repr(self) -> str:
@@ -117,7 +119,7 @@ class ELU(Module):
         super().__init__()
         self.alpha = alpha
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.elu(x, alpha=self.alpha)
 
     def extra_repr(self) -> str:
@@ -130,13 +132,13 @@ class Softmax(Module):
         super().__init__()
         self.axis = axis
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.softmax(x, axis=self.axis)
 
 
 class LogSoftmax(Softmax):
     """log softmax along ``axis``, computed as z − logsumexp(z) (stable for large z)."""
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.log_softmax(x, axis=self.axis)
 
 
@@ -154,7 +156,7 @@ class Activation(Module):
             "backward": staticmethod(lambda ctx, g: g * df(ctx.saved_tensors[0])),
         })
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return self.gate.apply(x)
 
     def extra_repr(self) -> str:

@@ -5,7 +5,7 @@ from typing import Callable
 
 from glassgrad.nn import functional as F
 from glassgrad.nn.module import Module
-from glassgrad.tensor import Tensor
+from glassgrad.tensor import Tensor, TensorLike
 
 
 class _Loss(Module):
@@ -15,7 +15,7 @@ class _Loss(Module):
         super().__init__()
         self.reduction = reduction
 
-    def forward(self, prediction, target):
+    def forward(self, prediction: Tensor, target: TensorLike) -> Tensor:
         return self.fn(prediction, target, reduction=self.reduction)
 
 
@@ -41,5 +41,5 @@ class BCEWithLogitsLoss(_Loss):
 class QuadraticCost(Module):
     """The notes' ½‖a − y‖² averaged over the batch."""
 
-    def forward(self, a, y):
+    def forward(self, a: Tensor, y: TensorLike) -> Tensor:
         return F.quadratic_cost(a, y)

@@ -10,6 +10,7 @@ from typing import Any, Iterator, Mapping
 
 from glassgrad._backend import ndarray
 from glassgrad.device import Device, array_module, device, device_of, to_device
+from glassgrad.tensor import TensorLike
 from glassgrad.state import CheckpointError, Commit, StateKeyError, checked_array
 from glassgrad.tensor import Tensor
 
@@ -19,7 +20,7 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __init__(self, data: Any, requires_grad: bool = True):
+    def __init__(self, data: TensorLike, requires_grad: bool = True) -> None:
         super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
 
     def __repr__(self) -> str:
@@ -29,14 +30,14 @@ class Parameter(Tensor):
 class Module:
     """Base class of layers and models: set parameters and sub-modules as attributes, define ``forward``."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.training = True
         self._buffers: list[str] = []
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
     # ---- what the module owns -----------------------------------------------------------------
@@ -208,7 +209,7 @@ class Sequential(Module):
                 raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Module")
             setattr(self, str(i), layer)
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         for layer in self.children():
             x = layer(x)
         return x
@@ -219,5 +220,5 @@ class Sequential(Module):
     def __len__(self) -> int:
         return sum(1 for _ in self.children())
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return self.children()

@@ -1,12 +1,14 @@
 """Batch normalisation: BatchNorm1d for (N, F) or (N, F, L), BatchNorm2d for images (N, C, H, W)."""
 from __future__ import annotations
 
-from glassgrad._backend import xp
+from numpy.typing import DTypeLike
+
+from glassgrad._backend import ndarray, xp
 from glassgrad.checks import check_int, check_number
 from glassgrad.engine import ShapeError
 from glassgrad.nn import functional as F
 from glassgrad.nn.module import Module, Parameter
-from glassgrad.tensor import DEFAULT_FLOAT
+from glassgrad.tensor import DEFAULT_FLOAT, Tensor
 
 
 class _BatchNorm(Module):
@@ -22,9 +24,11 @@ class _BatchNorm(Module):
 
     ndims: tuple = ()
     shapes: str = ""
+    running_mean: ndarray           # buffers (register_buffer)
+    running_var: ndarray
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
-                 dtype=None):
+                 dtype: DTypeLike | None = None):
         super().__init__()
         name = type(self).__name__
         check_number(f"{name} eps", eps, 0.0)
@@ -37,7 +41,7 @@ class _BatchNorm(Module):
         self.register_buffer("running_mean", xp.zeros(num_features, dtype))
         self.register_buffer("running_var", xp.ones(num_features, dtype))
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         name = f"{type(self).__name__}({self.extra_repr()})"
         if x.ndim not in self.ndims:
             raise ShapeError(f"{name}: input must have shape {self.shapes}, not {x.shape}")

@@ -25,6 +25,8 @@
 
 ``glassgrad.engine.GATES`` lists them all by name; ``help(gg.sum)`` shows a gate's signature and derivative rule.
 """
+from typing import Any, Callable
+
 from glassgrad.ops.elementwise import (
     abs, add, clip, div, elu, equal, exp, greater, greater_equal, isfinite, isnan, leaky_relu, less, less_equal,
     log, logical_and, logical_not, logical_or, maximum, minimum, mul, neg, not_equal, pow, reciprocal, relu,
@@ -55,7 +57,8 @@ sum = accepts_torch_names(_reduce.sum)
 mean = accepts_torch_names(_reduce.mean)
 prod = accepts_torch_names(_reduce.prod)
 logsumexp = accepts_torch_names(_reduce.logsumexp)
-softmax = accepts_torch_names(_softmax.softmax)
+# annotated: the name is also the submodule ops/softmax.py's, and mypy would take it for the module
+softmax: Callable[..., Any] = accepts_torch_names(_softmax.softmax)
 log_softmax = accepts_torch_names(_softmax.log_softmax)
 argmax = accepts_torch_names(_reduce.argmax, "argmax")
 argmin = accepts_torch_names(_reduce.argmin, "argmin")

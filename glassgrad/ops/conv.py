@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import math
 import threading
+from typing import Any
 
-from glassgrad._backend import xp
+from glassgrad._backend import ndarray, xp
 from glassgrad.device import array_module
 from glassgrad.engine import gate
 from glassgrad.ops import reduce as _reduce
@@ -121,7 +122,8 @@ def _columns(g, row: int, length: int):
     return spread
 
 
-def _conv2d(x, w, b=None, stride=(1, 1), padding=(0, 0)):
+def _conv2d(x: ndarray, w: ndarray, b: ndarray | None = None, stride: tuple[int, int] = (1, 1),
+            padding: tuple[int, int] = (0, 0)) -> ndarray:
     n, o = x.shape[0], w.shape[0]
     _, _, oh, ow, row, length = _geometry(x.shape, w.shape[2:], stride, padding)
     cols = _cols(x, w.shape[2:], stride, padding)
@@ -139,7 +141,8 @@ def _conv2d(x, w, b=None, stride=(1, 1), padding=(0, 0)):
     return out
 
 
-def _conv2d_input_grad(g, w, input_shape, stride=(1, 1), padding=(0, 0)):
+def _conv2d_input_grad(g: ndarray, w: ndarray, input_shape: tuple[int, ...], stride: tuple[int, int] = (1, 1),
+                       padding: tuple[int, int] = (0, 0)) -> ndarray:
     """col2im(Wᵀ g): every window's share of the error added back onto the pixels it read."""
     (o, c, kh, kw), n = w.shape, input_shape[0]
     (ph, pw), (sh, sw) = padding, stride
@@ -158,7 +161,8 @@ def _conv2d_input_grad(g, w, input_shape, stride=(1, 1), padding=(0, 0)):
     return dx[:, :, ph:ph + input_shape[2], pw:pw + input_shape[3]] if ph or pw else dx
 
 
-def _conv2d_weight_grad(x, g, kernel_size, stride=(1, 1), padding=(0, 0)):
+def _conv2d_weight_grad(x: ndarray, g: ndarray, kernel_size: tuple[int, int], stride: tuple[int, int] = (1, 1),
+                        padding: tuple[int, int] = (0, 0)) -> ndarray:
     """Σ_n g[n] · cols[n]ᵀ with the columns recomputed from x."""
     (n, o), c = g.shape[:2], x.shape[1]
     _, _, _, _, row, length = _geometry(x.shape, kernel_size, stride, padding)
@@ -210,10 +214,10 @@ def _offsets(kernel_size, stride, oh, ow):
             yield (Ellipsis, slice(i, i + sh * oh, sh), slice(j, j + sw * ow, sw))
 
 
-def _max_pool2d(x, kernel_size, stride):
+def _max_pool2d(x: ndarray, kernel_size: tuple[int, int], stride: tuple[int, int]) -> ndarray:
     (kh, kw), (sh, sw) = kernel_size, stride
     oh, ow = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
-    out = None
+    out: Any = None                     # the running maximum, an array from the first offset on
     for index in _offsets(kernel_size, stride, oh, ow):
         out = x[index].copy() if out is None else xp.maximum(out, x[index], out=out)
     return out
@@ -232,7 +236,7 @@ def _maxima(x, out, kernel_size, stride):
     return masks, count
 
 
-def _scatter(g, x, out, kernel_size, stride):
+def _scatter(g: ndarray, x: ndarray, out: ndarray, kernel_size: tuple[int, int], stride: tuple[int, int]) -> ndarray:
     """Each window's gradient onto its maxima, shared equally among tied maxima."""
     masks, count = _maxima(x, out, kernel_size, stride)
     share = g / count
@@ -246,7 +250,7 @@ def _scatter(g, x, out, kernel_size, stride):
     return dx
 
 
-def _gather(h, x, out, kernel_size, stride):
+def _gather(h: ndarray, x: ndarray, out: ndarray, kernel_size: tuple[int, int], stride: tuple[int, int]) -> ndarray:
     """The adjoint of _scatter: the mean of h over each window's maxima."""
     masks, count = _maxima(x, out, kernel_size, stride)
     total = sum(mask * h[index] for mask, index in zip(masks, _offsets(kernel_size, stride, *out.shape[2:])))
@@ -263,13 +267,13 @@ max_pool2d = gate(
         "window's g added onto its maximum; tied maxima share it equally (a subgradient). Teaching version "
         "from elementary gates: ops.conv.max_pool2d_composite.")
 max_pool2d_scatter = gate(
-    "max_pool2d_scatter", lambda g, x, out, kernel_size, stride: _scatter(g, x, out, kernel_size, stride),
+    "max_pool2d_scatter", _scatter,
     lambda h, res, g, *, x, out, kernel_size, stride: max_pool2d_gather(h, x=x, out=out, kernel_size=kernel_size,
                                                                       stride=stride),
     doc="The backward of max_pool2d: each window's gradient added onto its maxima (shared among ties). "
         "Linear in g with the maxima fixed: ∂/∂g = max_pool2d_gather(h).")
 max_pool2d_gather = gate(
-    "max_pool2d_gather", lambda h, x, out, kernel_size, stride: _gather(h, x, out, kernel_size, stride),
+    "max_pool2d_gather", _gather,
     lambda g, res, h, *, x, out, kernel_size, stride: max_pool2d_scatter(g, x=x, out=out, kernel_size=kernel_size,
                                                                        stride=stride),
     doc="The adjoint of max_pool2d_scatter: the mean of h over each window's maxima (the backward's backward). "
@@ -281,7 +285,8 @@ def _pair(v) -> tuple:
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def conv2d_composite(x, w, b=None, stride=(1, 1), padding=(0, 0)):
+def conv2d_composite(x: Tensor, w: Tensor, b: Tensor | None = None, stride: int | tuple[int, int] = (1, 1),
+                     padding: int | tuple[int, int] = (0, 0)) -> Tensor:
     """``conv2d`` from elementary gates: pad, one strided slice of the input per kernel offset, stacked
     into the im2col columns (N, C·kh·kw, OH·OW), one matmul with W reshaped to (O, C·kh·kw), plus b.
     Backward through these gates is the fused gate's col2im(Wᵀ g), Σ g colsᵀ and Σ g, one gate at a time.
@@ -297,7 +302,7 @@ def conv2d_composite(x, w, b=None, stride=(1, 1), padding=(0, 0)):
     return out if b is None else out + reshape(b, shape=(o, 1, 1))
 
 
-def max_pool2d_composite(x, kernel_size):
+def max_pool2d_composite(x: Tensor, kernel_size: int | tuple[int, int]) -> Tensor:
     """Non-overlapping max pooling from elementary gates: a reshape to (N, C, H/kh, kh, W/kw, kw) and
     ``max`` over axes 3 and 5 (rows and columns that do not fill a window are dropped, as by the gate).
     The same values and gradients as ``max_pool2d`` with stride = kernel_size (ties shared equally) but

@@ -25,7 +25,7 @@ from typing import Sequence
 
 from glassgrad.tensor import TensorLike
 
-from glassgrad._backend import xp
+from glassgrad._backend import ndarray, xp
 from glassgrad.device import array_module
 from glassgrad.engine import Each, gate
 from glassgrad.ops.elementwise import mul, sub
@@ -94,7 +94,7 @@ def _parse(subscripts: str, shapes: tuple) -> tuple[tuple, tuple, dict]:
     return tuple(explicit), output, sizes
 
 
-def _einsum(*operands, subscripts):
+def _einsum(*operands: ndarray, subscripts: str) -> ndarray:
     return xp.einsum(subscripts, *operands, optimize=len(operands) > 2)
 
 

@@ -9,6 +9,12 @@ fused gates in value and gradient:
 * ``cross_entropy``: the mean of −log softmax(z)[label]. Its VJP is ``softmax(z) − y``: the cross-entropy
   cost removes the f'(z) factor from δ^L (docs/backprop.md#costs-and-regularisation).
 """
+from __future__ import annotations
+
+from glassgrad.tensor import TensorLike
+
+from glassgrad._backend import ndarray
+
 from glassgrad._backend import xp
 from glassgrad.device import array_module, as_array
 from glassgrad.engine import gate
@@ -20,7 +26,7 @@ from glassgrad.ops.softmax import _softmax, log_softmax, softmax
 from glassgrad.tensor import Tensor
 
 
-def _linear(x, w, b=None):
+def _linear(x: ndarray, w: ndarray, b: ndarray | None = None) -> ndarray:
     out = xp.matmul(x, w.T)
     if b is not None:
         out += b
@@ -85,7 +91,7 @@ def _log_softmax_rows(z):
     return shifted, p
 
 
-def _cross_entropy(z, y, reduction="mean"):
+def _cross_entropy(z: ndarray, y: ndarray, reduction: str = "mean") -> ndarray:
     logp, p = _log_softmax_rows(z)
     _saved.keep(z, y, p)
     if y.ndim == 1:
@@ -137,14 +143,14 @@ cross_entropy = gate("cross_entropy", _cross_entropy,
 
 
 # ---- teaching versions: the same functions from elementary gates ------------------------------------
-def linear_composite(x, w, b=None):
+def linear_composite(x: TensorLike, w: TensorLike, b: TensorLike | None = None) -> Tensor:
     """``linear`` from elementary gates: ``x @ transpose(w) + b``. Backward runs through matmul's VJPs
     (g @ W and gᵀ x) and add's, whose broadcast b-gradient the engine sums over the batch (BP3)."""
     out = matmul(x, transpose(w))
     return out if b is None else add(out, b)
 
 
-def cross_entropy_composite(z, y, reduction: str = "mean"):
+def cross_entropy_composite(z: Tensor, y: TensorLike, reduction: str = "mean") -> Tensor:
     """``cross_entropy`` from elementary gates: log softmax as ``z − logsumexp(z)``, each example's loss
     ``−Σ_c t_c log p_c`` with t the one-hot label (or the target distribution), then the reduction.
     Backward through these gates gives the fused gate's ``softmax(z) − t`` one step at a time."""

@@ -23,13 +23,15 @@ uses only the values never differentiates the vectors; each gate computes the de
 """
 from __future__ import annotations
 
-from glassgrad._backend import xp
+from typing import Sequence
+
+from glassgrad._backend import ndarray, xp
 from glassgrad.device import array_module, as_array
 from glassgrad.engine import gate
 from glassgrad.ops.elementwise import abs, sign, where
 from glassgrad.ops.reduce import _axes, _kept, _product_of_others, _unreduce, max, min, sum
 from glassgrad.ops.shape import reshape, squeeze, swapaxes, transpose, unsqueeze
-from glassgrad.tensor import Tensor
+from glassgrad.tensor import Axis, Tensor, TensorLike
 
 
 def _T(a):
@@ -122,7 +124,7 @@ logabsdet = gate("logabsdet", _logabsdet, _logabsdet_vjp,
                  doc="log |det A|. ∂/∂A = g · A⁻ᵀ (Giles 2008); a singular A (−∞) is an error.")
 
 
-def slogdet(a):
+def slogdet(a: TensorLike) -> tuple[Tensor | ndarray, Tensor]:
     """``np.linalg.slogdet``: (sign, log|det A|); the sign is a constant, log|det A| has the gradient g A⁻ᵀ."""
     _square("slogdet", a)
     sign_value = xp.linalg.slogdet(_values(a))[0]
@@ -193,7 +195,7 @@ eigh_vectors = gate("eigh_vectors", lambda a: xp.linalg.eigh(a)[1], _eigh_vector
                         "repeated eigenvalues are an error.")
 
 
-def eigh(a):
+def eigh(a: TensorLike) -> tuple[Tensor, Tensor]:
     """``np.linalg.eigh``: (eigenvalues ascending, eigenvectors as columns) of symmetric matrices."""
     _square("eigh", a)
     return eigvalsh(a), eigh_vectors(a)
@@ -248,11 +250,11 @@ def _svd_vh_vjp(g, out, a, *, full_matrices):
     return grad
 
 
-def _svd_u(a, full_matrices=False):
+def _svd_u(a: ndarray, full_matrices: bool = False) -> ndarray:
     return xp.linalg.svd(a, full_matrices=full_matrices)[0]
 
 
-def _svd_vh(a, full_matrices=False):
+def _svd_vh(a: ndarray, full_matrices: bool = False) -> ndarray:
     return xp.linalg.svd(a, full_matrices=full_matrices)[2]
 
 
@@ -263,7 +265,8 @@ svd_vh = gate("svd_vh", _svd_vh, _svd_vh_vjp,
               doc="Vᵀ of A = U S Vᵀ. With H = gᵀ: ∂/∂A = U[S(F ∘ (VᵀH − HᵀV))]Vᵀ + U S⁻¹Hᵀ(I − VVᵀ) (Townsend 2016).")
 
 
-def svd(a, full_matrices: bool = True, compute_uv: bool = True):
+def svd(a: TensorLike, full_matrices: bool = True,
+        compute_uv: bool = True) -> tuple[Tensor, Tensor, Tensor] | Tensor:
     """``np.linalg.svd``: (U, S, Vh) with S descending, or S alone with compute_uv=False."""
     if not compute_uv:
         return svdvals(a)
@@ -318,7 +321,7 @@ qr_r = gate("qr_r", lambda a: xp.linalg.qr(a)[1], _qr_r_vjp,
             doc="R of the reduced A = QR. ∂/∂A = Q copyltu(R Gᵀ) R⁻ᵀ (Liao et al. 2019), for m ≥ n.")
 
 
-def qr(a):
+def qr(a: TensorLike) -> tuple[Tensor, Tensor]:
     """``np.linalg.qr`` (mode='reduced'): Q with orthonormal columns, R upper triangular."""
     return qr_q(a), qr_r(a)
 
@@ -361,15 +364,15 @@ eig_vectors = gate("eig_vectors", lambda a: _real_eig(a)[1], _eig_vectors_vjp,
                        "an error.")
 
 
-def eig(a):
+def eig(a: TensorLike) -> tuple[Tensor, Tensor]:
     """``np.linalg.eig`` for real matrices with real eigenvalues: (eigenvalues, unit eigenvectors as columns)."""
     _square("eig", a)
     return eigvals(a), eig_vectors(a)
 
 
 # ---- norms ---------------------------------------------------------------------------------------------
-def _vector_norm(x, ord=2, axis=None, keepdims=False):
-    return xp.linalg.vector_norm(x, ord=ord, axis=_axes(axis, x.ndim) if axis is not None else None,
+def _vector_norm(x: ndarray, ord: float = 2, axis: Axis = None, keepdims: bool = False) -> ndarray:
+    return xp.linalg.vector_norm(x, ord=ord, axis=_axes(axis, x.ndim) if axis is not None else None,  # type: ignore[arg-type]
                                  keepdims=keepdims)
 
 
@@ -414,7 +417,8 @@ def _matrix_norm(x, ord, axes: tuple, keepdims: bool):
     return reshape(out, _kept(x.shape, axes)) if keepdims else out
 
 
-def norm(x, ord=None, axis=None, keepdims: bool = False):
+def norm(x: TensorLike, ord: float | str | None = None, axis: int | Sequence[int] | None = None,
+         keepdims: bool = False) -> Tensor:
     """``np.linalg.norm``: vector norms (any ``ord``) along one axis or of a flattened x, matrix norms ('fro',
     'nuc', ±1, ±2, ±inf) over two axes, with NumPy's rules for which is which."""
     ndim = xp.ndim(_values(x))
@@ -440,7 +444,7 @@ def norm(x, ord=None, axis=None, keepdims: bool = False):
     raise ValueError(f"norm: axis must be an int or a pair of ints, not {axis!r}")
 
 
-def matrix_norm(x, ord="fro", keepdims: bool = False):
+def matrix_norm(x: TensorLike, ord: float | str = "fro", keepdims: bool = False) -> Tensor:
     """``np.linalg.matrix_norm``: a matrix norm over the last two axes."""
     return _matrix_norm(x, ord, (xp.ndim(_values(x)) - 2, xp.ndim(_values(x)) - 1), keepdims)
 

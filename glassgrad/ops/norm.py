@@ -12,6 +12,10 @@ evaluation with running statistics and checks shapes first.
 """
 from __future__ import annotations
 
+from glassgrad.tensor import Tensor, TensorLike
+
+from glassgrad._backend import ndarray
+
 from glassgrad.engine import gate
 from glassgrad.ops.elementwise import sqrt
 from glassgrad.ops.reduce import mean, var
@@ -36,7 +40,7 @@ def _normalised(x, eps):
     return centred * inv_std, inv_std
 
 
-def _batch_norm(x, weight, bias, eps=1e-5):
+def _batch_norm(x: ndarray, weight: ndarray, bias: ndarray, eps: float = 1e-5) -> ndarray:
     xhat, _ = _normalised(x, eps)
     return xhat * weight.reshape(_bn_shape(x)) + bias.reshape(_bn_shape(x))
 
@@ -62,7 +66,7 @@ batch_norm = gate(
 
 
 # ---- the teaching version: the same function from elementary gates ------------------------------------
-def batch_norm_composite(x, weight, bias, eps: float = 1e-5):
+def batch_norm_composite(x: Tensor, weight: TensorLike, bias: TensorLike, eps: float = 1e-5) -> Tensor:
     """``batch_norm`` from elementary gates: x̂ = (x − mean) / sqrt(var + ε) over every axis but the
     features, then x̂ γ + β. Backward through these gates arrives at the fused gate's compact formula."""
     axes, shape = _bn_axes(x), _bn_shape(x)

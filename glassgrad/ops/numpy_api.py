@@ -332,7 +332,7 @@ def _constant(result):
     return Tensor._make(result) if isinstance(result, np.ndarray) else result
 
 
-def array_function(func: Callable, args: tuple, kwargs: dict):
+def array_function(func: Callable, args: tuple, kwargs: dict) -> Any:   # tensors, or NotImplemented
     """``Tensor.__array_function__``: the gate for ``func``, its value for a gradient-free one, or an error."""
     handler = FUNCTIONS.get(func)
     if handler is not None:
@@ -344,7 +344,7 @@ def array_function(func: Callable, args: tuple, kwargs: dict):
     raise _no_gradient_error(f"{module if module.startswith('numpy.') else 'numpy'}.{getattr(func, '__name__', func)}")
 
 
-def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict):
+def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
     """``Tensor.__array_ufunc__``: ``np.exp(t)`` is ``gg.exp(t)``, ``np.add.reduce(t)`` is ``gg.sum(t, axis=0)``."""
     name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
     if "out" in kwargs:

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike, DTypeLike
 from glassgrad.tensor import Axis, Index, TensorLike
 
 from glassgrad._backend import ndarray, xp
-from glassgrad.device import add_at, array_module, as_array, check_same_device, device_of
+from glassgrad.device import Device, add_at, array_module, as_array, check_same_device, device_of
 from glassgrad.device import to_device as _array_to_device
 from glassgrad.engine import Each, gate, nondifferentiable
 from glassgrad.tensor import Tensor
@@ -174,7 +174,7 @@ def _is_basic(index) -> bool:
                (getattr(p, "dtype", None) == xp.bool_ and not isinstance(p, xp.generic)) for p in parts)
 
 
-def _scatter_add(g, index, shape):
+def _scatter_add(g: ndarray, index: Any, shape: tuple[int, ...]) -> ndarray:
     z = array_module(g).zeros(shape, dtype=g.dtype)
     if _is_basic(index):
         z[index] = g
@@ -261,7 +261,7 @@ def astype(x: Tensor | ndarray, dtype: DTypeLike) -> Tensor | ndarray:
 
 
 # to_device: the copy to another device, differentiable as in PyTorch (the gradient goes back to the source device)
-def _to_device_forward(x, device):
+def _to_device_forward(x: ndarray, device: Device) -> ndarray:
     return _array_to_device(x, device)
 
 

@@ -20,10 +20,13 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from glassgrad.state import first_nonfinite
 from glassgrad.train.checkpoint import save_checkpoint
+
+if TYPE_CHECKING:      # for annotations only (fit imports this module)
+    from glassgrad.train.fit import TrainingState
 
 ORDER_REDUCE = -100
 ORDER_CHECK = -50
@@ -46,13 +49,13 @@ class Callback:
     #: True for callbacks that write files or print: skipped where ``state.is_writer`` is False
     writer_only: bool = False
 
-    def on_train_begin(self, state) -> None: ...
-    def on_epoch_begin(self, state) -> None: ...
-    def on_backward_end(self, state, logs: dict) -> None: ...
-    def on_batch_end(self, state, logs: dict) -> None: ...
-    def on_epoch_end(self, state, logs: dict) -> None: ...
-    def on_train_end(self, state) -> None: ...
-    def on_train_error(self, state, error: BaseException) -> None: ...
+    def on_train_begin(self, state: TrainingState) -> None: ...
+    def on_epoch_begin(self, state: TrainingState) -> None: ...
+    def on_backward_end(self, state: TrainingState, logs: dict) -> None: ...
+    def on_batch_end(self, state: TrainingState, logs: dict) -> None: ...
+    def on_epoch_end(self, state: TrainingState, logs: dict) -> None: ...
+    def on_train_end(self, state: TrainingState) -> None: ...
+    def on_train_error(self, state: TrainingState, error: BaseException) -> None: ...
 
 
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_backward_end", "on_batch_end", "on_epoch_end", "on_train_end",
@@ -71,7 +74,7 @@ class CallbackList:
                                 f"{cb!r}" + (" (a class: create one with ())" if isinstance(cb, type) else ""))
         self.callbacks = sorted(callbacks, key=lambda cb: getattr(cb, "order", ORDER_DEFAULT))
 
-    def __getattr__(self, hook: str):
+    def __getattr__(self, hook: str) -> Callable[..., None]:
         if hook not in HOOKS:
             raise AttributeError(hook)
 
@@ -93,7 +96,7 @@ class NonFiniteStop(Callback):
 
     order = ORDER_CHECK
 
-    def on_train_begin(self, state) -> None:
+    def on_train_begin(self, state: TrainingState) -> None:
         named = getattr(state.model, "named_parameters", None)
         params = list(named()) if callable(named) else []
         groups = getattr(state.optimizer, "param_groups", [])
@@ -102,7 +105,7 @@ class NonFiniteStop(Callback):
                    if id(p) not in known]
         self.params = params
 
-    def on_backward_end(self, state, logs: dict) -> None:
+    def on_backward_end(self, state: TrainingState, logs: dict) -> None:
         where = f"at epoch {state.epoch}, step {state.step}: training stopped before this step's update"
         loss = logs["loss"]
         if not math.isfinite(loss):
@@ -125,7 +128,7 @@ class ProgressBar(Callback):
     def __init__(self):
         self.bar = None
 
-    def on_epoch_begin(self, state) -> None:
+    def on_epoch_begin(self, state: TrainingState) -> None:
         try:
             from tqdm.auto import tqdm
         except ImportError:
@@ -134,7 +137,7 @@ class ProgressBar(Callback):
         self.bar = tqdm(total=len(state.loader), desc=f"epoch {state.epoch}/{state.epochs}", unit="batch",
                         leave=False, dynamic_ncols=True, file=sys.stderr, disable=None)
 
-    def on_batch_end(self, state, logs: dict) -> None:
+    def on_batch_end(self, state: TrainingState, logs: dict) -> None:
         if self.bar is None:
             return
         running = state.running
@@ -144,13 +147,13 @@ class ProgressBar(Callback):
         self.bar.set_postfix(post, refresh=False)
         self.bar.update(1)
 
-    def on_epoch_end(self, state, logs: dict) -> None:
+    def on_epoch_end(self, state: TrainingState, logs: dict) -> None:
         self._close()
 
-    def on_train_end(self, state) -> None:
+    def on_train_end(self, state: TrainingState) -> None:
         self._close()
 
-    def on_train_error(self, state, error: BaseException) -> None:
+    def on_train_error(self, state: TrainingState, error: BaseException) -> None:
         self._close()
 
     def _close(self) -> None:
@@ -164,10 +167,10 @@ class PrintMetrics(Callback):
 
     order, writer_only = ORDER_REPORT, True
 
-    def on_epoch_end(self, state, logs: dict) -> None:
+    def on_epoch_end(self, state: TrainingState, logs: dict) -> None:
         print("  ".join(_fmt(k, v) for k, v in logs.items()), flush=True)
 
-    def on_train_end(self, state) -> None:
+    def on_train_end(self, state: TrainingState) -> None:
         if state.stopped:
             print(state.stopped, file=sys.stderr, flush=True)
 
@@ -202,7 +205,7 @@ class EarlyStopping(Callback):
         self.mode = _mode(monitor, mode)
         self.best, self.waited = None, 0
 
-    def on_epoch_end(self, state, logs: dict) -> None:
+    def on_epoch_end(self, state: TrainingState, logs: dict) -> None:
         if self.monitor not in logs:
             raise KeyError(f"EarlyStopping: no metric {self.monitor!r} this epoch; have {sorted(logs)}")
         if _improved(logs[self.monitor], self.best, self.mode, self.min_delta):
@@ -230,7 +233,7 @@ class ModelCheckpoint(Callback):
         self.save_best_only = save_best_only
         self.best = None
 
-    def on_epoch_end(self, state, logs: dict) -> None:
+    def on_epoch_end(self, state: TrainingState, logs: dict) -> None:
         if self.save_best_only:
             value = logs.get(self.monitor or "val_loss")
             if value is None or not _improved(value, self.best, self.mode, 0.0):
@@ -256,12 +259,12 @@ class MetricsLogger(Callback):
         if self.path.suffix not in (".jsonl", ".csv"):
             raise ValueError(f"MetricsLogger: {self.path} should end in .jsonl or .csv")
 
-    def on_train_begin(self, state) -> None:
+    def on_train_begin(self, state: TrainingState) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not (self.append or state.resumed):
             self.path.write_text("")
 
-    def on_epoch_end(self, state, logs: dict) -> None:
+    def on_epoch_end(self, state: TrainingState, logs: dict) -> None:
         row = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in logs.items()}
         with self.path.open("a", newline="") as f:
             if self.path.suffix == ".jsonl":

@@ -13,13 +13,16 @@ import math
 import os
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glassgrad._backend import ndarray, xp
 from glassgrad.device import is_device_array, to_host
 from glassgrad._version import __version__
 from glassgrad.files import write_atomically
-from glassgrad.state import CheckpointError, Commit, commit_all, describe_dtype, first_nonfinite
+from glassgrad.state import CheckpointError, Commit, Stateful, commit_all, describe_dtype, first_nonfinite
+
+if TYPE_CHECKING:      # for annotations only (build_model loads nn when it is called)
+    from glassgrad.nn import Module
 
 __all__ = ["FORMAT", "Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint", "load_array"]
 
@@ -96,7 +99,8 @@ def _json_depth_ok(obj: Any, limit: int) -> bool:
     return True
 
 
-def save_checkpoint(path: str | os.PathLike, model=None, optimizer=None, metadata: dict | None = None,
+def save_checkpoint(path: str | os.PathLike, model: Stateful | None = None, optimizer: Stateful | None = None,
+                    metadata: dict | None = None,
                     extra: dict | None = None) -> Path:
     """Write model state, optimiser state, ``extra`` state (nested) and ``metadata`` (JSON) atomically.
 
@@ -171,7 +175,7 @@ class Checkpoint:
         """A ``CheckpointError`` about this file."""
         return CheckpointError(f"{self.path}: {problem}")
 
-    def prepare_restore(self, model=None, optimizer=None) -> Commit:
+    def prepare_restore(self, model: Stateful | None = None, optimizer: Stateful | None = None) -> Commit:
         """Check that the saved state fits ``model`` and ``optimizer`` (either may be None) without changing
         anything; return the function that loads it. A ``CheckpointError`` names the file and the key."""
         commits: list[Commit] = []
@@ -195,7 +199,7 @@ class Checkpoint:
             raise self.error(f"{what} state does not fit the {what} ({type(e).__name__}: {e}); load it into "
                              f"a {what} built the same way") from None
 
-    def build_model(self):
+    def build_model(self) -> Module:
         """The model described by the metadata's spec (``metadata["model"]``, as ``glassgrad train`` writes
         it), with the saved weights loaded. The spec is checked against the saved state before anything is
         built, so a spec that does not match it (or asks for terabytes) is refused, not allocated."""
@@ -220,12 +224,12 @@ class Checkpoint:
         self.restore(model)
         return model
 
-    def restore(self, model=None, optimizer=None) -> "Checkpoint":
+    def restore(self, model: Stateful | None = None, optimizer: Stateful | None = None) -> Checkpoint:
         """Load the saved state into a model and an optimiser built the same way: all or nothing."""
         self.prepare_restore(model, optimizer)()
         return self
 
-    def prepare_resume(self, *bit_generators) -> tuple[list[dict], Commit]:
+    def prepare_resume(self, *bit_generators: xp.random.BitGenerator) -> tuple[list[dict], Commit]:
         """Check the resume state that ``fit`` saved (epoch, history, the states of the random generators:
         the data loader's, then the default one) and return the history and the function that sets the
         generators' states."""

@@ -8,11 +8,13 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence, TypeAlias, Union
+
+from numpy.typing import ArrayLike
 
 from glassgrad import engine
 from glassgrad.compile import compile as compile_step
-from glassgrad._backend import xp
+from glassgrad._backend import ndarray, xp
 from glassgrad.checks import check_int
 from glassgrad.device import Device, array_module, creating_on, device as as_device, to_host
 from glassgrad.data import DataLoader, TensorDataset
@@ -22,6 +24,13 @@ from glassgrad.train import metrics as M
 from glassgrad.train.callbacks import (Callback, CallbackList, MetricsLogger, NonFiniteStop, PrintMetrics,
                                        ProgressBar)
 from glassgrad.train.checkpoint import load_checkpoint
+
+if TYPE_CHECKING:      # for annotations only
+    from glassgrad.nn import Module
+    from glassgrad.optim import Optimizer
+
+Data: TypeAlias = Union[DataLoader, tuple[ArrayLike, ArrayLike]]
+"""Training or evaluation data: a DataLoader, or an ``(inputs, targets)`` pair of arrays."""
 
 
 class History:
@@ -42,7 +51,7 @@ class History:
     def last(self) -> dict:
         return self.epochs[-1] if self.epochs else {}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"History({len(self.epochs)} epochs, last={self.last()}, stop_reason={self.stop_reason!r})"
 
 
@@ -52,8 +61,8 @@ class TrainingState:
     ``running`` (this epoch's metrics so far), ``stop(reason)``, and ``is_writer`` (whether this process
     writes files and prints; see ``glassgrad.train.callbacks``)."""
 
-    def __init__(self, model, optimizer, loader: DataLoader, history: History, epochs: int, metadata: dict,
-                 device: Device | None = None):
+    def __init__(self, model: Module, optimizer: Optimizer, loader: DataLoader, history: History, epochs: int,
+                 metadata: dict, device: Device | None = None):
         self.model, self.optimizer, self.loader = model, optimizer, loader
         self.device = device               # where batches are moved (None: left where the loader puts them)
         self.history, self.epochs, self.metadata = history, epochs, metadata
@@ -127,7 +136,7 @@ def _epoch_logs(prefix: str, loss_sum: float, correct: int, n: int, classify: bo
 
 
 @contextlib.contextmanager
-def evaluating(model):
+def evaluating(model: Module) -> Iterator[Module]:
     """Eval mode and no graph inside the block; the model's previous mode afterwards."""
     was_training = getattr(model, "training", False)
     model.eval()
@@ -143,7 +152,7 @@ def _on(batch: Tensor, device: Device | None) -> Tensor:
     return batch if device is None else batch.to(device)
 
 
-def evaluate(model, data, loss: Callable | None = None, metrics: Sequence[str] = ("accuracy",),
+def evaluate(model: Module, data: Data, loss: Callable | None = None, metrics: Sequence[str] = ("accuracy",),
              batch_size: int = 1024, device: str | Device | None = None) -> dict:
     """Loss and accuracy of ``model`` on ``data`` (a DataLoader or an (inputs, targets) pair), in eval mode;
     ``device``: move each batch there (where the model is) first."""
@@ -165,7 +174,7 @@ def evaluate(model, data, loss: Callable | None = None, metrics: Sequence[str] =
     return logs
 
 
-def predict(model, inputs, batch_size: int = 1024, device: str | Device | None = None):
+def predict(model: Module, inputs: ArrayLike, batch_size: int = 1024, device: str | Device | None = None) -> ndarray:
     """The model's outputs for an array of inputs, in eval mode, as one NumPy array. ``device``: run the
     batches there (where the model is); the outputs are brought back to the host."""
     target = None if device is None else as_device(device)
@@ -279,7 +288,8 @@ def _standard_callbacks(log: str | None, progress: bool, verbose: bool) -> list[
     return chosen
 
 
-def fit(model, loss: Callable, optimizer, train_data, epochs: int = 1, *, validation=None,
+def fit(model: Module, loss: Callable, optimizer: Optimizer, train_data: Data, epochs: int = 1, *,
+        validation: Data | None = None,
         metrics: Sequence[str] = ("accuracy",), callbacks: Iterable[Callback] = (), batch_size: int = 32,
         shuffle: bool = True, seed: int = 0, penalty: Callable | None = None, progress: bool = True,
         log: str | None = None, resume: str | None = None, metadata: dict | None = None,

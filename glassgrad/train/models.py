@@ -5,11 +5,14 @@ the checkpoint's metadata so ``glassgrad evaluate`` can rebuild the network befo
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from glassgrad import nn
 from glassgrad.nn import functional as F
 from glassgrad.ops import one_hot
+
+if TYPE_CHECKING:      # for annotations only (optim loads when an optimizer is asked for)
+    from glassgrad.optim import Optimizer, ParamsT
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU,
                "elu": nn.ELU, "softplus": nn.Softplus, "identity": nn.Identity}
@@ -95,7 +98,8 @@ def loss_by_name(name: str, num_classes: int | None) -> Callable:
     return vector_loss
 
 
-def optimizer_by_name(name: str, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
+def optimizer_by_name(name: str, params: ParamsT, lr: float, momentum: float = 0.9,
+                      weight_decay: float = 0.0) -> Optimizer:
     """The optimizer named by ``name`` over ``params``: one of ``OPTIMIZERS`` (sgd, momentum, nesterov, adam,
     adamw, rmsprop)."""
     from glassgrad import optim
