@@ -197,9 +197,16 @@ def _as_function(g: Gate, n_inputs: int | None) -> Callable[..., Any]:
     input_names = [p.name for p in inputs]
     optional = frozenset(p.name for p in inputs if p.default is not inspect.Parameter.empty)
     n_required = len(inputs) - len(optional)
+    by_position = [p.name for p in list(signature.parameters.values())[len(inputs):]
+                   if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]   # parameters that may be given by position
 
     def bind(args: tuple, params: dict) -> tuple[tuple, dict]:
-        """Slow path for unusual calls (parameters by position, inputs by keyword): Python's own binding."""
+        """Calls other than inputs by position and parameters by keyword. Parameters by position after all the
+        inputs (``swapaxes(x, 0, 1)``, common in VJPs) are named directly; anything else goes through Python's
+        own binding (``inspect``: slower, and its errors are Python's)."""
+        extra = args[len(input_names):]
+        if extra and len(extra) <= len(by_position) and params.keys().isdisjoint(by_position[:len(extra)]):
+            return args[:len(input_names)], {**dict(zip(by_position, extra)), **params}
         try:
             bound = signature.bind(*args, **params).arguments
         except TypeError as e:

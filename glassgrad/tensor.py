@@ -390,7 +390,7 @@ class Tensor:
     def trunc(self) -> Tensor: return _ops.trunc(self)
     def round(self, decimals: int = 0) -> Tensor: return _ops.round(self, decimals=decimals)
     def nan_to_num(self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
-        return _ops.nan_to_num(self, nan, posinf, neginf)
+        return _ops.nan_to_num(self, nan=nan, posinf=posinf, neginf=neginf)
     def cumsum(self, *args: Axis, **kwargs: Axis) -> Tensor: return _ops.cumsum(self, *args, **kwargs)
     def cumprod(self, *args: Axis, **kwargs: Axis) -> Tensor: return _ops.cumprod(self, *args, **kwargs)
     def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
@@ -424,7 +424,7 @@ class Tensor:
     def dot(self, other: TensorLike) -> Tensor: return _ops.dot(self, other)
 
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
-        return _ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+        return _ops.reshape(self, shape=shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
 
     view = reshape
 
@@ -435,14 +435,14 @@ class Tensor:
         """NumPy's permutation (``t.transpose()``, ``t.transpose(2, 0, 1)``); two axes of a tensor that does not
         have two swap them, as ``torch.transpose(t, dim0, dim1)`` (for 2-d the two readings agree)."""
         if len(axes) == 2 and self.ndim != 2 and all(isinstance(a, int) for a in axes):
-            return _ops.swapaxes(self, *axes)
-        return _ops.transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else (axes or None))
+            return _ops.swapaxes(self, axis1=axes[0], axis2=axes[1])
+        return _ops.transpose(self, axes=axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else (axes or None))
 
     def permute(self, *axes: int | Sequence[int]) -> Tensor:
-        return _ops.transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
+        return _ops.transpose(self, axes=axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
 
-    def swapaxes(self, axis1: int, axis2: int) -> Tensor: return _ops.swapaxes(self, axis1, axis2)
-    def broadcast_to(self, shape: Sequence[int]) -> Tensor: return _ops.broadcast_to(self, shape)
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor: return _ops.swapaxes(self, axis1=axis1, axis2=axis2)
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor: return _ops.broadcast_to(self, shape=shape)
     expand = broadcast_to
     def squeeze(self, *args: Axis, **kwargs: Axis) -> Tensor: return _ops.squeeze(self, *args, **kwargs)
     def unsqueeze(self, *args: Axis, **kwargs: Axis) -> Tensor: return _ops.unsqueeze(self, *args, **kwargs)

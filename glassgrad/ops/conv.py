@@ -81,7 +81,7 @@ def _stride_tricks(a):
 
 
 def _grid(a, oh: int, ow: int, row: int):
-    """The (N, O, oh, ow) output pixels inside the GEMM's (N, O, length) columns (a view)."""
+    """The (A, B, oh, ow) output pixels inside GEMM columns laid out (A, B, length) (a view)."""
     return _stride_tricks(a).as_strided(a, a.shape[:2] + (oh, ow), a.strides[:2] + (row * a.strides[2], a.strides[2]))
 
 
@@ -112,13 +112,13 @@ def _cols(x, kernel_size, stride, padding):
 
 
 def _columns(g, row: int, length: int):
-    """g (N, O, oh, ow) laid out as the GEMM's (N, O, length) columns, zeros in the columns between rows."""
+    """g (N, O, oh, ow) laid out as GEMM columns (O, N, length), zeros in the columns between rows: the whole
+    batch side by side, so that one product per kernel offset covers it (``_conv2d_input_grad``)."""
     n, o, oh, ow = g.shape
-    if row == ow:
-        return g.reshape(n, o, length)
-    spread = _temporary("spread", (n, o, length), g.dtype, g)
-    spread[...] = 0
-    _grid(spread, oh, ow, row)[...] = g
+    spread = _temporary("spread", (o, n, length), g.dtype, g)
+    if row != ow:
+        spread[...] = 0
+    _grid(spread, oh, ow, row)[...] = g.transpose(1, 0, 2, 3)
     return spread
 
 
@@ -143,33 +143,39 @@ def _conv2d(x: ndarray, w: ndarray, b: ndarray | None = None, stride: tuple[int,
 
 def _conv2d_input_grad(g: ndarray, w: ndarray, input_shape: tuple[int, ...], stride: tuple[int, int] = (1, 1),
                        padding: tuple[int, int] = (0, 0)) -> ndarray:
-    """col2im(Wᵀ g): every window's share of the error added back onto the pixels it read."""
+    """col2im(Wᵀ g): every window's share of the error added back onto the pixels it read. One kernel offset
+    (i, j) at a time: W[:, :, i, j]ᵀ · g for the whole batch in one product, added onto the pixels at that offset
+    while it is still in cache (Wᵀ g for every offset at once would be kh·kw·C/O times the size of g)."""
     (o, c, kh, kw), n = w.shape, input_shape[0]
     (ph, pw), (sh, sw) = padding, stride
     hp, wp, oh, ow, row, length = _geometry(input_shape, (kh, kw), stride, padding)
-    dcols = xp.matmul(w.reshape(o, -1).T, _columns(g, row, length),
-                      out=_temporary("gemm", (n, c * kh * kw, length), xp.result_type(w, g), g))
-    dcols = dcols.reshape(n, c, kh, kw, length)
-    dx = array_module(dcols).zeros((n, c, hp, wp), dtype=dcols.dtype)
-    flat = dx.reshape(n, c, hp * wp)
-    for i in range(kh):                 # one whole-batch add per kernel offset
+    columns = _columns(g, row, length).reshape(o, n * length)
+    share = _temporary("share", (c, n * length), xp.result_type(w, g), g)
+    per_offset = array_module(w).ascontiguousarray(w.transpose(2, 3, 1, 0))    # (kh, kw, C, O): each a BLAS matrix
+    dx = array_module(share).zeros((n, c, hp, wp), dtype=share.dtype)
+    by_channel = dx.transpose(1, 0, 2, 3)                 # (C, N, hp, wp): the layout of each offset's share
+    flat = dx.reshape(n, c, hp * wp).transpose(1, 0, 2)
+    pixels = share.reshape(c, n, length)
+    for i in range(kh):
         for j in range(kw):
+            xp.matmul(per_offset[i, j], columns, out=share)
             if row == wp:
-                flat[:, :, i * wp + j:i * wp + j + length] += dcols[:, :, i, j]
+                flat[:, :, i * wp + j:i * wp + j + length] += pixels
             else:
-                dx[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += dcols[:, :, i, j].reshape(n, c, oh, ow)
+                by_channel[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += pixels.reshape(c, n, oh, ow)
     return dx[:, :, ph:ph + input_shape[2], pw:pw + input_shape[3]] if ph or pw else dx
 
 
 def _conv2d_weight_grad(x: ndarray, g: ndarray, kernel_size: tuple[int, int], stride: tuple[int, int] = (1, 1),
                         padding: tuple[int, int] = (0, 0)) -> ndarray:
-    """Σ_n g[n] · cols[n]ᵀ with the columns recomputed from x."""
+    """Σ_n g[n] · cols[n]ᵀ with the columns recomputed from x, computed transposed: Σ_n cols[n] · g[n]ᵀ is
+    the same sum, and BLAS runs these long, thin products about twice as fast with the C·kh·kw rows first."""
     (n, o), c = g.shape[:2], x.shape[1]
     _, _, _, _, row, length = _geometry(x.shape, kernel_size, stride, padding)
     cols = _cols(x, kernel_size, stride, padding)
-    per_example = xp.matmul(_columns(g, row, length), cols.transpose(0, 2, 1),
-                            out=_temporary("gemm", (n, o, cols.shape[1]), xp.result_type(x, g), x))
-    return per_example.sum(axis=0).reshape((o, c) + tuple(kernel_size))
+    per_example = xp.matmul(cols, _columns(g, row, length).transpose(1, 2, 0),
+                            out=_temporary("gemm", (n, cols.shape[1], o), xp.result_type(x, g), x))
+    return per_example.sum(axis=0).T.reshape((o, c) + tuple(kernel_size))
 
 
 conv2d = gate(
