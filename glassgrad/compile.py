@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
+from glassgrad.device import array_module, device_of, is_device_array
 from glassgrad.tensor import Tensor, TensorLike, as_tensor
 
 if TYPE_CHECKING:      # for the annotations only: the core never imports the layers above it
@@ -99,9 +100,9 @@ class _Recording(hooks.Hook):
 
 def _same(a, b) -> bool:
     """Equal as recorded constants or parameters: arrays by dtype, shape and value; containers item by item."""
-    if isinstance(a, ndarray) or isinstance(b, ndarray):
-        return (isinstance(a, ndarray) and isinstance(b, ndarray) and a.dtype == b.dtype
-                and a.shape == b.shape and bool(xp.array_equal(a, b)))
+    if isinstance(a, ndarray) or isinstance(b, ndarray) or is_device_array(a) or is_device_array(b):
+        return (type(a) is type(b) and a.dtype == b.dtype and a.shape == b.shape
+                and device_of(a) == device_of(b) and bool(array_module(a).array_equal(a, b)))
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
         return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     if isinstance(a, dict) and isinstance(b, dict):
@@ -184,13 +185,13 @@ def _fw_sigmoid(s: _Site, o: str, out: str):
 def _fw_cross_entropy(s: _Site, o: str, out: str):
     """Integer labels, mean or sum: log-softmax and softmax into buffers; the softmax waits for the VJP."""
     if len(s.shapes[0][0]) != 2 or s.shapes[1] is None or len(s.shapes[1][0]) != 1 \
-            or s.params.get("reduction", "mean") not in ("mean", "sum"):
-        return None
+            or s.params.get("reduction", "mean") not in ("mean", "sum") or s.program.module is not xp:
+        return None           # (CuPy has no maximum.reduce: on a GPU the gate's own forward runs)
     (n, c), z, y = s.shapes[0][0], s.args[0], s.args[1]
     dtype = s.shapes[0][1]
     logp, p = s.buffer("logp", (n, c), dtype), s.buffer("softmax", (n, c), dtype)
     m, total = s.buffer("rowmax", (n, 1), dtype), s.buffer("rowsum", (n, 1), dtype)
-    rows = s.program.constant(f"rows{s.k}", xp.arange(n))
+    rows = s.program.constant(f"rows{s.k}", s.program.module.arange(n))
     mean = f" / {n}" if s.params.get("reduction", "mean") == "mean" else ""
     return [f"maximum.reduce({z}, axis=-1, keepdims=True, out={m})",
             f"subtract({z}, {m}, out={logp})",
@@ -308,9 +309,9 @@ _VJP: dict[str, tuple[Any, ...]] = {
 }
 
 
-_NUMPY = {name: getattr(xp, name) for name in (
-    "add", "subtract", "multiply", "divide", "negative", "matmul", "maximum", "greater", "tanh", "exp", "log",
-    "copyto", "array", "broadcast_to")}
+_NUMPY = ("add", "subtract", "multiply", "divide", "negative", "matmul", "maximum", "greater", "tanh", "exp", "log",
+          "copyto", "array", "broadcast_to")
+"""The array functions the generated code calls, taken from the array module of the step's device."""
 
 
 class _Program:
@@ -324,7 +325,9 @@ class _Program:
     """
 
     def __init__(self, rec: _Recording, root: Tensor, aux: list[Tensor], seen: dict, update: _Update | None):
-        self.namespace: dict = {**_NUMPY, "sum_to": engine.sum_to, "add_to_grad": engine.add_to_grad}
+        self.module = array_module(root.data)   # numpy, or the GPU's library: buffers and functions live there
+        self.namespace: dict = {**{name: getattr(self.module, name) for name in _NUMPY},
+                                "sum_to": engine.sum_to, "add_to_grad": engine.add_to_grad}
         self.rec, self.seen = rec, seen
         self.owned: set[int] = set()      # slots whose gradient is an array of their own (not an alias)
         self.kept: set[str] = set()       # locals bound to preallocated arrays: a ``del`` would free nothing
@@ -357,7 +360,7 @@ class _Program:
         return name
 
     def buffer(self, name: str, shape: tuple, dtype) -> str:
-        return self.constant(name, xp.empty(shape, dtype))
+        return self.constant(name, self.module.empty(shape, dtype))
 
     def shape_of(self, s: int) -> tuple:
         """(shape, dtype) of a traced slot."""
@@ -414,7 +417,7 @@ class _Program:
             lines += ["scale, shrink = rule(group0)  # the update w ← shrink·w + scale·∂loss/∂w: SGD's −η, 1 − ηλ",
                       "g_root.fill(scale)  # ∂loss/∂loss = scale: the learning rate folded into every gradient"]
         else:
-            gname = {root: self.constant("g_root", xp.ones(shape, dtype))}   # ∂loss/∂loss, read only
+            gname = {root: self.constant("g_root", self.module.ones(shape, dtype))}   # ∂loss/∂loss, read only
         owned = self.owned
         params = {s for s, _ in rec.params}
         fresh_for = params if update is None else set()   # gradients a .grad will keep must be fresh arrays
@@ -518,7 +521,7 @@ class _Program:
                 if slot[id(p)] not in self.owned:     # an array of its own, as backward() gives each leaf
                     lines.append(f"copyto({self.buffer(f'pgrad{k}', p.shape, p.dtype)}, {g})")
                     g = f"pgrad{k}"
-                self.constant(f"gt{k}", Tensor._make(xp.empty(0, p.dtype)))
+                self.constant(f"gt{k}", Tensor._make(self.module.empty(0, p.dtype)))
                 lines += [f"gt{k}.data = {g}", f"params[{k}].grad = gt{k}"]
         if unreached:
             self.constant("unreached", unreached)
@@ -624,7 +627,8 @@ class Compiled:
     def __call__(self, *args: TensorLike) -> Tensor | tuple[Tensor, ...]:
         arrays = [a.data if isinstance(a, Tensor) else a if type(a) is ndarray else as_tensor(a).data
                   for a in args]
-        sig = (*[(a.shape, a.dtype) for a in arrays], engine.is_grad_enabled())
+        sig = (*[(a.shape, a.dtype) if type(a) is ndarray else (a.shape, a.dtype, str(device_of(a))) for a in arrays],
+               engine.is_grad_enabled())
         program: _Program | None | Literal[False] = self.programs.get(sig, False)   # False: not seen yet
         if program:
             out = program.step(arrays, program.params)
@@ -652,6 +656,8 @@ class Compiled:
             loss, aux = _split(self.fn(*inputs))
         if id(loss) not in rec.slot or any(id(a) not in rec.slot for a in aux):
             rec.problem = "what it returns was not computed by gates from its inputs"
+        elif len({str(t.device) for t in rec.keep}) > 1:
+            rec.problem = "it moves tensors between devices (.to() inside the step); the replay runs on one device"
         seen, entry_at = {}, {e.out: e for e in rec.entries}
 
         def observe(node, g, grads):   # which gradients flowed, with which shapes: the program's backward

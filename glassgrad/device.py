@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterable, Iterator, Union
 import numpy
 
 __all__ = ["Device", "DeviceLike", "device", "Backend", "register_backend", "registered_backend", "backend_for",
-           "array_module", "device_of", "to_device", "to_host", "as_array", "is_device_array", "check_same_device",
-           "add_at", "creating_on", "on_device_of"]
+           "array_module", "device_of", "to_device", "to_host", "as_array", "is_device_array", "writable",
+           "check_same_device", "add_at", "creating_on", "on_device_of"]
 
 _TYPES = ("cpu", "cuda")
 _SPEC_FORMS = "'cpu', 'cuda', 'cuda:N' (N a GPU index ≥ 0) or a gg.Device"
@@ -237,6 +237,12 @@ def as_array(value: Any) -> Any:
     if backend is None:
         return numpy.asarray(value)
     return value if isinstance(value, backend.array_type) else value.data     # a tensor: its array
+
+
+def writable(array: Any) -> bool:
+    """Whether ``array`` may be written in place: NumPy's ``flags.writeable``; a GPU array always may (CuPy's flags
+    have no ``writeable``)."""
+    return bool(getattr(array.flags, "writeable", True))
 
 
 def device_of(array: Any) -> Device:

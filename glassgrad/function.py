@@ -63,13 +63,16 @@ class Function:
 
     @staticmethod
     def forward(ctx: Context, *args: Any, **kwargs: Any) -> ndarray:
+        """Compute the output array from the input arrays; save what backward needs on ``ctx``."""
         raise NotImplementedError("a Function subclass defines forward(ctx, *inputs)")
 
     @staticmethod
     def backward(ctx: Context, g: ndarray) -> ndarray | tuple[ndarray | None, ...]:
+        """The gradient of each input (None for one without) given ``g``, the output's gradient."""
         raise NotImplementedError("a Function subclass defines backward(ctx, g)")
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
+        """Run this function as a gate on tensors (or arrays): records it for backward."""
         ctx = Context(tuple(isinstance(a, Tensor) and a.requires_grad for a in args))
         return engine.apply(_FunctionGate(cls, ctx), args, kwargs)

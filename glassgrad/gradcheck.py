@@ -5,6 +5,9 @@
 Two forward passes per entry, so it is only for checking: backprop gets every entry from one backward
 pass. ``gradcheck`` compares the two on a function you give it and names the worst entries when they
 disagree; ``numerical_grad`` gives the centred differences themselves, for teaching.
+
+Inputs on a GPU (``device="cuda"`` tensors or arrays): the function and its backward run there, the
+differences and the comparison are made on the host in float64.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from typing import Callable, Sequence
 from glassgrad import engine
 from glassgrad._backend import ndarray, xp
 from glassgrad.checks import check_number
+from glassgrad.device import CPU, Device, array_module, device_of, to_device, to_host
 from glassgrad.ops import concatenate, reshape
 from glassgrad.tensor import Tensor, TensorLike, _to_array
 
@@ -65,8 +69,10 @@ class GradcheckReport:
         return "\n".join(lines)
 
 
-def _prepare(inputs: Sequence[TensorLike], eps: float, who: str = "gradcheck") -> tuple[list[ndarray], list[int]]:
-    """The inputs as arrays, and which of them to differentiate (floats; tensors only if they ask).
+def _prepare(inputs: Sequence[TensorLike], eps: float,
+             who: str = "gradcheck") -> tuple[list[ndarray], list[int], Device]:
+    """The inputs as host arrays, which of them to differentiate (floats; tensors only if they ask), and the
+    device they came from: the function runs there, the differences are taken on the host.
 
     Refuses, before evaluating anything, what would make the comparison meaningless: a step ``eps`` that is
     not a positive finite number, no input to differentiate (a check of nothing would pass), and NaN or
@@ -76,6 +82,9 @@ def _prepare(inputs: Sequence[TensorLike], eps: float, who: str = "gradcheck") -
     if isinstance(inputs, (Tensor, ndarray)) or not isinstance(inputs, (list, tuple)):
         inputs = (inputs,)
     arrays = [_to_array(a, copy=True) for a in inputs]
+    found = [device_of(a) for a in arrays if type(a) is not ndarray]
+    device = found[0] if found else CPU
+    arrays = [to_host(a) for a in arrays]
     asked = [i for i, a in enumerate(inputs) if isinstance(a, Tensor) and a.requires_grad]
     wrt = asked or [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
     if not wrt:
@@ -91,7 +100,7 @@ def _prepare(inputs: Sequence[TensorLike], eps: float, who: str = "gradcheck") -
     if low:
         warnings.warn(f"gradcheck: inputs of dtype {low[0]}; centred differences need float64 to be "
                       "accurate, so expect false alarms", stacklevel=3)
-    return arrays, wrt
+    return arrays, wrt, device
 
 
 def _output(out, who: str = "gradcheck") -> Tensor:
@@ -101,15 +110,17 @@ def _output(out, who: str = "gradcheck") -> Tensor:
     return out
 
 
-def _evaluate(f: Callable, arrays: list[ndarray]) -> ndarray:
+def _evaluate(f: Callable, arrays: list[ndarray], device: Device = CPU) -> ndarray:
+    """f at the host arrays, run on ``device``; the value back on the host in float64."""
     with engine.no_grad():
-        out = f(*[Tensor(a) for a in arrays])
-    return xp.array(out.data if isinstance(out, Tensor) else out, dtype=xp.float64)
+        out = f(*[Tensor(to_device(a, device)) for a in arrays])
+    return xp.array(to_host(out.data if isinstance(out, Tensor) else out), dtype=xp.float64)
 
 
-def _backprop(f: Callable, arrays: list[ndarray], wrt: list[int]):
-    """f's output tensor and a function giving the gradients of ⟨g, out⟩ for the inputs in wrt."""
-    tensors = [Tensor(a, requires_grad=i in wrt) for i, a in enumerate(arrays)]
+def _backprop(f: Callable, arrays: list[ndarray], wrt: list[int], device: Device = CPU):
+    """f's output tensor (run on ``device``) and a function giving the gradients of ⟨g, out⟩ for the inputs in
+    wrt, on the host."""
+    tensors = [Tensor(to_device(a, device), requires_grad=i in wrt) for i, a in enumerate(arrays)]
     with engine.enable_grad():
         out = f(*tensors)
     _output(out)
@@ -117,9 +128,9 @@ def _backprop(f: Callable, arrays: list[ndarray], wrt: list[int]):
     def grads(g: ndarray) -> list[ndarray]:
         if not out.requires_grad:
             return [xp.zeros_like(arrays[i]) for i in wrt]
-        got = engine.backward(out, g.astype(out.dtype).reshape(out.shape), retain_graph=True,
+        got = engine.backward(out, to_device(g.astype(out.dtype).reshape(out.shape), device), retain_graph=True,
                               inputs=[tensors[i] for i in wrt])
-        return [xp.zeros_like(arrays[i]) if gi is None else xp.asarray(gi, dtype=xp.float64)
+        return [xp.zeros_like(arrays[i]) if gi is None else xp.asarray(to_host(gi), dtype=xp.float64)
                 for i, gi in zip(wrt, got)]
 
     return out, grads
@@ -127,24 +138,24 @@ def _backprop(f: Callable, arrays: list[ndarray], wrt: list[int]):
 
 def numerical_grad(f: Callable, inputs: Sequence[TensorLike], eps: float = 1e-6) -> list[ndarray]:
     """Centred-difference gradients of a scalar function, one array per input (for teaching and checks)."""
-    arrays, wrt = _prepare(inputs, eps, "numerical_grad")
+    arrays, wrt, device = _prepare(inputs, eps, "numerical_grad")
     result = []
     for k in wrt:
         grad = xp.zeros(arrays[k].shape, dtype=xp.float64)
         for idx in xp.ndindex(arrays[k].shape):
-            grad[idx] = _difference(f, arrays, k, idx, eps).item()
+            grad[idx] = _difference(f, arrays, k, idx, eps, device).item()
         result.append(grad)
     return result
 
 
-def _difference(f, arrays, k, idx, eps) -> ndarray:
-    """(f(x + ε e_idx) − f(x − ε e_idx)) / 2ε for entry idx of input k."""
+def _difference(f, arrays, k, idx, eps, device: Device = CPU) -> ndarray:
+    """(f(x + ε e_idx) − f(x − ε e_idx)) / 2ε for entry idx of input k (the host arrays; f runs on ``device``)."""
     x = arrays[k]
     saved = x[idx].copy()
     x[idx] = saved + eps
-    plus = _evaluate(f, arrays)
+    plus = _evaluate(f, arrays, device)
     x[idx] = saved - eps
-    minus = _evaluate(f, arrays)
+    minus = _evaluate(f, arrays, device)
     x[idx] = saved
     return (plus - minus) / (2 * eps)
 
@@ -166,8 +177,8 @@ def gradcheck(f: Callable, inputs: Sequence[TensorLike], eps: float = 1e-6, atol
         raise ValueError(f"gradcheck: mode must be 'full' or 'fast', not {mode!r}")
     check_number("gradcheck atol", atol)
     check_number("gradcheck rtol", rtol)
-    arrays, wrt = _prepare(inputs, eps)
-    out, grads = _backprop(f, arrays, wrt)
+    arrays, wrt, device = _prepare(inputs, eps)
+    out, grads = _backprop(f, arrays, wrt, device)
     close = lambda n, a: abs(n - a) <= atol + rtol * abs(n)  # noqa: E731
     mismatches, checked = [], 0
     if mode == "full":
@@ -178,7 +189,7 @@ def gradcheck(f: Callable, inputs: Sequence[TensorLike], eps: float = 1e-6, atol
             analytical.append((j, grads(g)))
         for pos, k in enumerate(wrt):            # two forward passes per input entry: columns of J
             for idx in xp.ndindex(arrays[k].shape):
-                column = _difference(f, arrays, k, idx, eps)
+                column = _difference(f, arrays, k, idx, eps, device)
                 for j, rows in analytical:
                     n, a = float(column[j]), float(rows[pos][idx])
                     checked += 1
@@ -191,7 +202,7 @@ def gradcheck(f: Callable, inputs: Sequence[TensorLike], eps: float = 1e-6, atol
         a = sum(float(xp.sum(gk * directions[k])) for k, gk in zip(wrt, grads(v)))
         shifted = [[x + s * eps * directions[i] if i in directions else x for i, x in enumerate(arrays)]
                    for s in (1, -1)]
-        n = float(xp.sum(v * (_evaluate(f, shifted[0]) - _evaluate(f, shifted[1])))) / (2 * eps)
+        n = float(xp.sum(v * (_evaluate(f, shifted[0], device) - _evaluate(f, shifted[1], device)))) / (2 * eps)
         checked = 1
         if not close(n, a):
             mismatches.append(Mismatch(-1, ("random direction",), None, n, a))
@@ -200,7 +211,7 @@ def gradcheck(f: Callable, inputs: Sequence[TensorLike], eps: float = 1e-6, atol
         return True
     if localize:
         from glassgrad.localize import localize as localize_gates
-        tensors = [Tensor(a, requires_grad=i in wrt) for i, a in enumerate(arrays)]
+        tensors = [Tensor(to_device(a, device), requires_grad=i in wrt) for i, a in enumerate(arrays)]
         report.localization = localize_gates(lambda: f(*tensors), eps=eps, seed=seed)
     if raise_exception:
         raise GradcheckError(str(report))
@@ -210,9 +221,9 @@ def gradcheck(f: Callable, inputs: Sequence[TensorLike], eps: float = 1e-6, atol
 def gradgradcheck(f: Callable, inputs: Sequence[TensorLike], eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
                   mode: str = "full", seed: int = 0, raise_exception: bool = True) -> bool | GradcheckReport:
     """Check second derivatives: gradcheck of x ↦ ∂⟨v, f(x)⟩/∂x (built with create_graph) for a random v."""
-    arrays, wrt = _prepare(inputs, eps, "gradgradcheck")
+    arrays, wrt, device = _prepare(inputs, eps, "gradgradcheck")
     with engine.no_grad():
-        shape = _output(f(*[Tensor(a) for a in arrays]), "gradgradcheck").shape
+        shape = _output(f(*[Tensor(to_device(a, device)) for a in arrays]), "gradgradcheck").shape
     v = xp.random.default_rng(seed).standard_normal(shape)
 
     def first_derivative(*xs):
@@ -221,10 +232,12 @@ def gradgradcheck(f: Callable, inputs: Sequence[TensorLike], eps: float = 1e-6, 
                   for i, x in enumerate(xs)]
         with engine.enable_grad():
             out = f(*leaves)
-            got = engine.backward(out, Tensor(v.astype(out.dtype)), create_graph=True,
+            got = engine.backward(out, Tensor(to_device(v.astype(out.dtype), device)), create_graph=True,
                                   inputs=[leaves[i] for i in wrt])
-            return concatenate([reshape(gi if gi is not None else Tensor(xp.zeros(leaves[i].shape)), (-1,))
+            return concatenate([reshape(gi if gi is not None else
+                                        Tensor(array_module(leaves[i]).zeros(leaves[i].shape)), (-1,))
                                 for i, gi in zip(wrt, got)])
 
-    return gradcheck(first_derivative, [Tensor(a, requires_grad=i in wrt) for i, a in enumerate(arrays)],
+    return gradcheck(first_derivative, [Tensor(to_device(a, device), requires_grad=i in wrt)
+                                        for i, a in enumerate(arrays)],
                      eps=eps, atol=atol, rtol=rtol, mode=mode, seed=seed, raise_exception=raise_exception)

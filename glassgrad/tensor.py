@@ -104,10 +104,12 @@ class Tensor:
     # ---- gradient bookkeeping -------------------------------------------------------------------
     @property
     def requires_grad(self) -> bool:
+        """Whether gates record this tensor's uses, so backward can reach it (floating tensors only)."""
         return self._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
+        """Whether gates record this tensor's uses, so backward can reach it (floating tensors only)."""
         if value and self.data.dtype.kind != "f":
             raise TypeError(f"only floating tensors can require gradients, not {self.data.dtype}; "
                             f"convert first, e.g. t.astype(gg.float32)")
@@ -116,11 +118,13 @@ class Tensor:
         self._requires_grad = bool(value)
 
     def requires_grad_(self, value: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place and return this tensor."""
         self.requires_grad = value
         return self
 
     @property
     def is_leaf(self) -> bool:
+        """True for a tensor that no gate made (a leaf of the graph)."""
         return self.grad_fn is None
 
     def backward(self, grad: TensorLike | None = None, retain_graph: bool = False, create_graph: bool = False) -> None:
@@ -243,19 +247,23 @@ class Tensor:
         return self.data.item()
 
     def tolist(self) -> list[Any] | float | int | bool:
+        """The values as (nested lists of) Python numbers."""
         _value_read(self)
         return self.data.tolist()
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The length of each axis."""
         return self.data.shape
 
     @property
     def dtype(self) -> xp.dtype[Any]:
+        """The dtype of the values (a NumPy dtype)."""
         return self.data.dtype
 
     @property
     def ndim(self) -> int:
+        """The number of axes."""
         return self.data.ndim
 
     def size(self, dim: int | None = None) -> tuple[int, ...] | int:
@@ -272,6 +280,7 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:
+        """The transpose: the axes in reverse order."""
         return _ops.transpose(self)
 
     def __len__(self) -> int:
@@ -339,7 +348,6 @@ class Tensor:
     def __and__(self, other: TensorLike) -> Tensor: return _ops.logical_and(self, other)
     def __or__(self, other: TensorLike) -> Tensor: return _ops.logical_or(self, other)
     def __invert__(self) -> Tensor: return _ops.logical_not(self)
-
     def __getitem__(self, index: Index) -> Tensor: return _ops.getitem(self, index)
 
     def __setitem__(self, index: Index, value: TensorLike) -> None:
@@ -353,82 +361,265 @@ class Tensor:
         self.data[index] = value
 
     # ---- gates as methods (the functions live in glassgrad.ops) ---------------------------------
-    def exp(self) -> Tensor: return _apply(_gate["exp"], (self,), {})
-    def log(self) -> Tensor: return _apply(_gate["log"], (self,), {})
-    def sqrt(self) -> Tensor: return _ops.sqrt(self)
-    def abs(self) -> Tensor: return _ops.abs(self)
-    def reciprocal(self) -> Tensor: return _ops.reciprocal(self)
-    def tanh(self) -> Tensor: return _apply(_gate["tanh"], (self,), {})
-    def sigmoid(self) -> Tensor: return _apply(_gate["sigmoid"], (self,), {})
-    def relu(self) -> Tensor: return _apply(_gate["relu"], (self,), {})
-    def pow(self, exponent: TensorLike) -> Tensor: return _ops.pow(self, exponent)
-    def neg(self) -> Tensor: return _ops.neg(self)
-    def sign(self) -> Tensor: return _ops.sign(self)
-    def maximum(self, other: TensorLike) -> Tensor: return _ops.maximum(self, other)
-    def minimum(self, other: TensorLike) -> Tensor: return _ops.minimum(self, other)
+    def exp(self) -> Tensor:
+        """``gg.exp`` of this tensor: e^x."""
+        return _apply(_gate["exp"], (self,), {})
+
+    def log(self) -> Tensor:
+        """``gg.log`` of this tensor: Natural logarithm."""
+        return _apply(_gate["log"], (self,), {})
+
+    def sqrt(self) -> Tensor:
+        """``gg.sqrt`` of this tensor: √x."""
+        return _ops.sqrt(self)
+
+    def abs(self) -> Tensor:
+        """``gg.abs`` of this tensor: |x|."""
+        return _ops.abs(self)
+
+    def reciprocal(self) -> Tensor:
+        """``gg.reciprocal`` of this tensor: 1/x."""
+        return _ops.reciprocal(self)
+
+    def tanh(self) -> Tensor:
+        """``gg.tanh`` of this tensor: Hyperbolic tangent."""
+        return _apply(_gate["tanh"], (self,), {})
+
+    def sigmoid(self) -> Tensor:
+        """``gg.sigmoid`` of this tensor: σ(x) = 1 / (1 + e^−x)."""
+        return _apply(_gate["sigmoid"], (self,), {})
+
+    def relu(self) -> Tensor:
+        """``gg.relu`` of this tensor: max(x, 0)."""
+        return _apply(_gate["relu"], (self,), {})
+
+    def pow(self, exponent: TensorLike) -> Tensor:
+        """``gg.pow`` of this tensor: x ** y for a tensor or number exponent."""
+        return _ops.pow(self, exponent)
+
+    def neg(self) -> Tensor:
+        """``gg.neg`` of this tensor: −x."""
+        return _ops.neg(self)
+
+    def sign(self) -> Tensor:
+        """``gg.sign`` of this tensor: −1, 0 or 1."""
+        return _ops.sign(self)
+
+    def maximum(self, other: TensorLike) -> Tensor:
+        """``gg.maximum`` of this tensor: Elementwise max."""
+        return _ops.maximum(self, other)
+
+    def minimum(self, other: TensorLike) -> Tensor:
+        """``gg.minimum`` of this tensor: Elementwise min."""
+        return _ops.minimum(self, other)
+
     def clip(self, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
+        """``gg.clip`` of this tensor: Limit x to [lo, hi]."""
         return _ops.clip(self, min, max)
     clamp = clip
 
-    def sin(self) -> Tensor: return _ops.sin(self)
-    def cos(self) -> Tensor: return _ops.cos(self)
-    def tan(self) -> Tensor: return _ops.tan(self)
-    def sinh(self) -> Tensor: return _ops.sinh(self)
-    def cosh(self) -> Tensor: return _ops.cosh(self)
-    def arcsin(self) -> Tensor: return _ops.arcsin(self)
-    def arccos(self) -> Tensor: return _ops.arccos(self)
-    def arctan(self) -> Tensor: return _ops.arctan(self)
+    def sin(self) -> Tensor:
+        """``gg.sin`` of this tensor: sin x."""
+        return _ops.sin(self)
+
+    def cos(self) -> Tensor:
+        """``gg.cos`` of this tensor: cos x."""
+        return _ops.cos(self)
+
+    def tan(self) -> Tensor:
+        """``gg.tan`` of this tensor: tan x."""
+        return _ops.tan(self)
+
+    def sinh(self) -> Tensor:
+        """``gg.sinh`` of this tensor: sinh x."""
+        return _ops.sinh(self)
+
+    def cosh(self) -> Tensor:
+        """``gg.cosh`` of this tensor: cosh x."""
+        return _ops.cosh(self)
+
+    def arcsin(self) -> Tensor:
+        """``gg.arcsin`` of this tensor: arcsin x on [−1, 1]."""
+        return _ops.arcsin(self)
+
+    def arccos(self) -> Tensor:
+        """``gg.arccos`` of this tensor: arccos x on [−1, 1]."""
+        return _ops.arccos(self)
+
+    def arctan(self) -> Tensor:
+        """``gg.arctan`` of this tensor: arctan x."""
+        return _ops.arctan(self)
     asin, acos, atan = arcsin, arccos, arctan
-    def log1p(self) -> Tensor: return _ops.log1p(self)
-    def expm1(self) -> Tensor: return _ops.expm1(self)
-    def log2(self) -> Tensor: return _ops.log2(self)
-    def log10(self) -> Tensor: return _ops.log10(self)
-    def exp2(self) -> Tensor: return _ops.exp2(self)
-    def square(self) -> Tensor: return _ops.square(self)
-    def floor(self) -> Tensor: return _ops.floor(self)
-    def ceil(self) -> Tensor: return _ops.ceil(self)
-    def trunc(self) -> Tensor: return _ops.trunc(self)
-    def round(self, decimals: int = 0) -> Tensor: return _ops.round(self, decimals=decimals)
+
+    def log1p(self) -> Tensor:
+        """``gg.log1p`` of this tensor: log(1 + x), accurate for small x."""
+        return _ops.log1p(self)
+
+    def expm1(self) -> Tensor:
+        """``gg.expm1`` of this tensor: e^x − 1, accurate for small x."""
+        return _ops.expm1(self)
+
+    def log2(self) -> Tensor:
+        """``gg.log2`` of this tensor: log₂ x."""
+        return _ops.log2(self)
+
+    def log10(self) -> Tensor:
+        """``gg.log10`` of this tensor: log₁₀ x."""
+        return _ops.log10(self)
+
+    def exp2(self) -> Tensor:
+        """``gg.exp2`` of this tensor: 2^x."""
+        return _ops.exp2(self)
+
+    def square(self) -> Tensor:
+        """``gg.square`` of this tensor: x²."""
+        return _ops.square(self)
+
+    def floor(self) -> Tensor:
+        """``gg.floor`` of this tensor: ⌊x⌋."""
+        return _ops.floor(self)
+
+    def ceil(self) -> Tensor:
+        """``gg.ceil`` of this tensor: ⌈x⌉."""
+        return _ops.ceil(self)
+
+    def trunc(self) -> Tensor:
+        """``gg.trunc`` of this tensor: x rounded toward 0."""
+        return _ops.trunc(self)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        """``gg.round`` of this tensor: x rounded to ``decimals`` places, halves to even."""
+        return _ops.round(self, decimals=decimals)
+
     def nan_to_num(self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
+        """``gg.nan_to_num`` of this tensor: NaN → nan, ±∞ → posinf/neginf (the dtype's extremes when None)."""
         return _ops.nan_to_num(self, nan=nan, posinf=posinf, neginf=neginf)
-    def cumsum(self, *args: Axis, **kwargs: Axis) -> Tensor: return _ops.cumsum(self, *args, **kwargs)
-    def cumprod(self, *args: Axis, **kwargs: Axis) -> Tensor: return _ops.cumprod(self, *args, **kwargs)
+
+    def cumsum(self, *args: Axis, **kwargs: Axis) -> Tensor:
+        """``gg.cumsum`` of this tensor: Running sum along axis (of the flattened x when None, as NumPy)."""
+        return _ops.cumsum(self, *args, **kwargs)
+
+    def cumprod(self, *args: Axis, **kwargs: Axis) -> Tensor:
+        """``gg.cumprod`` of this tensor: Running product along axis (flattened when None)."""
+        return _ops.cumprod(self, *args, **kwargs)
+
     def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """``gg.diagonal`` of this tensor: ``np.diagonal``: the entries a[…, i, i + offset, …] along axis1 and axis2, as
+        a new last axis."""
         return _ops.diagonal(self, offset, axis1, axis2)
+
     def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """``gg.trace`` of this tensor: ``np.trace``: the sum of the diagonal (of each matrix along axis1, axis2)."""
         return _ops.trace(self, offset, axis1, axis2)
-    def ravel(self) -> Tensor: return _ops.ravel(self)
-    def flip(self, axis: Axis = None) -> Tensor: return _ops.flip(self, axis)
-    def roll(self, shift: int | Sequence[int], axis: Axis = None) -> Tensor: return _ops.roll(self, shift, axis)
-    def tile(self, reps: int | Sequence[int]) -> Tensor: return _ops.tile(self, reps)
-    def take(self, indices: TensorLike, axis: int | None = None) -> Tensor: return _ops.take(self, indices, axis)
+
+    def ravel(self) -> Tensor:
+        """``gg.ravel`` of this tensor: ``np.ravel``: x as one axis (a reshape)."""
+        return _ops.ravel(self)
+
+    def flip(self, axis: Axis = None) -> Tensor:
+        """``gg.flip`` of this tensor: ``np.flip``: the order of entries reversed along axis (every axis when None)."""
+        return _ops.flip(self, axis)
+
+    def roll(self, shift: int | Sequence[int], axis: Axis = None) -> Tensor:
+        """``gg.roll`` of this tensor: ``np.roll``: entries shifted along axis, those falling off the end coming back at
+        the start."""
+        return _ops.roll(self, shift, axis)
+
+    def tile(self, reps: int | Sequence[int]) -> Tensor:
+        """``gg.tile`` of this tensor: ``np.tile``: x repeated ``reps`` times along each axis."""
+        return _ops.tile(self, reps)
+
+    def take(self, indices: TensorLike, axis: int | None = None) -> Tensor:
+        """``gg.take`` of this tensor: ``np.take``: the entries at ``indices`` along axis (of the flattened x when
+        None)."""
+        return _ops.take(self, indices, axis)
 
     # NumPy's axis= / keepdims= / ddof=, or PyTorch's dim= / keepdim= / correction= (glassgrad/ops/spelling.py)
-    def sum(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.sum(self, *args, **kwargs)
-    def mean(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.mean(self, *args, **kwargs)
-    def max(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.max(self, *args, **kwargs)
-    def min(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.min(self, *args, **kwargs)
-    def amax(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.amax(self, *args, **kwargs)
-    def amin(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.amin(self, *args, **kwargs)
-    def prod(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.prod(self, *args, **kwargs)
-    def var(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.var(self, *args, **kwargs)
-    def std(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.std(self, *args, **kwargs)
-    def logsumexp(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor:
-        return _ops.logsumexp(self, *args, **kwargs)
-    def softmax(self, *args: int, **kwargs: int) -> Tensor: return _ops.softmax(self, *args, **kwargs)
-    def log_softmax(self, *args: int, **kwargs: int) -> Tensor: return _ops.log_softmax(self, *args, **kwargs)
-    def argmax(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.argmax(self, *args, **kwargs)
-    def argmin(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor: return _ops.argmin(self, *args, **kwargs)
+    def sum(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor:
+        """``gg.sum`` of this tensor: Σ over axis (all axes when None). NumPy's axis=/keepdims= or PyTorch's
+        dim=/keepdim=."""
+        return _ops.sum(self, *args, **kwargs)
 
-    def matmul(self, other: TensorLike) -> Tensor: return _ops.matmul(self, other)
-    def dot(self, other: TensorLike) -> Tensor: return _ops.dot(self, other)
+    def mean(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor:
+        """``gg.mean`` of this tensor: Mean over axis (all axes when None). NumPy's axis=/keepdims= or PyTorch's
+        dim=/keepdim=."""
+        return _ops.mean(self, *args, **kwargs)
+
+    def max(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor:
+        """``gg.max`` of this tensor: Largest entry over axis (NumPy's amax; no indices). NumPy's axis=/keepdims= or
+        PyTorch's dim=/keepdim=."""
+        return _ops.max(self, *args, **kwargs)
+
+    def min(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor:
+        """``gg.min`` of this tensor: Smallest entry over axis (NumPy's amin; no indices). NumPy's axis=/keepdims= or
+        PyTorch's dim=/keepdim=."""
+        return _ops.min(self, *args, **kwargs)
+
+    def amax(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor:
+        """``gg.amax`` of this tensor: Largest entry over axis (NumPy's amax; no indices). NumPy's axis=/keepdims= or
+        PyTorch's dim=/keepdim=."""
+        return _ops.amax(self, *args, **kwargs)
+
+    def amin(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor:
+        """``gg.amin`` of this tensor: Smallest entry over axis (NumPy's amin; no indices). NumPy's axis=/keepdims= or
+        PyTorch's dim=/keepdim=."""
+        return _ops.amin(self, *args, **kwargs)
+
+    def prod(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor:
+        """``gg.prod`` of this tensor: Product of entries over axis. NumPy's axis=/keepdims= or PyTorch's
+        dim=/keepdim=."""
+        return _ops.prod(self, *args, **kwargs)
+
+    def var(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor:
+        """``gg.var`` of this tensor: Variance over axis; ddof=0 by default, as NumPy (PyTorch's default is 1). NumPy's
+        axis=/keepdims= or PyTorch's dim=/keepdim=."""
+        return _ops.var(self, *args, **kwargs)
+
+    def std(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor:
+        """``gg.std`` of this tensor: Standard deviation over axis; ddof=0 by default, as NumPy. NumPy's axis=/keepdims=
+        or PyTorch's dim=/keepdim=."""
+        return _ops.std(self, *args, **kwargs)
+
+    def logsumexp(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor:
+        """``gg.logsumexp`` of this tensor: log Σ e^x over axis, stable for large |x| (the maximum is taken out first).
+        NumPy's axis=/keepdims= or PyTorch's dim=/keepdim=."""
+        return _ops.logsumexp(self, *args, **kwargs)
+
+    def softmax(self, *args: int, **kwargs: int) -> Tensor:
+        """``gg.softmax`` of this tensor: e^x / Σ e^x along axis, stable for large |x|."""
+        return _ops.softmax(self, *args, **kwargs)
+
+    def log_softmax(self, *args: int, **kwargs: int) -> Tensor:
+        """``gg.log_softmax`` of this tensor: x − logsumexp(x) along axis, stable for large |x|."""
+        return _ops.log_softmax(self, *args, **kwargs)
+
+    def argmax(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor:
+        """``gg.argmax`` of this tensor: Index of the largest entry along axis (of the flattened array when None).
+        NumPy's axis=/keepdims= or PyTorch's dim=/keepdim=."""
+        return _ops.argmax(self, *args, **kwargs)
+
+    def argmin(self, *args: ReductionArg, **kwargs: ReductionArg) -> Tensor:
+        """``gg.argmin`` of this tensor: Index of the smallest entry along axis (of the flattened array when None).
+        NumPy's axis=/keepdims= or PyTorch's dim=/keepdim=."""
+        return _ops.argmin(self, *args, **kwargs)
+
+    def matmul(self, other: TensorLike) -> Tensor:
+        """``gg.matmul`` of this tensor: x @ y with NumPy's rules for 1-d and batched operands."""
+        return _ops.matmul(self, other)
+
+    def dot(self, other: TensorLike) -> Tensor:
+        """``gg.dot`` of this tensor: ``np.dot``: the scalar, inner or matrix product, by the operands' dimensions."""
+        return _ops.dot(self, other)
 
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
+        """``gg.reshape`` of this tensor: The same entries in a new shape (one axis may be -1)."""
         return _ops.reshape(self, shape=shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
 
     view = reshape
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """``gg.flatten`` of this tensor: Fold axes ``start_dim`` … ``end_dim`` (both included) into one, as
+        ``torch.flatten``."""
         return _ops.flatten(self, start_dim, end_dim)
 
     def transpose(self, *axes: int | Sequence[int]) -> Tensor:
@@ -439,16 +630,34 @@ class Tensor:
         return _ops.transpose(self, axes=axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else (axes or None))
 
     def permute(self, *axes: int | Sequence[int]) -> Tensor:
+        """``gg.permute`` of this tensor: Reorder the axes, as ``torch.permute``: ``t.permute(1, 0)`` or ``t.permute((1,
+        0))``."""
         return _ops.transpose(self, axes=axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
 
-    def swapaxes(self, axis1: int, axis2: int) -> Tensor: return _ops.swapaxes(self, axis1=axis1, axis2=axis2)
-    def broadcast_to(self, shape: Sequence[int]) -> Tensor: return _ops.broadcast_to(self, shape=shape)
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        """``gg.swapaxes`` of this tensor: Exchange two axes."""
+        return _ops.swapaxes(self, axis1=axis1, axis2=axis2)
+
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+        """``gg.broadcast_to`` of this tensor: x broadcast to shape (a read-only view when large)."""
+        return _ops.broadcast_to(self, shape=shape)
     expand = broadcast_to
-    def squeeze(self, *args: Axis, **kwargs: Axis) -> Tensor: return _ops.squeeze(self, *args, **kwargs)
-    def unsqueeze(self, *args: Axis, **kwargs: Axis) -> Tensor: return _ops.unsqueeze(self, *args, **kwargs)
+
+    def squeeze(self, *args: Axis, **kwargs: Axis) -> Tensor:
+        """``gg.squeeze`` of this tensor: Remove axes of length 1 (all of them when axis is None)."""
+        return _ops.squeeze(self, *args, **kwargs)
+
+    def unsqueeze(self, *args: Axis, **kwargs: Axis) -> Tensor:
+        """``gg.unsqueeze`` of this tensor: Insert an axis of length 1 at axis."""
+        return _ops.unsqueeze(self, *args, **kwargs)
+
     def split(self, indices_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
+        """``gg.split`` of this tensor: Split like ``np.split``: into equal sections, or at the given indices (a list of
+        tensors)."""
         return _ops.split(self, indices_or_sections, axis)
+
     def pad(self, pad_width: int | Sequence[int] | Sequence[Sequence[int]], value: float = 0.0) -> Tensor:
+        """``gg.pad`` of this tensor: Pad with a constant, pad_width one (before, after) pair per axis."""
         return _ops.pad(self, pad_width, value)
 
     def astype(self, dtype: DTypeLike) -> Tensor:
@@ -456,9 +665,11 @@ class Tensor:
         return _ops.astype(self, xp.dtype(dtype))
 
     def float(self) -> Tensor:
+        """A float32 copy (``astype(gg.float32)``)."""
         return self.astype(float32)
 
     def double(self) -> Tensor:
+        """A float64 copy (``astype(gg.float64)``)."""
         return self.astype(float64)
 
 
@@ -643,6 +854,7 @@ class Generator:
         self.manual_seed(seed)
 
     def manual_seed(self, seed: int | None) -> Generator:
+        """Restart from ``seed`` (None: fresh entropy); returns this generator."""
         self.seed = seed
         self._rng: xp.random.Generator | None = None
         return self
@@ -655,9 +867,11 @@ class Generator:
         return self._rng
 
     def get_state(self) -> dict[str, Any]:
+        """The bit generator's state, to save and restore with ``set_state``."""
         return dict(self.rng.bit_generator.state)
 
     def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a state that ``get_state`` returned."""
         self.rng.bit_generator.state = state
 
 

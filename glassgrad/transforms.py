@@ -109,7 +109,8 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
         watched = _watched(args)
         nested = watched or any(isinstance(args[i], Tensor) for i in nums)
         seed = xp.ones_like(out.data)
-        grads = _gradients(out, Tensor._make(seed) if nested else seed, [leaves[i] for i in nums], nested)
+        grads: Sequence[Any] = _gradients(out, Tensor._make(seed) if nested else seed, [leaves[i] for i in nums],
+                                          nested)
         grads = tuple(_like_input(gi, args[i], watched) for gi, i in zip(grads, nums))
         value = out if nested else out.data
         return ((value, aux) if has_aux else value), (grads[0] if isinstance(argnums, int) else grads)

@@ -38,7 +38,7 @@ import numpy as np
 import pytest
 
 import glassgrad as gg
-from glassgrad.device import Backend, register_backend, to_host
+from glassgrad.device import Backend, register_backend, to_device, to_host
 from glassgrad.tensor import Tensor
 
 N_DEVICES = 2
@@ -335,6 +335,14 @@ def on(device: str) -> contextlib.AbstractContextManager:
     if device == "cuda" and not gg.cuda.is_available():
         pytest.skip("no CUDA GPU here (gg.cuda.is_available() is False): the real-GPU case runs only on one")
     return contextlib.nullcontext()
+
+
+def at(constant: Any, t: Tensor) -> Any:
+    """A test case's constant (an array, or an index tuple holding arrays) on the device of the case's tensor
+    ``t``: gates never move arrays themselves, so a case built on the host moves its constants explicitly."""
+    if isinstance(constant, tuple):
+        return tuple(at(c, t) for c in constant)
+    return to_device(constant, t.device) if isinstance(constant, np.ndarray) else constant
 
 
 def host(value: Any) -> np.ndarray:

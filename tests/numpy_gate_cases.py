@@ -63,8 +63,8 @@ def gradcheck_cases(T) -> dict:
         return gg.linalg.solve, [a, b]
 
     def case_cholesky(data):
-        return (lambda x: gg.linalg.cholesky(x @ gg.swapaxes(x, -1, -2)
-                                             + 3 * gg.eye(x.shape[-1], dtype=x.dtype, device=x.device))), \
+        return (lambda x: gg.linalg.cholesky(x @ gg.swapaxes(x, -1, -2) +
+                                             3 * gg.eye(x.shape[-1], dtype=x.dtype, device=x.device))), \
             [well_conditioned(data, T)]
 
     def symmetric(pick):
@@ -171,7 +171,8 @@ def _t_sym(torch):
 
 def parity_cases(torch) -> list[tuple]:
     tl = torch.linalg
-    spd = (lambda x: x @ gg.swapaxes(x, -1, -2) + 3 * gg.eye(3, dtype=x.dtype, device=x.device), lambda x: x @ x.transpose(-1, -2) + 3 * torch.eye(3))
+    spd = (lambda x: x @ gg.swapaxes(x, -1, -2) + 3 * gg.eye(3, dtype=x.dtype, device=x.device),
+           lambda x: x @ x.transpose(-1, -2) + 3 * torch.eye(3))
     return [
         ("sign", "", gg.sign, torch.sign, [np.array([-1.5, 0.0, 2.0])]),
         ("sin", "", gg.sin, torch.sin, [((2, 3), "any")]),

@@ -152,3 +152,16 @@ def test_every_gate_parameter_is_annotated():
         if gaps:
             missing[name] = gaps
     assert not missing, f"gates whose forward leaves parameters unannotated: {missing}"
+
+
+def test_every_public_method_and_property_of_a_documented_class_has_a_docstring():
+    """The reference lists a class's public methods and properties (mkdocs.yml filters out ``_`` names,
+    dunders included) and leaves out those without a docstring: each needs its own."""
+    missing = []
+    for name, member in public_api(PUBLIC_MODULES):
+        function = member.fget if isinstance(member, property) else member
+        if function.__name__.startswith("_") or function.__qualname__ == function.__name__:
+            continue                                   # dunders; module-level functions (the test above)
+        if not (function.__doc__ or "").strip():
+            missing.append(name)
+    assert not missing, f"public methods and properties without a docstring: {missing}"

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import glassgrad as gg
+from glassgrad.ops import fused
 from devices import StandInArray, host, standin_registered
 from glassgrad.device import (
     CPU, Device, array_module, check_same_device, device_of, register_backend, registered_backend, to_device, to_host)
@@ -192,8 +193,8 @@ def test_to_is_differentiable_both_ways(cuda):
 
 def test_second_derivatives_through_to(cuda):
     x = gg.tensor([0.5, -1.0], dtype=gg.float64, requires_grad=True)
-    (g,) = gg.grad(lambda v: (v.cuda() ** 3).sum())(x), 
-    assert g.device == "cpu"
+    g = gg.grad(lambda v: (v.cuda() ** 3).sum())(x)
+    assert g.device == "cpu" and np.allclose(g.numpy(), [0.75, 3.0])
     hessian = gg.hessian(lambda v: (v.cuda() ** 3).sum().cpu())(x)
     assert np.allclose(host(hessian), np.diag([3.0, -6.0]))
 
@@ -291,3 +292,65 @@ def test_the_mismatch_check_runs_before_anything_is_recorded(cuda):
     with pytest.raises(RuntimeError):
         a + gg.tensor([1.0], device="cuda")
     assert a.grad is None and a.grad_fn is None
+
+
+# --------------------------------------------------------------------------------------------------
+# gg.compile on a device: buffers and constants made where the parameters are
+# --------------------------------------------------------------------------------------------------
+def _mlp_params(device):
+    rng = np.random.default_rng(0)
+    shapes = ((8, 5), (8,), (3, 8), (3,))
+    return [gg.tensor(0.3 * rng.standard_normal(s), dtype=gg.float32, device=device, requires_grad=True)
+            for s in shapes]
+
+
+def _mlp_loss(params, x, y):
+    """A 5-8-3 tanh network's cross-entropy, from the fused gates (nn's layers are tested on devices in nn's tests)."""
+    w1, b1, w2, b2 = params
+    return fused.cross_entropy(fused.linear(gg.tanh(fused.linear(x, w1, b1)), w2, b2), y)
+
+
+@pytest.mark.parametrize("with_optimizer", [False, True], ids=["forward+backward", "whole step"])
+def test_compile_replays_on_the_device_and_matches_eager_on_the_cpu(device, with_optimizer):
+    import warnings
+    rng = np.random.default_rng(1)
+    x_host, y_host = rng.standard_normal((6, 5)).astype(np.float32), rng.integers(0, 3, 6)
+    params, reference = _mlp_params(device), _mlp_params("cpu")
+    optimizer = gg.optim.SGD(params, lr=0.1) if with_optimizer else None
+    reference_optimizer = gg.optim.SGD(reference, lr=0.1)
+    compiled = gg.compile(lambda x, y: _mlp_loss(params, x, y), optimizer=optimizer)
+    x, y = gg.tensor(x_host, device=device), gg.tensor(y_host, device=device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                       # no fallback to eager
+        for _ in range(4):                                   # two recordings, then two replays
+            if not with_optimizer:
+                for p in params:
+                    p.grad = None
+            loss = compiled(x, y)
+            reference_optimizer.zero_grad()
+            expected = _mlp_loss(reference, gg.tensor(x_host), gg.tensor(y_host))
+            expected.backward()
+            if with_optimizer:
+                reference_optimizer.step()
+            assert loss.device == device
+            np.testing.assert_allclose(host(loss), expected.numpy(), rtol=1e-5, atol=1e-6)
+            for p, r in zip(params, reference):
+                assert p.device == device
+                if not with_optimizer:
+                    assert p.grad.device == device
+                    np.testing.assert_allclose(host(p.grad), r.grad.numpy(), rtol=1e-4, atol=1e-6)
+                np.testing.assert_allclose(host(p), r.numpy(), rtol=1e-5, atol=1e-6)
+    assert all(program is not None for program in compiled.programs.values()), compiled.reasons
+
+
+def test_compile_keeps_cpu_and_device_signatures_apart(cuda):
+    params = _mlp_params("cpu")
+    compiled = gg.compile(lambda x, y: _mlp_loss([p.to(x.device) for p in params], x, y), warn=False)
+    x, y = np.ones((2, 5), dtype=np.float32), np.array([0, 1])
+    for _ in range(3):
+        compiled(gg.tensor(x), gg.tensor(y))
+        on_gpu = compiled(gg.tensor(x, device="cuda"), gg.tensor(y, device="cuda"))
+    assert on_gpu.device == "cuda"
+    assert len(compiled.programs) == 2
+    eager = [sig for sig, program in compiled.programs.items() if program is None]
+    assert len(eager) == 1 and "between devices" in compiled.reasons[eager[0]]

@@ -247,6 +247,50 @@ def test_shared_subgraph_freed_by_one_root_raises_for_the_other():
         b.backward()
 
 
+def test_a_backward_that_stops_at_a_freed_graph_changes_no_grad():
+    x = f64([1.0, 2.0])
+    y = x.exp()
+    y.sum().backward()                       # frees y's node
+    before = x.grad.numpy().copy()
+    z = y * x
+    z.retain_grad()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        (z * 2).sum().backward()             # reaches x through z's node before y's freed node
+    np.testing.assert_array_equal(x.grad.numpy(), before)
+    assert z.grad is None
+
+
+def test_backward_order_is_topological_when_a_tensor_is_used_again_much_later():
+    """Newest node first: y's node waits until every consumer of y, however late it was made, has passed its
+    gradient down; y's gradient (retained) and x's are then the sums over all uses."""
+    x = f64([0.5, -1.0])
+    y = x.tanh()
+    y.retain_grad()
+    early = y * 3.0
+    middle = (early.exp() * x).sum()
+    late = (y * y).sum()                     # a second and third use of y, made last
+    (middle + late).backward()
+    t = np.tanh([0.5, -1.0])
+    dy = 3.0 * np.exp(3.0 * t) * np.array([0.5, -1.0]) + 2 * t
+    np.testing.assert_allclose(y.grad.numpy(), dy)
+    np.testing.assert_allclose(x.grad.numpy(), dy * (1 - t ** 2) + np.exp(3.0 * t))
+
+
+def test_grad_ready_fires_during_backward_as_soon_as_a_leaf_is_final():
+    """With an on_grad_ready hook, a leaf used only near the output gets its .grad (and the hook its call)
+    before backward reaches the nodes far from the output, as the distributed optimiser needs for overlap."""
+    w0, w1 = f64([1.0, 2.0]), f64(3.0)
+    x = gg.tensor(np.array([0.5, 0.25]))
+    events = []
+    hook = gg.hooks.Hook(on_grad_ready=lambda leaf: events.append(("ready", "w1" if leaf is w1 else "w0")),
+                         on_backward_step=lambda node, g, grads: events.append(("step", node.gate.name)))
+    with gg.hooks.installed(hook):
+        ((w0 * x).exp().sum() * w1).backward()
+    assert events.index(("ready", "w1")) < events.index(("step", "exp")) < events.index(("ready", "w0"))
+    assert events.count(("ready", "w1")) == 1 and events.count(("ready", "w0")) == 1
+    np.testing.assert_allclose(w1.grad.numpy(), np.exp([0.5, 0.5]).sum())
+
+
 # --------------------------------------------------------------------------------------------------
 # create_graph: gradients of gradients
 # --------------------------------------------------------------------------------------------------

@@ -65,6 +65,11 @@ def test_parameters_by_position_and_inputs_by_keyword_bind_as_python_would():
     np.testing.assert_array_equal(b.grad.numpy(), [2.0, 2.0])
     with pytest.raises(TypeError, match=r"sum\(\): .*keepdims"):
         gg.sum(x, 1, False, keepdims=True)
+    with pytest.raises(TypeError, match=r"sum\(\): too many positional arguments"):
+        gg.sum(x, 1, False, "one too many")
+    a = np.arange(6.0).reshape(1, 2, 3)             # VJPs call gates on arrays, parameters by position
+    np.testing.assert_array_equal(gg.swapaxes(a, 0, 2), np.swapaxes(a, 0, 2))
+    np.testing.assert_array_equal(gg.swapaxes(a, 0, axis2=2), np.swapaxes(a, 0, 2))
 
 
 def test_registration_checks_one_vjp_per_input():

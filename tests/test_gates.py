@@ -19,6 +19,7 @@ from hypothesis import given, settings
 
 import glassgrad as gg
 import numpy_gate_cases
+from devices import at
 from glassgrad.engine import GATES
 from glassgrad.ops import conv
 from glassgrad.ops import fused
@@ -169,7 +170,7 @@ def case_where(data):
     shapes = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=3, max_side=3))
     sc, sx, sy = shapes.input_shapes
     c = data.draw(hnp.arrays(np.bool_, sc))
-    return (lambda x, y: gg.where(c, x, y)), [arrays(data, sx), arrays(data, sy)]
+    return (lambda x, y: gg.where(at(c, x), x, y)), [arrays(data, sx), arrays(data, sy)]
 
 
 def case_pow(data):
@@ -293,7 +294,7 @@ def case_unindex(data):
     shape = data.draw(SHAPES)
     index = indices(data, shape)
     h = arrays(data, np.empty(shape)[index].shape)
-    return (lambda t: GATES["unindex"](t, index=index, shape=shape)), [h]
+    return (lambda t: GATES["unindex"](t, index=at(index, t), shape=shape)), [h]
 
 
 def case_pad(data):
@@ -384,12 +385,12 @@ def pool_routing(data):
 
 def case_max_pool2d_scatter(data):
     x, out, pool = pool_routing(data)
-    return (lambda g: conv.max_pool2d_scatter(g, x=x, out=out, **pool)), [arrays(data, out.shape)]
+    return (lambda g: conv.max_pool2d_scatter(g, x=at(x, g), out=at(out, g), **pool)), [arrays(data, out.shape)]
 
 
 def case_max_pool2d_gather(data):
     x, out, pool = pool_routing(data)
-    return (lambda h: conv.max_pool2d_gather(h, x=x, out=out, **pool)), [arrays(data, x.shape)]
+    return (lambda h: conv.max_pool2d_gather(h, x=at(x, h), out=at(out, h), **pool)), [arrays(data, x.shape)]
 
 
 def case_batch_norm(data):
@@ -511,13 +512,15 @@ def test_gradgradcheck(name, data):
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_gradcheck_fast_mode(name):
-    """The same cases in fast mode (one random direction), on the first drawn example."""
+def test_gradcheck_fast_mode(name, device):
+    """The same cases in fast mode (one random direction), on three drawn examples, on every device (the
+    function runs there, gradcheck takes the differences on the host)."""
     @settings(max_examples=3)
     @given(data=st.data())
     def run(data):
         f, inputs = CASES[name](data)
-        assert gg.gradcheck(f, inputs, eps=EPS.get(name, 1e-6), mode="fast") is True
+        on_device = [gg.tensor(a, device=device, requires_grad=a.dtype.kind == "f") for a in inputs]
+        assert gg.gradcheck(f, on_device, eps=EPS.get(name, 1e-6), mode="fast") is True
     run()
 
 

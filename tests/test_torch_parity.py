@@ -15,8 +15,7 @@ F = torch.nn.functional
 
 import glassgrad as gg  # noqa: E402
 import numpy_gate_cases  # noqa: E402
-from devices import host  # noqa: E402
-from glassgrad.device import to_device  # noqa: E402
+from devices import at, host  # noqa: E402
 from glassgrad.engine import GATES  # noqa: E402
 from glassgrad.ops import conv  # noqa: E402
 from glassgrad.ops import fused  # noqa: E402
@@ -144,11 +143,6 @@ def t_pool_gather(h):
 UNINDEX = GATES["unindex"]
 
 
-def at(constant: np.ndarray, t: gg.Tensor):
-    """A constant of a case on the device of the case's tensor ``t`` (gates never move arrays themselves)."""
-    return to_device(constant, t.device)
-
-
 IDX = np.array([0, 2, 2, 0, 0])
 ROWS, COLS = np.array([1, 1, 0]), np.array([2, 2, -1])
 MASK = np.array([[True, False, True, True], [False, False, True, False], [True, True, False, True]])
@@ -255,7 +249,8 @@ CASES = [
     ("getitem", "slices", lambda x: x[1:, ::2], lambda x: x[1:, ::2], [((3, 4), "any")]),
     ("getitem", "negative step", lambda x: x[::-1, 1], lambda x: torch.flip(x, [0])[:, 1], [((3, 4), "any")]),
     ("getitem", "repeated indices", lambda x: x[at(IDX, x)], lambda x: x[torch_index(IDX)], [((3, 2), "any")]),
-    ("getitem", "index pairs", lambda x: x[at(ROWS, x), at(COLS, x)], lambda x: x[torch_index((ROWS, COLS))], [((2, 4), "any")]),
+    ("getitem", "index pairs", lambda x: x[at(ROWS, x), at(COLS, x)], lambda x: x[torch_index((ROWS, COLS))],
+     [((2, 4), "any")]),
     ("getitem", "mask", lambda x: x[at(MASK, x)], lambda x: x[torch_index(MASK)], [((3, 4), "any")]),
     ("getitem", "int and None", lambda x: x[None, -1], lambda x: x[None, -1], [((3, 4), "any")]),
     ("unindex", "repeated", lambda h: UNINDEX(h, index=at(IDX, h), shape=(3, 2)), t_unindex(IDX, (3, 2)),
@@ -291,8 +286,8 @@ CASES = [
      lambda x: F.max_pool2d(x, 2), [POOL_X]),
     ("max_pool2d_scatter", "", lambda g: conv.max_pool2d_scatter(g, x=at(POOL_X, g), out=at(POOL_OUT, g), **POOL),
      t_pool_scatter, [(POOL_OUT.shape, "any")]),
-    ("max_pool2d_gather", "", lambda h: conv.max_pool2d_gather(h, x=at(POOL_X, h), out=at(POOL_OUT, h), **POOL), t_pool_gather,
-     [(POOL_X.shape, "any")]),
+    ("max_pool2d_gather", "", lambda h: conv.max_pool2d_gather(h, x=at(POOL_X, h), out=at(POOL_OUT, h), **POOL),
+     t_pool_gather, [(POOL_X.shape, "any")]),
     ("batch_norm", "(N, F)", lambda x, w, b: norm.batch_norm(x, w, b),
      lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [((5, 3), "any"), ((3,), "any"), ((3,), "any")]),
     ("batch_norm", "images", lambda x, w, b: norm.batch_norm(x, w, b, eps=0.1),

@@ -115,6 +115,7 @@ class Subset(Dataset):
         return self.dataset[self.indices[index]]
 
     def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The examples at ``indices`` of this subset, in one call to the dataset."""
         return _get_batch(self.dataset, self.indices[indices])
 
     def __repr__(self) -> str:

@@ -88,6 +88,7 @@ class SyncBatchNorm(_BatchNorm):
         self.world = world if world is not None else init()
 
     def forward(self, x: Tensor) -> Tensor:
+        """Batch normalisation with statistics over the whole global batch (every process's part)."""
         if not self.training:
             return super().forward(x)
         if x.ndim not in self.ndims or x.shape[1] != self.num_features:

@@ -89,6 +89,7 @@ class GraphEdge:
     shared: bool = False         # src feeds several gates: this edge carries only part of its gradient
 
     def label(self, reverse: bool) -> str:
+        """The edge's label: a summed broadcast, and in the reverse view the local derivative or shared gradient."""
         parts = [self.summed] if self.summed else []
         if reverse and self.local is not None:
             parts.append("× " + _short(self.local))
@@ -109,6 +110,7 @@ class GraphView:
     _uid: str = field(default="", repr=False)
 
     def node(self, node_id: str) -> GraphNode:
+        """The node with id ``node_id``."""
         return next(n for n in self.nodes if n.id == node_id)
 
     def inputs_of(self) -> dict[str, list[GraphEdge]]:

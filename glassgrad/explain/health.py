@@ -145,6 +145,7 @@ class LayerHealth:
 
     @property
     def speed(self) -> float:
+        """The layer's speed of learning, ‖δ^l‖ (= ``delta``)."""
         return self.delta
 
     @property
@@ -154,6 +155,7 @@ class LayerHealth:
 
     @property
     def label(self) -> str:
+        """The layer's title with its sizes and activation."""
         act = f", {self.activation.lower()}" if self.activation else ""
         return f"{self.title} ({self.fan_in}→{self.fan_out}{act})"
 
@@ -176,6 +178,7 @@ class HealthSnapshot:
         return format_health_table(self.layers, fmt) + "\n\n"[: 1 if fmt == "text" else 2] + footer
 
     def diagnose(self) -> list["Finding"]:
+        """The findings for this snapshot (``diagnose``)."""
         return diagnose(self.layers, self.batch_size)
 
 
@@ -497,6 +500,7 @@ class GradientHealth(Callback):
 
     # ---- fit's hooks ------------------------------------------------------------------------------
     def on_train_begin(self, state: TrainingState) -> None:
+        """Find the Linear layers and install the probe."""
         self.remove()
         self.layers = linear_layers(state.model)
         if not self.layers:      # nothing to watch (no Linear layers): record nothing, never get in the way
@@ -505,6 +509,7 @@ class GradientHealth(Callback):
         self._arm_if_due()
 
     def on_batch_end(self, state: TrainingState, logs: dict) -> None:
+        """Record a snapshot after every ``every``-th step."""
         self._count += 1
         if self._probe is not None and self._probe.armed:
             self._probe.armed = False
@@ -515,6 +520,7 @@ class GradientHealth(Callback):
         self._arm_if_due()
 
     def on_train_end(self, state: TrainingState) -> None:
+        """Remove the probe."""
         self.remove()
 
     def _arm_if_due(self) -> None:
@@ -533,10 +539,12 @@ class GradientHealth(Callback):
     # ---- reading the record -------------------------------------------------------------------------
     @property
     def steps(self) -> list[int]:
+        """The steps at which snapshots were taken."""
         return [s.step for s in self.snapshots]
 
     @property
     def layer_names(self) -> list[str]:
+        """The watched layers' module names."""
         layers = self.snapshots[0].layers if self.snapshots else self.layers
         return [layer.name for layer in layers]
 
@@ -548,11 +556,13 @@ class GradientHealth(Callback):
                 for i, name in enumerate(self.layer_names)}
 
     def latest(self) -> HealthSnapshot:
+        """The most recent snapshot."""
         if not self.snapshots:
             raise ValueError("GradientHealth: nothing recorded yet (run fit with this callback)")
         return self.snapshots[-1]
 
     def table(self, which: int = -1) -> str:
+        """The per-layer table of one snapshot (the latest by default)."""
         return self._at(which).table()
 
     def diagnose(self, which: int = -1) -> list[Finding]:

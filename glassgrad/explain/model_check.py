@@ -232,6 +232,7 @@ class CostRow:
 
     @property
     def speedup(self) -> float:
+        """How many times faster backprop was than the numerical gradient."""
         return self.numerical_seconds / max(self.backprop_seconds, 1e-12)
 
 

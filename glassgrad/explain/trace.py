@@ -355,6 +355,7 @@ class LayerTrace:
 
     @property
     def cost_symbol(self) -> str:
+        """The cost's symbol in this trace's notation (C, E_in, J …)."""
         return "E_in" if self.notation == "lfd" and self.n > 1 else Symbols(self.notation).cost
 
     def __str__(self) -> str:

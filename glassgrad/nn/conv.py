@@ -41,6 +41,7 @@ class Conv2d(Module):
             init.uniform_(self.bias, -bound, bound, generator=generator)
 
     def forward(self, x: Tensor) -> Tensor:
+        """The convolution of x (N, C, H, W) with this layer's weight and bias."""
         F._check_conv2d(self._name(), x, self.weight, self.bias, self.stride, self.padding)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
@@ -48,6 +49,7 @@ class Conv2d(Module):
         return f"{type(self).__name__}({self.extra_repr()})"
 
     def extra_repr(self) -> str:
+        """Channels, kernel size, stride and padding."""
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
         if self.stride != (1, 1):
             s += f", stride={self.stride}"
@@ -68,9 +70,11 @@ class MaxPool2d(Module):
         self.stride = self.kernel_size if stride is None else F._pair("MaxPool2d", "stride", stride, 1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """The maximum of each window of x (N, C, H, W)."""
         F._check_pool(f"{type(self).__name__}({self.extra_repr()})", x, self.kernel_size, self.stride)
         return F.max_pool2d(x, self.kernel_size, self.stride)
 
     def extra_repr(self) -> str:
+        """Kernel size and stride."""
         stride = f", stride={self.stride}" if self.stride != self.kernel_size else ""
         return f"kernel_size={self.kernel_size}{stride}"

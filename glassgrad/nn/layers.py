@@ -39,9 +39,11 @@ class Linear(Module):
             init.normal_(self.bias, generator=generator)
 
     def forward(self, x: Tensor) -> Tensor:
+        """z = x Wᵀ + b."""
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
+        """The feature counts (and bias=False without a bias)."""
         return f"{self.in_features}, {self.out_features}" + ("" if self.bias is not None else ", bias=False")
 
 
@@ -49,6 +51,7 @@ class Flatten(Module):
     """(N, d1, d2, …) → (N, d1·d2·…)."""
 
     def forward(self, x: Tensor) -> Tensor:
+        """x with every axis after the first folded into one."""
         return x.reshape(x.shape[0], -1)
 
 
@@ -62,9 +65,11 @@ class Dropout(Module):
         self.generator = generator
 
     def forward(self, x: Tensor) -> Tensor:
+        """x with entries dropped (and the rest scaled by 1/(1 − p)) while training; x in eval mode."""
         return F.dropout(x, self.p, self.training, self.generator)
 
     def extra_repr(self) -> str:
+        """The drop probability."""
         return f"p={self.p}"
 
 
@@ -73,6 +78,7 @@ class _Elementwise(Module):
     fn: Callable = staticmethod(F.identity)
 
     def forward(self, x: Tensor) -> Tensor:
+        """The activation applied entrywise."""
         return self.fn(x)
 
 
@@ -107,9 +113,11 @@ class LeakyReLU(Module):
         self.negative_slope = negative_slope
 
     def forward(self, x: Tensor) -> Tensor:
+        """``leaky_relu(x)`` with this layer's slope."""
         return F.leaky_relu(x, negative_slope=self.negative_slope)
 
     def extra_repr(self) -> str:
+        """The negative slope."""
         return f"negative_slope={self.negative_slope}"
 
 
@@ -120,9 +128,11 @@ class ELU(Module):
         self.alpha = alpha
 
     def forward(self, x: Tensor) -> Tensor:
+        """``elu(x)`` with this layer's alpha."""
         return F.elu(x, alpha=self.alpha)
 
     def extra_repr(self) -> str:
+        """The alpha."""
         return f"alpha={self.alpha}"
 
 
@@ -133,12 +143,14 @@ class Softmax(Module):
         self.axis = axis
 
     def forward(self, x: Tensor) -> Tensor:
+        """softmax of x along the layer's axis."""
         return F.softmax(x, axis=self.axis)
 
 
 class LogSoftmax(Softmax):
     """log softmax along ``axis``, computed as z − logsumexp(z) (stable for large z)."""
     def forward(self, x: Tensor) -> Tensor:
+        """log softmax of x along the layer's axis."""
         return F.log_softmax(x, axis=self.axis)
 
 
@@ -157,7 +169,9 @@ class Activation(Module):
         })
 
     def forward(self, x: Tensor) -> Tensor:
+        """f(x), differentiated with the given f'."""
         return self.gate.apply(x)
 
     def extra_repr(self) -> str:
+        """The activation's name."""
         return self.name

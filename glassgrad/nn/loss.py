@@ -16,6 +16,7 @@ class _Loss(Module):
         self.reduction = reduction
 
     def forward(self, prediction: Tensor, target: TensorLike) -> Tensor:
+        """The loss of ``prediction`` against ``target``, reduced as the loss was made."""
         return self.fn(prediction, target, reduction=self.reduction)
 
 
@@ -42,4 +43,5 @@ class QuadraticCost(Module):
     """The notes' ½‖a − y‖² averaged over the batch."""
 
     def forward(self, a: Tensor, y: TensorLike) -> Tensor:
+        """½‖a − y‖² averaged over the batch."""
         return F.quadratic_cost(a, y)

@@ -35,6 +35,7 @@ class Module:
         self._buffers: list[str] = []
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The module's computation; ``module(x)`` calls it."""
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -48,22 +49,27 @@ class Module:
             self._buffers.append(name)
 
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        """The direct sub-modules with their attribute names."""
         for name, value in vars(self).items():
             if isinstance(value, Module):
                 yield name, value
 
     def children(self) -> Iterator["Module"]:
+        """The direct sub-modules."""
         return (m for _, m in self.named_children())
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        """This module and every sub-module (depth first) with its dotted name."""
         yield prefix, self
         for name, child in self.named_children():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
     def modules(self) -> Iterator["Module"]:
+        """This module and every sub-module, depth first."""
         return (m for _, m in self.named_modules())
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """Every parameter with its dotted name, sub-modules' included."""
         for name, value in vars(self).items():
             full = f"{prefix}.{name}" if prefix else name
             if isinstance(value, Parameter):
@@ -72,9 +78,11 @@ class Module:
                 yield from value.named_parameters(full)
 
     def parameters(self) -> list[Parameter]:
+        """Every parameter, sub-modules' included, as a list."""
         return [p for _, p in self.named_parameters()]
 
     def num_parameters(self) -> int:
+        """The number of entries over all parameters."""
         return sum(p.numel() for p in self.parameters())
 
     def zero_grad(self) -> None:
@@ -184,6 +192,7 @@ class Module:
 
     # ---- display -------------------------------------------------------------------------------
     def extra_repr(self) -> str:
+        """The module's settings as shown inside its repr (empty by default)."""
         return ""
 
     def __repr__(self) -> str:
@@ -210,6 +219,7 @@ class Sequential(Module):
             setattr(self, str(i), layer)
 
     def forward(self, x: Any) -> Any:
+        """x through each module in order."""
         for layer in self.children():
             x = layer(x)
         return x

@@ -42,6 +42,7 @@ class _BatchNorm(Module):
         self.register_buffer("running_var", xp.ones(num_features, dtype))
 
     def forward(self, x: Tensor) -> Tensor:
+        """x normalised per feature: with the batch's statistics while training, the running ones in eval mode."""
         name = f"{type(self).__name__}({self.extra_repr()})"
         if x.ndim not in self.ndims:
             raise ShapeError(f"{name}: input must have shape {self.shapes}, not {x.shape}")
@@ -52,6 +53,7 @@ class _BatchNorm(Module):
                             training=self.training, momentum=self.momentum, eps=self.eps)
 
     def extra_repr(self) -> str:
+        """Feature count, eps, momentum and affine."""
         affine = "" if self.affine else ", affine=False"
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}{affine}"
 

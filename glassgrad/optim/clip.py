@@ -5,8 +5,7 @@ import math
 from typing import Iterable, Union
 
 from glassgrad._backend import ndarray
-from glassgrad.device import array_module
-from glassgrad.optim.optimizer import writeable
+from glassgrad.device import array_module, writable
 from glassgrad.tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
@@ -31,7 +30,7 @@ def _writable_grad(p: Tensor) -> ndarray:
     grad = p.grad
     if not isinstance(grad, Tensor):
         grad = p.grad = Tensor(array_module(p.data).array(grad, dtype=p.data.dtype))
-    if not writeable(grad.data):
+    if not writable(grad.data):
         grad.data = grad.data.copy()
     return grad.data
 

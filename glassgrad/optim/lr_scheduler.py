@@ -37,6 +37,7 @@ class LRScheduler:
         self.step()
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
+        """The learning rate at ``epoch`` for a group whose initial rate is ``base_lr``."""
         raise NotImplementedError
 
     def get_lr(self) -> list[float]:
@@ -105,6 +106,7 @@ class StepLR(LRScheduler):
         super().__init__(optimizer)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
+        """lr₀ · γ^⌊epoch / step_size⌋."""
         return base_lr * self.gamma ** (epoch // self.step_size)
 
 
@@ -117,6 +119,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
+        """lr₀ · γ^epoch."""
         return base_lr * self.gamma ** epoch
 
 
@@ -133,4 +136,5 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
+        """η_min + (lr₀ − η_min) · (1 + cos(π · epoch / T_max)) / 2."""
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2

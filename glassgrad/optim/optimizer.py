@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any, Callable, Iterable, Mapping, Union
 
 import numpy
-from typing import Any, Callable, Iterable, Mapping, Union
 
 from glassgrad._backend import ndarray, xp
 from glassgrad.checks import check_number  # noqa: F401  the optimisers import it from here
-from glassgrad.device import array_module, device_of, is_device_array, on_device_of, to_device
+from glassgrad.device import array_module, device_of, is_device_array, on_device_of, to_device, writable
 from glassgrad.engine import enable_grad
 from glassgrad.state import CheckpointError, Commit, checked_array
 from glassgrad.tensor import Tensor
@@ -133,7 +133,7 @@ class Optimizer:
             if not p.is_leaf:
                 raise ValueError(f"{where} is not a leaf (it was computed from other tensors); optimise the "
                                  "leaves, or use t.detach().requires_grad_()")
-            if not writeable(p.data):
+            if not writable(p.data):
                 raise ValueError(f"{where} has a read-only array (a broadcast view?); updates happen in "
                                  "place, so give it an array of its own (e.g. a copy)")
             if id(p) in seen:
@@ -162,7 +162,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif (isinstance(grad, Tensor) and grad.grad_fn is None and not grad.requires_grad
-                      and writeable(grad.data)):
+                      and writable(grad.data)):
                     grad.data.fill(0)
                 else:   # read-only, part of a graph (create_graph=True) or not a Tensor: a fresh zero grad
                     p.grad = Tensor(array_module(p.data).zeros_like(p.data))
@@ -382,11 +382,6 @@ class Optimizer:
                     lines.append(f"    {k}: {group[k]}")
         lines.append(")")
         return "\n".join(lines)
-
-
-def writeable(array: Any) -> bool:
-    """Whether ``array`` may be written in place: NumPy's flag (False for broadcast views); GPU arrays always."""
-    return getattr(array.flags, "writeable", True)
 
 
 def _index(i: Any) -> int:

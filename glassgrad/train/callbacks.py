@@ -49,13 +49,26 @@ class Callback:
     #: True for callbacks that write files or print: skipped where ``state.is_writer`` is False
     writer_only: bool = False
 
-    def on_train_begin(self, state: TrainingState) -> None: ...
-    def on_epoch_begin(self, state: TrainingState) -> None: ...
-    def on_backward_end(self, state: TrainingState, logs: dict) -> None: ...
-    def on_batch_end(self, state: TrainingState, logs: dict) -> None: ...
-    def on_epoch_end(self, state: TrainingState, logs: dict) -> None: ...
-    def on_train_end(self, state: TrainingState) -> None: ...
-    def on_train_error(self, state: TrainingState, error: BaseException) -> None: ...
+    def on_train_begin(self, state: TrainingState) -> None:
+        """Before the first epoch."""
+
+    def on_epoch_begin(self, state: TrainingState) -> None:
+        """Before each epoch's first step."""
+
+    def on_backward_end(self, state: TrainingState, logs: dict) -> None:
+        """After a step's backward pass, before its update (``logs``: the step's loss)."""
+
+    def on_batch_end(self, state: TrainingState, logs: dict) -> None:
+        """After a step's update."""
+
+    def on_epoch_end(self, state: TrainingState, logs: dict) -> None:
+        """After each epoch (``logs``: its metrics)."""
+
+    def on_train_end(self, state: TrainingState) -> None:
+        """After the last epoch, or when training stopped."""
+
+    def on_train_error(self, state: TrainingState, error: BaseException) -> None:
+        """When an exception leaves fit (it continues afterwards)."""
 
 
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_backward_end", "on_batch_end", "on_epoch_end", "on_train_end",
@@ -97,6 +110,7 @@ class NonFiniteStop(Callback):
     order = ORDER_CHECK
 
     def on_train_begin(self, state: TrainingState) -> None:
+        """List the parameters to watch, by name."""
         named = getattr(state.model, "named_parameters", None)
         params = list(named()) if callable(named) else []
         groups = getattr(state.optimizer, "param_groups", [])
@@ -106,6 +120,7 @@ class NonFiniteStop(Callback):
         self.params = params
 
     def on_backward_end(self, state: TrainingState, logs: dict) -> None:
+        """Stop before the update when the loss or a gradient is NaN or infinite."""
         where = f"at epoch {state.epoch}, step {state.step}: training stopped before this step's update"
         loss = logs["loss"]
         if not math.isfinite(loss):
@@ -129,6 +144,7 @@ class ProgressBar(Callback):
         self.bar = None
 
     def on_epoch_begin(self, state: TrainingState) -> None:
+        """Open the epoch's bar (when tqdm is installed)."""
         try:
             from tqdm.auto import tqdm
         except ImportError:
@@ -138,6 +154,7 @@ class ProgressBar(Callback):
                         leave=False, dynamic_ncols=True, file=sys.stderr, disable=None)
 
     def on_batch_end(self, state: TrainingState, logs: dict) -> None:
+        """Advance the bar and show the running metrics."""
         if self.bar is None:
             return
         running = state.running
@@ -148,12 +165,15 @@ class ProgressBar(Callback):
         self.bar.update(1)
 
     def on_epoch_end(self, state: TrainingState, logs: dict) -> None:
+        """Close the bar."""
         self._close()
 
     def on_train_end(self, state: TrainingState) -> None:
+        """Close the bar."""
         self._close()
 
     def on_train_error(self, state: TrainingState, error: BaseException) -> None:
+        """Close the bar."""
         self._close()
 
     def _close(self) -> None:
@@ -168,9 +188,11 @@ class PrintMetrics(Callback):
     order, writer_only = ORDER_REPORT, True
 
     def on_epoch_end(self, state: TrainingState, logs: dict) -> None:
+        """Print the epoch's metrics on one line."""
         print("  ".join(_fmt(k, v) for k, v in logs.items()), flush=True)
 
     def on_train_end(self, state: TrainingState) -> None:
+        """Print why training stopped early, if it did (on standard error)."""
         if state.stopped:
             print(state.stopped, file=sys.stderr, flush=True)
 
@@ -206,6 +228,7 @@ class EarlyStopping(Callback):
         self.best, self.waited = None, 0
 
     def on_epoch_end(self, state: TrainingState, logs: dict) -> None:
+        """Stop training once the monitored metric has not improved for ``patience`` epochs."""
         if self.monitor not in logs:
             raise KeyError(f"EarlyStopping: no metric {self.monitor!r} this epoch; have {sorted(logs)}")
         if _improved(logs[self.monitor], self.best, self.mode, self.min_delta):
@@ -234,6 +257,7 @@ class ModelCheckpoint(Callback):
         self.best = None
 
     def on_epoch_end(self, state: TrainingState, logs: dict) -> None:
+        """Save the checkpoint (only an improvement with save_best_only); stop on non-finite weights."""
         if self.save_best_only:
             value = logs.get(self.monitor or "val_loss")
             if value is None or not _improved(value, self.best, self.mode, 0.0):
@@ -260,11 +284,13 @@ class MetricsLogger(Callback):
             raise ValueError(f"MetricsLogger: {self.path} should end in .jsonl or .csv")
 
     def on_train_begin(self, state: TrainingState) -> None:
+        """Start the file afresh, unless appending or resuming."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not (self.append or state.resumed):
             self.path.write_text("")
 
     def on_epoch_end(self, state: TrainingState, logs: dict) -> None:
+        """Append the epoch's metrics as one row."""
         row = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in logs.items()}
         with self.path.open("a", newline="") as f:
             if self.path.suffix == ".jsonl":

@@ -49,6 +49,7 @@ class History:
         return len(self.epochs)
 
     def last(self) -> dict:
+        """The last epoch's metrics ({} before the first)."""
         return self.epochs[-1] if self.epochs else {}
 
     def __repr__(self) -> str:
@@ -87,6 +88,7 @@ class TrainingState:
                 "default_rng": default_generator.get_state()}
 
     def metadata_for_checkpoint(self) -> dict:
+        """The run's metadata with the epoch and its metrics, for a checkpoint."""
         return {**self.metadata, "epoch": self.epoch, "metrics": self.history.last()}
 
 
