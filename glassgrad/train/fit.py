@@ -185,7 +185,7 @@ def predict(model: Module, inputs: ArrayLike, batch_size: int = 1024, device: st
         # at least one (possibly empty) batch, so an empty input still gives the output's shape
         outs = [model(_on(as_tensor(inputs[i:i + batch_size]), target)).data
                 for i in range(0, max(len(inputs), 1), batch_size)]
-    return to_host(array_module(outs[0]).concatenate(outs))
+        return to_host(array_module(outs[0]).concatenate(outs))
 
 
 class _Step:
