@@ -1,7 +1,8 @@
-"""The one array library behind glassgrad.
+"""NumPy, the array library of the CPU, as ``xp``.
 
-Every NumPy call of the core and the gates goes through the name ``xp`` so that another array library
-with NumPy's interface (CuPy) can take its place later without touching the gates.
+The gates call ``xp`` (NumPy) functions on their input arrays; for a GPU array NumPy dispatches them to
+CuPy (``__array_ufunc__``/``__array_function__``). Where a gate makes a new array it asks the input's own
+library, ``glassgrad.device.array_module(x)``: the library is chosen per array, never globally.
 """
 import numpy as xp
 

@@ -29,6 +29,7 @@ import builtins
 import math
 import re
 import warnings
+from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from glassgrad import engine, hooks
@@ -159,6 +160,8 @@ class _Site:
         self.program, self.k, self.args, self.shapes, self.params = program, k, args, shapes, params
         self.out = f"v{out}"                       # the output's name
         self.out_shape = program.rec.shapes[out]   # and its (shape, dtype)
+        # the gradient of the (first) input may keep reduced axes as 1s: its one use broadcasts it
+        self.reducible = bool(program.rec.entries[k].args) and program.rec.entries[k].args[0] in program.reducible
 
     def buffer(self, tag: str, shape: tuple, dtype) -> str:
         """A preallocated array of this site, named after it (it lives in the program's namespace)."""
@@ -182,16 +185,31 @@ def _fw_sigmoid(s: _Site, o: str, out: str):
     return [f"{o} = multiply({s.args[0]}, 0.5{out})", f"tanh({o}, out={o})", f"{o} *= 0.5", f"{o} += 0.5"]
 
 
+def _bad_labels(labels: ndarray, classes: int) -> None:
+    """The error of ``F.cross_entropy``'s label check, which a replayed step does not run (it is no gate)."""
+    raise ValueError(f"cross_entropy: labels must lie in [0, {classes - 1}], found {labels.min()}..{labels.max()}")
+
+
 def _fw_cross_entropy(s: _Site, o: str, out: str):
-    """Integer labels, mean or sum: log-softmax and softmax into buffers; the softmax waits for the VJP."""
+    """Integer labels, mean or sum: log-softmax and softmax into buffers; the softmax waits for the VJP. Each
+    example's label entry is addressed in the flattened (N·C) arrays, ``pick = row·C + label`` (a 1-D index
+    is several times cheaper than a 2-D one), after checking the labels (out-of-range labels would address
+    another row): one reduction over the labels seen as unsigned integers, where negative ones are huge."""
     if len(s.shapes[0][0]) != 2 or s.shapes[1] is None or len(s.shapes[1][0]) != 1 \
-            or s.params.get("reduction", "mean") not in ("mean", "sum") or s.program.module is not xp:
+            or s.shapes[1][1].kind not in "iu" or s.params.get("reduction", "mean") not in ("mean", "sum") \
+            or s.program.module is not xp:
         return None           # (CuPy has no maximum.reduce: on a GPU the gate's own forward runs)
     (n, c), z, y = s.shapes[0][0], s.args[0], s.args[1]
-    dtype = s.shapes[0][1]
+    if n == 0:
+        return None
+    dtype, k, program = s.shapes[0][1], s.k, s.program
     logp, p = s.buffer("logp", (n, c), dtype), s.buffer("softmax", (n, c), dtype)
     m, total = s.buffer("rowmax", (n, 1), dtype), s.buffer("rowsum", (n, 1), dtype)
-    rows = s.program.constant(f"rows{s.k}", s.program.module.arange(n))
+    program.constant(f"logp_flat{k}", program.namespace[logp].reshape(-1))
+    program.constant(f"row_start{k}", program.module.arange(n) * c)
+    program.constant(f"unsigned{k}", xp.dtype(f"u{s.shapes[1][1].itemsize}"))
+    program.constant("bad_labels", _bad_labels)
+    pick = s.buffer("pick", (n,), xp.int64)
     mean = f" / {n}" if s.params.get("reduction", "mean") == "mean" else ""
     return [f"maximum.reduce({z}, axis=-1, keepdims=True, out={m})",
             f"subtract({z}, {m}, out={logp})",
@@ -199,7 +217,9 @@ def _fw_cross_entropy(s: _Site, o: str, out: str):
             f"add.reduce({p}, axis=-1, keepdims=True, out={total})",
             f"subtract({logp}, log({total}, out={m}), out={logp})",
             f"divide({p}, {total}, out={p})  # softmax, kept for the backward pass",
-            f"{o} = -add.reduce({logp}[{rows}, {y}]){mean}"]
+            f"if maximum.reduce({y}.view(unsigned{k})) >= {c}: bad_labels({y}, {c})",
+            f"add(row_start{k}, {y}, out={pick})  # each label's entry in the flattened rows",
+            f"{o} = -add.reduce(logp_flat{k}[{pick}]){mean}"]
 
 
 def _axes(s: _Site) -> tuple:
@@ -233,9 +253,15 @@ _FORWARD = {
 }
 
 
+# forward emitters that are one call, writing no array in place (so the result may be a fresh NumPy scalar)
+_ONE_CALL = frozenset(("tanh", "exp", "neg", "relu", "add", "sub", "mul", "div", "sum", "mean"))
+
+
 def _bw_linear(s: _Site, i: int, g: str, d: str, out: str):
     x, w = s.args[:2]
     if i == 0:
+        if s.shapes[1][0][0] == 1:          # one output: an outer product, not a matmul over an axis of 1
+            return [f"{d} = multiply({g}, {w}{out})"]
         return [f"{d} = matmul({g}, {w}{out})"]
     if len(s.shapes[0][0]) != 2:
         return None
@@ -265,9 +291,13 @@ def _bw_cross_entropy(s: _Site, i: int, g: str, d: str, out: str):
     if i != 0 or f"softmax{s.k}" not in s.program.namespace:
         return None
     scale = f"{g} / {s.shapes[0][0][0]}" if s.params.get("reduction", "mean") == "mean" else g
+    if out:                       # the gradient's own array, flattened once
+        flat = s.program.constant(f"grad_flat{s.k}", s.program.namespace[out.split("=", 1)[1]].reshape(-1))
+    else:
+        flat = f"{d}.reshape(-1)"
     return [f"scale{s.k} = {scale}",
             f"{d} = multiply(softmax{s.k}, scale{s.k}{out})",
-            f"{d}[rows{s.k}, {s.args[1]}] -= scale{s.k}     # softmax − one-hot, without a one-hot"]
+            f"{flat}[pick{s.k}] -= scale{s.k}     # softmax − one-hot, without a one-hot"]
 
 
 def _kept(s: _Site) -> tuple:
@@ -277,7 +307,11 @@ def _kept(s: _Site) -> tuple:
 
 def _bw_sum(s: _Site, i: int, g: str, d: str, out: str):
     """g copied back over the summed axes: into the gradient's own array when it has one (``copyto``, one
-    call), else a broadcast view (``ops.reduce._unreduce``; NumPy's broadcast_to is several Python calls)."""
+    call), else a broadcast view (``ops.reduce._unreduce``; NumPy's broadcast_to is several Python calls).
+    Where the only use of that gradient broadcasts it anyway (``_Program.reducible``), g with the summed
+    axes kept as 1s stands for it, with no copy."""
+    if s.reducible:      # (g of a sum over every axis is one number: it broadcasts as it is)
+        return [f"{d} = {g}" if s.out_shape[0] == () else f"{d} = {g}.reshape({_kept(s)!r})"]
     if out:
         buffer = out.split("=", 1)[1]
         return [f"copyto({buffer}, {g}.reshape({_kept(s)!r}))", f"{d} = {buffer}"]
@@ -285,7 +319,10 @@ def _bw_sum(s: _Site, i: int, g: str, d: str, out: str):
 
 
 def _bw_mean(s: _Site, i: int, g: str, d: str, out: str):
-    """g / n over the averaged axes: the division broadcasts g into the gradient's array."""
+    """g / n over the averaged axes: the division broadcasts g into the gradient's array (or, as for sum,
+    stays reduced where its one use broadcasts it: the same divisions)."""
+    if s.reducible:
+        return [f"{d} = divide({g}.reshape({_kept(s)!r}), {_count(s)})"]
     if out:
         return [f"{d} = divide({g}.reshape({_kept(s)!r}), {_count(s)}{out})"]
     return [f"{d} = divide(broadcast_to({g}.reshape({_kept(s)!r}), {s.shapes[0][0]!r}), {_count(s)})"]
@@ -310,7 +347,7 @@ _VJP: dict[str, tuple[Any, ...]] = {
 
 
 _NUMPY = ("add", "subtract", "multiply", "divide", "negative", "matmul", "maximum", "greater", "tanh", "exp", "log",
-          "copyto", "array", "broadcast_to")
+          "copyto", "array", "asarray", "broadcast_to")
 """The array functions the generated code calls, taken from the array module of the step's device."""
 
 
@@ -332,6 +369,7 @@ class _Program:
         self.owned: set[int] = set()      # slots whose gradient is an array of their own (not an alias)
         self.kept: set[str] = set()       # locals bound to preallocated arrays: a ``del`` would free nothing
         self.returned = {rec.slot[id(t)] for t in (root, *aux)}
+        self.reducible = self._reducible()
         self.name: dict[int, str] = {s: self.constant(f"c{s}", v) for s, v in enumerate(rec.values) if v is not None}
         self.params = [p for _, p in rec.params]
         lines = [f"v{s} = inputs[{k}]" for k, s in enumerate(rec.inputs)]
@@ -353,6 +391,27 @@ class _Program:
         self.source = f"def step(inputs, params):\n{body}\n"
         exec(builtins.compile(self.source, "<gg.compile>", "exec"), self.namespace)   # our own generated code
         self.step = self.namespace["step"]
+
+    def _reducible(self) -> set[int]:
+        """Slots whose gradient may keep reduced axes as 1s (see ``_bw_sum``): each is used once, as the input
+        of a sum or mean, and made by an elementwise gate whose written-out VJPs broadcast the gradient
+        against arrays of the full shape, so that every gradient they pass on has the full shape."""
+        rec = self.rec
+        uses = Counter(a for e in rec.entries for a in e.args)
+        made_by = {e.out: e for e in rec.entries}
+        ok = set()
+        for e in rec.entries:
+            if type(e.gate) is not engine.Gate or e.gate.name not in ("sum", "mean") or not e.args:
+                continue
+            s = e.args[0]
+            p = made_by.get(s)
+            if p is None or uses[s] != 1 or s in self.returned or type(p.gate) is not engine.Gate \
+                    or p.gate.name not in ("mul", "exp", "tanh", "sigmoid", "relu") or rec.shapes[s][1].kind != "f":
+                continue
+            shape = rec.shapes[s][0]
+            if all(rec.values[a] is None and rec.shapes[a][0] == shape for a in p.args):
+                ok.add(s)
+        return ok
 
     # ---- the namespace: constants and preallocated arrays ------------------------------------------
     def constant(self, name: str, value) -> str:
@@ -387,11 +446,18 @@ class _Program:
             emit = _FORWARD.get(e.gate.name) if type(e.gate) is engine.Gate else None
             code = None
             if emit is not None:
-                fresh = e.out in self.returned or self.shape_of(e.out)[1].kind != "f"
+                # one number is cheaper made fresh than written into an array (``out=`` on 0-d arrays is slow),
+                # where the gate is one call (the in-place ones, sigmoid's, need an array)
+                number = self.shape_of(e.out)[0] == ()
+                fresh = e.out in self.returned or self.shape_of(e.out)[1].kind != "f" or \
+                    (number and e.gate.name in _ONE_CALL)
                 out = "" if fresh else f", out={self.buffer(f'buf{e.out}', *self.shape_of(e.out))}"
-                code = emit(self._site(k, e), o, out)
+                if not (fresh and number and e.gate.name not in _ONE_CALL and e.gate.name != "cross_entropy"):
+                    code = emit(self._site(k, e), o, out)       # (a fresh number cannot be written in place)
                 if code is not None and out and e.gate.name != "cross_entropy":
                     self.kept.add(o)
+                if code is not None and number and e.out in self.returned:   # a NumPy scalar: returned as
+                    code.append(f"{o} = asarray({o})")                       # an array (what a Tensor holds)
             if code is None:
                 self.namespace[f"f{k}"] = e.forward
                 code = [f"{o} = f{k}({self._call_args(k, e)})"]
@@ -434,14 +500,26 @@ class _Program:
                 lines.append(f"b{k}_grads = b{k}.input_grads({g}, v{e.out}, [{self._call_args(k, e)}], "
                              f"{{}}, {list(e.needs)!r})")
             emitters: tuple[Any, ...] = () if generic else _VJP.get(e.gate.name, ())
+            square = not generic and e.gate.name == "mul" and e.args[0] == e.args[1] and e.args[0] not in gname
             for i, (s, grad_shape, grad_dtype) in enumerate(flows):
-                if grad_shape is None:
+                if grad_shape is None or (square and i == 1):
                     continue
                 note = f"  # ∂/∂{self.name[s]} of {_label(e)}"
                 first = s not in gname
                 d = f"g{s}" if first else f"g{s}_{k}_{i}"
                 emit = emitters[i] if i < len(emitters) else None
                 exact = grad_shape == rec.shapes[s][0] and grad_dtype == rec.shapes[s][1]
+                if square and exact and grad_dtype.kind == "f":   # x·x: g·x from each input, added (exactly 2·g·x)
+                    fresh = s in fresh_for
+                    out = "" if fresh else f", out={self.buffer(f'grad{s}_{k}_{i}', grad_shape, grad_dtype)}"
+                    lines += [f"{d} = multiply({g}, {self.name[s]}{out}){note}",
+                              f"add({d}, {d}, out={d})  # x·x: twice"]
+                    owned.add(s)
+                    if out:
+                        self.kept.add(d)
+                    gname[s] = d
+                    continue
+                square = False
                 if emit is _PASS and exact:
                     if first:
                         gname[s] = g                     # shared: never added to in place
@@ -450,10 +528,11 @@ class _Program:
                     continue
                 code = None
                 if emit not in (None, _PASS) and grad_dtype.kind == "f":
-                    fresh = s in fresh_for and first and exact
+                    alias = site.reducible and emit in (_bw_sum, _bw_mean)     # stays reduced: no array of its own
+                    fresh = (s in fresh_for and first and exact) or alias
                     out = "" if fresh else f", out={self.buffer(f'grad{s}_{k}_{i}', grad_shape, grad_dtype)}"
                     code = emit(site, i, g, d, out)
-                    if code is not None and exact and first and (out or emit is not _bw_sum):
+                    if code is not None and exact and first and not alias and (out or emit is not _bw_sum):
                         owned.add(s)             # (without an array of its own, sum's gradient is a view)
                     if code is not None and out and exact:
                         self.kept.add(d)
@@ -497,12 +576,11 @@ class _Program:
         (in a tensor kept from step to step), then ``before_step`` (clipping), then the optimizer's own
         per-parameter rule, ``_update``, group by group in the optimizer's order, as ``step()`` runs it."""
         if self.fold:      # each gradient is scale·∂loss/∂p: the update is one addition (after the decay, if any)
-            lines = []
-            for s, _ in self.rec.params:
-                if s in grads:
-                    lines += [f"if shrink != 1: multiply(v{s}, shrink, out=v{s})",
-                              f"add(v{s}, {grads[s]}, out=v{s})  # w ← shrink·w + scale·∂loss/∂w"]
-            return lines
+            updated = [s for s, _ in self.rec.params if s in grads]
+            if not updated:
+                return []
+            return ["if shrink != 1:  # weight decay"] + [f"    multiply(v{s}, shrink, out=v{s})" for s in updated] \
+                + [f"add(v{s}, {grads[s]}, out=v{s})  # w ← shrink·w + scale·∂loss/∂w" for s in updated]
         lines = []
         index = {id(p): k for k, p in enumerate(self.params)}
         slot = {id(p): s for s, p in self.rec.params}

@@ -14,7 +14,7 @@ import numpy
 
 from glassgrad.device import Backend, Device, backend_for, register_backend, registered_backend
 
-__all__ = ["is_available", "device_count", "current_device", "INSTALL_HINT"]
+__all__ = ["is_available", "device_count", "current_device", "device", "INSTALL_HINT"]
 
 INSTALL_HINT = ('GPUs need CuPy and an NVIDIA GPU with its driver: pip install "glassgrad[cuda]" '
                 "(CuPy for CUDA 12); gg.cuda.is_available() tells whether a GPU can be used.")
@@ -103,6 +103,12 @@ def device_count() -> int:
     registered = registered_backend("cuda")
     found = registered if registered is not None else _load()
     return 0 if found is None else found.device_count()
+
+
+def device(index: int) -> contextlib.AbstractContextManager:
+    """``with gg.cuda.device(1):`` makes GPU 1 current inside the block (as ``torch.cuda.device``): new tensors on
+    "cuda" go there, and computing with tensors on cuda:1 needs it (GPU work runs on the current GPU)."""
+    return backend_for(Device("cuda", index)).using(index)
 
 
 def current_device() -> int:

@@ -21,7 +21,7 @@ import numpy
 
 __all__ = ["Device", "DeviceLike", "device", "Backend", "register_backend", "registered_backend", "backend_for",
            "array_module", "device_of", "to_device", "to_host", "as_array", "is_device_array", "writable",
-           "check_same_device", "add_at", "creating_on", "on_device_of"]
+           "check_same_device", "check_current", "add_at", "creating_on", "on_device_of"]
 
 _TYPES = ("cpu", "cuda")
 _SPEC_FORMS = "'cpu', 'cuda', 'cuda:N' (N a GPU index ≥ 0) or a gg.Device"
@@ -334,6 +334,19 @@ def check_same_device(who: str, values: Iterable[Any]) -> None:
     if len(found) > 1:
         raise RuntimeError(f"{who}: the inputs are on different devices, {' and '.join(str(d) for d in found)}; "
                            "move them to one device first (t.to(device), t.cpu(), t.cuda())")
+
+
+def check_current(who: str, array: Any) -> None:
+    """Raise a RuntimeError naming ``who`` when ``array`` is on a GPU that is not the current one: GPU work runs on
+    the current GPU (``cuda:0`` unless changed), so computing with tensors on ``cuda:N`` needs
+    ``with gg.cuda.device(N):`` around it."""
+    backend = _backend_of(array)
+    if backend is None:
+        return
+    index, current = backend.index_of(as_array(array)), backend.current_index()
+    if index != current:
+        raise RuntimeError(f"{who}: the inputs are on cuda:{index} but the current GPU is cuda:{current}; compute "
+                           f"under `with gg.cuda.device({index}):`")
 
 
 def on_device_of(array: Any) -> contextlib.AbstractContextManager:

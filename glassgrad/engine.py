@@ -26,7 +26,7 @@ from typing import Any, Callable, Container, Sequence, TypeVar, overload
 
 from glassgrad import hooks
 from glassgrad._backend import ndarray, xp
-from glassgrad.device import array_module, as_array, check_same_device, is_device_array
+from glassgrad.device import array_module, as_array, check_current, check_same_device, is_device_array, on_device_of
 from glassgrad.grad_mode import _GradMode, _GradModeScope
 from glassgrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401  engine API
 from glassgrad.tensor import Tensor, TensorLike
@@ -276,7 +276,8 @@ class ShapeError(ValueError):
 def apply(gate: Gate, args: tuple, params: dict) -> Any:     # a Tensor; on plain arrays the forward's result
     """Run ``gate`` on ``args``; record a node when a tensor input needs a gradient and grad mode is on."""
     arrays, needs = [], []
-    wrapped = off_host = False
+    wrapped = False
+    off_host = None                           # a GPU array among the inputs
     for a in args:
         if isinstance(a, Tensor):
             wrapped = True
@@ -284,14 +285,16 @@ def apply(gate: Gate, args: tuple, params: dict) -> Any:     # a Tensor; on plai
             arrays.append(data)
             needs.append(a._requires_grad)
             if type(data) is not ndarray:     # a GPU tensor: check devices below (one comparison per CPU tensor)
-                off_host = True
+                off_host = data
         else:
             arrays.append(a)
             needs.append(False)
     if not wrapped:
         return gate.forward(*args, **params)
-    if off_host:
+    if off_host is not None:
         check_same_device(gate.name, arrays)
+        if gate.name != "to_device":           # a copy between devices works from any current GPU
+            check_current(gate.name, off_host)
     try:
         out = gate.forward(*arrays, **params) if params else gate.forward(*arrays)
     except (ValueError, IndexError, TypeError) as e:
@@ -379,6 +382,8 @@ def backward(root: Tensor, grad: Any, *, retain_graph: bool = False, create_grap
     * ``observer(node, g, input_grads)``: called for each node, for the explain views (a hook installed
       for this call only; see ``glassgrad.hooks``).
     """
+    if type(root.data) is not ndarray:
+        check_current("backward", root.data)
     watchers = hooks.active if observer is None else (*hooks.active, hooks.Hook(on_backward_step=observer))
     sink: _Sink = _Accumulate(watchers) if inputs is None else _Capture(inputs)
     with _GradModeScope(create_graph):
@@ -536,7 +541,8 @@ def own_array(gi: ndarray, delivered: set[int]) -> ndarray:
     handed to another leaf (add passes one gradient to both inputs), so in-place updates of one ``.grad``
     never change another's."""
     if id(gi) in delivered or not (gi.flags.owndata and gi.flags.writeable if type(gi) is ndarray else _private(gi)):
-        gi = array_module(gi).array(gi)           # a copy on gi's own device
+        with on_device_of(gi):                    # a copy on gi's own device (a leaf on another GPU than the root's)
+            gi = array_module(gi).array(gi)
     delivered.add(id(gi))
     return gi
 

@@ -19,7 +19,8 @@ from glassgrad.checks import check_int, check_number
 from glassgrad.device import CPU as _CPU
 from glassgrad.device import DeviceLike
 from glassgrad.device import (
-    Device, as_array, backend_for, check_same_device, creating_on, device_of, is_device_array, to_device, to_host)
+    Device, as_array, backend_for, check_current, check_same_device, creating_on, device_of, is_device_array, to_device,
+    to_host)
 from glassgrad.device import device as _parse_device
 
 float32 = xp.float32
@@ -146,6 +147,8 @@ class Tensor:
                 raise RuntimeError(f"backward() on a tensor of shape {self.shape} needs a grad argument of "
                                    f"that shape (the gradient of a scalar w.r.t. it), or reduce it first "
                                    f"with .sum() or .mean()")
+            if type(self.data) is not ndarray:
+                check_current("backward", self.data)
             grad = xp.ones_like(self.data)          # on the tensor's device (NumPy dispatches to CuPy)
         else:
             given = grad
@@ -189,6 +192,11 @@ class Tensor:
         if dtype is not None and out.dtype != dtype:
             out = out.astype(dtype)
         if target is not None and out.device != target:
+            here = out.device
+            if here.type == target.type == "cuda" and out.requires_grad and _engine.is_grad_enabled():
+                raise RuntimeError(f"to(): a tensor that requires grad moved from {here} to {target}: backward "
+                                   "through a graph spanning two GPUs is not supported (one GPU and the CPU are); "
+                                   "detach() it, or go through the CPU")
             out = _ops.to_device(out, target)
         return out
 

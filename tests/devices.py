@@ -11,8 +11,10 @@ and behaves towards NumPy the way a CuPy array does:
   refuses any plain ``np.ndarray`` operand — also as an index — as CuPy refuses them; scalars are fine;
 * reductions return 0-d arrays, not NumPy scalars (as CuPy's do);
 * its ``flags`` have ``owndata`` and the contiguity flags but no ``writeable`` (as CuPy's);
-* it has two "GPUs": arrays carry a device index, arrays of two indices are never combined, and new arrays
-  are made on the current one (``StandInBackend.using``), as with ``cupy.cuda.Device(i)``.
+* it has two "GPUs": arrays carry a device index, arrays of two indices are never combined, every result
+  (and every new array) is made on the current one (``StandInBackend.using``, as ``cupy.cuda.Device(i)``),
+  and an array on another GPU than the current one is refused except by the copies (``array``, ``asarray``,
+  ``a.copy()``) — CuPy on a machine without peer access between its GPUs.
 
 ``STANDIN`` is the module object the backend hands out as ``array_module(a)``: NumPy's functions, ufuncs,
 ``lib.stride_tricks``, ``linalg`` and ``random`` wrapped in the same way, with ``array``/``asarray`` taking
@@ -111,8 +113,10 @@ class StandInArray(np.lib.mixins.NDArrayOperatorsMixin):
         if name.startswith("__"):        # __array_interface__, __array_struct__ …: NumPy must not see the host array
             raise AttributeError(name)
         attr = getattr(self._a, name)
+        if name in _TO_HOST:
+            return attr
         if callable(attr):
-            return lambda *args, **kwargs: _call(attr, args, kwargs, index=self._index)
+            return lambda *args, **kwargs: _call(attr, args, kwargs, index=self._index, transfer=name == "copy")
         return _wrap(attr, self._index, view=True)
 
     def __getitem__(self, index):
@@ -188,15 +192,23 @@ def _wrap(value: Any, index: int, view: bool = False) -> Any:
     return value
 
 
-def _call(func, args, kwargs, index: int | None = None, host_ok: bool = False) -> Any:
-    """``func`` on NumPy's view of the arguments, the result wrapped on their device (or the current one)."""
+_TO_HOST = {"item", "tolist"}          # values to Python: from any device
+
+
+def _call(func, args, kwargs, index: int | None = None, host_ok: bool = False, transfer: bool = False) -> Any:
+    """``func`` on NumPy's view of the arguments, the result on the current device. As CuPy without peer access,
+    arrays on another GPU than the current one are refused, except by the copies (``array``, ``asarray``,
+    ``a.copy()``), which bring them to the current device."""
     devices = [] if index is None else [index]
     given_out = kwargs.get("out")
     args, kwargs = _unwrap(args, devices, host_ok), _unwrap(kwargs, devices, host_ok)
+    if devices and devices[0] != _current[0] and not transfer:
+        raise ValueError(f"the array is on stand-in GPU {devices[0]} but GPU {_current[0]} is current (as CuPy "
+                         "without peer access: compute with that GPU current)")
     result = func(*args, **kwargs)
     if given_out is not None:        # written in place: hand back the caller's own array(s)
         return given_out[0] if isinstance(given_out, tuple) and len(given_out) == 1 else given_out
-    return _wrap(result, devices[0] if devices else _current[0])
+    return _wrap(result, _current[0])
 
 
 # CuPy's ufunc methods exist only for some ufuncs ("reduce: add, multiply"): use the array methods elsewhere
@@ -255,7 +267,7 @@ class _Module(types.SimpleNamespace):
             return attr                                   # dtypes, errors, constants
         elif name in _TRANSFERS:
             def wrapped(*args, _f=attr, **kwargs):
-                return _call(_f, args, kwargs, host_ok=True, index=None)
+                return _call(_f, args, kwargs, host_ok=True, transfer=True)
         else:
             def wrapped(*args, _f=attr, **kwargs):
                 return _call(_f, args, kwargs)

@@ -1,6 +1,7 @@
 """gg.compile: recorded steps give the eager step's numbers bit for bit, and fall back where they must."""
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -508,3 +509,64 @@ def test_whole_compiled_step_hinge_loss_with_penalty_equals_eager():
 def test_compile_refuses_what_is_not_a_function_up_front(not_a_function):
     with pytest.raises(TypeError, match="gg.compile: expected the step function"):
         gg.compile(not_a_function)
+
+
+@pytest.mark.parametrize("bad", [-1, 4, 40])
+def test_compiled_cross_entropy_checks_the_labels_it_replays(bad):
+    """F.cross_entropy's label check is Python outside the gate, which a replay skips; the compiled gate
+    addresses label entries in the flattened rows, so it checks them itself (a wrong label would otherwise
+    read another example's entry), before anything changes."""
+    model = _mlp()()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    step = gg.compile(lambda x, y: F.cross_entropy(model(x), y), optimizer=opt)
+    x, y = _batches(1)[0]
+    for _ in range(3):
+        step(x, y)
+    assert "bad_labels(" in step.source()
+    before = [p.data.copy() for p in model.parameters()]
+    labels = y.copy()
+    labels[3] = bad
+    with pytest.raises(ValueError, match=r"cross_entropy: labels must lie in \[0, 3\]"):
+        step(x, labels)
+    for a, p in zip(before, model.parameters()):
+        np.testing.assert_array_equal(a, p.data)
+    step(x, y.astype(np.int32))     # other integer labels: a signature of their own, checked the same way
+    step(x, y.astype(np.int32))
+    step(x, y.astype(np.int32))
+    with pytest.raises(ValueError, match="labels must lie"):
+        step(x, labels.astype(np.int32))
+
+
+def test_a_loss_of_one_number_from_an_in_place_gate_and_the_square_of_a_parameter():
+    """sigmoid's written-out forward works in place, which a fresh NumPy scalar cannot be: a returned 0-d
+    sigmoid falls back to the gate's call; p·p's two gradients are written as one (g·p doubled, exact);
+    sum's gradient stays one number where its use broadcasts it. All equal to eager bit for bit."""
+    def run(compiled):
+        w = gg.tensor(np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4), requires_grad=True)
+        b = gg.tensor(np.float32(0.5), requires_grad=True)
+        opt = optim.SGD([w, b], lr=0.1, momentum=0.5)
+
+        def loss_fn(x):
+            return (((x * w).sum() + b) * 0.1 + (w * w).sum() * 0.01 + (w * w).mean()).sigmoid()
+
+        step = gg.compile(loss_fn, optimizer=opt)
+        x = np.arange(12, dtype=np.float32).reshape(3, 4) / 10
+        losses = []
+        for _ in range(4):
+            if compiled:
+                losses.append(step(x))
+            else:
+                opt.zero_grad()
+                loss = loss_fn(gg.as_tensor(x))
+                loss.backward()
+                opt.step()
+                losses.append(loss)
+        return losses, [w.data.copy(), b.data.copy()], step
+
+    eager, compiled = run(False), run(True)
+    source = compiled[2].source()
+    assert "x·x: twice" in source and re.search(r"v\d+ = f\d+\(.*# sigmoid", source)
+    assert all(type(loss.data) is np.ndarray for loss in compiled[0])
+    assert [float(v.item()) for v in eager[0]] == [float(v.item()) for v in compiled[0]]
+    for a, b in zip(eager[1], compiled[1]):
+        np.testing.assert_array_equal(a, b)

@@ -186,9 +186,27 @@ def test_to_is_differentiable_both_ways(cuda):
     z = gg.tensor([1.0, 2.0], device="cuda:1", requires_grad=True)
     (z.cpu() * 3.0).sum().backward()
     assert z.grad.device == "cuda:1" and np.array_equal(host(z.grad), [3.0, 3.0])
-    z.grad = None
-    (z.to("cuda:0") ** 2).sum().backward()                # GPU to GPU: the gradient comes back to cuda:1
-    assert z.grad.device == "cuda:1" and np.array_equal(host(z.grad), [2.0, 4.0])
+    with pytest.raises(RuntimeError, match="two GPUs is not supported"):
+        z.to("cuda:0")                                    # a graph across two GPUs: refused, not half-supported
+    assert z.detach().to("cuda:0").device == "cuda:0"
+    with gg.no_grad():
+        assert z.to("cuda:0").device == "cuda:0"
+
+
+def test_computing_on_another_gpu_needs_it_current(cuda):
+    z = gg.tensor([1.0, 2.0], device="cuda:1", requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"mul: the inputs are on cuda:1 but the current GPU is cuda:0; .*"
+                                           r"gg\.cuda\.device\(1\)"):
+        z * 2.0
+    with gg.cuda.device(1):
+        assert gg.cuda.current_device() == 1 and gg.zeros(2, device="cuda").device == "cuda:1"
+        loss = (gg.diag(z * 2.0) ** 2).sum()              # composites make their index arrays on cuda:1 too
+        loss.backward()
+    assert z.grad.device == "cuda:1" and np.array_equal(host(z.grad), [8.0, 16.0])
+    with pytest.raises(RuntimeError, match="backward: the inputs are on cuda:1"):
+        with gg.cuda.device(1):
+            loss = (z * z).sum()
+        loss.backward()
 
 
 def test_second_derivatives_through_to(cuda):
