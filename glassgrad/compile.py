@@ -185,7 +185,7 @@ def _fw_linear(s: _Site, o: str, out: str):
     x, w, *b = s.args
     (n, features), outputs = s.shapes[0][0] if len(s.shapes[0][0]) == 2 else (0, 0), s.shapes[1][0][0]
     if out and 4 <= n <= 64 and features * outputs >= 1 << 14:
-        t = s.buffer("linT", (outputs, n), s.out_shape[1])
+        t = s.program.buffer(out.split("=", 1)[1], (outputs, n), s.out_shape[1])   # the output's array, transposed
         return [f"{o} = matmul({w}, {x}.T, out={t}).T"] + [f"{o} += {b[0]}"] * len(b)
     return [f"{o} = matmul({x}, {w}.T{out})"] + [f"{o} += {b[0]}"] * len(b)
 
