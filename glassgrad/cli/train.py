@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-
 import json
 import math
 import sys
@@ -12,8 +11,16 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from glassgrad.cli.options import (COUNT, FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, UsageError,
-                                   cannot_write, checked)
+from glassgrad.cli.options import (
+    COUNT,
+    FRACTION,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    UsageError,
+    cannot_write,
+    checked,
+)
 from glassgrad.files import write_atomically
 
 if TYPE_CHECKING:      # for annotations only (the train package loads on first use)

@@ -11,10 +11,8 @@ against the engine's ``backward()`` of the same cost (the trace's).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glassgrad.explain.export import Math, check_format
 from glassgrad.explain.notation import Symbols, parse_entry

@@ -14,13 +14,12 @@ The same object renders three ways:
 """
 from __future__ import annotations
 
-from numpy.typing import ArrayLike
-
 import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from glassgrad.texttable import aligned, rule
 

@@ -8,9 +8,8 @@ file opens from a USB stick without a network or a server.
 """
 from __future__ import annotations
 
-import os
-
 import html
+import os
 from pathlib import Path
 from typing import Sequence
 

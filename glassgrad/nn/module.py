@@ -8,11 +8,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Iterator, Mapping
 
-from glassgrad.tensor import TensorLike
-
 from glassgrad._backend import ndarray, xp
 from glassgrad.state import CheckpointError, Commit, StateKeyError, checked_array
-from glassgrad.tensor import Tensor
+from glassgrad.tensor import Tensor, TensorLike
 
 
 class Parameter(Tensor):

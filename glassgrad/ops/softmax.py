@@ -6,9 +6,7 @@ For ``s = softmax(x)`` the Jacobian is ``∂s_i/∂x_j = s_i (δ_ij − s_j)``; 
 """
 from __future__ import annotations
 
-from glassgrad._backend import ndarray
-
-from glassgrad._backend import xp
+from glassgrad._backend import ndarray, xp
 from glassgrad.engine import gate
 from glassgrad.ops.elementwise import exp
 from glassgrad.ops.reduce import _axes, _logsumexp
