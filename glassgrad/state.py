@@ -13,6 +13,7 @@ import math
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from glassgrad._backend import ndarray, xp
+from glassgrad.device import array_module, is_device_array, to_host
 
 Commit = Callable[[], None]
 
@@ -58,16 +59,18 @@ def nonfinite_kind(array: Any) -> str | None:
     """``"nan"`` or ``"inf"`` if the array holds such a value, else None (integers: always None).
 
     One summing pass without a temporary array decides the common, all-finite case; only a
-    non-finite sum (a NaN/inf, or finite values that overflow it) is looked at element by element.
+    non-finite sum (a NaN/inf, or finite values that overflow it) is looked at element by element. A GPU
+    array is checked on its device (only the one number comes to the host).
     """
-    a = xp.asarray(array)
+    module = array_module(array)
+    a = module.asarray(array)
     if a.dtype.kind != "f" or a.size == 0:
         return None
     if math.isfinite(float(a.sum())):
         return None
-    if xp.isnan(a).any():
+    if module.isnan(a).any():
         return "nan"
-    return "inf" if xp.isinf(a).any() else None
+    return "inf" if module.isinf(a).any() else None
 
 
 def first_nonfinite(named_arrays: Iterable[tuple[str, Any]]) -> tuple[str, str] | None:
@@ -85,8 +88,11 @@ def checked_array(value: Any, shape: tuple[int, ...], dtype: Any, what: str, hol
     """``value`` as a new array of ``dtype``, for loading into ``what`` (e.g. ``"key '0.weight'"``) of
     ``holder``: checked to have the shape, only finite real numbers, each of which ``dtype`` represents
     exactly (float64 values that are float32 numbers load into float32; 0.1 does not); a
-    ``CheckpointError`` naming ``what`` otherwise."""
+    ``CheckpointError`` naming ``what`` otherwise. The checks run on the host and the result is a host
+    array (a GPU array is copied over first); the caller puts it on the device it loads into."""
     dtype = xp.dtype(dtype)
+    if is_device_array(value):
+        value = to_host(value)
     if not isinstance(value, ndarray):
         if isinstance(value, (bool, int, float)) or (isinstance(value, list) and _numbers_only(value)):
             value = xp.asarray(value)

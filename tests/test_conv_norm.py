@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from devices import host
 
 import glassgrad as gg
 from glassgrad import nn
+from glassgrad.device import device_of
 from glassgrad.nn import functional as F
 from glassgrad.ops import conv as conv_ops
 from glassgrad.ops.conv import conv2d_composite
@@ -21,17 +23,18 @@ def randn(*shape):
     return rng.standard_normal(shape)
 
 
-def leaf(a):
-    return gg.tensor(np.array(a, dtype=np.float64), requires_grad=True)
+def leaf(a, device="cpu"):
+    return gg.tensor(np.array(a, dtype=np.float64), requires_grad=True, device=device)
 
 
-def grads_of(f, arrays, g=None):
-    """f(*leaves), and the gradients of ⟨g, f⟩ (g random unless given) w.r.t. every leaf."""
-    leaves = [leaf(a) for a in arrays]
+def grads_of(f, arrays, g=None, device="cpu"):
+    """f(*leaves), and the gradients of ⟨g, f⟩ (g random unless given) w.r.t. every leaf (leaves on ``device``;
+    the results as host arrays)."""
+    leaves = [leaf(a, device) for a in arrays]
     out = f(*leaves)
     g = randn(*out.shape) if g is None else g
-    out.backward(g)
-    return out.data, [t.grad.data for t in leaves], g
+    out.backward(gg.tensor(g, device=device))
+    return host(out), [host(t.grad) for t in leaves], g
 
 
 def torch_grads(f, arrays, g):
@@ -186,7 +189,7 @@ def test_batch_norm_without_affine_and_its_gradient_sums_to_zero():
 
 @pytest.mark.parametrize("cls, shape", [(nn.BatchNorm1d, (8, 3)), (nn.BatchNorm1d, (6, 3, 4)),
                                         (nn.BatchNorm2d, (4, 3, 2, 5))])
-def test_batch_norm_module_matches_torch_running_stats_and_eval(cls, shape):
+def test_batch_norm_module_matches_torch_running_stats_and_eval(cls, shape, device):
     layer = cls(3, momentum=0.2, dtype=np.float64)
     ref = getattr(torch.nn, cls.__name__)(3, momentum=0.2).double()
     with torch.no_grad():
@@ -194,24 +197,26 @@ def test_batch_norm_module_matches_torch_running_stats_and_eval(cls, shape):
         ref.bias.copy_(torch.tensor(randn(3)))
     layer.weight.data[...] = ref.weight.detach().numpy()
     layer.bias.data[...] = ref.bias.detach().numpy()
+    layer.to(device)                                     # the running statistics (buffers) move too
     for _ in range(3):                                   # training mode: batch statistics, running stats move
         x = randn(*shape) * 2 + 0.5
         g = randn(*shape)
-        out, (gx,), _ = grads_of(layer, [x], g)
+        out, (gx,), _ = grads_of(layer, [x], g, device)
         t_out, (t_gx,) = torch_grads(ref, [x], g)
         assert_all_close([out, gx], [t_out, t_gx])
-    assert_all_close([layer.running_mean, layer.running_var],
+    assert device_of(layer.running_mean) == device_of(layer.running_var) == layer.weight.device == device
+    assert_all_close([host(layer.running_mean), host(layer.running_var)],
                      [ref.running_mean.numpy(), ref.running_var.numpy()])
-    assert_all_close([layer.weight.grad.data, layer.bias.grad.data], [ref.weight.grad.numpy(), ref.bias.grad.numpy()])
+    assert_all_close([host(layer.weight.grad), host(layer.bias.grad)], [ref.weight.grad.numpy(), ref.bias.grad.numpy()])
     layer.eval()
     ref.eval()
     x = randn(*shape)
-    out, grads, g = grads_of(layer, [x])
+    out, grads, g = grads_of(layer, [x], device=device)
     t_out, t_grads = torch_grads(ref, [x], g)
     assert_all_close([out, *grads], [t_out, *t_grads])
-    running = layer.running_mean.copy()
-    layer(gg.tensor(randn(*shape)))
-    np.testing.assert_array_equal(layer.running_mean, running)   # eval mode leaves the statistics alone
+    running = host(layer.running_mean).copy()
+    layer(gg.tensor(randn(*shape), device=device))
+    np.testing.assert_array_equal(host(layer.running_mean), running)   # eval mode leaves the statistics alone
 
 
 def test_functional_batch_norm_eval_matches_torch():
@@ -234,7 +239,7 @@ def test_batch_norm_state_dict_has_buffers_and_round_trips():
 
 
 # ---- modules --------------------------------------------------------------------------------------------
-def test_conv2d_module_init_repr_and_torch_parity():
+def test_conv2d_module_init_repr_and_torch_parity(device):
     layer = nn.Conv2d(3, 4, (3, 2), stride=2, padding=1, generator=gg.Generator(0), dtype=np.float64)
     bound = 1 / np.sqrt(3 * 3 * 2)
     assert layer.weight.shape == (4, 3, 3, 2) and layer.bias.shape == (4,)
@@ -252,13 +257,13 @@ def test_conv2d_module_init_repr_and_torch_parity():
         ref.weight.copy_(torch.tensor(layer.weight.data))
         ref.bias.copy_(torch.tensor(layer.bias.data))
     x = randn(2, 3, 6, 5)
-    out, (gx,), g = grads_of(layer, [x])
+    out, (gx,), g = grads_of(layer.to(device), [x], device=device)
     t_out, (t_gx,) = torch_grads(ref, [x], g)
-    assert_all_close([out, gx, layer.weight.grad.data, layer.bias.grad.data],
+    assert_all_close([out, gx, host(layer.weight.grad), host(layer.bias.grad)],
                      [t_out, t_gx, ref.weight.grad.numpy(), ref.bias.grad.numpy()])
 
 
-def test_small_convnet_trains_like_torch():
+def test_small_convnet_trains_like_torch(device):
     """Three SGD steps of conv → relu → pool → conv → relu → pool → linear give PyTorch's losses."""
     gg.manual_seed(3)
     net = nn.Sequential(nn.Conv2d(1, 4, 3, dtype=np.float64), nn.ReLU(), nn.MaxPool2d(2),
@@ -270,16 +275,17 @@ def test_small_convnet_trains_like_torch():
     with torch.no_grad():
         for p, q in zip(net.parameters(), ref.parameters()):
             q.copy_(torch.tensor(p.data))
+    net.to(device)
     x, y = randn(8, 1, 10, 10), rng.integers(0, 5, 8)
     for _ in range(3):
-        loss = F.cross_entropy(net(gg.tensor(x)), gg.tensor(y))
+        loss = F.cross_entropy(net(gg.tensor(x, device=device)), gg.tensor(y, device=device))
         loss.backward()
         t_loss = TF.cross_entropy(ref(torch.tensor(x)), torch.tensor(y))
         t_loss.backward()
         assert abs(loss.item() - t_loss.item()) < 1e-10
         with gg.no_grad(), torch.no_grad():
             for p, q in zip(net.parameters(), ref.parameters()):
-                np.testing.assert_allclose(p.grad.data, q.grad.numpy(), rtol=1e-8, atol=1e-12)
+                np.testing.assert_allclose(host(p.grad), q.grad.numpy(), rtol=1e-8, atol=1e-12)
                 p.data -= 0.1 * p.grad.data
                 q -= 0.1 * q.grad
                 p.grad, q.grad = None, None

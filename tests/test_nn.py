@@ -11,6 +11,7 @@ import inspect
 
 import numpy as np
 import pytest
+from devices import host
 
 import glassgrad as gg
 from glassgrad import nn, optim
@@ -26,8 +27,8 @@ RTOL, ATOL = 1e-6, 1e-8
 # --------------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------------
-def g64(a, requires_grad: bool = True) -> gg.Tensor:
-    return gg.tensor(np.asarray(a, dtype=np.float64), dtype=gg.float64, requires_grad=requires_grad)
+def g64(a, requires_grad: bool = True, device: str = "cpu") -> gg.Tensor:
+    return gg.tensor(np.asarray(a, dtype=np.float64), dtype=gg.float64, requires_grad=requires_grad, device=device)
 
 
 def t64(a, requires_grad: bool = True):
@@ -35,7 +36,7 @@ def t64(a, requires_grad: bool = True):
 
 
 def close(actual, expected, rtol=RTOL, atol=ATOL, what=""):
-    actual = actual.data if isinstance(actual, gg.Tensor) else actual
+    actual = host(actual)          # from any device
     if isinstance(expected, torch.Tensor):
         expected = expected.detach().numpy()
     np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), rtol=rtol, atol=atol, err_msg=what)
@@ -63,17 +64,19 @@ def torch_twin(layer: nn.Linear) -> "torch.nn.Linear":
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("shape", [(7, 5), (2, 3, 5)])
-def test_linear_matches_torch(bias, shape):
+def test_linear_matches_torch(bias, shape, device):
     rng = np.random.default_rng(0)
     layer = nn.Linear(5, 4, bias=bias, dtype=gg.float64, generator=gg.Generator(1))
     twin = torch_twin(layer)
+    layer.to(device)
     x = rng.standard_normal(shape)
     g = rng.standard_normal(shape[:-1] + (4,))
-    xg, xt = g64(x), t64(x)
+    xg, xt = g64(x, device=device), t64(x)
     out, ref = layer(xg), twin(xt)
-    assert out.shape == tuple(ref.shape)
+    assert out.shape == tuple(ref.shape) and out.device == device
     close(out, ref, what="output")
-    out.backward(g64(g, False))
+    out.backward(g64(g, False, device))
+    assert layer.weight.grad.device == device
     ref.backward(torch.from_numpy(g))
     close(xg.grad, xt.grad, what="∂/∂x")
     close(layer.weight.grad, twin.weight.grad, what="∂/∂W")
@@ -123,18 +126,19 @@ def test_every_activation_module_is_compared_with_torch():
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATION_PAIRS))
-def test_activation_matches_torch(name):
+def test_activation_matches_torch(name, device):
     ours, theirs = (make() for make in ACTIVATION_PAIRS[name])
+    ours.to(device)
     rng = np.random.default_rng(1)
     x = away_from_zero(rng, (6, 5))
     x[0] = [-40.0, -25.0, 25.0, 40.0, 1.5]          # saturated: must stay finite and exact
     g = rng.standard_normal(x.shape)
-    xg, xt = g64(x), t64(x)
+    xg, xt = g64(x, device=device), t64(x)
     out, ref = ours(xg), theirs(xt)
     close(out, ref, what=f"{name} output")
-    out.backward(g64(g, False))
+    out.backward(g64(g, False, device))
     ref.backward(torch.from_numpy(g))
-    assert np.all(np.isfinite(xg.grad.data))
+    assert np.all(np.isfinite(host(xg.grad)))
     close(xg.grad, xt.grad, what=f"{name} gradient")
 
 
@@ -517,8 +521,9 @@ def _assert_same_weights(ours, theirs, what):
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_mlp_trains_step_for_step_like_torch(optimizer):
+def test_mlp_trains_step_for_step_like_torch(optimizer, device):
     ours, theirs = _twin_mlps()
+    ours.to(device)       # moved before the optimiser is built; test_device_upper.py moves it after
     _assert_same_weights(ours, theirs, "before training")
     if optimizer == "sgd":
         opt = optim.SGD(ours.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
@@ -530,7 +535,7 @@ def test_mlp_trains_step_for_step_like_torch(optimizer):
     for step in range(5):
         x, y = rng.standard_normal((10, 5)), rng.integers(0, 3, 10)
         opt.zero_grad()
-        loss = F.cross_entropy(ours(g64(x, False)), y)
+        loss = F.cross_entropy(ours(g64(x, False, device)), gg.tensor(y, device=device))
         loss.backward()
         opt.step()
         topt.zero_grad()
@@ -540,7 +545,7 @@ def test_mlp_trains_step_for_step_like_torch(optimizer):
         close(loss, tloss, what=f"loss at step {step + 1}")
         _assert_same_weights(ours, theirs, f"after step {step + 1}")
     # the weights did move (the comparison is not of untouched copies)
-    assert not np.allclose(ours[0].weight.data, _twin_mlps()[0][0].weight.data)
+    assert not np.allclose(host(ours[0].weight), _twin_mlps()[0][0].weight.data)
 
 
 # --------------------------------------------------------------------------------------------------

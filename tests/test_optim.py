@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from devices import host
 
 import glassgrad as gg
 from glassgrad import optim
+from glassgrad.device import device_of
 from glassgrad.optim import lr_scheduler
 
 SHAPES = [(3, 4), (5,), (2, 1, 3)]
@@ -67,8 +69,8 @@ def gradient_sequence(steps, seed=1, dtype=np.float64):
     return seq
 
 
-def gg_params(arrays):
-    return [gg.tensor(a, requires_grad=True) for a in arrays]
+def gg_params(arrays, device="cpu"):
+    return [gg.tensor(a, requires_grad=True, device=device) for a in arrays]
 
 
 def torch_params(arrays):
@@ -84,14 +86,14 @@ def groups_of(params, group_opts):
 
 def set_grads(gparams, tparams, grads):
     for gp, tp, g in zip(gparams, tparams, grads):
-        gp.grad = None if g is None else gg.tensor(g)
+        gp.grad = None if g is None else gg.tensor(g, device=gp.device)
         if tp is not None:
             tp.grad = None if g is None else torch.tensor(g)
 
 
 def assert_close(gparams, tparams, rtol=RTOL):
     for gp, tp in zip(gparams, tparams):
-        np.testing.assert_allclose(gp.data, tp.detach().numpy(), rtol=rtol, atol=0)
+        np.testing.assert_allclose(host(gp), tp.detach().numpy(), rtol=rtol, atol=0)
 
 
 def assert_plain(obj, path="state_dict"):
@@ -146,10 +148,10 @@ def from_npz_json(text, blob):
 # ------------------------------------------------------------------------------------------------
 # parity with torch.optim
 # ------------------------------------------------------------------------------------------------
-def run_parity(name, kwargs, group_opts=None, steps=6):
+def run_parity(name, kwargs, group_opts=None, steps=6, device="cpu"):
     gcls, tcls = OPTIMISERS[name]
     arrays = initial_arrays()
-    gp, tp = gg_params(arrays), torch_params(arrays)
+    gp, tp = gg_params(arrays, device), torch_params(arrays)
     gopt, topt = gcls(groups_of(gp, group_opts), **kwargs), tcls(groups_of(tp, group_opts), **kwargs)
     for grads in gradient_sequence(steps):
         set_grads(gp, tp, grads)
@@ -157,13 +159,20 @@ def run_parity(name, kwargs, group_opts=None, steps=6):
         topt.step()
         assert_close(gp, tp)
     # the parameters really moved (the comparison is not between two copies of the start)
-    assert not np.allclose(gp[0].data, arrays[0])
+    assert not np.allclose(host(gp[0]), arrays[0])
+    # the state lives on the parameters' device (momentum, moments, maxima, averages)
+    for p, state in gopt.state.items():
+        for key, value in state.items():
+            if hasattr(value, "shape"):
+                assert device_of(value) == p.device, f"state {key!r} on {device_of(value)}, parameter on {p.device}"
     return gopt
 
 
 @pytest.mark.parametrize("name, kwargs", CONFIGS, ids=CONFIG_IDS)
-def test_parity_with_torch(name, kwargs):
-    run_parity(name, kwargs)
+def test_parity_with_torch(name, kwargs, device):
+    """Every configuration on every device (the stand-in "cuda" of tests/devices.py; a real GPU when there is
+    one): the steps against torch.optim on the CPU, the state on the parameters' device."""
+    run_parity(name, kwargs, device=device)
 
 
 GROUP_CONFIGS = [

@@ -90,6 +90,27 @@ FRACTION = number(float, 0, 1)                           # momentum: [0, 1)
 REAL = number(float)                                     # any finite value
 
 
+def device_flag(text: str) -> Any:
+    """An argparse ``type`` for ``--device``: ``cpu``, ``cuda`` or ``cuda:N`` → a ``gg.Device``, refused at parse
+    time when it names a GPU this machine cannot use (the message gives the install line)."""
+    from glassgrad import cuda
+    from glassgrad.device import device
+
+    try:
+        chosen = device(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be cpu, cuda or cuda:N (N a GPU index), not {text!r}") from None
+    if chosen.type == "cuda":
+        count = cuda.device_count()
+        if count == 0:
+            raise argparse.ArgumentTypeError(f"{text!r}: CUDA is not available on this machine (it needs an NVIDIA "
+                                             'GPU with its driver and CuPy: pip install "glassgrad[cuda]"); use '
+                                             "--device cpu")
+        if chosen.index is not None and chosen.index >= count:
+            raise argparse.ArgumentTypeError(f"{text!r}: this machine has {count} GPU(s), cuda:0 to cuda:{count - 1}")
+    return chosen
+
+
 def checked(flag: str, convert: Callable[[str], Any], value: Any) -> Any:
     """A saved setting checked as its flag would be (``UsageError`` naming the flag otherwise)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

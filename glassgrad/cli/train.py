@@ -20,8 +20,11 @@ from glassgrad.cli.options import (
     UsageError,
     cannot_write,
     checked,
+    device_flag,
 )
 from glassgrad.files import write_atomically
+
+DEVICE_HELP = "where the model runs: cpu, cuda (the current GPU) or cuda:N; cuda needs pip install 'glassgrad[cuda]'"
 
 if TYPE_CHECKING:      # for annotations only (the train package loads on first use)
     from glassgrad.train.fit import TrainingState
@@ -91,6 +94,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                         "and replay it (gg.compile)")
     p.add_argument("--report", action="store_true",
                    help="record gradient health while training and write report.html (one self-contained page)")
+    p.add_argument("--device", type=device_flag, default="cpu", help=DEVICE_HELP)
     p.set_defaults(run=run_train)
 
     e = sub.add_parser("evaluate", help="test accuracy and confusion matrix of a saved model")
@@ -98,6 +102,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data", choices=DATASET_NAMES, help="data set (default: the one it was trained on)")
     e.add_argument("--data-path", help="file or folder of the data")
     e.add_argument("--split", default="test", choices=["train", "val", "test"], help="which split")
+    e.add_argument("--device", type=device_flag, default="cpu", help=DEVICE_HELP)
     e.set_defaults(run=run_evaluate)
 
     r = sub.add_parser("predict", help="predict with a saved model")
@@ -110,6 +115,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--split", default="test", choices=["train", "val", "test"], help="which split, with --data")
     r.add_argument("--limit", type=NON_NEGATIVE_INT, default=10, help="how many examples with --data")
     r.add_argument("--output", help="write predictions to this file (one per line) instead of printing")
+    r.add_argument("--device", type=device_flag, default="cpu", help=DEVICE_HELP)
     r.set_defaults(run=run_predict)
 
 
@@ -249,7 +255,7 @@ def run_train(args: argparse.Namespace) -> int:
                       penalty=penalty, progress=not args.no_progress, compile=args.compile,
                       log=str(out / "metrics.jsonl"), resume=args.resume, check_inputs=not args.no_input_check,
                       callbacks=[ModelCheckpoint(checkpoint), position] + ([health] if health else []),
-                      metadata=metadata)
+                      metadata=metadata, device=args.device)
     except KeyboardInterrupt:
         if not world.is_writer:
             return 130
@@ -258,7 +264,8 @@ def run_train(args: argparse.Namespace) -> int:
         raise UsageError(f"{data_name}: {e}") from None
     if not world.is_writer:          # rank 0 evaluates, reports and writes; the replicas are identical
         return 1 if history.fault else 0
-    return _report(out, model, loss, data, history, metadata, time.perf_counter() - started, health, spec, classify)
+    return _report(out, model, loss, data, history, metadata, time.perf_counter() - started, health, spec, classify,
+                   args.device)
 
 
 def _data_parallel(optimizer, batch_size: int):
@@ -308,17 +315,18 @@ def _interrupted(out: Path, checkpoint: Path, position, metadata: dict, seconds:
 
 
 def _report(out: Path, model, loss, data, history, metadata: dict, seconds: float, health, spec: dict,
-            classify: bool) -> int:
+            classify: bool, device) -> int:
     """After training: test metrics, confusion matrix, summary.json, learning curve, report."""
     from glassgrad.explain.plots import learning_curve
     from glassgrad.train import confusion_matrix, evaluate, format_confusion, predict, predicted_labels
 
-    test = evaluate(model, data.test, loss, ("accuracy",) if classify else ())
+    test = evaluate(model, data.test, loss, ("accuracy",) if classify else (), device=device)
     print(f"\ntrained in {seconds:.1f} s" + (f" ({history.stop_reason})" if history.stop_reason else ""))
     matrix = None
     if classify:
         print(f"test accuracy {test['accuracy']:.4f}  (test loss {test['loss']:.4f})\n")
-        matrix = confusion_matrix(predicted_labels(predict(model, data.test[0])), data.test[1], data.num_classes)
+        matrix = confusion_matrix(predicted_labels(predict(model, data.test[0], device=device)), data.test[1],
+                                  data.num_classes)
         print("confusion matrix (rows: true class, columns: predicted)")
         print(format_confusion(matrix))
     else:
@@ -368,6 +376,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from glassgrad.train import confusion_matrix, evaluate, format_confusion, loss_by_name, predict, predicted_labels
 
     ckpt, model = _restore(args.checkpoint)
+    model.to(args.device)
     name = args.data or ckpt.metadata.get("data")
     if name is None:
         raise UsageError(f"{args.checkpoint} does not say which data set it was trained on; give --data")
@@ -378,11 +387,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     _check_fits(ckpt.metadata["model"], data, name, args.checkpoint)
     classify = data.num_classes is not None
     loss = loss_by_name(ckpt.metadata.get("settings", {}).get("loss", "cross_entropy"), data.num_classes)
-    result = evaluate(model, split, loss, ("accuracy",) if classify else ())
+    result = evaluate(model, split, loss, ("accuracy",) if classify else (), device=args.device)
     print(f"{args.checkpoint} on {name} ({args.split}, {len(split[0])} examples): "
           + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
     if classify:
-        matrix = confusion_matrix(predicted_labels(predict(model, split[0])), split[1], data.num_classes)
+        matrix = confusion_matrix(predicted_labels(predict(model, split[0], device=args.device)), split[1],
+                                  data.num_classes)
         print("\nconfusion matrix (rows: true class, columns: predicted)")
         print(format_confusion(matrix))
     return 0
@@ -418,6 +428,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from glassgrad.train import predict, predicted_labels
 
     ckpt, model = _restore(args.checkpoint)
+    model.to(args.device)
     n_in = ckpt.metadata["model"]["sizes"][0]
     if args.input:
         x, y = _read_inputs(args.input), None
@@ -436,7 +447,7 @@ def run_predict(args: argparse.Namespace) -> int:
         rows = ", ".join(map(str, bad[:10])) + (", …" if len(bad) > 10 else "")
         raise UsageError(f"{source}: {len(bad)} row(s) hold NaN or inf (rows {rows}, counting from 0); a prediction "
                          "for them would mean nothing — fix or remove them")
-    out = predict(model, x)
+    out = predict(model, x, device=args.device)
     values = predicted_labels(out) if ckpt.metadata.get("num_classes") else out.reshape(len(out), -1)[:, 0]
     lines = [f"{v}" + ("" if y is None else f"\t(true {y[i]})") for i, v in enumerate(values.tolist())]
     if args.output:

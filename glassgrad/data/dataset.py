@@ -12,6 +12,9 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from glassgrad.device import Device, to_device
+from glassgrad.device import device as as_device
+
 __all__ = [
     "Dataset",
     "TensorDataset",
@@ -151,6 +154,10 @@ class DataLoader:
         generator: use this ``np.random.Generator`` (or a ``glassgrad.tensor.Generator``)
             instead of creating one from ``seed``.
         as_tensor: if False, yield plain NumPy arrays instead of Tensors.
+        device: put every batch on this device (``"cuda"``, ``"cuda:1"``) as it is yielded: the batch is
+            gathered from the dataset on the host, then copied over (one copy per array per batch);
+            ``None`` (default) leaves it in host memory. With ``as_tensor=False`` the arrays are the
+            device's (CuPy arrays on a GPU).
         num_replicas: data-parallel training over ``num_replicas`` processes (as PyTorch's
             ``DistributedSampler``): this loader yields only shard ``rank`` of every epoch.
         rank: this process's shard, ``0 <= rank < num_replicas``. All replicas draw
@@ -175,6 +182,7 @@ class DataLoader:
         as_tensor: bool = True,
         num_replicas: int = 1,
         rank: int = 0,
+        device: str | Device | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -182,6 +190,7 @@ class DataLoader:
             raise ValueError(f"num_replicas must be a positive integer, got {num_replicas!r}")
         if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or not 0 <= rank < num_replicas:
             raise ValueError(f"rank must be an integer in [0, num_replicas={num_replicas}), got {rank!r}")
+        self.device = None if device is None else as_device(device)     # a bad spec raises here, naming it
         if generator is not None and seed is not None:
             raise ValueError("pass either seed or generator, not both")
         if generator is not None and not isinstance(generator, np.random.Generator):
@@ -233,6 +242,8 @@ class DataLoader:
         stop = len(order) - len(order) % bs if self.drop_last else len(order)
         for start in range(0, stop, bs):
             arrays = _get_batch(self.dataset, order[start : start + bs])
+            if self.device is not None:
+                arrays = tuple(to_device(a, self.device) for a in arrays)
             if convert is None:
                 yield arrays
             else:
@@ -243,6 +254,7 @@ class DataLoader:
             f"DataLoader({len(self.dataset)} examples, batch_size={self.batch_size}, "
             f"shuffle={self.shuffle}, drop_last={self.drop_last}, batches={len(self)}"
             + (f", rank {self.rank} of {self.num_replicas}" if self.num_replicas > 1 else "")
+            + (f", device={self.device}" if self.device is not None else "")
             + ")"
         )
 

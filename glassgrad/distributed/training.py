@@ -116,7 +116,7 @@ def shard(loader: DataLoader, world: World) -> DataLoader:
                          f"{world.size} ranks (each rank takes batch_size / {world.size})")
     return DataLoader(loader.dataset, batch_size=loader.batch_size // world.size, shuffle=loader.shuffle,
                       drop_last=loader.drop_last, generator=loader.generator, as_tensor=loader.as_tensor,
-                      num_replicas=world.size, rank=world.rank)
+                      num_replicas=world.size, rank=world.rank, device=loader.device)
 
 
 def average_buffers(model: Module, world: World) -> None:

@@ -6,11 +6,12 @@ target would otherwise broadcast to (N, N) and train on nonsense without a word.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Any, Iterable
 
-from glassgrad._backend import ndarray, xp
+from glassgrad._backend import ndarray
 from glassgrad.checks import check_number
 from glassgrad.checks import check_pair as _pair
+from glassgrad.device import array_module, check_same_device, creating_on, device_of, to_device
 from glassgrad.engine import ShapeError
 from glassgrad.ops import conv as _conv
 from glassgrad.ops import elu, leaky_relu, log, log_softmax, relu, sigmoid, softmax, softplus, tanh, where  # noqa: F401  activations are gates; re-exported here for the nn vocabulary
@@ -60,14 +61,14 @@ def cross_entropy(logits: Tensor, target: TensorLike, reduction: str = "mean") -
     """
     if logits.ndim != 2:
         raise ShapeError(f"cross_entropy: logits must have shape (N, C), not {logits.shape}")
-    if not isinstance(target, Tensor):   # NumPy labels or a list (an ndarray's .data is a memoryview)
-        target = xp.asarray(target)
-    labels = target.data if isinstance(target, Tensor) else target
+    # NumPy labels, a list or a GPU array (an ndarray's .data is a memoryview), as an array of its device
+    labels: Any = target.data if isinstance(target, Tensor) else array_module(target).asarray(target)
+    if not isinstance(target, Tensor):
+        target = labels
     if labels.dtype.kind in "iu":
         if labels.shape != logits.shape[:1]:
             raise ShapeError(f"cross_entropy: {logits.shape[0]} rows of logits but labels of shape {labels.shape}")
-        if labels.size and (xp.minimum.reduce(labels, axis=None) < 0
-                            or xp.maximum.reduce(labels, axis=None) >= logits.shape[1]):
+        if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
             raise ValueError(f"cross_entropy: labels must lie in [0, {logits.shape[1] - 1}], "
                              f"found {labels.min()}..{labels.max()}")
     elif labels.dtype.kind != "f":
@@ -140,8 +141,9 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Generat
     check_number("dropout p", p, 0.0, 1.0)
     if not training or p == 0:
         return x
+    # drawn on the host from glassgrad's generator, so a seed gives the same mask on every device
     keep = (_rng(generator).random(x.shape) >= p).astype(x.dtype) * (1.0 / (1 - p))
-    return x * keep
+    return x * to_device(keep, device_of(x.data))
 
 
 # ---- convolution, pooling, batch normalisation --------------------------------------------------------
@@ -225,6 +227,7 @@ def batch_norm(x: Tensor, running_mean: ndarray | None = None, running_var: ndar
     if x.ndim < 2:
         raise ShapeError(f"batch_norm: input must have shape (N, F, …) with features on axis 1, not {x.shape}")
     features = x.shape[1]
+    check_same_device("batch_norm", [_array(t) for t in (x, running_mean, running_var, weight, bias)])
     for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)):
         if t is not None and t.shape != (features,):
             raise ShapeError(f"batch_norm: {name} must have shape ({features},) for input {x.shape}, not {t.shape}")
@@ -243,7 +246,8 @@ def batch_norm(x: Tensor, running_mean: ndarray | None = None, running_var: ndar
                          f"variance; got input of shape {x.shape}")
     if running_mean is not None or running_var is not None:
         _update_running_stats(_array(x), running_mean, running_var, momentum, count)
-    one, zero = xp.ones(features, dtype=x.dtype), xp.zeros(features, dtype=x.dtype)
+    with creating_on(device_of(x.data)) as module:
+        one, zero = module.ones(features, dtype=x.dtype), module.zeros(features, dtype=x.dtype)
     return _norm.batch_norm(x, one if weight is None else weight, zero if bias is None else bias, eps=eps)
 
 

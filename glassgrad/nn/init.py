@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from glassgrad.device import device_of, to_device
 from glassgrad.tensor import Generator, Tensor, _rng
 
 
@@ -21,7 +22,8 @@ def fans(t: Tensor) -> tuple[int, int]:
 
 
 def _fill(t: Tensor, values) -> Tensor:
-    t.data[...] = values
+    # drawn on the host (the seeded generator), then copied to the tensor's device: the same weights anywhere
+    t.data[...] = to_device(values, device_of(t.data)) if hasattr(values, "shape") else values
     return t
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Iterator, Mapping
 
-from glassgrad._backend import ndarray, xp
+from glassgrad._backend import ndarray
+from glassgrad.device import Device, array_module, device, device_of, to_device
 from glassgrad.state import CheckpointError, Commit, StateKeyError, checked_array
 from glassgrad.tensor import Tensor, TensorLike
 
@@ -88,6 +89,46 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
+    # ---- devices --------------------------------------------------------------------------------
+    def to(self, device_spec: str | Device) -> "Module":
+        """Move every parameter (and its gradient) and every buffer to ``device_spec`` (``"cpu"``,
+        ``"cuda"``, ``"cuda:1"``) **in place** and return the module, as PyTorch's ``module.to(device)``.
+
+        The parameters stay the same ``Parameter`` objects, now holding arrays on the device, so an optimiser
+        built before or after the move keeps working (build or move before its first step: its state is made
+        on the parameters' device then). All or nothing: every copy is made before any array is replaced.
+        """
+        target = device(device_spec)
+        moves: list[tuple[Any, str, Any]] = []
+        for p in self.parameters():
+            moves.append((p, "data", to_device(p.data, target)))
+            grad = p.grad
+            if isinstance(grad, Tensor) and grad.grad_fn is None:
+                moves.append((grad, "data", to_device(grad.data, target)))
+        for m in self.modules():
+            moves += [(m, b, to_device(getattr(m, b), target)) for b in m._buffers]
+        for holder, name, array in moves:   # every copy exists: now only assignments, which cannot fail
+            setattr(holder, name, array)
+        return self
+
+    def cpu(self) -> "Module":
+        """``to("cpu")``: every parameter and buffer in host memory."""
+        return self.to("cpu")
+
+    def cuda(self, index: int | None = None) -> "Module":
+        """``to("cuda")`` (the current GPU) or ``to(f"cuda:{index}")``."""
+        return self.to("cuda" if index is None else f"cuda:{index}")
+
+    @property
+    def device(self) -> Device:
+        """The device of the first parameter or buffer (``cpu`` for a module without either)."""
+        for p in self.parameters():
+            return device_of(p.data)
+        for m in self.modules():
+            for b in m._buffers:
+                return device_of(getattr(m, b))
+        return device("cpu")
+
     # ---- train / eval ---------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
         """Training mode: dropout drops, batch norm uses batch statistics."""
@@ -101,15 +142,18 @@ class Module:
 
     # ---- state --------------------------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, ndarray]":
-        """Every parameter and buffer by dotted name, as copies of the arrays."""
+        """Every parameter and buffer by dotted name, as copies of the arrays, on the device each lives on
+        (``glassgrad.device.to_host`` brings one to NumPy; checkpoints and weight files always do)."""
         state = OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
         for prefix, m in self.named_modules():
             for b in m._buffers:
-                state[f"{prefix}.{b}" if prefix else b] = xp.array(getattr(m, b))
+                value = getattr(m, b)
+                state[f"{prefix}.{b}" if prefix else b] = array_module(value).array(value)
         return state
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
-        """Copy arrays into the parameters and buffers in place (optimisers keep their references).
+        """Copy arrays into the parameters and buffers in place (optimisers keep their references), each
+        onto the device of the parameter or buffer it loads into, wherever the array comes from.
 
         All or nothing: every key, shape and dtype is checked first (``prepare_state_dict``); on a
         problem a ``CheckpointError`` names the key and nothing is changed.
@@ -135,7 +179,9 @@ class Module:
             raise StateKeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}; the state "
                                 "was saved from a model with other layers — build the same model (or pass "
                                 "strict=False to load the keys that match)")
-        values = {name: checked_array(state[name], targets[name].shape, targets[name].dtype, name)
+        # checked on the host, then copied to each target's device now, so that the commit only assigns
+        values = {name: to_device(checked_array(state[name], targets[name].shape, targets[name].dtype, name),
+                                  device_of(targets[name]))
                   for name in targets if name in state}
 
         def commit() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from glassgrad._backend import xp
+from glassgrad.device import array_module
 from glassgrad.optim.optimizer import Optimizer, ParamsT, check_number, with_weight_decay
 
 __all__ = ["Adam", "AdamW"]
@@ -52,6 +52,7 @@ class Adam(Optimizer):
                 bool(group["amsgrad"]))
 
     def _update(self, p, w, g, hyper: tuple) -> None:
+        xp = array_module(w)             # NumPy or CuPy: the update runs on the parameter's device
         lr, beta1, beta2, eps, wd, amsgrad = hyper
         state = self._param_state(p, lambda: {"step": 0, "exp_avg": xp.zeros_like(w), "exp_avg_sq": xp.zeros_like(w)})
         state["step"] = t = state["step"] + 1

@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 from typing import Iterable, Union
 
-from glassgrad._backend import ndarray, xp
-from glassgrad.device import writable
+from glassgrad._backend import ndarray
+from glassgrad.device import array_module, writable
 from glassgrad.tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
@@ -29,14 +29,15 @@ def _writable_grad(p: Tensor) -> ndarray:
     """``p.grad``'s array, replaced by a writable copy first if it is read-only (a broadcast view)."""
     grad = p.grad
     if not isinstance(grad, Tensor):
-        grad = p.grad = Tensor(xp.array(grad, dtype=p.data.dtype))
+        grad = p.grad = Tensor(array_module(p.data).array(grad, dtype=p.data.dtype))
     if not writable(grad.data):
         grad.data = grad.data.copy()
     return grad.data
 
 
 def _norm(g: ndarray, norm_type: float) -> float:
-    """The ``norm_type``-norm of one array (computed in its own dtype, no float64 temporaries)."""
+    """The ``norm_type``-norm of one array (computed in its own dtype, no float64 temporaries, on its device)."""
+    xp = array_module(g)
     if g.size == 0:
         return 0.0
     if norm_type == math.inf:
@@ -69,7 +70,7 @@ def clip_grad_norm_(parameters: TensorsT, max_norm: float, norm_type: float = 2.
         raise ValueError(f"clip_grad_norm_: norm_type must be > 0 (or inf), not {norm_type}")
     if not params:
         return 0.0
-    norms = [_norm(p.grad.data if isinstance(p.grad, Tensor) else xp.asarray(p.grad), norm_type)
+    norms = [_norm(p.grad.data if isinstance(p.grad, Tensor) else array_module(p.data).asarray(p.grad), norm_type)
              for p in params]
     if any(math.isnan(n) for n in norms):
         total = math.nan
@@ -97,4 +98,4 @@ def clip_grad_value_(parameters: TensorsT, clip_value: float) -> None:
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, not {clip_value}")
     for p in params:
         g = _writable_grad(p)
-        xp.clip(g, -clip_value, clip_value, out=g)
+        array_module(g).clip(g, -clip_value, clip_value, out=g)

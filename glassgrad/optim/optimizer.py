@@ -5,9 +5,13 @@ its own hyperparameters) and a per-parameter ``state`` dict (momentum buffers, m
 counts). ``step()`` reads each parameter's ``.grad`` and updates ``.data`` **in place**, so arrays held
 elsewhere (a model's layers, a checkpoint writer) stay valid. Parameters whose ``.grad`` is None are skipped.
 
-``state_dict()`` gives plain nested dicts and lists of numbers and NumPy arrays (parameters are referred to
+``state_dict()`` gives plain nested dicts and lists of numbers and arrays (parameters are referred to
 by their index across all groups, as in PyTorch), so a checkpoint can keep it in an ``.npz`` plus JSON,
 without pickle. ``load_state_dict()`` accepts it back, also with string indices (JSON object keys).
+
+Devices: a parameter's state is made on the parameter's device, and its update runs there (with the
+array module of its arrays: NumPy or CuPy), so one optimiser may hold parameters on several devices.
+``state_dict()`` leaves each array on its device; ``load_state_dict()`` puts each on its parameter's.
 """
 from __future__ import annotations
 
@@ -15,9 +19,11 @@ import math
 import numbers
 from typing import Any, Callable, Iterable, Mapping, Union
 
+import numpy
+
 from glassgrad._backend import ndarray, xp
 from glassgrad.checks import check_number  # noqa: F401  the optimisers import it from here
-from glassgrad.device import writable
+from glassgrad.device import array_module, device_of, is_device_array, on_device_of, to_device, writable
 from glassgrad.engine import enable_grad
 from glassgrad.state import CheckpointError, Commit, checked_array
 from glassgrad.tensor import Tensor
@@ -39,8 +45,8 @@ required: Any = _Required()    # Any: it stands in for a value of whatever type 
 
 
 def _plain(value: Any, where: str) -> Any:
-    """A copy of ``value`` made only of dicts, lists, numbers, strings, None and NumPy arrays."""
-    if isinstance(value, ndarray):
+    """A copy of ``value`` made only of dicts, lists, numbers, strings, None and arrays (on their device)."""
+    if isinstance(value, ndarray) or is_device_array(value):
         return value.copy()
     if isinstance(value, xp.generic):
         return value.item()
@@ -159,7 +165,7 @@ class Optimizer:
                       and writable(grad.data)):
                     grad.data.fill(0)
                 else:   # read-only, part of a graph (create_graph=True) or not a Tensor: a fresh zero grad
-                    p.grad = Tensor(xp.zeros(p.data.shape, p.data.dtype))
+                    p.grad = Tensor(array_module(p.data).zeros_like(p.data))
 
     @staticmethod
     def _grads(group: Mapping[str, Any]):
@@ -169,9 +175,12 @@ class Optimizer:
             if grad is None:
                 continue
             w = p.data
-            g = grad.data if isinstance(grad, Tensor) else xp.asarray(grad)
+            g = grad.data if isinstance(grad, Tensor) else array_module(w).asarray(grad)
             if g.shape != w.shape:
                 raise ValueError(f"a parameter of shape {w.shape} has a gradient of shape {g.shape}")
+            if type(g) is not type(w) and device_of(g) != device_of(w):    # the type test first: it is cheap
+                raise RuntimeError(f"a parameter on {device_of(w)} has a gradient on {device_of(g)}; a gradient "
+                                   "must be on its parameter's device")
             if g.dtype != w.dtype:
                 g = g.astype(w.dtype)
             yield p, w, g
@@ -187,11 +196,16 @@ class Optimizer:
         return loss
 
     def _step(self) -> None:
-        """Apply ``_update`` to every parameter that has a gradient, group by group."""
+        """Apply ``_update`` to every parameter that has a gradient, group by group; a GPU parameter's update
+        runs with its GPU current (parameters may live on different GPUs)."""
         for group in self.param_groups:
             hyper = self._hyper(group)
             for p, w, g in self._grads(group):
-                self._update(p, w, g, hyper)
+                if type(w) is numpy.ndarray:
+                    self._update(p, w, g, hyper)
+                else:
+                    with on_device_of(w):
+                        self._update(p, w, g, hyper)
 
     def _hyper(self, group: Mapping[str, Any]) -> tuple:
         """A group's hyperparameters as plain numbers, read once per step (schedulers change them)."""
@@ -199,7 +213,8 @@ class Optimizer:
 
     def _update(self, p: Tensor, w: ndarray, g: ndarray, hyper: tuple) -> None:
         """Update one parameter's array ``w`` in place from its gradient ``g`` (never written: it may be the
-        user's ``.grad``). The one definition of the rule: ``step()`` and a compiled whole step both call it."""
+        user's ``.grad``), with the array module of ``w`` (``array_module(w)``: NumPy or CuPy). The one
+        definition of the rule: ``step()`` and a compiled whole step both call it."""
         raise NotImplementedError(f"{type(self).__name__} does not implement the update rule (_hyper, _update)")
 
     def _folded(self, hyper: tuple) -> tuple[float, float] | None:
@@ -212,8 +227,9 @@ class Optimizer:
     def state_dict(self) -> dict[str, Any]:
         """``{"state": {index: {name: value}}, "param_groups": [{..., "params": [index, ...]}]}``.
 
-        Only dicts, lists, numbers and NumPy arrays (copies: later steps do not change them); tuples
-        (``betas``) become lists. Parameters are numbered in order across the groups, as in PyTorch.
+        Only dicts, lists, numbers and arrays (copies: later steps do not change them; each on its
+        parameter's device — checkpoints bring them to the host); tuples (``betas``) become lists.
+        Parameters are numbered in order across the groups, as in PyTorch.
         """
         index: dict[int, int] = {}
         groups = []
@@ -235,8 +251,9 @@ class Optimizer:
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore state and hyperparameters saved by ``state_dict()`` (of an optimiser of the same kind,
         over parameters of the same shapes in the same groups). Arrays are copied and cast to the
-        parameter's dtype. All or nothing: a ``CheckpointError`` (a ``ValueError``) names the problem and
-        nothing changes if the state dict does not fit."""
+        parameter's dtype, onto the parameter's device (wherever they were saved from). All or nothing: a
+        ``CheckpointError`` (a ``ValueError``) names the problem and nothing changes if the state dict does
+        not fit."""
         self.prepare_state_dict(state_dict)()
 
     def prepare_state_dict(self, state_dict: Mapping[str, Any]) -> Commit:
@@ -329,9 +346,9 @@ class Optimizer:
                     raise CheckpointError(f"{name}.load_state_dict: 'step' of parameter {key!r} must be a whole "
                                           f"number >= 0, not {v!r}")
                 out[k] = int(v)
-            elif isinstance(v, (ndarray, list)):
-                out[k] = checked_array(v, p.shape, p.dtype, f"{name}.load_state_dict: state {k!r} of parameter {key}",
-                                       "the parameter")
+            elif isinstance(v, (ndarray, list)) or is_device_array(v):
+                out[k] = to_device(checked_array(v, p.shape, p.dtype, f"{name}.load_state_dict: state {k!r} of "
+                                                 f"parameter {key}", "the parameter"), device_of(p.data))
             elif _kind(v) in ("number", "none"):
                 out[k] = v
             else:
@@ -342,10 +359,10 @@ class Optimizer:
     @staticmethod
     def _zeros_buffer(state: dict[str, Any], key: str, like: Any) -> Any:
         """``state[key]``, made as zeros shaped like ``like`` on first use: buffers that only some settings
-        need (AMSGrad's maximum, centred RMSprop's average, RMSprop's momentum)."""
+        need (AMSGrad's maximum, centred RMSprop's average, RMSprop's momentum); on ``like``'s device."""
         buf = state.get(key)
         if buf is None:
-            buf = state[key] = xp.zeros_like(like)
+            buf = state[key] = array_module(like).zeros_like(like)
         return buf
 
     def _param_state(self, p: Tensor, fresh: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:

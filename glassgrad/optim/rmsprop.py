@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from glassgrad._backend import xp
+from glassgrad.device import array_module
 from glassgrad.optim.optimizer import Optimizer, ParamsT, check_number, with_weight_decay
 
 __all__ = ["RMSprop"]
@@ -44,6 +44,7 @@ class RMSprop(Optimizer):
                 float(group["momentum"]), bool(group["centered"]))
 
     def _update(self, p, w, g, hyper: tuple) -> None:
+        xp = array_module(w)             # NumPy or CuPy: the update runs on the parameter's device
         lr, alpha, eps, wd, mu, centered = hyper
         state = self._param_state(p, lambda: {"step": 0, "square_avg": xp.zeros_like(w)})
         state["step"] += 1

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from glassgrad._backend import ndarray, xp
 from glassgrad._version import __version__
+from glassgrad.device import is_device_array, to_host
 from glassgrad.files import write_atomically
 from glassgrad.state import CheckpointError, Commit, Stateful, commit_all, describe_dtype, first_nonfinite
 
@@ -35,9 +36,10 @@ _READABLE_KINDS = "biufcSU"   # read (bounded by the file's size), then refused 
 
 
 def _flatten(obj: Any, path: str, arrays: dict[str, ndarray]) -> Any:
-    """Nested dicts / lists of numbers and arrays → JSON, with each array stored under its own key."""
-    if isinstance(obj, ndarray):
-        arrays[path] = obj
+    """Nested dicts / lists of numbers and arrays → JSON, with each array stored under its own key (as a
+    host NumPy array: a GPU array is copied back, so the file loads on a machine without a GPU)."""
+    if isinstance(obj, ndarray) or is_device_array(obj):
+        arrays[path] = to_host(obj)
         return {"__array__": path}
     if isinstance(obj, xp.generic):
         return obj.item()
@@ -103,7 +105,9 @@ def save_checkpoint(path: str | os.PathLike, model: Stateful | None = None, opti
     """Write model state, optimiser state, ``extra`` state (nested) and ``metadata`` (JSON) atomically.
 
     The file is written to ``<path>.tmp`` beside the target and renamed over it: a crash mid-write leaves
-    the previous checkpoint intact and at most that one temporary file, which the next write replaces. The
+    the previous checkpoint intact and at most that one temporary file, which the next write replaces.
+    Arrays are always stored as host NumPy arrays (from any device); loading puts each on the device of the
+    parameter it loads into. The
     file's permissions follow the umask. A model whose weights are not all finite is refused
     (``CheckpointError``): a checkpoint never holds NaN or infinite weights.
     """

@@ -17,8 +17,10 @@ from glassgrad._backend import ndarray, xp
 from glassgrad.checks import check_int
 from glassgrad.compile import compile as compile_step
 from glassgrad.data import DataLoader, TensorDataset
+from glassgrad.device import Device, array_module, creating_on, to_host
+from glassgrad.device import device as as_device
 from glassgrad.state import commit_all, nonfinite_kind
-from glassgrad.tensor import as_tensor, default_generator
+from glassgrad.tensor import Tensor, as_tensor, default_generator
 from glassgrad.train import metrics as M
 from glassgrad.train.callbacks import Callback, CallbackList, MetricsLogger, NonFiniteStop, PrintMetrics, ProgressBar
 from glassgrad.train.checkpoint import load_checkpoint
@@ -61,8 +63,9 @@ class TrainingState:
     writes files and prints; see ``glassgrad.train.callbacks``)."""
 
     def __init__(self, model: Module, optimizer: Optimizer, loader: DataLoader, history: History, epochs: int,
-                 metadata: dict):
+                 metadata: dict, device: Device | None = None):
         self.model, self.optimizer, self.loader = model, optimizer, loader
+        self.device = device               # where batches are moved (None: left where the loader puts them)
         self.history, self.epochs, self.metadata = history, epochs, metadata
         self.epoch = len(history)          # epochs completed
         self.step = 0                      # batch within the current epoch
@@ -106,7 +109,8 @@ def _loader(data, batch_size: int, shuffle: bool, seed: int, what: str = "traini
 
 
 def _numeric_array(a, what: str):
-    array = xp.asarray(a.data if hasattr(a, "data") and not isinstance(a, xp.ndarray) else a)
+    # kept on the host (a tensor on a GPU is copied back): batches are gathered there and moved one at a time
+    array = to_host(a.data if isinstance(a, Tensor) else a)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{what} must be numbers, not {array.dtype} (convert it with .astype(np.float32) or, "
                         "for labels, to integers)")
@@ -145,13 +149,21 @@ def evaluating(model: Module) -> Iterator[Module]:
         model.train(was_training)
 
 
+def _on(batch: Tensor, device: Device | None) -> Tensor:
+    """A batch on ``device`` (None: where it is)."""
+    return batch if device is None else batch.to(device)
+
+
 def evaluate(model: Module, data: Data, loss: Callable | None = None, metrics: Sequence[str] = ("accuracy",),
-             batch_size: int = 1024) -> dict:
-    """Loss and accuracy of ``model`` on ``data`` (a DataLoader or an (inputs, targets) pair), in eval mode."""
+             batch_size: int = 1024, device: str | Device | None = None) -> dict:
+    """Loss and accuracy of ``model`` on ``data`` (a DataLoader or an (inputs, targets) pair), in eval mode;
+    ``device``: move each batch there (where the model is) first."""
+    target = None if device is None else as_device(device)
     loader = _loader(data, batch_size, False, 0, "evaluation data")
     loss_sum, right, n = 0.0, 0, 0
-    with evaluating(model):
+    with evaluating(model), creating_on(target):   # that GPU current: arrays the gates make land beside their inputs
         for x, y in loader:
+            x, y = _on(x, target), _on(y, target)
             out = model(x)
             if loss is not None:
                 loss_sum += float(loss(out, y).item()) * len(x)
@@ -164,13 +176,16 @@ def evaluate(model: Module, data: Data, loss: Callable | None = None, metrics: S
     return logs
 
 
-def predict(model: Module, inputs: ArrayLike, batch_size: int = 1024) -> ndarray:
-    """The model's outputs for an array of inputs, in eval mode, as one array."""
-    inputs = xp.asarray(inputs)
-    with evaluating(model):
+def predict(model: Module, inputs: ArrayLike, batch_size: int = 1024, device: str | Device | None = None) -> ndarray:
+    """The model's outputs for an array of inputs, in eval mode, as one NumPy array. ``device``: run the
+    batches there (where the model is); the outputs are brought back to the host."""
+    target = None if device is None else as_device(device)
+    inputs = to_host(inputs.data if isinstance(inputs, Tensor) else inputs)
+    with evaluating(model), creating_on(target):
         # at least one (possibly empty) batch, so an empty input still gives the output's shape
-        outs = [model(as_tensor(inputs[i:i + batch_size])).data for i in range(0, max(len(inputs), 1), batch_size)]
-    return xp.concatenate(outs)
+        outs = [model(_on(as_tensor(inputs[i:i + batch_size]), target)).data
+                for i in range(0, max(len(inputs), 1), batch_size)]
+        return to_host(array_module(outs[0]).concatenate(outs))
 
 
 class _Step:
@@ -219,6 +234,7 @@ def _run_epoch(state: TrainingState, step: _Step, callbacks: CallbackList,
     loss_sum, right, n = 0.0, 0, 0
     started = time.perf_counter()
     for step_number, (x, y) in enumerate(state.loader, start=1):
+        x, y = _on(x, state.device), _on(y, state.device)
         state.step = step_number
         logs: dict = {}
 
@@ -250,6 +266,22 @@ def _resume(path, model, optimizer, loader: DataLoader) -> History:
     return History(history)
 
 
+def _moved_and_resumed(model, optimizer, loader: DataLoader, target: Device | None, resume: str | None) -> History:
+    """Move the model to ``target``, then resume from the checkpoint ``resume`` (its arrays load straight onto
+    the device); if the checkpoint is refused the model goes back where it was, so nothing has changed."""
+    before = getattr(model, "device", None) if target is not None else None
+    if target is not None:
+        model.to(target)
+    if resume is None:
+        return History()
+    try:
+        return _resume(resume, model, optimizer, loader)
+    except BaseException:
+        if before is not None:
+            model.to(before)
+        raise
+
+
 def _standard_callbacks(log: str | None, progress: bool, verbose: bool) -> list[Callback]:
     """The callbacks fit's own arguments ask for: the metrics log, the progress bar, the printout."""
     chosen: list[Callback] = [MetricsLogger(log)] if log else []
@@ -263,7 +295,8 @@ def fit(model: Module, loss: Callable, optimizer: Optimizer, train_data: Data, e
         metrics: Sequence[str] = ("accuracy",), callbacks: Iterable[Callback] = (), batch_size: int = 32,
         shuffle: bool = True, seed: int = 0, penalty: Callable | None = None, progress: bool = True,
         log: str | None = None, resume: str | None = None, metadata: dict | None = None,
-        verbose: bool = True, compile: bool = False, check_inputs: bool = True) -> History:
+        verbose: bool = True, compile: bool = False, check_inputs: bool = True,
+        device: str | Device | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return the ``History``.
 
     ``train_data`` and ``validation`` are DataLoaders or ``(inputs, targets)`` pairs (batched with
@@ -278,9 +311,15 @@ def fit(model: Module, loss: Callable, optimizer: Optimizer, train_data: Data, e
     the callbacks' ``on_backward_end`` and the optimizer's update — once per batch shape and replays it as
     one generated function (``gg.compile(..., optimizer=)``): the same numbers, less overhead. The progress bar,
     printing, non-finite stop, log and checkpoints are callbacks (``glassgrad.train.callbacks``).
+    ``device`` (``"cuda"``, ``"cuda:1"``, ``"cpu"``): move the model there (``model.to(device)``, in place,
+    after the checks) and every batch as it is drawn; None (default) leaves both where they are.
     """
     check_int("fit epochs", epochs)
     check_int("fit batch_size", batch_size)
+    target = None if device is None else as_device(device)
+    if target is not None and not callable(getattr(model, "to", None)):
+        raise TypeError(f"fit: device={device!r} needs a model with .to(device) (a glassgrad nn.Module), not a "
+                        f"{type(model).__name__}")
     loader = _loader(train_data, batch_size, shuffle, seed)
     validation = None if validation is None else _loader(validation, 1024, False, 0, "validation data")
     if check_inputs:
@@ -291,21 +330,23 @@ def fit(model: Module, loss: Callable, optimizer: Optimizer, train_data: Data, e
     hooks = CallbackList([NonFiniteStop(), *getattr(optimizer, "fit_callbacks", ()), *callbacks,
                           *_standard_callbacks(log, progress, verbose)])
     step = _Step(model, loss, penalty, optimizer, compile)
-    history = _resume(resume, model, optimizer, loader) if resume is not None else History()   # checked: commit
-    state = TrainingState(model, optimizer, loader, history, epochs, dict(metadata or {}))
+    history = _moved_and_resumed(model, optimizer, loader, target, resume)
+    state = TrainingState(model, optimizer, loader, history, epochs, dict(metadata or {}), target)
     classify = "accuracy" in metrics
     try:
         hooks.on_train_begin(state)
         while state.epoch < epochs and not state.stopped:
             state.epoch += 1
             hooks.on_epoch_begin(state)
-            epoch = _run_epoch(state, step, hooks, classify)
+            with creating_on(target):   # that GPU current: arrays the gates make land beside their inputs
+                epoch = _run_epoch(state, step, hooks, classify)
             if epoch is None:
                 state.epoch -= 1
                 break
             logs, timing = epoch
             if validation is not None:
-                logs.update({f"val_{k}": v for k, v in evaluate(model, validation, loss, metrics).items()})
+                logs.update({f"val_{k}": v
+                             for k, v in evaluate(model, validation, loss, metrics, device=target).items()})
             logs.update(timing)
             history.epochs.append(logs)
             hooks.on_epoch_end(state, logs)

@@ -1,13 +1,18 @@
-"""Metrics on arrays: predicted labels, accuracy, the confusion matrix."""
+"""Metrics on arrays: predicted labels, accuracy, the confusion matrix.
+
+Labels and counts are computed on the arrays' device (only the count comes to the host); the confusion
+matrix, which is printed, is made on the host.
+"""
 from __future__ import annotations
 
 from glassgrad._backend import ndarray, xp
+from glassgrad.device import array_module, to_host
 from glassgrad.texttable import aligned
 
 
 def predicted_labels(output: ndarray, threshold: float = 0.5) -> ndarray:
     """Class labels from a network's output: the arg-max of each row, or output > threshold for one column."""
-    output = xp.asarray(output)
+    output = array_module(output).asarray(output)
     if output.ndim == 2 and output.shape[1] > 1:
         return output.argmax(axis=1)
     return (output.reshape(len(output)) > threshold).astype(xp.int64)
@@ -15,7 +20,7 @@ def predicted_labels(output: ndarray, threshold: float = 0.5) -> ndarray:
 
 def true_labels(target: ndarray) -> ndarray:
     """Labels from integer targets or from one-hot rows."""
-    target = xp.asarray(target)
+    target = array_module(target).asarray(target)
     return target.argmax(axis=1) if target.ndim == 2 and target.shape[1] > 1 else target.reshape(len(target))
 
 
@@ -26,12 +31,12 @@ def correct(output: ndarray, target: ndarray) -> int:
 
 def accuracy(output: ndarray, target: ndarray) -> float:
     """The fraction of examples the output classifies right (``correct`` over their number; 0.0 for none)."""
-    return correct(output, target) / max(len(xp.asarray(target)), 1)
+    return correct(output, target) / max(len(target), 1)
 
 
 def confusion_matrix(predicted: ndarray, actual: ndarray, num_classes: int | None = None) -> ndarray:
     """counts[i, j] = how many examples of class i were predicted as class j."""
-    predicted, actual = xp.asarray(predicted, dtype=xp.int64), xp.asarray(actual, dtype=xp.int64)
+    predicted, actual = to_host(predicted).astype(xp.int64), to_host(actual).astype(xp.int64)
     k = num_classes or int(max(predicted.max(initial=0), actual.max(initial=0))) + 1
     return xp.bincount(actual * k + predicted, minlength=k * k).reshape(k, k)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from glassgrad._backend import ndarray, xp
+from glassgrad.device import to_host
 from glassgrad.files import write_atomically
 from glassgrad.nn.module import Module
 
@@ -33,19 +34,21 @@ def _safetensors_numpy():
 
 
 def _arrays(model_or_state: Module | Mapping[str, Any]) -> "OrderedDict[str, ndarray]":
+    """The named arrays of a model or state dict as host NumPy arrays (from any device)."""
     state = model_or_state.state_dict() if isinstance(model_or_state, Module) else model_or_state
     out = OrderedDict()
     for name, value in state.items():
         if not isinstance(name, str):
             raise TypeError(f"weights: keys must be strings, not {name!r}")
-        out[name] = xp.asarray(value)
+        out[name] = to_host(value)
     return out
 
 
 def save_safetensors(model_or_state: Module | Mapping[str, Any], path: str | os.PathLike,
                      metadata: Mapping[str, str] | None = None) -> Path:
     """Write a model's parameters and buffers (or a dict of arrays) to a ``.safetensors`` file, atomically:
-    a crash mid-write leaves any previous file intact. ``metadata``: string keys and values for the header."""
+    a crash mid-write leaves any previous file intact. Arrays on a GPU are copied to the host first.
+    ``metadata``: string keys and values for the header."""
     st_numpy = _safetensors_numpy()
     arrays = {k: xp.ascontiguousarray(v) for k, v in _arrays(model_or_state).items()}
     if metadata is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
@@ -99,7 +102,7 @@ def load_torch_state_dict(model: Module, state: Mapping[str, Any], strict: bool 
 def to_torch_state_dict(model_or_state: Module | Mapping[str, Any]) -> "OrderedDict[str, Any]":
     """A glassgrad model's state as a PyTorch ``state_dict`` (torch tensors, copies), with the
     ``num_batches_tracked`` entries that PyTorch's BatchNorm expects; load it with
-    ``torch_model.load_state_dict``."""
+    ``torch_model.load_state_dict``. The tensors are on the CPU, whatever device the model is on."""
     import torch
 
     out: OrderedDict[str, Any] = OrderedDict()
