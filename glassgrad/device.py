@@ -233,6 +233,8 @@ def as_array(value: Any) -> Any:
     ``numpy.asarray`` (numbers and lists are made on the host)."""
     if type(value) is numpy.ndarray:
         return value
+    if isinstance(value, numpy.generic):     # a NumPy scalar (what a full reduction gives): no backend to look for
+        return numpy.asarray(value)
     backend = _backend_of(value)
     if backend is None:
         return numpy.asarray(value)

@@ -71,12 +71,18 @@ abs = gate("abs", xp.abs,
            doc="|x|. ∂/∂x = g · sign(x); at x = 0 the subgradient 0 is used (sign(0) = 0), as in PyTorch.")
 
 # ---- activations -----------------------------------------------------------------------------------
+_HALF = {xp.dtype(t): xp.asarray(0.5, t) for t in (xp.float16, xp.float32, xp.float64)}
+
+
 def _sigmoid(x: ndarray) -> ndarray:
     # σ(x) = (1 + tanh(x/2)) / 2: one transcendental, no overflow for any x, absolute error within the
     # dtype's eps. (Outputs below ~1e-8 in float32 round to 0: use the *_with_logits losses for logs.)
-    out = xp.tanh(x * 0.5)
-    out *= 0.5
-    out += 0.5
+    # ½ as a 0-d array of x's dtype: NumPy converts a Python float on every call, which costs as much as
+    # the arithmetic on a small array (a CuPy array, or another dtype, gets the Python float).
+    half = _HALF.get(x.dtype, 0.5) if type(x) is ndarray else 0.5
+    out = xp.tanh(x * half)
+    out *= half
+    out += half
     return out
 
 
