@@ -10,6 +10,7 @@ import numpy as np
 import glassgrad as gg
 from glassgrad import distributed as dist
 from glassgrad.data import DataLoader, TensorDataset
+from glassgrad.device import device_of, to_host
 
 N_EXAMPLES, GLOBAL_BATCH, EPOCHS = 96, 24, 3
 
@@ -32,24 +33,28 @@ def mlp(dtype, norm: type | None = None, seed: int = 0):
 
 def flat(model) -> np.ndarray:
     """Every parameter, flattened into one array."""
-    return np.concatenate([p.data.ravel() for p in model.parameters()])
+    return np.concatenate([to_host(p.data).ravel() for p in model.parameters()])
 
 
 def buffers(model) -> np.ndarray:
     """Every buffer (batch-norm running statistics), flattened into one array."""
-    return np.concatenate([np.ravel(getattr(m, b)) for _, m in model.named_modules() for b in m._buffers] or [[]])
+    return np.concatenate([to_host(getattr(m, b)).ravel() for _, m in model.named_modules() for b in m._buffers]
+                          or [[]])
 
 
-def train_loop(dtype, *, overlap: bool = False, norm: type | None = None, epochs: int = EPOCHS) -> dict:
+def train_loop(dtype, *, overlap: bool = False, norm: type | None = None, epochs: int = EPOCHS,
+               device: str | None = None) -> dict:
     """A hand-written training loop over the rank's shard; the model starts from a seed that differs per rank
-    (the optimiser's broadcast must make the replicas equal)."""
+    (the optimiser's broadcast must make the replicas equal). ``device``: model and batches there."""
     world = dist.init()
     X, y = data()
     model = mlp(dtype, norm, seed=100 + world.rank)
+    if device is not None:
+        model.to(device)
     opt = dist.DistributedOptimizer(gg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3),
                                     overlap=overlap, bucket_mb=600 / 2 ** 20)
     loader = DataLoader(TensorDataset(X.astype(dtype), y), batch_size=GLOBAL_BATCH // world.size, shuffle=True,
-                        seed=3, num_replicas=world.size, rank=world.rank)
+                        seed=3, num_replicas=world.size, rank=world.rank, device=device)
     launched_in_backward = []
     for _ in range(epochs):
         for x, t in loader:
@@ -62,20 +67,23 @@ def train_loop(dtype, *, overlap: bool = False, norm: type | None = None, epochs
             "launched_in_backward": np.array(launched_in_backward)}
 
 
-def optimizer_state() -> dict:
+def optimizer_state(device: str = "cpu") -> dict:
     """Rank 0 alone takes an Adam step; broadcast_optimizer_state gives every rank its moments and step count."""
     world = dist.init()
-    model = mlp(np.float64, seed=0)
+    model = mlp(np.float64, seed=0).to(device)
     adam = gg.optim.Adam(model.parameters(), lr=0.01)
     if world.rank == 0:
         for p in model.parameters():
-            p.grad = gg.Tensor(np.full(p.shape, 0.5))
+            p.grad = gg.tensor(np.full(p.shape, 0.5), device=device)
         adam.step()
         adam.param_groups[0]["lr"] = 0.005
     dist.broadcast_optimizer_state(adam)
     state = adam.state_dict()
-    moments = np.concatenate([s["exp_avg"].ravel() for s in state["state"].values()]) if state["state"] else np.zeros(0)
-    return {"moments": moments, "lr": np.array(adam.param_groups[0]["lr"])}
+    moments = (np.concatenate([to_host(s["exp_avg"]).ravel() for s in state["state"].values()]) if state["state"]
+               else np.zeros(0))
+    on_device = all(p.device == device for p in model.parameters()) and all(
+        device_of(s["exp_avg"]) == device for s in state["state"].values())
+    return {"moments": moments, "lr": np.array(adam.param_groups[0]["lr"]), "on_device": np.array(on_device)}
 
 
 def dropout_masks() -> dict:
@@ -143,7 +151,19 @@ SCENARIOS = {
     "localbn": lambda: train_loop(np.float64, norm=gg.nn.BatchNorm1d, epochs=1),
     "adam_state": optimizer_state,
     "dropout": dropout_masks,
+    # the same on the stand-in "cuda" device of tests/devices.py: device arrays through MPI's host buffers
+    "standin_syncbn": lambda: on_standin(lambda: train_loop(np.float64, norm=dist.SyncBatchNorm, device="cuda")),
+    "standin_overlap": lambda: on_standin(lambda: train_loop(np.float64, overlap=True, device="cuda")),
+    "standin_adam_state": lambda: on_standin(lambda: optimizer_state("cuda")),
 }
+
+
+def on_standin(run):
+    """``run()`` with the CPU stand-in of tests/devices.py registered as this rank's "cuda" device."""
+    from devices import standin_registered
+
+    with standin_registered():
+        return run()
 
 
 def slow(out: Path) -> dict:

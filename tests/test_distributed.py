@@ -68,7 +68,7 @@ def library_runs(tmp_path_factory):
     """One mpirun -n 2 for all the hand-written-loop scenarios (launching MPI costs about a second)."""
     out = tmp_path_factory.mktemp("mpi")
     mpirun(2, sys.executable, str(WORKER), str(out), "loop64", "loop32", "overlap64", "syncbn", "localbn",
-           "adam_state", "dropout")
+           "adam_state", "dropout", "standin_syncbn", "standin_overlap", "standin_adam_state")
     return out
 
 
@@ -190,6 +190,23 @@ def test_broadcast_optimizer_state_gives_every_rank_rank_0s_state(library_runs):
     assert r0["moments"].size == 4 * 16 + 16 + 16 * 3 + 3
     np.testing.assert_array_equal(r0["moments"], r1["moments"])
     assert float(r1["lr"]) == 0.005
+
+
+@needs_mpi
+def test_models_on_a_device_train_over_mpi_through_host_buffers(library_runs):
+    """Models, batches and optimiser state on the stand-in "cuda" device of tests/devices.py (which refuses to be
+    read as a host array): gradient buckets (also filled during backward), SyncBatchNorm's statistics and the
+    optimiser-state broadcast go through host copies, and give the CPU runs' numbers."""
+    for scenario, reference in (("standin_syncbn", worker.train_loop(np.float64, norm=gg.nn.BatchNorm1d)),
+                                ("standin_overlap", worker.train_loop(np.float64))):
+        r0, r1 = ranks(library_runs, scenario, 2)
+        np.testing.assert_array_equal(r0["params"], r1["params"])
+        np.testing.assert_allclose(r0["params"], reference["params"], atol=1e-6, rtol=0)
+        np.testing.assert_allclose(r0["buffers"], reference["buffers"], atol=1e-6, rtol=0)
+    assert (ranks(library_runs, "standin_overlap", 2)[0]["launched_in_backward"] == 2).all()
+    cpu, device = ranks(library_runs, "adam_state", 2)[1], ranks(library_runs, "standin_adam_state", 2)[1]
+    np.testing.assert_array_equal(device["moments"], cpu["moments"])
+    assert bool(device["on_device"]) and float(device["lr"]) == 0.005
 
 
 @needs_mpi

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from numpy.typing import DTypeLike
 
-from glassgrad._backend import xp
+from glassgrad.device import array_module, creating_on
 from glassgrad.distributed.world import World, init
 from glassgrad.engine import ShapeError
 from glassgrad.function import Context, Function
@@ -31,6 +31,7 @@ class _SyncBatchNormGate(Function):
     def forward(ctx: Context, x, weight, bias, *, eps: float, world: World, running: tuple, momentum: float):
         axes, shape = _axes_and_shape(x)
         features = x.shape[1]
+        xp = array_module(x)        # NumPy or CuPy: the statistics are summed on x's device (MPI via the host)
         sums = xp.empty(features + 1, xp.float64)
         sums[:features] = x.sum(axis=axes, dtype=xp.float64)
         sums[features] = x.size // features
@@ -60,6 +61,7 @@ class _SyncBatchNormGate(Function):
         xhat, invstd, weight, world, count = ctx.saved_tensors
         axes, shape = _axes_and_shape(g)
         features = g.shape[1]
+        xp = array_module(g)
         g_sum = g.sum(axis=axes)
         gx_sum = (g * xhat).sum(axis=axes)
         sums = xp.concatenate([g_sum, gx_sum]).astype(xp.float64)
@@ -94,7 +96,8 @@ class SyncBatchNorm(_BatchNorm):
         if x.ndim not in self.ndims or x.shape[1] != self.num_features:
             raise ShapeError(f"SyncBatchNorm({self.extra_repr()}): input must have shape {self.shapes} with "
                              f"{self.num_features} features on axis 1, not {x.shape}")
-        ones = xp.ones(self.num_features, x.dtype)
+        with creating_on(x.device) as xp:
+            ones = xp.ones(self.num_features, x.dtype)
         weight = self.weight if self.weight is not None else ones
         bias = self.bias if self.bias is not None else ones * 0
         return _SyncBatchNormGate.apply(x, weight, bias, eps=self.eps, world=self.world, momentum=self.momentum,

@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 
 from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
+from glassgrad.device import device_of, is_device_array, to_device, to_host, writable
 from glassgrad.distributed.world import World, init
 from glassgrad.optim.optimizer import Optimizer
 from glassgrad.state import Commit
@@ -22,7 +23,10 @@ class _Bucket:
     """Parameters whose gradients travel together in one flat buffer: ``[grad values…, has-grad flags…]``.
 
     The flags (1 where this rank has a gradient) are summed with the values, so a parameter that no rank
-    has a gradient for keeps ``grad = None`` and is skipped by the update, as without distribution."""
+    has a gradient for keeps ``grad = None`` and is skipped by the update, as without distribution.
+
+    The buffer is in host memory whatever device the parameters are on: GPU gradients are copied into it and
+    the averages copied back (CUDA-aware MPI is not used)."""
 
     def __init__(self, params: list[Tensor]):
         self.params = params
@@ -41,7 +45,7 @@ class _Bucket:
                 buf[offset:offset + n] = 0
                 buf[self.values + i] = 0
             else:
-                buf[offset:offset + n] = (g.data if isinstance(g, Tensor) else xp.asarray(g)).reshape(-1)
+                buf[offset:offset + n] = to_host(g.data if isinstance(g, Tensor) else g).reshape(-1)
                 buf[self.values + i] = 1
             offset += n
 
@@ -54,9 +58,11 @@ class _Bucket:
             if buf[self.values + i] == 0:
                 p.grad = None
                 continue
+            if type(p.data) is not ndarray:        # back to the parameter's device (a copy: the buffer is reused)
+                mean = to_device(mean, device_of(p.data))
             grad = p.grad
             g = grad.data if isinstance(grad, Tensor) and grad.grad_fn is None else None
-            if g is not None and g.shape == mean.shape and g.dtype == mean.dtype and g.flags.writeable:
+            if g is not None and g.shape == mean.shape and g.dtype == mean.dtype and writable(g):
                 g[...] = mean                       # in place: the array backward handed this parameter
             else:
                 p.grad = Tensor._make(mean.copy())
@@ -260,8 +266,8 @@ def broadcast_parameters(params: Any, world: World | None = None, root: int = 0)
     if world.size == 1:
         return
     for array in _arrays_of(params):
-        if array.flags.c_contiguous and array.flags.writeable:
-            world.broadcast_(array, root)
+        if is_device_array(array) or (array.flags.c_contiguous and writable(array)):
+            world.broadcast_(array, root)       # (a GPU array through a host copy)
         else:
             copy = xp.ascontiguousarray(array)
             world.broadcast_(copy, root)
@@ -293,8 +299,8 @@ def broadcast_optimizer_state(optimizer: Optimizer, world: World | None = None, 
 
 def _strip_arrays(value: Any, arrays: list[ndarray]) -> Any:
     """``value`` with each array replaced by ``{"__array__": index, "shape", "dtype"}`` (JSON-ready)."""
-    if isinstance(value, ndarray):
-        arrays.append(xp.ascontiguousarray(value))
+    if isinstance(value, ndarray) or is_device_array(value):    # GPU state travels through the host
+        arrays.append(xp.ascontiguousarray(to_host(value)))
         return {"__array__": len(arrays) - 1, "shape": list(value.shape), "dtype": value.dtype.str}
     if isinstance(value, dict):
         return {str(k): _strip_arrays(v, arrays) for k, v in value.items()}

@@ -1,6 +1,10 @@
 """The processes of one training job (an MPI world): who am I (``rank``), how many are we (``size``), and
 the few collective operations data-parallel training needs, on NumPy buffers.
 
+GPU arrays go through host memory: ``allreduce_`` and ``broadcast_`` copy a GPU array to a host buffer, run
+the collective on it and copy the result back in place. CUDA-aware MPI (handing device pointers to MPI) is
+not used, so any MPI build works, at the price of one round trip per call.
+
 A process started without ``mpirun`` / ``mpiexec`` / ``srun`` is a world of one: every operation is then
 the identity and MPI is never loaded, so the same script runs unchanged on a laptop.
 """
@@ -12,6 +16,7 @@ import sys
 from typing import Any, Sequence
 
 from glassgrad._backend import ndarray, xp
+from glassgrad.device import device_of, is_device_array, to_device, to_host
 
 INSTALL_HINT = "pip install 'glassgrad[mpi]'   (installs mpi4py and an Open MPI with mpirun)"
 
@@ -44,9 +49,13 @@ class World:
         return self.rank == 0
 
     def allreduce_(self, array: ndarray) -> ndarray:
-        """Sum ``array`` over all ranks, in place (every rank ends with the same sum)."""
+        """Sum ``array`` over all ranks, in place (every rank ends with the same sum); a GPU array via a host
+        copy."""
         if self.size > 1:
-            self.comm.Allreduce(_mpi().IN_PLACE, _contiguous(array, "allreduce_"))
+            if is_device_array(array):
+                array[...] = to_device(self.allreduce_(to_host(array)), device_of(array))
+            else:
+                self.comm.Allreduce(_mpi().IN_PLACE, _contiguous(array, "allreduce_"))
         return array
 
     def iallreduce_(self, array: ndarray) -> Any:
@@ -64,9 +73,12 @@ class World:
             _mpi().Request.Waitall(pending)
 
     def broadcast_(self, array: ndarray, root: int = 0) -> ndarray:
-        """Overwrite ``array`` on every rank with rank ``root``'s values, in place."""
+        """Overwrite ``array`` on every rank with rank ``root``'s values, in place; a GPU array via a host copy."""
         if self.size > 1:
-            self.comm.Bcast(_contiguous(array, "broadcast_"), root=root)
+            if is_device_array(array):
+                array[...] = to_device(self.broadcast_(to_host(array), root), device_of(array))
+            else:
+                self.comm.Bcast(_contiguous(array, "broadcast_"), root=root)
         return array
 
     def broadcast_json(self, value: Any, root: int = 0) -> Any:

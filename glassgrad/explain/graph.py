@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from glassgrad import engine
 from glassgrad._backend import ndarray, xp
+from glassgrad.device import array_module, to_device, to_host
 from glassgrad.explain.markup import escape
 from glassgrad.files import write_atomically
 from glassgrad.tensor import Tensor, TensorLike
@@ -225,8 +226,8 @@ def _num(v: float) -> str:
 
 
 def _short(a) -> str:
-    """One line: the number, a few numbers, or the shape with the mean."""
-    a = xp.asarray(a)
+    """One line: the number, a few numbers, or the shape with the mean (from any device: shown on the host)."""
+    a = to_host(a)
     if a.size == 1:
         return _num(a.reshape(-1)[0])
     if a.size <= 4:
@@ -235,8 +236,8 @@ def _short(a) -> str:
 
 
 def _summary_lines(prefix: str, a) -> list[str]:
-    """Scalars: the number; small arrays: the numbers; others: shape, dtype, mean/std/min/max."""
-    a = xp.asarray(a)
+    """Scalars: the number; small arrays: the numbers; others: shape, dtype, mean/std/min/max (on the host)."""
+    a = to_host(a)
     if a.size <= 4:
         return [f"{prefix} {_short(a)}"]
     if a.dtype.kind not in "fiub":
@@ -299,7 +300,7 @@ class _Builder:
                 if t.requires_grad:
                     self.leaves.append(t)
             return self.ids[id(t)]
-        return self.add(None, "const", "const", xp.asarray(t))
+        return self.add(None, "const", "const", to_host(t))
 
     def build(self, order: list[engine.Node]) -> None:
         for node in order:
@@ -355,7 +356,11 @@ def forward_view(result: Tensor, reverse: bool = False, title: str | None = None
 
 def _fill_gradients(view: GraphView, b: _Builder, result: Tensor, grad) -> None:
     """Run backward once more with an observer: gradients of every gate output, edge and leaf."""
-    seed = xp.ones_like(result.data) if grad is None else xp.asarray(grad, dtype=result.dtype)
+    if grad is None:
+        seed = array_module(result.data).ones_like(result.data)
+    else:        # on the result's device, wherever the given gradient is
+        given = grad.data if isinstance(grad, Tensor) else grad
+        seed = to_device(array_module(given).asarray(given, dtype=result.dtype), result.device)
     if seed.shape != result.shape:
         raise ValueError(f"graph: grad has shape {seed.shape} but the result has shape {result.shape}")
     seen: dict[engine.Node, tuple[ndarray, Sequence[ndarray | None]]] = {}

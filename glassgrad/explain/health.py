@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 from glassgrad import engine
 from glassgrad._backend import ndarray, xp
+from glassgrad.device import to_host
 from glassgrad.explain.export import Table, check_format
 from glassgrad.explain.notation import layer_label
 from glassgrad.tensor import Tensor, TensorLike, as_tensor
@@ -208,27 +209,35 @@ def _sample(values: ndarray, n: int) -> ndarray:
     return flat[xp.random.default_rng(0).choice(flat.size, size=n, replace=False)]
 
 
+def _host(a: ndarray | None) -> ndarray | None:
+    return None if a is None else to_host(a)
+
+
 def _layer_health(layer: _Layer, z: Tensor | None, a: ndarray | None, before: ndarray | None,
                   sample: int) -> LayerHealth:
+    """One layer's numbers, computed on the host (a GPU model's arrays are copied over: a snapshot is taken
+    every few steps, and it is printed and drawn)."""
     lin = layer.linear
+    a, before = _host(a), _host(before)
+    z_values = None if z is None else to_host(z.data)
     kind = type(layer.activation).__name__ if layer.activation is not None else None
     if kind == "Identity":
         kind = None
-    w_grad = lin.weight.grad.data if lin.weight.grad is not None else None
-    b_grad = lin.bias.grad.data if lin.bias is not None and lin.bias.grad is not None else None
+    w_grad = _host(lin.weight.grad.data if lin.weight.grad is not None else None)
+    b_grad = _host(lin.bias.grad.data if lin.bias is not None and lin.bias.grad is not None else None)
     if z is not None and z.grad is not None:   # ∂C/∂b = Σ_x δ_x, also for a layer without bias
-        z_grad = z.grad.data if isinstance(z.grad, Tensor) else z.grad
+        z_grad = to_host(z.grad.data if isinstance(z.grad, Tensor) else z.grad)
         delta = _norm(z_grad.reshape(-1, z_grad.shape[-1]).sum(axis=0))
     else:
         delta = _norm(b_grad)
-    w = lin.weight.data
+    w = to_host(lin.weight.data)
     ratio = None if before is None else _norm(w - before) / max(_norm(before), 1e-300)
-    out = a if a is not None else (None if z is None else z.data)
+    out = a if a is not None else z_values
     return LayerHealth(
         name=layer.name, fan_in=int(w.shape[1]), fan_out=int(w.shape[0]), activation=kind,
         grad_w=_norm(w_grad), grad_b=None if lin.bias is None else _norm(b_grad), delta=delta,
         weight_norm=_norm(w), update_ratio=ratio, saturated=_saturated_fraction(kind, a),
-        dead=_dead_fraction(kind, a), mean_abs_z=float(xp.mean(xp.abs(z.data))) if z is not None else math.nan,
+        dead=_dead_fraction(kind, a), mean_abs_z=float(xp.mean(xp.abs(z_values))) if z_values is not None else math.nan,
         values=None if out is None else _sample(out, sample), position=layer.position)
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
+from glassgrad.device import to_host
 from glassgrad.explain.export import Table, tex_text
 from glassgrad.explain.notation import entry_label, parameter_label, parameter_names
 from glassgrad.localize import GateCounter
@@ -38,12 +39,13 @@ THRESHOLD = 1e-4   # a wrong derivative (a missing factor, a wrong sign) gives r
 # The model as a float64 copy, and the cost C(w) as a function of its parameters
 # --------------------------------------------------------------------------------------------------
 def float64_copy(model: Module) -> Module:
-    """A deep copy of ``model`` whose parameters and float buffers are float64 (the original is untouched).
+    """A deep copy of ``model`` in host memory whose parameters and float buffers are float64 (the original,
+    on whatever device, is untouched).
 
     Dropout is switched off in the copy: a fresh random mask on each pass would make C(w ± ε) differ by
     more than the nudge does.
     """
-    twin = copy.deepcopy(model)
+    twin = copy.deepcopy(model).to("cpu")   # nudged one entry at a time and printed: the host is the place
     for _, p in twin.named_parameters():
         p.data = p.data.astype(xp.float64)
         p.grad = None
@@ -59,7 +61,7 @@ def float64_copy(model: Module) -> Module:
 
 def _as_float64(a):
     """Inputs and float targets in float64; integer labels stay as they are."""
-    arr = a.data if isinstance(a, Tensor) else xp.asarray(a)
+    arr = to_host(a.data if isinstance(a, Tensor) else a)
     return Tensor(arr.astype(xp.float64) if arr.dtype.kind == "f" else arr)
 
 
@@ -172,9 +174,10 @@ def check_model_gradients(model: Module, loss_fn: Callable, x: TensorLike, y: Te
                           threshold: float = THRESHOLD, localize: bool = False) -> ModelGradcheck:
     """Compare backprop with centred differences on every parameter entry of ``model``.
 
-    ``loss_fn(output, y)`` is the scalar cost C. The check runs on a float64 copy of the model (float32
-    rounding would swamp the differences). ``max_entries_per_param`` checks a seeded random sample of
-    that many entries per parameter instead of all of them (for large models). Returns a
+    ``loss_fn(output, y)`` is the scalar cost C. The check runs on a float64 copy of the model in host
+    memory, whatever device the model is on (float32 rounding would swamp the differences).
+    ``max_entries_per_param`` checks a seeded random sample of that many entries per parameter instead of
+    all of them (for large models). Returns a
     ``ModelGradcheck``: ``str()`` is the table; a parameter fails when its worst relative error
     |n − a| / max(|n|, |a|) exceeds ``threshold``. With ``localize=True`` a failing check goes on to check
     each gate's own VJP in backward order and names the first wrong gate and the line that created it

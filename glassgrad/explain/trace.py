@@ -26,6 +26,7 @@ example) and the gradients are averages over the batch, as the cost is.
 """
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable
@@ -34,6 +35,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from glassgrad import engine, nn
+from glassgrad.device import to_host
 from glassgrad.explain.export import (
     Math,
     Rich,
@@ -178,12 +180,12 @@ class _Pass:
 
 def _inputs(layers: list[_Layer], x, y) -> tuple[np.ndarray, np.ndarray]:
     """x as (n, d0) rows and y as (n, dL) rows; integer labels are one-hot encoded."""
-    x = np.asarray(getattr(x, "data", x), dtype=np.float64)
+    x = to_host(x.data if isinstance(x, Tensor) else x).astype(np.float64)
     X = x.reshape(1, -1) if x.ndim == 1 else x
     d0, dL = layers[0].linear.in_features, layers[-1].linear.out_features
     if X.ndim != 2 or X.shape[1] != d0:
         raise ValueError(f"trace: x has shape {x.shape}; the network takes {d0} inputs (one example or (n, {d0}))")
-    y = np.asarray(getattr(y, "data", y))
+    y = to_host(y.data if isinstance(y, Tensor) else y)
     if y.dtype.kind in "iu" and y.size == len(X) and dL > 1:
         y = np.eye(dL)[y.reshape(-1)]
     Y = np.asarray(y, dtype=np.float64).reshape(len(X), -1) if y.size == len(X) * dL else None
@@ -388,6 +390,8 @@ def trace(model: nn.Module, x: ArrayLike, y: ArrayLike, cost: str = "quadratic",
     ``lam`` adds L2 weight decay (λ/2n) Σ w² (biases exempt) in nndl and theta; the lfd lecture's backprop
     has none. ``str()`` of the result prints it; ``render("markdown" | "latex")`` gives paste-ready output.
     """
+    if any(p.device != "cpu" for p in model.parameters()):
+        model = copy.deepcopy(model).to("cpu")   # a hand computation in NumPy: on a host copy of the model
     return _trace(_network(model), x, y, cost, notation, lam)
 
 
