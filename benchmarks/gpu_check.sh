@@ -39,9 +39,14 @@ fi
 LOG=$(mktemp)
 echo "== pip install -e \".[test,cuda]\" (cupy-cuda12x, pytest, hypothesis, torch, ...)"
 if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e ".[test,cuda]" 2>&1 | tee "$LOG"; then
-    if grep -qiE "connection|network is unreachable|name resolution|timed out|could not find a version|no matching distribution" "$LOG"; then
+    if grep -qiE "connection|network is unreachable|name resolution|timed out|max retries|proxyerror|sslerror" "$LOG"; then
         echo "gpu_check: pip could not reach a package registry (see above), so cupy-cuda12x cannot be installed;" \
              "connect this machine to PyPI (or set PIP_INDEX_URL to a mirror) and run again. Stopping: nothing was" \
+             "measured." >&2
+    elif grep -qiE "no matching distribution found for" "$LOG"; then
+        echo "gpu_check: the package index pip uses has no $(grep -oiE 'no matching distribution found for [^ ;]+' "$LOG" \
+             | head -1 | awk '{print $NF}') for this Python and platform (see above): an offline mirror, or no" \
+             "registry reachable? Point PIP_INDEX_URL at PyPI or a full mirror and run again. Stopping: nothing was" \
              "measured." >&2
     else
         echo "gpu_check: pip install -e \".[test,cuda]\" failed (see above); stopping: nothing was measured." >&2

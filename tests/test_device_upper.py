@@ -388,7 +388,7 @@ def test_gpu_check_dry_run_runs_end_to_end_and_reports_no_gpu_numbers(tmp_path):
     no time is reported, since a stand-in time is a CPU time."""
     results = tmp_path / "results.json"
     done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run", "--out", str(results),
-                           "--tests", "tests/test_optim.py::test_parity_with_torch"],
+                           "--tests", "tests/test_device_upper.py::test_gradient_clipping_on_the_device"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT,
                           env={**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(ROOT)})
     report = json.loads(results.read_text())
