@@ -2,17 +2,28 @@
 machine, so it can compare versions of glassgrad where timings on a busy machine cannot.
 
     python benchmarks/calls.py
+    python benchmarks/calls.py --time                     # + interleaved ratios (see below)
+    python benchmarks/calls.py --time mlp_784_128_10_relu_b32 --rounds 3000
 
 Steps: the 64-30-10 sigmoid network with softmax cross-entropy at batch 10 and SGD — eager
 (``zero_grad``, forward, ``backward``, ``step``), compiled forward + backward with the optimizer outside,
 and (when this glassgrad has it) the compiled whole step ``gg.compile(..., optimizer=opt)`` — and the eager
 200-gate chain on 16 floats with x, a and b needing gradients, per gate. It runs on older versions of
 glassgrad too (the whole step is left out where ``gg.compile`` takes no optimizer).
+
+``--time`` adds ratios to the plain NumPy step for NumPy tuned and glassgrad compiled, interleaved one
+step at a time (each round runs one step of each, in rotating order; the garbage collector off while
+timing), reported at low percentiles of the per-step times: the steps that ran while the machine's other
+work left this one alone. On a shared, busy machine these ratios hold where block medians do not; they
+are still no substitute for ``run.py`` on a quiet machine, whose numbers the docs quote.
 """
 from __future__ import annotations
 
+import argparse
+import gc
 import inspect
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +60,56 @@ def count(step) -> tuple[int, int]:
     return calls[0], calls[1] - 1
 
 
+def interleaved_ratios(name: str, rounds: int, percentiles=(5, 10, 25)) -> list[str]:
+    """Ratios of NumPy tuned and glassgrad compiled to plain NumPy at low percentiles of per-step times, one
+    step of each implementation per round (one thread)."""
+    import workloads
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    w = workloads.BY_NAME[name]
+    impls = [i for i in ("numpy", "numpy tuned", "glassgrad compiled") if i in w.impls]
+    steps = {i: w.build(i).step for i in impls}
+    for step in steps.values():
+        for _ in range(5):
+            step()
+    times: dict[str, list[float]] = {i: [] for i in impls}
+    clock = time.perf_counter
+    gc.disable()
+    try:
+        for r in range(rounds):
+            for i in impls[r % len(impls):] + impls[:r % len(impls)]:
+                step = steps[i]
+                t = clock()
+                step()
+                times[i].append(clock() - t)
+    finally:
+        gc.enable()
+    lines = []
+    for q in percentiles:
+        base = float(np.percentile(times["numpy"], q))
+        lines.append(f"  {name} p{q}: " + "  ".join(f"{i} {np.percentile(times[i], q) / base:.3f}" for i in impls[1:])
+                     + f"  (numpy {base * 1e6:.1f} µs)")
+    return lines
+
+
+TIMED = ["mlp_64_30_10_sigmoid_b10", "mlp_784_128_10_relu_b1", "mlp_784_128_10_relu_b32", "mlp_784_128_10_relu_b256",
+         "gate_chain_200", "micrograd_hinge"]
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--time", nargs="*", metavar="WORKLOAD", default=None,
+                    help="also time these workloads interleaved (default with no names: the MLPs, chain, hinge)")
+    ap.add_argument("--rounds", type=int, default=1000, help="rounds of --time (default: %(default)s)")
+    args = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))     # workloads, for --time
+    if args.time is not None:
+        import workloads
+
+        unknown = [n for n in args.time if n not in workloads.BY_NAME]
+        if unknown:
+            ap.error(f"unknown workload(s) {unknown}; known: {', '.join(workloads.BY_NAME)}")
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((10, 64)).astype(np.float32), rng.integers(0, 10, 10)
 
@@ -102,6 +162,10 @@ def main() -> None:
     for name, (python_calls, c_calls) in rows:
         print(f"  {name:48s} {python_calls:5d} / {c_calls}")
     print(f"eager 200-gate chain, per gate: {python / 200:.1f} Python calls / {c / 200:.1f} C calls")
+    if args.time is not None:
+        print(f"interleaved, one step at a time, {args.rounds} rounds: ratio to plain NumPy at low percentiles")
+        for name in args.time or TIMED:
+            print("\n".join(interleaved_ratios(name, args.rounds)), flush=True)
 
 
 if __name__ == "__main__":

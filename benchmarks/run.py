@@ -98,10 +98,10 @@ def check(workloads, impls, rtol=1e-4, steps=3) -> tuple[int, list[str]]:
     that a compiled step is past its two recording calls and replaying).
 
     Compares the loss, the gradients and the parameters after the step, with ``rtol`` and an absolute
-    tolerance of rtol/10 times the largest magnitude of the NumPy array (plus, for gradients recovered
-    from the update of a step that folds the learning rate in, the rounding bound the state reports) (gradient entries near zero carry
-    only float32 rounding noise); for implementations that flush subnormal floats to zero (JAX), at least
-    ``FLUSH_FLOOR``. Also requires everything to stay float32. Returns (failures, report lines).
+    tolerance of rtol/10 times the largest magnitude of the NumPy array (gradient entries near zero carry
+    only float32 rounding noise; gradients recovered from the update of a step that folds the learning rate
+    in get the rounding bound their state reports on top); for implementations that flush subnormal floats
+    to zero (JAX), at least ``FLUSH_FLOOR``. Also requires everything to stay float32. Returns (failures, report lines).
     """
     failures, lines = 0, []
     for w in workloads:

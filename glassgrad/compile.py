@@ -185,7 +185,7 @@ def _fw_linear(s: _Site, o: str, out: str):
     x, w, *b = s.args
     (n, features), outputs = s.shapes[0][0] if len(s.shapes[0][0]) == 2 else (0, 0), s.shapes[1][0][0]
     if out and 4 <= n <= 64 and features * outputs >= 1 << 14:
-        t = s.buffer("linT", (outputs, n), s.out_shape[1])
+        t = s.program.buffer(out.split("=", 1)[1], (outputs, n), s.out_shape[1])   # the output's array, transposed
         return [f"{o} = matmul({w}, {x}.T, out={t}).T"] + [f"{o} += {b[0]}"] * len(b)
     return [f"{o} = matmul({x}, {w}.T{out})"] + [f"{o} += {b[0]}"] * len(b)
 
@@ -669,9 +669,12 @@ class _Update:
             kind._step.__qualname__ == "Optimizer._step" and kind.step.__qualname__ == "Optimizer.step" and \
             kind._hyper.__qualname__ != "Optimizer._hyper"
         # the learning rate folded into the gradients: only where nothing but the update reads them
+        # (and only with the rule of the class that states it: a subclass with an _update of its own keeps it)
         groups = optimizer.param_groups
+        owners = {getattr(kind, a).__qualname__.split(".")[0] for a in ("_hyper", "_update", "_folded")
+                  if hasattr(kind, a)}
         self.folds = (self.per_parameter and not keep_grads and before_step is None and guard is None
-                      and len(groups) == 1 and hasattr(optimizer, "_folded")
+                      and len(groups) == 1 and hasattr(optimizer, "_folded") and len(owners) == 1
                       and optimizer._folded(optimizer._hyper(groups[0])) is not None)
 
     def eager(self, loss: Tensor, observer=None) -> None:

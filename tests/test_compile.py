@@ -209,14 +209,14 @@ OPTIMIZERS = {
 
 
 def _whole_step_run(make_opt, compiled: bool, clip=None, batch=8, activation=nn.Sigmoid, steps=6,
-                    keep_grads=True):
-    model = _mlp(activation)()
+                    keep_grads=True, make_model=None, batches=None):
+    model = (make_model or _mlp(activation))()
     opt = make_opt(model.parameters())
     clip_fn = None if clip is None else (lambda: clip(model.parameters()))
     step = gg.compile(lambda x, y: F.cross_entropy(model(x), y), optimizer=opt, before_step=clip_fn,
                       keep_grads=keep_grads)
     losses = []
-    for x, y in _batches(steps, batch=batch):
+    for x, y in batches or _batches(steps, batch=batch):
         if compiled:
             losses.append(step(x, y).item())
         else:
@@ -270,23 +270,26 @@ def test_whole_compiled_step_without_keep_grads_equals_eager_to_rounding(name):
             np.testing.assert_array_equal(a, b)
 
 
-def test_folded_step_follows_a_schedule_and_refuses_a_changed_rule():
-    def run(compiled):
-        model = _mlp()()
-        opt = optim.SGD(model.parameters(), lr=0.5, weight_decay=1e-3)
-        sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
-        step = gg.compile(lambda x, y: F.cross_entropy(model(x), y), optimizer=opt)
-        for x, y in _batches(6):
-            if compiled:
-                step(x, y)
-            else:
-                opt.zero_grad()
-                F.cross_entropy(model(gg.as_tensor(x)), gg.as_tensor(y)).backward()
-                opt.step()
-            sched.step()
-        return [p.data.copy() for p in model.parameters()], step, opt
+def _scheduled_run(compiled: bool, **sgd):
+    """Six SGD steps with the learning rate halved after each (StepLR): (parameters, step, optimizer)."""
+    model = _mlp()()
+    opt = optim.SGD(model.parameters(), lr=0.5, **sgd)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    step = gg.compile(lambda x, y: F.cross_entropy(model(x), y), optimizer=opt)
+    for x, y in _batches(6):
+        if compiled:
+            step(x, y)
+        else:
+            opt.zero_grad()
+            F.cross_entropy(model(gg.as_tensor(x)), gg.as_tensor(y)).backward()
+            opt.step()
+        sched.step()
+    return [p.data.copy() for p in model.parameters()], step, opt
 
-    eager, (compiled, step, opt) = run(False)[0], run(True)
+
+def test_folded_step_follows_a_schedule_and_refuses_a_changed_rule():
+    eager, (compiled, step, opt) = _scheduled_run(False, weight_decay=1e-3)[0], \
+        _scheduled_run(True, weight_decay=1e-3)
     assert "g_root.fill(scale)" in step.source()
     for a, b in zip(eager, compiled):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
@@ -308,6 +311,20 @@ def test_no_fold_with_two_learning_rates_or_a_parameter_outside_the_optimizer():
             step(x, y)
         assert "g_root.fill" not in step.source()
     assert ps[3].grad is not None          # outside the optimizer: its gradient is handed to .grad, unscaled
+
+
+def test_no_fold_for_a_subclass_with_an_update_rule_of_its_own():
+    class HalfSGD(optim.SGD):
+        """SGD taking half steps: its own _update, which a fold by SGD's _folded would ignore."""
+
+        def _update(self, p, w, g, hyper):
+            super()._update(p, w, g, (hyper[0] / 2, *hyper[1:]))
+
+    eager = _whole_step_run(lambda ps: HalfSGD(ps, lr=0.1), compiled=False)
+    compiled = _whole_step_run(lambda ps: HalfSGD(ps, lr=0.1), compiled=True, keep_grads=False)
+    assert "g_root.fill" not in compiled[3].source() and "update(params[" in compiled[3].source()
+    for a, b in zip(eager[1], compiled[1]):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_whole_step_guard_sees_gradients_and_can_skip_the_update():
@@ -416,22 +433,7 @@ def test_whole_compiled_step_batch_of_one_and_other_activations(activation):
 
 
 def test_whole_compiled_step_follows_a_learning_rate_schedule():
-    def run(compiled):
-        model = _mlp()()
-        opt = optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
-        sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
-        step = gg.compile(lambda x, y: F.cross_entropy(model(x), y), optimizer=opt)
-        for x, y in _batches(6):
-            if compiled:
-                step(x, y)
-            else:
-                opt.zero_grad()
-                F.cross_entropy(model(gg.as_tensor(x)), gg.as_tensor(y)).backward()
-                opt.step()
-            sched.step()
-        return [p.data.copy() for p in model.parameters()]
-
-    for a, b in zip(run(False), run(True)):
+    for a, b in zip(_scheduled_run(False, momentum=0.9)[0], _scheduled_run(True, momentum=0.9)[0]):
         np.testing.assert_array_equal(a, b)
 
 
@@ -442,16 +444,21 @@ def test_whole_step_options_need_an_optimizer(option):
         gg.compile(lambda x: x.sum(), **option)
 
 
+def _replaying_sgd_step():
+    """(model, whole compiled SGD step, x, y), the step already replaying its recording for (x, y)."""
+    model = _mlp()()
+    step = gg.compile(lambda x, y: F.cross_entropy(model(x), y), optimizer=optim.SGD(model.parameters(), lr=0.1))
+    x, y = _batches(1)[0]
+    for _ in range(3):
+        step(x, y)
+    return model, step, x, y
+
+
 def test_compiled_step_reuses_its_arrays_and_holds_memory_flat():
     import gc
     import tracemalloc
 
-    model = _mlp()()
-    opt = optim.SGD(model.parameters(), lr=0.1)
-    step = gg.compile(lambda x, y: F.cross_entropy(model(x), y), optimizer=opt)
-    x, y = _batches(1)[0]
-    for _ in range(5):
-        step(x, y)
+    _, step, x, y = _replaying_sgd_step()
     gc.collect()
     tracemalloc.start()
     for _ in range(200):
@@ -516,12 +523,7 @@ def test_compiled_cross_entropy_checks_the_labels_it_replays(bad):
     """F.cross_entropy's label check is Python outside the gate, which a replay skips; the compiled gate
     addresses label entries in the flattened rows, so it checks them itself (a wrong label would otherwise
     read another example's entry), before anything changes."""
-    model = _mlp()()
-    opt = optim.SGD(model.parameters(), lr=0.1)
-    step = gg.compile(lambda x, y: F.cross_entropy(model(x), y), optimizer=opt)
-    x, y = _batches(1)[0]
-    for _ in range(3):
-        step(x, y)
+    model, step, x, y = _replaying_sgd_step()
     assert "bad_labels(" in step.source()
     before = [p.data.copy() for p in model.parameters()]
     labels = y.copy()
@@ -579,26 +581,15 @@ def test_small_batch_through_a_large_layer_runs_transposed_and_equals_eager(opti
     rng = np.random.default_rng(1)
     batches = [(rng.standard_normal((16, 256)).astype(np.float32), rng.integers(0, 10, 16)) for _ in range(4)]
 
-    def run(compiled):
+    def make_model():
         gg.manual_seed(0)
-        model = nn.Sequential(nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 10))
-        opt = OPTIMIZERS[optimizer](model.parameters())
-        step = gg.compile(lambda x, y: F.cross_entropy(model(x), y), optimizer=opt)
-        losses = []
-        for x, y in batches:
-            if compiled:
-                losses.append(step(x, y).item())
-            else:
-                opt.zero_grad()
-                loss = F.cross_entropy(model(gg.as_tensor(x)), gg.as_tensor(y))
-                loss.backward()
-                opt.step()
-                losses.append(loss.item())
-        return losses, [p.data.copy() for p in model.parameters()], step
+        return nn.Sequential(nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 10))
 
-    eager, compiled = run(False), run(True)
-    source = compiled[2].source()
-    assert source.count("out=linT") == 1, "only the large first layer runs transposed"
+    eager, compiled = (_whole_step_run(OPTIMIZERS[optimizer], c, keep_grads=False, make_model=make_model,
+                                       batches=batches) for c in (False, True))
+    source = compiled[3].source()
+    assert len(re.findall(r"matmul\(v\d+, v\d+\.T, out=buf\d+\)\.T", source)) == 1, \
+        "only the large first layer runs transposed"
     np.testing.assert_allclose(eager[0], compiled[0], rtol=1e-6)
     for a, b in zip(eager[1], compiled[1]):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
