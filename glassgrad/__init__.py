@@ -38,6 +38,8 @@ from glassgrad.tensor import (
 )
 
 # isort: split
+from types import ModuleType
+
 from glassgrad import hooks, linalg
 from glassgrad._version import __version__
 from glassgrad.compile import Compiled, compile
@@ -67,7 +69,7 @@ __all__ = [
 _SUBPACKAGES = ("cuda", "nn", "optim", "data", "train", "explain", "distributed")
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> ModuleType:
     """``gg.nn``, ``gg.optim`` … load on first use, so ``import glassgrad`` stays fast."""
     if name in _SUBPACKAGES:
         import importlib

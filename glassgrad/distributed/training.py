@@ -87,7 +87,7 @@ class StopTogether(Callback):
     def on_epoch_end(self, state: TrainingState, logs: dict) -> None:
         self._agree(state)
 
-    def _agree(self, state) -> bool:
+    def _agree(self, state: TrainingState) -> bool:
         world = self.world
         if world.size == 1:
             return bool(state.stopped)

@@ -153,7 +153,7 @@ def derive_entry(t: LayerTrace, entry: str) -> EntryDerivation:
     return EntryDerivation(t.notation, name, float(value), engine, agree, out, t)
 
 
-def _fprime_rule(t, ell: int) -> str:
+def _fprime_rule(t: LayerTrace, ell: int) -> str:
     act = t.layers[ell - 1].activation
     return {"sigmoid": "sigmoid: f'(z) = f(z)(1 − f(z))", "tanh": "tanh: f'(z) = 1 − f(z)²",
             "relu": "relu: f'(z) = 1 where z > 0, else 0"}.get(

@@ -154,7 +154,7 @@ def tex_matrix(a: ArrayLike, digits: int = 4, limit: int = 8) -> str:
     rows = _keep(m.shape[0], limit)
     cols = _keep(m.shape[1], limit)
 
-    def cell(i, j):
+    def cell(i: int | None, j: int | None) -> str:
         if i is None:
             return r"\vdots" if j is not None else r"\ddots"
         return r"\cdots" if j is None else _tex_number(m[i, j], digits)

@@ -29,7 +29,7 @@ SECTIONS = (("circuit", "1. The circuit"), ("stepper", "2. The backward stepper"
             ("health", "4. Gradient health"), ("labs", "5. The labs"))
 
 
-def _e(text) -> str:
+def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 

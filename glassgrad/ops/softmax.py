@@ -12,7 +12,7 @@ from glassgrad.ops.elementwise import exp
 from glassgrad.ops.reduce import _axes, _logsumexp
 
 
-def _along(axis, ndim: int) -> tuple:
+def _along(axis: int, ndim: int) -> tuple:
     """softmax and log_softmax normalise along one axis: ``axis`` must be a single int."""
     if isinstance(axis, bool) or not isinstance(axis, (int, xp.integer)):
         raise TypeError(f"axis must be a single int (the axis to normalise along), not {axis!r}")
