@@ -191,10 +191,12 @@ def mismatch(cpu, dev, dtype_name: str) -> str | None:
 
 def compare_gates(device: str, examples: int, budget: Budget) -> dict[str, Any]:
     """Each gate's examples in float64 and float32: "ok", or what differed or failed."""
-    import test_gates   # tests/test_gates.py: the case table every gate must have an entry in
+    import test_gates  # tests/test_gates.py: the case table every gate must have an entry in
+
     from glassgrad.engine import GATES
 
     results: dict[str, dict[str, str]] = {}
+    started = time.monotonic()
     for name in sorted(GATES):
         if budget.left() < 0:
             results[name] = {"float64": "not run: out of time", "float32": "not run: out of time"}
@@ -231,7 +233,7 @@ def compare_gates(device: str, examples: int, budget: Budget) -> dict[str, Any]:
     say(f"{len(results)} gates, {examples} example(s) each, float64 and float32: {len(failed)} failed"
         + (f", {len(unfinished)} not run (time budget)" if unfinished else ""))
     return {"examples_per_gate": examples, "tolerances": TOLERANCES, "gates": results, "failed": failed,
-            "not_run": unfinished}
+            "not_run": unfinished, "seconds": round(time.monotonic() - started, 1)}
 
 
 # ---- 4. one training step, timed ------------------------------------------------------------------------

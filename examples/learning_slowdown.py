@@ -26,8 +26,8 @@ from pathlib import Path
 
 import glassgrad as gg
 from glassgrad import nn
-from glassgrad.nn import functional as F
 from glassgrad.explain.plots import save_figure
+from glassgrad.nn import functional as F
 
 REPO = Path(__file__).resolve().parents[1]
 STARTS = {"saturated": (2.0, 2.0), "unsaturated": (0.6, 0.9)}

@@ -38,9 +38,9 @@ import numpy as np
 import glassgrad as gg
 from glassgrad import nn, optim
 from glassgrad.data import load_digits
+from glassgrad.explain.plots import save_figure
 from glassgrad.nn import functional as F
 from glassgrad.train import Callback, evaluate, fit
-from glassgrad.explain.plots import save_figure
 
 REPO = Path(__file__).resolve().parents[1]
 INITS = ("zeros", "constant", "random")

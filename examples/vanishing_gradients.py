@@ -36,8 +36,8 @@ import glassgrad as gg
 from glassgrad import nn, optim
 from glassgrad.data import load_mnist
 from glassgrad.explain import health_report
-from glassgrad.nn import functional as F
 from glassgrad.explain.plots import save_figure
+from glassgrad.nn import functional as F
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

@@ -3,23 +3,55 @@
 A reverse-mode automatic-differentiation engine over NumPy arrays (``Tensor``, ``backward``, ``grad``),
 every gate's derivative in one readable table (``glassgrad.ops``), and tools that show each gradient.
 """
-from glassgrad._version import __version__
+# glassgrad.tensor first: it imports the engine and the gates at its end, and they import it back; entered
+# from any other module, that cycle finds the engine half-made.
 from glassgrad.tensor import (
-    DEFAULT_FLOAT, Generator, Tensor, arange, as_tensor, bool_, default_generator, eye, float16, float32,
-    float64, from_dlpack, full, full_like, int32, linspace, logspace, int64, manual_seed, ones, ones_like, rand,
-    rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
+    DEFAULT_FLOAT,
+    Generator,
+    Tensor,
+    arange,
+    as_tensor,
+    bool_,
+    default_generator,
+    eye,
+    float16,
+    float32,
+    float64,
+    from_dlpack,
+    full,
+    full_like,
+    int32,
+    int64,
+    linspace,
+    logspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
+
+# isort: split
+from types import ModuleType
+
+from glassgrad import hooks, linalg
+from glassgrad._version import __version__
+from glassgrad.compile import Compiled, compile
 from glassgrad.device import Device, device
-from glassgrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from glassgrad.engine import GATES, Gate, ShapeError, gate
-from glassgrad import hooks
+from glassgrad.function import Function
+from glassgrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from glassgrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 from glassgrad.ops import *  # noqa: F401,F403  every gate as a function: gg.exp(x), gg.matmul(a, b) ...
 from glassgrad.ops import __all__ as _ops_all
-from glassgrad.function import Function
-from glassgrad.compile import Compiled, compile
 from glassgrad.threads import blas_threads
-from glassgrad import linalg
 from glassgrad.transforms import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp
-from glassgrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 
 __all__ = [
     "__version__", "Tensor", "Device", "device",
@@ -37,7 +69,7 @@ __all__ = [
 _SUBPACKAGES = ("cuda", "nn", "optim", "data", "train", "explain", "distributed")
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> ModuleType:
     """``gg.nn``, ``gg.optim`` … load on first use, so ``import glassgrad`` stays fast."""
     if name in _SUBPACKAGES:
         import importlib

@@ -669,9 +669,12 @@ class _Update:
             kind._step.__qualname__ == "Optimizer._step" and kind.step.__qualname__ == "Optimizer.step" and \
             kind._hyper.__qualname__ != "Optimizer._hyper"
         # the learning rate folded into the gradients: only where nothing but the update reads them
+        # (and only with the rule of the class that states it: a subclass with an _update of its own keeps it)
         groups = optimizer.param_groups
+        owners = {getattr(kind, a).__qualname__.split(".")[0] for a in ("_hyper", "_update", "_folded")
+                  if hasattr(kind, a)}
         self.folds = (self.per_parameter and not keep_grads and before_step is None and guard is None
-                      and len(groups) == 1 and hasattr(optimizer, "_folded")
+                      and len(groups) == 1 and hasattr(optimizer, "_folded") and len(owners) == 1
                       and optimizer._folded(optimizer._hyper(groups[0])) is not None)
 
     def eager(self, loss: Tensor, observer=None) -> None:

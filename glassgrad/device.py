@@ -178,7 +178,7 @@ def backend_for(dev: Device) -> Backend:
     install line when there is none, or when it sees no GPU (or not that many)."""
     backend = _BACKENDS.get(dev.type)
     if backend is None:
-        from glassgrad import cuda        # beside the core; imports CuPy only now
+        from glassgrad import cuda  # beside the core; imports CuPy only now
         backend = cuda.backend()
     count = backend.device_count()
     if count == 0:
@@ -195,7 +195,7 @@ def _backend_of(array: Any) -> Backend | None:
     backend = _BY_TYPE.get(type(array))
     if backend is not None:
         return backend
-    from glassgrad.tensor import Tensor     # (tensor.py imports this module): gates ask about tensors too
+    from glassgrad.tensor import Tensor  # (tensor.py imports this module): gates ask about tensors too
     if isinstance(array, Tensor):
         return _backend_of(array.data)
     for backend in _BACKENDS.values():

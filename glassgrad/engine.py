@@ -27,8 +27,7 @@ from typing import Any, Callable, Container, Sequence, TypeVar, overload
 from glassgrad import hooks
 from glassgrad._backend import ndarray, xp
 from glassgrad.device import array_module, as_array, check_current, check_same_device, is_device_array, on_device_of
-from glassgrad.grad_mode import _GradMode, _GradModeScope
-from glassgrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401  engine API
+from glassgrad.grad_mode import _GradMode, _GradModeScope, enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401  engine API
 from glassgrad.tensor import Tensor, TensorLike
 
 # --------------------------------------------------------------------------------------------------

@@ -17,10 +17,19 @@ from glassgrad import hooks as _hooks
 from glassgrad._backend import ndarray, xp
 from glassgrad.checks import check_int, check_number
 from glassgrad.device import CPU as _CPU
-from glassgrad.device import DeviceLike
 from glassgrad.device import (
-    Device, as_array, backend_for, check_current, check_same_device, creating_on, device_of, is_device_array, to_device,
-    to_host)
+    Device,
+    DeviceLike,
+    as_array,
+    backend_for,
+    check_current,
+    check_same_device,
+    creating_on,
+    device_of,
+    is_device_array,
+    to_device,
+    to_host,
+)
 from glassgrad.device import device as _parse_device
 
 float32 = xp.float32
@@ -977,7 +986,7 @@ def _value_read(t: Tensor) -> None:
 # The engine and the gates import Tensor from here, so they are imported last.
 from glassgrad import engine as _engine  # noqa: E402
 from glassgrad import ops as _ops  # noqa: E402
-from glassgrad.ops import numpy_api as _numpy_api  # noqa: E402
 from glassgrad.engine import apply as _apply  # noqa: E402
+from glassgrad.ops import numpy_api as _numpy_api  # noqa: E402
 
 _gate = _engine.GATES   # the gates by name, for the operators above

@@ -11,8 +11,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO_ROOT))
 
-import glassgrad as gg  # noqa: E402
 import devices  # noqa: E402  the CPU-side stand-in for CuPy, and the device parameters
+
+import glassgrad as gg  # noqa: E402
 
 # Small and derandomized: the same examples on every run and on CI, and the whole core suite stays fast.
 # Individual tests lower or raise max_examples with their own @settings.

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_cli import run, user_error
 
 import glassgrad as gg
 from glassgrad.cli import build_parser, main
 from glassgrad.train import CheckpointError, load_checkpoint, save_checkpoint
-from test_cli import run, user_error
 
 pytest.importorskip("sklearn", reason="the digits data set ships with scikit-learn")
 

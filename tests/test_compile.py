@@ -313,6 +313,20 @@ def test_no_fold_with_two_learning_rates_or_a_parameter_outside_the_optimizer():
     assert ps[3].grad is not None          # outside the optimizer: its gradient is handed to .grad, unscaled
 
 
+def test_no_fold_for_a_subclass_with_an_update_rule_of_its_own():
+    class HalfSGD(optim.SGD):
+        """SGD taking half steps: its own _update, which a fold by SGD's _folded would ignore."""
+
+        def _update(self, p, w, g, hyper):
+            super()._update(p, w, g, (hyper[0] / 2, *hyper[1:]))
+
+    eager = _whole_step_run(lambda ps: HalfSGD(ps, lr=0.1), compiled=False)
+    compiled = _whole_step_run(lambda ps: HalfSGD(ps, lr=0.1), compiled=True, keep_grads=False)
+    assert "g_root.fill" not in compiled[3].source() and "update(params[" in compiled[3].source()
+    for a, b in zip(eager[1], compiled[1]):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_whole_step_guard_sees_gradients_and_can_skip_the_update():
     model = _mlp()()
     opt = optim.SGD(model.parameters(), lr=0.1)

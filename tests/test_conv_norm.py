@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from devices import host
 
 import glassgrad as gg
-from devices import host
 from glassgrad import nn
 from glassgrad.device import device_of
 from glassgrad.nn import functional as F

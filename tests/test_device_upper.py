@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from devices import StandInArray, host, standin_registered
 
 import glassgrad as gg
-from devices import StandInArray, host, standin_registered
 from glassgrad import nn, optim
 from glassgrad.data import DataLoader
 from glassgrad.device import device_of, to_device
@@ -221,16 +221,19 @@ def test_data_loader_puts_batches_on_its_device(cuda):
         DataLoader((x, y), device="gpu:0")
 
 
-def test_fit_on_a_device_trains_as_on_the_cpu(device):
-    """One fit run (validation, dropout, batch norm, momentum) on the device: the model ends up there and the
-    history matches the CPU's."""
+@pytest.mark.parametrize("compiled", [False, True])
+def test_fit_on_a_device_trains_as_on_the_cpu(device, compiled):
+    """One fit run (validation, batch norm, momentum; dropout when eager, since a compiled step cannot replay
+    fresh masks) on the device, eager and compiled: the model ends up there and the history matches the CPU's."""
     x, y = data(96)
     histories = []
     for where in ("cpu", device):
         model = small_model()
+        if compiled:
+            model[3].p = 0.0
         opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
         history = fit(model, F.cross_entropy, opt, (x[:80], y[:80]), epochs=2, batch_size=16, verbose=False,
-                      validation=(x[80:], y[80:]), device=where)
+                      validation=(x[80:], y[80:]), device=where, compile=compiled)
         assert devices_of(model) == {gg.device(where)}
         histories.append(history)
     for a, b in zip(histories[0].epochs, histories[1].epochs):

@@ -13,12 +13,21 @@ import sys
 
 import numpy as np
 import pytest
+from devices import StandInArray, host, standin_registered
 
 import glassgrad as gg
-from glassgrad.ops import fused
-from devices import StandInArray, host, standin_registered
 from glassgrad.device import (
-    CPU, Device, array_module, check_same_device, device_of, register_backend, registered_backend, to_device, to_host)
+    CPU,
+    Device,
+    array_module,
+    check_same_device,
+    device_of,
+    register_backend,
+    registered_backend,
+    to_device,
+    to_host,
+)
+from glassgrad.ops import fused
 
 
 @pytest.fixture

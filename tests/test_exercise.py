@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_stepper import browser, driver  # noqa: F401  (the shared headless-Chromium fixture)
 
 import glassgrad as gg
 from glassgrad.cli import main
-from glassgrad.explain.exercise import (MISTAKES, Way, affected, backprop, parse_answers, with_mistake,
-                                        worksheet)
-from test_stepper import browser, driver  # noqa: F401  (the shared headless-Chromium fixture)
+from glassgrad.explain.exercise import MISTAKES, Way, affected, backprop, parse_answers, with_mistake, worksheet
 
 
 def test_same_seed_same_worksheet_other_seed_another():

@@ -14,8 +14,16 @@ import pytest
 import glassgrad as gg
 from glassgrad import nn
 from glassgrad.cli import main
-from glassgrad.explain import (ExpressionError, GraphvizNotFound, evaluate_expression, gate_steps, gate_table,
-                               graph, sigmoid_neuron, trace)
+from glassgrad.explain import (
+    ExpressionError,
+    GraphvizNotFound,
+    evaluate_expression,
+    gate_steps,
+    gate_table,
+    graph,
+    sigmoid_neuron,
+    trace,
+)
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:

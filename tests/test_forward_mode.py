@@ -128,7 +128,7 @@ def test_bad_tangents_are_refused_by_shape_and_count():
 
 
 def test_a_gate_without_a_second_derivative_says_so():
-    from test_functional import Cube           # a gg.Function: differentiated once only
+    from test_functional import Cube  # a gg.Function: differentiated once only
 
     with pytest.raises(RuntimeError, match="cannot be differentiated again"):
         gg.jvp(lambda x: Cube.apply(x), (A,), (A,))

@@ -14,16 +14,14 @@ import sys
 import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
 import numpy as np
+import numpy_gate_cases
 import pytest
+from devices import at
 from hypothesis import given, settings
 
 import glassgrad as gg
-import numpy_gate_cases
-from devices import at
 from glassgrad.engine import GATES
-from glassgrad.ops import conv
-from glassgrad.ops import fused
-from glassgrad.ops import norm
+from glassgrad.ops import conv, fused, norm
 
 # --------------------------------------------------------------------------------------------------
 # Strategies

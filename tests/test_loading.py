@@ -19,9 +19,9 @@ from glassgrad import optim
 from glassgrad.data import make_moons
 from glassgrad.nn import functional as F
 from glassgrad.state import CheckpointError, StateKeyError
+from glassgrad.tensor import default_generator
 from glassgrad.train import ModelCheckpoint, fit, load_checkpoint, mlp, save_checkpoint
 from glassgrad.train import checkpoint as checkpoint_module
-from glassgrad.tensor import default_generator
 
 QUIET = dict(progress=False, verbose=False)
 

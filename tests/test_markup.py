@@ -139,7 +139,7 @@ def test_cli_expr_cannot_inject_markup(tmp_path, capsys):
 
 # ---- in a real browser: the stepper's DOM is built by its script -------------------------------------------
 def _chromium():
-    from tests.test_report_chromium import CHROMIUM, run_chromium   # one way to start Chromium
+    from tests.test_report_chromium import CHROMIUM, run_chromium  # one way to start Chromium
     return CHROMIUM, run_chromium
 
 

@@ -11,9 +11,9 @@ import inspect
 
 import numpy as np
 import pytest
+from devices import host
 
 import glassgrad as gg
-from devices import host
 from glassgrad import nn, optim
 from glassgrad.nn import functional as F
 from glassgrad.nn import init

@@ -4,10 +4,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from test_stepper import browser, driver  # noqa: F401  (the shared headless-Chromium fixture)
 
 from glassgrad.cli import main
 from glassgrad.explain.notebook import SECTIONS, notebook_html, write_notebook
-from test_stepper import browser, driver  # noqa: F401  (the shared headless-Chromium fixture)
 
 
 @pytest.fixture(scope="module")

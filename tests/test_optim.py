@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from devices import host
 
 import glassgrad as gg
-from devices import host
 from glassgrad import optim
 from glassgrad.device import device_of
 from glassgrad.optim import lr_scheduler

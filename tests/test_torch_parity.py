@@ -13,13 +13,16 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-import glassgrad as gg  # noqa: E402
 import numpy_gate_cases  # noqa: E402
 from devices import at, host  # noqa: E402
+
+import glassgrad as gg  # noqa: E402
 from glassgrad.engine import GATES  # noqa: E402
-from glassgrad.ops import conv  # noqa: E402
-from glassgrad.ops import fused  # noqa: E402
-from glassgrad.ops import norm  # noqa: E402
+from glassgrad.ops import (
+    conv,  # noqa: E402
+    fused,  # noqa: E402
+    norm,  # noqa: E402
+)
 
 TOL = dict(rtol=1e-6, atol=1e-6)
 

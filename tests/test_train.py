@@ -15,9 +15,26 @@ from glassgrad import nn, optim
 from glassgrad.data import make_moons, one_hot
 from glassgrad.nn import functional as F
 from glassgrad.train import (
-    Callback, CheckpointError, EarlyStopping, History, MetricsLogger, ModelCheckpoint, accuracy, build_model,
-    confusion_matrix, evaluate, fit, format_confusion, load_checkpoint, loss_by_name, mlp, optimizer_by_name,
-    predict, predicted_labels, save_checkpoint)
+    Callback,
+    CheckpointError,
+    EarlyStopping,
+    History,
+    MetricsLogger,
+    ModelCheckpoint,
+    accuracy,
+    build_model,
+    confusion_matrix,
+    evaluate,
+    fit,
+    format_confusion,
+    load_checkpoint,
+    loss_by_name,
+    mlp,
+    optimizer_by_name,
+    predict,
+    predicted_labels,
+    save_checkpoint,
+)
 from glassgrad.train import checkpoint as checkpoint_module
 
 QUIET = dict(progress=False, verbose=False)

@@ -24,7 +24,7 @@ def add_explain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, dest="notebook_seed", metavar="N",
                    help="with --html: the seed of the weights and the example (default 0)")
 
-    def run(args) -> int:
+    def run(args: argparse.Namespace) -> int:
         if not args.notebook:
             p.print_help()
             return 0

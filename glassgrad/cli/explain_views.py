@@ -3,7 +3,6 @@ network layer by layer in the learner's notation."""
 from __future__ import annotations
 
 import argparse
-
 import sys
 
 from glassgrad.cli.options import COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, REAL, UsageError, cannot_write

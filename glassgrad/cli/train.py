@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-
 import json
 import math
 import sys
@@ -12,8 +11,17 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from glassgrad.cli.options import (COUNT, FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, UsageError,
-                                   cannot_write, checked, device_flag)
+from glassgrad.cli.options import (
+    COUNT,
+    FRACTION,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    UsageError,
+    cannot_write,
+    checked,
+    device_flag,
+)
 from glassgrad.files import write_atomically
 
 DEVICE_HELP = "where the model runs: cpu, cuda (the current GPU) or cuda:N; cuda needs pip install 'glassgrad[cuda]'"

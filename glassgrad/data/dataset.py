@@ -12,7 +12,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from glassgrad.device import Device, device as as_device, to_device
+from glassgrad.device import Device, to_device
+from glassgrad.device import device as as_device
 
 __all__ = [
     "Dataset",

@@ -1,10 +1,10 @@
 """The scikit-learn 8x8 digits (the default data set)."""
 from __future__ import annotations
 
-
 import numpy as np
 
 from glassgrad.data.splits import DataSplits, _split_train_val_test, _xy
+
 
 def load_digits(
     val_fraction: float = 0.1,

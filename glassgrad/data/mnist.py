@@ -14,6 +14,7 @@ import numpy as np
 from glassgrad.data.files import ChecksumError, _default_cache_dir, _download_file, _search_dirs, _sha256_file
 from glassgrad.data.splits import XY, DataSplits
 
+
 class IDXFormatError(ValueError):
     """An IDX file is truncated, has a wrong magic number or inconsistent sizes."""
 

@@ -14,9 +14,9 @@ and the gradients are averaged over the ranks before every update, so all replic
 world of one and MPI is not loaded. MPI comes from mpi4py: ``pip install 'glassgrad[mpi]'``.
 See docs/distributed.md.
 """
-from glassgrad.distributed.world import INSTALL_HINT, World, init, launched_by_mpi, manual_seed
-from glassgrad.distributed.optimizer import DistributedOptimizer, broadcast_optimizer_state, broadcast_parameters
 from glassgrad.distributed.batchnorm import SyncBatchNorm
+from glassgrad.distributed.optimizer import DistributedOptimizer, broadcast_optimizer_state, broadcast_parameters
+from glassgrad.distributed.world import INSTALL_HINT, World, init, launched_by_mpi, manual_seed
 
 __all__ = ["init", "World", "launched_by_mpi", "INSTALL_HINT", "manual_seed", "DistributedOptimizer",
            "broadcast_parameters", "broadcast_optimizer_state", "SyncBatchNorm"]

@@ -10,12 +10,12 @@ from __future__ import annotations
 from numpy.typing import DTypeLike
 
 from glassgrad.device import array_module, creating_on
-from glassgrad.tensor import Tensor
 from glassgrad.distributed.world import World, init
 from glassgrad.engine import ShapeError
 from glassgrad.function import Context, Function
 from glassgrad.nn.module import Module
 from glassgrad.nn.norm import _BatchNorm
+from glassgrad.tensor import Tensor
 
 
 def _axes_and_shape(x) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -22,9 +22,9 @@ from glassgrad.distributed.world import World, manual_seed
 from glassgrad.train.callbacks import ORDER_REDUCE, ORDER_REPORT, Callback
 
 if TYPE_CHECKING:
+    from glassgrad.distributed.optimizer import DistributedOptimizer
     from glassgrad.nn import Module
     from glassgrad.train.fit import TrainingState
-    from glassgrad.distributed.optimizer import DistributedOptimizer
 
 
 class DataParallel(Callback):
@@ -87,7 +87,7 @@ class StopTogether(Callback):
     def on_epoch_end(self, state: TrainingState, logs: dict) -> None:
         self._agree(state)
 
-    def _agree(self, state) -> bool:
+    def _agree(self, state: TrainingState) -> bool:
         world = self.world
         if world.size == 1:
             return bool(state.stopped)

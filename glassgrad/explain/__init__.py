@@ -4,13 +4,19 @@ numbers), whole-model gradient checks, gradient health, and the HTML run report.
 Every view is an observer on the ordinary backward pass; the engine has no special cases for them.
 """
 from glassgrad.explain.circuit import GateStep, gate_steps, gate_table, sigmoid_neuron
-from glassgrad.explain.expression import ExpressionError, evaluate as evaluate_expression
+from glassgrad.explain.expression import ExpressionError
+from glassgrad.explain.expression import evaluate as evaluate_expression
 from glassgrad.explain.graph import GraphEdge, GraphNode, GraphView, GraphvizNotFound, graph
 from glassgrad.explain.health import Finding, GradientHealth, HealthSnapshot, LayerHealth, diagnose, health_report
 from glassgrad.explain.model_check import (
-    CostRow, ModelGradcheck, ParamCheck, check_model_gradients, gradient_cost_comparison)
-from glassgrad.explain.report import render_report, write_report
+    CostRow,
+    ModelGradcheck,
+    ParamCheck,
+    check_model_gradients,
+    gradient_cost_comparison,
+)
 from glassgrad.explain.neurons import NeuronView, neuron_view
+from glassgrad.explain.report import render_report, write_report
 from glassgrad.explain.trace import LayerTrace, TracedLayer, trace
 
 __all__ = [

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from numpy.typing import DTypeLike
+from numpy.typing import ArrayLike, DTypeLike
 
 from glassgrad import engine
 from glassgrad._backend import xp
@@ -36,7 +36,7 @@ class GateStep:
     grad_inputs: list[Value | None]   # ∂f/∂input = grad_output · local (elementwise)
 
 
-def _value(a) -> Value:
+def _value(a: ArrayLike) -> Value:
     """A Python float for one entry, else a float64 copy of the array (shown element by element)."""
     array = xp.asarray(a)
     return float(array.reshape(-1)[0]) if array.size == 1 else array.astype(xp.float64)

@@ -11,10 +11,8 @@ against the engine's ``backward()`` of the same cost (the trace's).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glassgrad.explain.export import Math, check_format
 from glassgrad.explain.notation import Symbols, parse_entry
@@ -155,7 +153,7 @@ def derive_entry(t: LayerTrace, entry: str) -> EntryDerivation:
     return EntryDerivation(t.notation, name, float(value), engine, agree, out, t)
 
 
-def _fprime_rule(t, ell: int) -> str:
+def _fprime_rule(t: LayerTrace, ell: int) -> str:
     act = t.layers[ell - 1].activation
     return {"sigmoid": "sigmoid: f'(z) = f(z)(1 − f(z))", "tanh": "tanh: f'(z) = 1 − f(z)²",
             "relu": "relu: f'(z) = 1 where z > 0, else 0"}.get(

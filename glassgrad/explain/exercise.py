@@ -16,9 +16,7 @@ every later answer exactly as it would on paper.
 """
 from __future__ import annotations
 
-
 import os
-
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path

@@ -14,13 +14,12 @@ The same object renders three ways:
 """
 from __future__ import annotations
 
-from numpy.typing import ArrayLike
-
 import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from glassgrad.texttable import aligned, rule
 
@@ -155,7 +154,7 @@ def tex_matrix(a: ArrayLike, digits: int = 4, limit: int = 8) -> str:
     rows = _keep(m.shape[0], limit)
     cols = _keep(m.shape[1], limit)
 
-    def cell(i, j):
+    def cell(i: int | None, j: int | None) -> str:
         if i is None:
             return r"\vdots" if j is not None else r"\ddots"
         return r"\cdots" if j is None else _tex_number(m[i, j], digits)

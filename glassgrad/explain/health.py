@@ -33,9 +33,9 @@ from glassgrad.tensor import Tensor, TensorLike, as_tensor
 from glassgrad.train.callbacks import Callback
 
 if TYPE_CHECKING:
-    from glassgrad.train.fit import TrainingState
     from glassgrad.nn.layers import Linear
     from glassgrad.nn.module import Module
+    from glassgrad.train.fit import TrainingState
 
 # Thresholds of the diagnosis (documented in its messages).
 SIGMOID_SATURATED = 0.01      # σ < 0.01 or σ > 0.99: σ' < 0.0099

@@ -11,13 +11,10 @@
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import os
-
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 

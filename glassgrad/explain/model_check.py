@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
 from glassgrad.device import to_host
-from glassgrad.localize import GateCounter
 from glassgrad.explain.export import Table, tex_text
 from glassgrad.explain.notation import entry_label, parameter_label, parameter_names
+from glassgrad.localize import GateCounter
 from glassgrad.tensor import Tensor, TensorLike
 
 if TYPE_CHECKING:      # for annotations only

@@ -17,11 +17,9 @@ So the same number is w^l_jk = W^(l)_kj = Θ^(l)_jk, where the Θ index is the r
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from glassgrad.explain.export import Table
 

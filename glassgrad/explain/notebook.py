@@ -8,9 +8,8 @@ file opens from a USB stick without a network or a server.
 """
 from __future__ import annotations
 
-import os
-
 import html
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -30,7 +29,7 @@ SECTIONS = (("circuit", "1. The circuit"), ("stepper", "2. The backward stepper"
             ("health", "4. Gradient health"), ("labs", "5. The labs"))
 
 
-def _e(text) -> str:
+def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 

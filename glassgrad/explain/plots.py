@@ -1,10 +1,9 @@
 """Plots (matplotlib, an optional dependency: ``pip install glassgrad[plot]``), written to PNG files."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:      # for annotations only
     from matplotlib.figure import Figure

@@ -18,17 +18,26 @@ Nothing is fetched from the network: the page carries its data, style and script
 """
 from __future__ import annotations
 
-import os
-
 import itertools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from glassgrad import engine
 from glassgrad._backend import xp
-from glassgrad.explain.graph import (ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, LOCAL_RULES, GraphView, _place,
-                                     _short, _single_elementwise, _sum_note, _unit_locals, forward_view)
+from glassgrad.explain.graph import (
+    ELEMENTWISE_BINARY,
+    ELEMENTWISE_UNARY,
+    LOCAL_RULES,
+    GraphView,
+    _place,
+    _short,
+    _single_elementwise,
+    _sum_note,
+    _unit_locals,
+    forward_view,
+)
 from glassgrad.explain.markup import escape, json_for_script
 from glassgrad.files import write_atomically
 from glassgrad.tensor import Tensor

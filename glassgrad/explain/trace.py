@@ -27,8 +27,8 @@ example) and the gradients are averages over the batch, as the cost is.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, replace
 import re
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -36,8 +36,18 @@ from numpy.typing import ArrayLike
 
 from glassgrad import engine, nn
 from glassgrad.device import to_host
-from glassgrad.explain.export import (Math, Rich, _keep, check_format, latex_document, rich_latex, rich_markdown,
-                                      rich_text, tex_math, tex_matrix)
+from glassgrad.explain.export import (
+    Math,
+    Rich,
+    _keep,
+    check_format,
+    latex_document,
+    rich_latex,
+    rich_markdown,
+    rich_text,
+    tex_math,
+    tex_matrix,
+)
 from glassgrad.explain.notation import SOURCES, Symbols, check_notation, correspondence
 from glassgrad.nn import functional as F
 from glassgrad.nn.module import Parameter

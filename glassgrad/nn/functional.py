@@ -9,17 +9,16 @@ import math
 from typing import Any, Iterable
 
 from glassgrad._backend import ndarray
+from glassgrad.checks import check_number
+from glassgrad.checks import check_pair as _pair
 from glassgrad.device import array_module, check_same_device, creating_on, device_of, to_device
-from glassgrad.tensor import TensorLike
-from glassgrad.checks import check_number, check_pair as _pair
 from glassgrad.engine import ShapeError
-from glassgrad.ops import (  # noqa: F401  activations are gates; re-exported here for the nn vocabulary
-    elu, leaky_relu, log, log_softmax, relu, sigmoid, softmax, softplus, tanh, where)
 from glassgrad.ops import conv as _conv
-from glassgrad.ops.conv import max_pool2d_composite  # noqa: F401  the teaching version, re-exported
+from glassgrad.ops import elu, leaky_relu, log, log_softmax, relu, sigmoid, softmax, softplus, tanh, where  # noqa: F401  activations are gates; re-exported here for the nn vocabulary
 from glassgrad.ops import fused as _fused
 from glassgrad.ops import norm as _norm
-from glassgrad.tensor import Generator, Tensor, _rng
+from glassgrad.ops.conv import max_pool2d_composite  # noqa: F401  the teaching version, re-exported
+from glassgrad.tensor import Generator, Tensor, TensorLike, _rng
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

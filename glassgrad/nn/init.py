@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from numpy.typing import ArrayLike
+
 from glassgrad.device import device_of, to_device
 from glassgrad.tensor import Generator, Tensor, _rng
 
@@ -21,7 +23,7 @@ def fans(t: Tensor) -> tuple[int, int]:
     return t.shape[1] * receptive, t.shape[0] * receptive
 
 
-def _fill(t: Tensor, values) -> Tensor:
+def _fill(t: Tensor, values: ArrayLike) -> Tensor:
     # drawn on the host (the seeded generator), then copied to the tensor's device: the same weights anywhere
     t.data[...] = to_device(values, device_of(t.data)) if hasattr(values, "shape") else values
     return t

@@ -10,9 +10,8 @@ from typing import Any, Iterator, Mapping
 
 from glassgrad._backend import ndarray
 from glassgrad.device import Device, array_module, device, device_of, to_device
-from glassgrad.tensor import TensorLike
 from glassgrad.state import CheckpointError, Commit, StateKeyError, checked_array
-from glassgrad.tensor import Tensor
+from glassgrad.tensor import Tensor, TensorLike
 
 
 class Parameter(Tensor):

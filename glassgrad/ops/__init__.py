@@ -7,50 +7,143 @@
 |                  | leaky_relu elu softplus maximum minimum clip where sign                      |
 | shape.py         | reshape transpose swapaxes broadcast_to squeeze unsqueeze concatenate stack  |
 |                  | unindex getitem pad astype to_device                                         |
-| linalg.py        | matmul                                                                       |
 | reduce.py        | sum mean max min prod var std logsumexp                                      |
-| softmax.py       | softmax log_softmax                                                          |
-| fused.py         | linear cross_entropy                                                         |
+| linalg.py        | matmul                                                                       |
 | conv.py          | conv2d conv2d_input_grad conv2d_weight_grad max_pool2d max_pool2d_scatter    |
 |                  | max_pool2d_gather                                                            |
+| softmax.py       | softmax log_softmax                                                          |
+| fused.py         | linear cross_entropy                                                         |
+| linalg_decomp.py | inv det logabsdet solve cholesky eigvalsh eigh_vectors svdvals svd_u svd_vh  |
+|                  | pinv qr_q qr_r eigvals eig_vectors vector_norm                               |
 | norm.py          | batch_norm                                                                   |
+| indexing.py      | cumsum cumprod                                                               |
+| einsum.py        | einsum                                                                       |
 | math.py          | sin cos tan arcsin arccos arctan arctan2 sinh cosh arcsinh arccosh arctanh   |
 |                  | sinc log1p expm1 log2 log10 exp2 square logaddexp hypot remainder fmod floor |
 |                  | ceil trunc round nan_to_num                                                  |
-| einsum.py        | einsum                                                                       |
-| indexing.py      | cumsum cumprod                                                               |
-| linalg_decomp.py | inv det logabsdet solve cholesky eigvalsh eigh_vectors svdvals svd_u svd_vh  |
-|                  | pinv qr_q qr_r eigvals eig_vectors vector_norm                               |
 <!-- end of gate table -->
 
 ``glassgrad.engine.GATES`` lists them all by name; ``help(gg.sum)`` shows a gate's signature and derivative rule.
 """
 from typing import Any, Callable
 
-from glassgrad.ops.elementwise import (
-    abs, add, clip, div, elu, equal, exp, greater, greater_equal, isfinite, isnan, leaky_relu, less, less_equal,
-    log, logical_and, logical_not, logical_or, maximum, minimum, mul, neg, not_equal, pow, reciprocal, relu,
-    sigmoid, sign, softplus, sqrt, sub, tanh, where)
-from glassgrad.ops.linalg import matmul
-from glassgrad.ops import fused  # noqa: F401  registers the fused network gates
-from glassgrad.ops import conv  # noqa: F401  registers conv2d, max_pool2d
-from glassgrad.ops import norm  # noqa: F401  registers batch_norm
+from glassgrad.ops import (
+    conv,  # noqa: F401  registers conv2d, max_pool2d
+    fused,  # noqa: F401  registers the fused network gates
+    linalg_decomp,  # noqa: F401  registers the numpy.linalg gates (gg.linalg)
+    norm,  # noqa: F401  registers batch_norm
+)
+from glassgrad.ops import indexing as _indexing
 from glassgrad.ops import reduce as _reduce
 from glassgrad.ops import shape as _shape
 from glassgrad.ops import softmax as _softmax
-from glassgrad.ops.shape import (
-    astype, broadcast_to, expand_dims, getitem, one_hot, pad, permute, plain_index, reshape, split, swapaxes,
-    to_device, transpose)  # noqa: F401  Tensor.to's gate; not in __all__ (glassgrad.device.to_device moves arrays)
-from glassgrad.ops.spelling import accepts_torch_names, explicit_correction, values_without_indices
-from glassgrad.ops.math import (
-    arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, ceil, cos, cosh, exp2, expm1, floor, fmod, hypot,
-    log1p, log2, log10, logaddexp, mod, nan_to_num, remainder, round, sin, sinc, sinh, square, tan, trunc)
 from glassgrad.ops.einsum import cross, diag, diagonal, dot, einsum, inner, kron, outer, tensordot, trace
-from glassgrad.ops import indexing as _indexing
+from glassgrad.ops.elementwise import (
+    abs,
+    add,
+    clip,
+    div,
+    elu,
+    equal,
+    exp,
+    greater,
+    greater_equal,
+    isfinite,
+    isnan,
+    leaky_relu,
+    less,
+    less_equal,
+    log,
+    logical_and,
+    logical_not,
+    logical_or,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    not_equal,
+    pow,
+    reciprocal,
+    relu,
+    sigmoid,
+    sign,
+    softplus,
+    sqrt,
+    sub,
+    tanh,
+    where,
+)
 from glassgrad.ops.indexing import (
-    atleast_1d, atleast_2d, atleast_3d, column_stack, diff, dstack, fliplr, flipud, hstack, moveaxis, partition, ravel,
-    repeat, roll, rot90, take, take_along_axis, tile, tril, triu, vstack)
-from glassgrad.ops import linalg_decomp  # noqa: F401  registers the numpy.linalg gates (gg.linalg)
+    atleast_1d,
+    atleast_2d,
+    atleast_3d,
+    column_stack,
+    diff,
+    dstack,
+    fliplr,
+    flipud,
+    hstack,
+    moveaxis,
+    partition,
+    ravel,
+    repeat,
+    roll,
+    rot90,
+    take,
+    take_along_axis,
+    tile,
+    tril,
+    triu,
+    vstack,
+)
+from glassgrad.ops.linalg import matmul
+from glassgrad.ops.math import (
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctan2,
+    arctanh,
+    ceil,
+    cos,
+    cosh,
+    exp2,
+    expm1,
+    floor,
+    fmod,
+    hypot,
+    log1p,
+    log2,
+    log10,
+    logaddexp,
+    mod,
+    nan_to_num,
+    remainder,
+    round,
+    sin,
+    sinc,
+    sinh,
+    square,
+    tan,
+    trunc,
+)
+from glassgrad.ops.shape import (
+    astype,
+    broadcast_to,
+    expand_dims,
+    getitem,
+    one_hot,
+    pad,
+    permute,
+    plain_index,
+    reshape,
+    split,
+    swapaxes,
+    to_device,  # noqa: F401  Tensor.to's gate; not in __all__ (glassgrad.device.to_device moves arrays)
+    transpose,
+)
+from glassgrad.ops.spelling import accepts_torch_names, explicit_correction, values_without_indices
 
 # The reductions and axis functions also take PyTorch's dim= / keepdim= / correction= (ops/spelling.py).
 sum = accepts_torch_names(_reduce.sum)

@@ -20,10 +20,7 @@ from __future__ import annotations
 import builtins
 import functools
 import string
-
 from typing import Sequence
-
-from glassgrad.tensor import TensorLike
 
 from glassgrad._backend import ndarray, xp
 from glassgrad.device import array_module
@@ -31,7 +28,7 @@ from glassgrad.engine import Each, gate
 from glassgrad.ops.elementwise import mul, sub
 from glassgrad.ops.linalg import matmul
 from glassgrad.ops.shape import _unindex, broadcast_to, getitem, reshape, stack, transpose
-from glassgrad.tensor import Tensor
+from glassgrad.tensor import Tensor, TensorLike
 
 
 @functools.lru_cache(maxsize=256)

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from numpy.typing import ArrayLike
 
-from glassgrad.tensor import Tensor, TensorLike
-
-from glassgrad._backend import ndarray
-
-from glassgrad._backend import xp
+from glassgrad._backend import ndarray, xp
 from glassgrad.engine import gate, nondifferentiable
+from glassgrad.tensor import Tensor, TensorLike
 
 # ---- arithmetic ------------------------------------------------------------------------------------
 add = gate("add", xp.add,

@@ -11,11 +11,7 @@ fused gates in value and gradient:
 """
 from __future__ import annotations
 
-from glassgrad.tensor import TensorLike
-
-from glassgrad._backend import ndarray
-
-from glassgrad._backend import xp
+from glassgrad._backend import ndarray, xp
 from glassgrad.device import array_module, as_array
 from glassgrad.engine import gate
 from glassgrad.ops import reduce as _reduce
@@ -23,7 +19,7 @@ from glassgrad.ops.elementwise import add, mul, neg, sub
 from glassgrad.ops.linalg import matmul
 from glassgrad.ops.shape import transpose
 from glassgrad.ops.softmax import _softmax, log_softmax, softmax
-from glassgrad.tensor import Tensor
+from glassgrad.tensor import Tensor, TensorLike
 
 
 def _linear(x: ndarray, w: ndarray, b: ndarray | None = None) -> ndarray:

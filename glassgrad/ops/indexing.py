@@ -10,22 +10,17 @@ as indexing (``getitem``, whose VJP adds the gradient back at the selected place
 from __future__ import annotations
 
 import builtins
-
 from typing import Sequence, overload
 
 from numpy.typing import ArrayLike
 
-from glassgrad.tensor import Axis, TensorLike
-
-from glassgrad._backend import ndarray
-
-from glassgrad._backend import xp
+from glassgrad._backend import ndarray, xp
 from glassgrad.device import array_module, as_array
 from glassgrad.engine import gate, nondifferentiable
 from glassgrad.ops.elementwise import mul, sub
 from glassgrad.ops.reduce import _axes
 from glassgrad.ops.shape import broadcast_to, concatenate, getitem, reshape, transpose
-from glassgrad.tensor import Tensor
+from glassgrad.tensor import Axis, Tensor, TensorLike
 
 
 def _values(x: TensorLike) -> ndarray:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import math
 
-from glassgrad._backend import ndarray
-
-from glassgrad._backend import xp
+from glassgrad._backend import ndarray, xp
 from glassgrad.engine import gate
 from glassgrad.ops.elementwise import exp, isfinite, sqrt, where
 

@@ -12,14 +12,12 @@ evaluation with running statistics and checks shapes first.
 """
 from __future__ import annotations
 
-from glassgrad.tensor import Tensor, TensorLike
-
 from glassgrad._backend import ndarray
-
 from glassgrad.engine import gate
 from glassgrad.ops.elementwise import sqrt
 from glassgrad.ops.reduce import mean, var
 from glassgrad.ops.shape import reshape
+from glassgrad.tensor import Tensor, TensorLike
 
 
 def _bn_axes(x) -> tuple:

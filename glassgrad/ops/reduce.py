@@ -11,15 +11,12 @@ import math
 
 from numpy.typing import ArrayLike
 
-from glassgrad.tensor import Axis
-
-from glassgrad._backend import ndarray
-
-from glassgrad._backend import xp
+from glassgrad._backend import ndarray, xp
 from glassgrad.device import as_array
 from glassgrad.engine import gate, nondifferentiable
 from glassgrad.ops.elementwise import exp, where
 from glassgrad.ops.shape import broadcast_to
+from glassgrad.tensor import Axis
 
 
 def _axes(axis, ndim: int) -> tuple:

@@ -6,15 +6,13 @@ For ``s = softmax(x)`` the Jacobian is ``∂s_i/∂x_j = s_i (δ_ij − s_j)``; 
 """
 from __future__ import annotations
 
-from glassgrad._backend import ndarray
-
-from glassgrad._backend import xp
+from glassgrad._backend import ndarray, xp
 from glassgrad.engine import gate
 from glassgrad.ops.elementwise import exp
 from glassgrad.ops.reduce import _axes, _logsumexp
 
 
-def _along(axis, ndim: int) -> tuple:
+def _along(axis: int, ndim: int) -> tuple:
     """softmax and log_softmax normalise along one axis: ``axis`` must be a single int."""
     if isinstance(axis, bool) or not isinstance(axis, (int, xp.integer)):
         raise TypeError(f"axis must be a single int (the axis to normalise along), not {axis!r}")

@@ -9,7 +9,7 @@ answer. docs/numpy.md has the whole mapping table.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Any, Callable
 
 TORCH_NAMES = {"dim": "axis", "keepdim": "keepdims", "correction": "ddof"}
 """PyTorch's keyword → NumPy's keyword."""
@@ -34,7 +34,7 @@ def accepts_torch_names(fn: Callable, name: str | None = None,
     op = name or getattr(fn, "name", None) or fn.__name__
 
     @functools.wraps(fn)
-    def with_torch_names(*args, **kwargs):
+    def with_torch_names(*args: Any, **kwargs: Any) -> Any:
         if kwargs and not TORCH_NAMES.keys().isdisjoint(kwargs):
             if check is not None:
                 check(op, kwargs)

@@ -22,13 +22,13 @@ Update rules (per parameter w with gradient g; each class's docstring has the fu
 
 Updates run on the parameters' arrays, in place. This package uses only NumPy and the glassgrad core.
 """
-from glassgrad.optim.optimizer import Optimizer, ParamsT, required
-from glassgrad.optim.sgd import SGD
-from glassgrad.optim.adam import Adam, AdamW
-from glassgrad.optim.rmsprop import RMSprop
 from glassgrad.optim import lr_scheduler
-from glassgrad.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LRScheduler, StepLR
+from glassgrad.optim.adam import Adam, AdamW
 from glassgrad.optim.clip import clip_grad_norm_, clip_grad_value_
+from glassgrad.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LRScheduler, StepLR
+from glassgrad.optim.optimizer import Optimizer, ParamsT, required
+from glassgrad.optim.rmsprop import RMSprop
+from glassgrad.optim.sgd import SGD
 
 __all__ = [
     "Optimizer", "ParamsT", "required", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler", "LRScheduler",

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glassgrad._backend import ndarray, xp
-from glassgrad.device import is_device_array, to_host
 from glassgrad._version import __version__
+from glassgrad.device import is_device_array, to_host
 from glassgrad.files import write_atomically
 from glassgrad.state import CheckpointError, Commit, Stateful, commit_all, describe_dtype, first_nonfinite
 

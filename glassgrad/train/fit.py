@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence, TypeAl
 from numpy.typing import ArrayLike
 
 from glassgrad import engine
-from glassgrad.compile import compile as compile_step
 from glassgrad._backend import ndarray, xp
 from glassgrad.checks import check_int
-from glassgrad.device import Device, array_module, creating_on, device as as_device, to_host
+from glassgrad.compile import compile as compile_step
 from glassgrad.data import DataLoader, TensorDataset
+from glassgrad.device import Device, array_module, creating_on, to_host
+from glassgrad.device import device as as_device
 from glassgrad.state import commit_all, nonfinite_kind
 from glassgrad.tensor import Tensor, as_tensor, default_generator
 from glassgrad.train import metrics as M
-from glassgrad.train.callbacks import (Callback, CallbackList, MetricsLogger, NonFiniteStop, PrintMetrics,
-                                       ProgressBar)
+from glassgrad.train.callbacks import Callback, CallbackList, MetricsLogger, NonFiniteStop, PrintMetrics, ProgressBar
 from glassgrad.train.checkpoint import load_checkpoint
 
 if TYPE_CHECKING:      # for annotations only
