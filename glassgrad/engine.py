@@ -392,15 +392,18 @@ def backward(root: Tensor, grad: Any, *, retain_graph: bool = False, create_grap
             sink.leaf(root, grad)
         else:
             sink.start(root.grad_fn)
-            _run(root.grad_fn, grad, sink, watchers, retain_graph or create_graph, create_graph)
+            needs = None if inputs is None else _needs_towards(root.grad_fn, sink.watched)
+            _run(root.grad_fn, grad, sink, watchers, retain_graph or create_graph, create_graph, needs)
         return sink.finish()
 
 
-def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, create_graph: bool) -> None:
+def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, create_graph: bool,
+         needs: dict[Node, list[bool]] | None) -> None:
     """The backward loop: take the newest node with a gradient, ask its gate, pass the gradients down, release.
 
     Newest first is a topological order: every node that consumes a node's output was made after it, so
-    when a node is taken, all of its consumers have run and its output gradient is complete."""
+    when a node is taken, all of its consumers have run and its output gradient is complete. ``needs``
+    (with ``inputs=``) narrows which input gradients each node computes (``_needs_towards``)."""
     grads = {root: grad}                 # output gradient of each node waiting, summed over its consumers so far
     waiting = [(-root.seq, root)]        # the nodes with a gradient, as a heap: newest (largest seq) first
     watched = sink.watched
@@ -411,10 +414,11 @@ def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, cre
             raise RuntimeError(FREED)
         if node.retained is not None or node in watched:     # retain_grad(), or a gradient asked for by inputs=
             sink.node(node, g)
+        wanted = node.needs if needs is None else needs[node]
         if create_graph:                                     # ask the gate: on tensors, recording the graph
-            in_grads = _differentiable_input_grads(node, g)
+            in_grads = _differentiable_input_grads(node, g, wanted)
         else:                                                # … or on arrays, at NumPy speed
-            in_grads = node.gate.input_grads(g, node.out, node.arrays, node.params, node.needs)
+            in_grads = node.gate.input_grads(g, node.out, node.arrays, node.params, wanted)
         if watchers:
             for watcher in watchers:
                 watcher.on_backward_step(node, g, in_grads)
@@ -437,13 +441,39 @@ def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, cre
             node.inputs = node.arrays = node.out = None
 
 
-def _differentiable_input_grads(node: Node, g) -> list:
-    """The input gradients as tensors connected to the graph (create_graph=True)."""
+def _needs_towards(root: Node, wanted: Container[Any]) -> dict[Node, list[bool]]:
+    """For ``backward(inputs=[...])``: which inputs of each node under ``root`` lead to a wanted gradient
+    (``wanted``: leaves by id, other tensors by their node). The VJPs towards the other inputs are skipped,
+    as PyTorch's ``autograd.grad`` skips them: ``jvp`` and ``hvp`` differentiate a recorded backward pass
+    whose branches towards the parameters would otherwise be computed and thrown away."""
+    below, stack = {root}, [root]
+    while stack:                                   # every node under root
+        for t in stack.pop().inputs or ():         # (a freed node: _run raises when it gets there)
+            parent = getattr(t, "grad_fn", None)   # inputs include constants
+            if parent is not None and parent not in below:
+                below.add(parent)
+                stack.append(parent)
+    leads: dict[Node, bool] = {}
+    needs: dict[Node, list[bool]] = {}
+    for node in sorted(below, key=lambda n: n.seq):   # oldest first: each input's node is decided before its users
+        if node.inputs is None:
+            needs[node], leads[node] = node.needs, True
+            continue
+        mask = [need and (leads[t.grad_fn] if t.grad_fn is not None else id(t) in wanted)
+                for t, need in zip(node.inputs, node.needs)]
+        needs[node] = mask
+        leads[node] = node in wanted or any(mask)
+    return needs
+
+
+def _differentiable_input_grads(node: Node, g, needs: Sequence[bool]) -> list:
+    """The input gradients as tensors connected to the graph (create_graph=True), for the inputs ``needs``
+    asks for."""
     if not node.gate.twice_differentiable:
         raise RuntimeError(f"{node.gate.name}: this gate's derivative is computed on arrays, so it cannot "
                            "be differentiated again (create_graph=True)")
     out = Tensor._make(node.out, node)       # the output again, as a tensor connected to this node
-    return node.gate.input_grads(g, out, node.inputs, node.params, node.needs)
+    return node.gate.input_grads(g, out, node.inputs, node.params, needs)
 
 
 class _Sink:

@@ -563,3 +563,27 @@ def test_backward_with_inputs_leaves_retained_grads_alone():
     assert h.grad is None and x.grad is None
     y.backward()
     np.testing.assert_allclose(h.grad.data, 2 * 3.0 * np.array([1.0, 2.0]))
+
+
+def test_backward_with_inputs_computes_only_the_branches_that_lead_to_them():
+    # as torch.autograd.grad: the VJPs towards w (which needs a gradient but was not asked for) are skipped
+    w = f64([1.0, 2.0, 3.0])
+    x = f64([0.5, -1.0, 2.0])
+    h = gg.tanh(w * x)                       # mul: one input wanted (x), one not (w)
+    y = (h * w).sum()                        # a second use of w, on a branch that also reaches x through h
+    seen = {}
+
+    def observe(node, g, in_grads):
+        seen[node.gate.name] = seen.get(node.gate.name, []) + [[gi is not None for gi in in_grads]]
+
+    (gx,) = engine.backward(y, np.ones_like(y.data), inputs=[x], retain_graph=True, observer=observe)
+    assert seen["mul"] == [[True, False], [False, True]]   # (h * w): only towards h; (w * x): only towards x
+    torch = pytest.importorskip("torch")
+    t = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    u = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    (expected,) = torch.autograd.grad((torch.tanh(t * u) * t).sum(), [u])
+    np.testing.assert_allclose(gx, expected.numpy(), rtol=1e-12)
+    assert w.grad is None and x.grad is None
+    (gw, gx2) = engine.backward(y, np.ones_like(y.data), inputs=[w, x])   # both asked: nothing skipped
+    np.testing.assert_allclose(gx2, gx, rtol=0, atol=0)
+    assert gw is not None
