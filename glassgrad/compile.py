@@ -232,10 +232,13 @@ def _fw_cross_entropy(s: _Site, o: str, out: str):
 
 
 def _axes(s: _Site) -> tuple:
-    """The reduced axes as the reductions pass them to NumPy (``ops.reduce._axes``): a tuple, never None."""
+    """The reduced axes as the reductions pass them to NumPy (``ops.reduce._axes``, which the core cannot
+    import; the recorded forward has validated them): a tuple, never None; an axis list as a tuple, and a 0-d
+    input's axis 0 or -1 as no axis."""
     axis, ndim = s.params["axis"], len(s.shapes[0][0])
-    return tuple(range(ndim)) if axis is None else tuple(a % ndim for a in (axis if isinstance(axis, tuple)
-                                                                             else (axis,)))
+    if axis is None or ndim == 0:
+        return tuple(range(ndim))
+    return tuple(int(a) % ndim for a in (axis if isinstance(axis, (tuple, list)) else (axis,)))
 
 
 def _count(s: _Site) -> int:

@@ -593,3 +593,25 @@ def test_small_batch_through_a_large_layer_runs_transposed_and_equals_eager(opti
     np.testing.assert_allclose(eager[0], compiled[0], rtol=1e-6)
     for a, b in zip(eager[1], compiled[1]):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("shape, axis", [((), 0), ((), -1), ((3, 4), [0, 1]), ((3, 4), [-1])])
+def test_compiled_sum_and_mean_take_every_axis_spelling_eager_takes(shape, axis, reduction):
+    """A 0-d input's axis 0 or -1 and an axis list, as ops.reduce accepts them: replayed, equal to eager."""
+    def run(compiled):
+        w = gg.tensor(np.linspace(-1, 1, int(np.prod(shape)), dtype=np.float32).reshape(shape), requires_grad=True)
+        step = gg.compile(lambda x: getattr(x * w, reduction)(axis=axis).sum())
+        x = np.full(shape, 0.5, np.float32)
+        for _ in range(3):
+            w.grad = None
+            loss = step(x) if compiled else step.fn(gg.as_tensor(x))
+            if not compiled:
+                loss.backward()
+        return loss.item(), w.grad.data.copy(), step
+
+    eager, compiled = run(False), run(True)
+    assert all(compiled[2].programs.values()), compiled[2].reasons
+    assert eager[0] == compiled[0]
+    np.testing.assert_array_equal(eager[1], compiled[1])
