@@ -164,10 +164,14 @@ def plain_index(index: Index) -> Any:
     return index.data if isinstance(index, Tensor) else index
 
 
+_BASIC_INDEX = (int, builtins.slice, type(None), type(Ellipsis))
+"""The types of a basic index's parts: ints, slices, None, Ellipsis (no index arrays)."""
+
+
 def _is_basic(index) -> bool:
     """Basic indexing (ints, slices, None, ...) never selects an entry twice; integer arrays may."""
     parts = index if isinstance(index, tuple) else (index,)
-    return all(isinstance(p, (int, builtins.slice, type(None), type(Ellipsis))) or
+    return all(isinstance(p, _BASIC_INDEX) or
                (getattr(p, "dtype", None) == xp.bool_ and not isinstance(p, xp.generic)) for p in parts)
 
 
@@ -197,16 +201,12 @@ _getitem = gate("getitem", _getitem_forward,
                     "sum of their gradients.")
 
 
-_BASIC_INDEX = (int, builtins.slice, type(None), type(Ellipsis))
-
-
 def getitem(x: TensorLike, index: Index) -> Tensor:
     """``x[index]``; tensors inside the index are used as arrays (on x's device: else an error naming both)."""
     index = plain_index(index)
-    for part in index if isinstance(index, tuple) else (index,):
-        if type(part) not in _BASIC_INDEX:          # an index array: it must live where x does
-            check_same_device("getitem", (x, *(index if isinstance(index, tuple) else (index,))))
-            break
+    parts = index if isinstance(index, tuple) else (index,)
+    if any(type(part) not in _BASIC_INDEX for part in parts):     # an index array: it must live where x does
+        check_same_device("getitem", (x, *parts))
     return _getitem(x, index=index)
 
 
