@@ -39,12 +39,9 @@ def _T(a):
     return swapaxes(a, -1, -2)
 
 
-def _values(a):
-    return as_array(a)
-
 
 def _square(name: str, a) -> None:
-    shape = xp.shape(_values(a))
+    shape = xp.shape(as_array(a))
     if len(shape) < 2 or shape[-1] != shape[-2]:
         raise ValueError(f"{name}: needs square matrices (…, n, n), not shape {shape}")
 
@@ -57,7 +54,7 @@ def _diag_embed(v):
 
 def _distinct(name: str, values, what: str) -> None:
     """Refuse the derivative of vectors whose values repeat (it does not exist there)."""
-    w = _values(values)
+    w = as_array(values)
     gaps = xp.abs(w[..., :, None] - w[..., None, :]) + array_module(w).eye(w.shape[-1])
     if w.shape[-1] > 1 and gaps.min() == 0:
         raise ValueError(f"{name}: repeated {what}; the derivative of the vectors does not exist there")
@@ -94,7 +91,7 @@ def _det_vjp(g, out, a):
     """d det A = det A · tr(A⁻¹ dA) ⇒ Ā = g det A · A⁻ᵀ. At a singular A, A⁻ᵀ det A is the adjugate's
     transpose, computed from the SVD A = U S Vᵀ: adj(A)ᵀ = det U det V · U adj(S) Vᵀ, adj(S) the products
     of all singular values but one (first derivatives only there)."""
-    values = _values(a)
+    values = as_array(a)
     if xp.all(xp.linalg.cond(values) < 1 / xp.finfo(values.dtype).eps):
         return unsqueeze(unsqueeze(g * out, -1), -1) * _T(inv(a))
     if isinstance(g, Tensor):
@@ -115,7 +112,7 @@ def _logabsdet(a):
 
 
 def _logabsdet_vjp(g, out, a):
-    if not xp.all(xp.isfinite(_values(out))):
+    if not xp.all(xp.isfinite(as_array(out))):
         raise ValueError("slogdet: the matrix is singular, log|det A| = −∞ has no derivative")
     return unsqueeze(unsqueeze(g, -1), -1) * _T(inv(a))       # d log|det A| = tr(A⁻¹ dA)
 
@@ -127,7 +124,7 @@ logabsdet = gate("logabsdet", _logabsdet, _logabsdet_vjp,
 def slogdet(a: TensorLike) -> tuple[Tensor | ndarray, Tensor]:
     """``np.linalg.slogdet``: (sign, log|det A|); the sign is a constant, log|det A| has the gradient g A⁻ᵀ."""
     _square("slogdet", a)
-    sign_value = xp.linalg.slogdet(_values(a))[0]
+    sign_value = xp.linalg.slogdet(as_array(a))[0]
     return (Tensor._make(sign_value) if isinstance(a, Tensor) else sign_value), logabsdet(a)
 
 
@@ -222,7 +219,7 @@ def _reduced_only(name, a, full_matrices):
 
 
 def _thin_inverse(name: str, s):
-    if xp.any(_values(s) == 0):
+    if xp.any(as_array(s) == 0):
         raise ValueError(f"{name}: a non-square matrix of deficient rank; its singular vectors have no derivative")
     return 1 / s
 
@@ -421,7 +418,7 @@ def norm(x: TensorLike, ord: float | str | None = None, axis: int | Sequence[int
          keepdims: bool = False) -> Tensor:
     """``np.linalg.norm``: vector norms (any ``ord``) along one axis or of a flattened x, matrix norms ('fro',
     'nuc', ±1, ±2, ±inf) over two axes, with NumPy's rules for which is which."""
-    ndim = xp.ndim(_values(x))
+    ndim = xp.ndim(as_array(x))
     if axis is None:
         if ord is None:
             return vector_norm(reshape(x, (-1,)) if ndim != 1 else x, ord=2, axis=None, keepdims=False) \
@@ -446,5 +443,5 @@ def norm(x: TensorLike, ord: float | str | None = None, axis: int | Sequence[int
 
 def matrix_norm(x: TensorLike, ord: float | str = "fro", keepdims: bool = False) -> Tensor:
     """``np.linalg.matrix_norm``: a matrix norm over the last two axes."""
-    return _matrix_norm(x, ord, (xp.ndim(_values(x)) - 2, xp.ndim(_values(x)) - 1), keepdims)
+    return _matrix_norm(x, ord, (xp.ndim(as_array(x)) - 2, xp.ndim(as_array(x)) - 1), keepdims)
 
