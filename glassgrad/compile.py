@@ -153,6 +153,11 @@ def _difference(r1: _Recording, r2: _Recording) -> str | None:
 # fresh array (it is returned to the caller or handed to a ``.grad``). An emitter returns None for a case
 # it does not cover, and the generic call of the gate's own function is emitted instead.
 
+def _out_array(out: str) -> str:
+    """The name of the preallocated array in a non-empty ``out`` (``", out=<buffer>"``)."""
+    return out.split("=", 1)[1]
+
+
 class _Site:
     """What an emitter knows about one recorded gate call: argument names and shapes, parameters."""
 
@@ -185,7 +190,7 @@ def _fw_linear(s: _Site, o: str, out: str):
     x, w, *b = s.args
     (n, features), outputs = s.shapes[0][0] if len(s.shapes[0][0]) == 2 else (0, 0), s.shapes[1][0][0]
     if out and 4 <= n <= 64 and features * outputs >= 1 << 14:
-        t = s.program.buffer(out.split("=", 1)[1], (outputs, n), s.out_shape[1])   # the output's array, transposed
+        t = s.program.buffer(_out_array(out), (outputs, n), s.out_shape[1])   # the output's array, transposed
         return [f"{o} = matmul({w}, {x}.T, out={t}).T"] + [f"{o} += {b[0]}"] * len(b)
     return [f"{o} = matmul({x}, {w}.T{out})"] + [f"{o} += {b[0]}"] * len(b)
 
@@ -304,7 +309,7 @@ def _bw_cross_entropy(s: _Site, i: int, g: str, d: str, out: str):
         return None
     scale = f"{g} / {s.shapes[0][0][0]}" if s.params.get("reduction", "mean") == "mean" else g
     if out:                       # the gradient's own array, flattened once
-        flat = s.program.constant(f"grad_flat{s.k}", s.program.namespace[out.split("=", 1)[1]].reshape(-1))
+        flat = s.program.constant(f"grad_flat{s.k}", s.program.namespace[_out_array(out)].reshape(-1))
     else:
         flat = f"{d}.reshape(-1)"
     return [f"scale{s.k} = {scale}",
@@ -325,7 +330,7 @@ def _bw_sum(s: _Site, i: int, g: str, d: str, out: str):
     if s.reducible:      # (g of a sum over every axis is one number: it broadcasts as it is)
         return [f"{d} = {g}" if s.out_shape[0] == () else f"{d} = {g}.reshape({_kept(s)!r})"]
     if out:
-        buffer = out.split("=", 1)[1]
+        buffer = _out_array(out)
         return [f"copyto({buffer}, {g}.reshape({_kept(s)!r}))", f"{d} = {buffer}"]
     return [f"{d} = broadcast_to({g}.reshape({_kept(s)!r}), {s.shapes[0][0]!r})"]
 
