@@ -446,19 +446,9 @@ def _needs_towards(root: Node, wanted: Container[Any]) -> dict[Node, list[bool]]
     (``wanted``: leaves by id, other tensors by their node). The VJPs towards the other inputs are skipped,
     as PyTorch's ``autograd.grad`` skips them: ``jvp`` and ``hvp`` differentiate a recorded backward pass
     whose branches towards the parameters would otherwise be computed and thrown away."""
-    below, stack = {root}, [root]
-    while stack:                                   # every node under root
-        for t in stack.pop().inputs or ():         # (a freed node: _run raises when it gets there)
-            parent = getattr(t, "grad_fn", None)   # inputs include constants
-            if parent is not None and parent not in below:
-                below.add(parent)
-                stack.append(parent)
     leads: dict[Node, bool] = {}
     needs: dict[Node, list[bool]] = {}
-    for node in sorted(below, key=lambda n: n.seq):   # oldest first: each input's node is decided before its users
-        if node.inputs is None:
-            needs[node], leads[node] = node.needs, True
-            continue
+    for node in forward_order(root):           # each input's node is decided before its users
         mask = [need and (leads[t.grad_fn] if t.grad_fn is not None else id(t) in wanted)
                 for t, need in zip(node.inputs, node.needs)]
         needs[node] = mask

@@ -16,6 +16,7 @@ from glassgrad._backend import ndarray, xp
 from glassgrad.device import array_module, is_device_array, to_host
 
 Commit = Callable[[], None]
+"""What a *prepare* step returns: applies state that has been checked; cannot fail."""
 
 
 class Stateful(Protocol):
@@ -28,11 +29,10 @@ class Stateful(Protocol):
     def load_state_dict(self, state: Mapping[str, Any], /) -> None:
         """Load a state that ``state_dict`` returned."""
         ...
-"""What a *prepare* step returns: applies state that has been checked; cannot fail."""
+
 
 __all__ = ["CheckpointError", "StateKeyError", "Commit", "commit_all", "nonfinite_kind", "first_nonfinite",
-           "checked_array",
-           "describe_dtype"]
+           "checked_array", "describe_dtype"]
 
 
 class CheckpointError(ValueError):

@@ -53,7 +53,7 @@ class _Bucket:
         buf, offset = self.buffer, 0
         buf[:self.values] /= size
         for i, (p, n) in enumerate(zip(self.params, self.sizes)):
-            mean = buf[offset:offset + n].reshape(p.data.shape)
+            view = mean = buf[offset:offset + n].reshape(p.data.shape)
             offset += n
             if buf[self.values + i] == 0:
                 p.grad = None
@@ -64,8 +64,8 @@ class _Bucket:
             g = grad.data if isinstance(grad, Tensor) and grad.grad_fn is None else None
             if g is not None and g.shape == mean.shape and g.dtype == mean.dtype and writable(g):
                 g[...] = mean                       # in place: the array backward handed this parameter
-            else:
-                p.grad = Tensor._make(mean.copy())
+            else:                                   # the buffer is reused: a view of it needs a copy, a moved one not
+                p.grad = Tensor._make(mean.copy() if mean is view else mean)
 
     def reset(self) -> None:
         self.request, self.launched, self.waiting = None, False, len(self.params)
