@@ -6,18 +6,14 @@ import argparse
 from glassgrad.cli.options import COUNT, NON_NEGATIVE_INT, UsageError, cannot_write
 
 
-def _fail(message: str) -> int:
-    raise UsageError(message)
-
-
 def _step(args) -> int:
     from glassgrad.explain.expression import ExpressionError, evaluate
     from glassgrad.explain.stepper import network_cost, stepper
 
     if args.model and args.expr is not None:
-        return _fail("give either --expr or --model, not both")
+        raise UsageError("give either --expr or --model, not both")
     if args.expr is not None and args.values is None:
-        return _fail("--expr needs --values for its variables, e.g. --values x=-2 y=5 z=-4")
+        raise UsageError("--expr needs --values for its variables, e.g. --values x=-2 y=5 z=-4")
     try:
         if args.model:
             f = network_cost(args.sizes, args.batch, args.activation, args.seed)
@@ -32,7 +28,7 @@ def _step(args) -> int:
     except OSError as e:
         raise cannot_write("--out", args.out, e) from None
     except (ExpressionError, ValueError) as e:
-        return _fail(str(e))
+        raise UsageError(str(e)) from None
     print(s)
     print(f"\nwrote {path}: open it in a browser; Next/Prev or the arrow keys step one gate at a time "
           f"({len(s)} backward steps, {len(s.forward_steps)} forward)")
@@ -47,7 +43,7 @@ def _exercise(args) -> int:
     try:
         sheet = worksheet(args.seed, args.notation)
     except ValueError as e:
-        return _fail(str(e))
+        raise UsageError(str(e)) from None
     if args.answers:
         print(sheet.key_text())
         return 0
@@ -57,7 +53,7 @@ def _exercise(args) -> int:
         except OSError as e:
             raise cannot_write("--html", args.html, e) from None
         except ValueError as e:
-            return _fail(str(e))
+            raise UsageError(str(e)) from None
         print(f"wrote {path}: fill in the form, press 'Make my answers file', then check it with\n"
               f"  glassgrad explain exercise --seed {args.seed} --notation {args.notation} "
               f"--check answers-seed{args.seed}.txt")
@@ -67,7 +63,7 @@ def _exercise(args) -> int:
             answers = parse_answers(Path(args.check).read_text(encoding="utf-8"), args.check)
             grades = sheet.grade(answers)
         except (ValueError, OSError, UnicodeDecodeError) as e:
-            return _fail(str(e))
+            raise UsageError(str(e)) from None
     elif args.interactive:
         print(sheet, end="\n\n")
         answers = {}
@@ -112,7 +108,7 @@ def _plot(lab, path) -> int:
         except OSError as e:
             raise cannot_write("--plot", path, e) from None
         except ValueError as e:
-            return _fail(f"--plot {path}: {e}")
+            raise UsageError(f"--plot {path}: {e}") from None
         print(f"\nwrote {written}" if written else "\n(no plot: matplotlib is not installed; "
                                                    "pip install 'glassgrad[plot]')")
     return 0
@@ -124,7 +120,7 @@ def _probe(args) -> int:
     try:
         result = probe(args.param, args.sizes, args.activation, args.seed)
     except ValueError as e:
-        return _fail(str(e))
+        raise UsageError(str(e)) from None
     print(f"network {args.sizes}, {args.activation} units, quadratic cost, one example (seed {args.seed})\n")
     print(result)
     return _plot(result, args.plot)
@@ -136,14 +132,14 @@ def write_notebook_page(args: argparse.Namespace) -> int:
 
     sizes = args.notebook_sizes
     if len(sizes) < 3 or min(sizes) < 1:
-        return _fail(f"--sizes {' '.join(map(str, sizes))}: the notebook needs a hidden layer: at least three "
+        raise UsageError(f"--sizes {' '.join(map(str, sizes))}: the notebook needs a hidden layer: at least three "
                      "positive sizes, e.g. 2 3 2")
     try:
         path = write_notebook(args.notebook, sizes, args.notebook_activation, args.notebook_seed)
     except OSError as e:
         raise cannot_write("--html", args.notebook, e) from None
     except ValueError as e:
-        return _fail(str(e))
+        raise UsageError(str(e)) from None
     print(f"wrote {path}: the circuit, the backward stepper, the layer trace, the gradient health and the labs "
           f"for the {sizes} {args.notebook_activation} network, in one offline page")
     return 0

@@ -16,9 +16,6 @@ def _neuron(args) -> int:
     return show_neuron({k: getattr(args, k) for k in NEURON}, args.format)
 
 
-def _fail(message: str) -> int:
-    raise UsageError(message)
-
 
 def _write_graph(view, path: str) -> int:
     """Save a graph view; without Graphviz an .svg falls back to glassgrad's own drawing."""
@@ -28,7 +25,7 @@ def _write_graph(view, path: str) -> int:
         view.save(path)
     except GraphvizNotFound as e:
         if not path.lower().endswith(".svg"):
-            return _fail(str(e))
+            raise UsageError(str(e)) from None
         try:
             write_atomically(path, view.draw_svg())
         except OSError as e:
@@ -37,7 +34,7 @@ def _write_graph(view, path: str) -> int:
     except OSError as e:
         raise cannot_write("--graph", path, e) from None
     except ValueError as e:
-        return _fail(str(e))
+        raise UsageError(str(e)) from None
     print(f"\ngraph written to {path}" + (" (the reverse network of the backward pass)" if view.reverse else ""))
     return 0
 
@@ -62,12 +59,12 @@ def _circuit(args) -> int:
     from glassgrad.explain.graph import graph
 
     if args.expr is not None and args.values is None:
-        return _fail("--expr needs --values for its variables, e.g. --values x=-2 y=5 z=-4")
+        raise UsageError("--expr needs --values for its variables, e.g. --values x=-2 y=5 z=-4")
     expr = CIRCUIT[0] if args.expr is None else args.expr
     try:
         f, leaves = evaluate(expr, CIRCUIT[1] if args.values is None else args.values)
     except ExpressionError as e:
-        return _fail(str(e))
+        raise UsageError(str(e)) from None
     at = ", ".join(f"{t.name} = {t.item():g}" for t in leaves)
     intro = "The notes' first circuit" if args.expr is None and args.values is None else "The expression"
     print(f"{intro}  f({', '.join(str(t.name) for t in leaves)}) = {expr}  at {at}")   # evaluate names every leaf
@@ -111,7 +108,7 @@ def _mlp(args) -> int:
         result = trace(model, x, y, cost=args.cost, notation=args.notation, lam=args.lam)
         derivation = result.entry(args.entry) if args.entry else None
     except ValueError as e:
-        return _fail(str(e))
+        raise UsageError(str(e)) from None
     if derivation is not None:
         print(derivation.render(args.format))
         return 0 if derivation.agree else 1
