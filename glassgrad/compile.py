@@ -26,7 +26,6 @@ optimiser updates are seen. Step inputs never receive gradients.
 from __future__ import annotations
 
 import builtins
-import math
 import re
 import warnings
 from collections import Counter
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
+from glassgrad.axes import kept_shape, reduced_axes, reduced_count
 from glassgrad.device import array_module, device_of, is_device_array
 from glassgrad.tensor import Tensor, TensorLike, as_tensor
 
@@ -243,17 +243,13 @@ def _fw_cross_entropy(s: _Site, o: str, out: str):
 
 
 def _axes(s: _Site) -> tuple:
-    """The reduced axes as the reductions pass them to NumPy (``ops.reduce._axes``, which the core cannot
-    import; the recorded forward has validated them): a tuple, never None; an axis list as a tuple, and a 0-d
-    input's axis 0 or -1 as no axis."""
-    axis, ndim = s.params["axis"], len(s.shapes[0][0])
-    if axis is None or ndim == 0:
-        return tuple(range(ndim))
-    return tuple(int(a) % ndim for a in (axis if isinstance(axis, (tuple, list)) else (axis,)))
+    """The site's reduced axes as the reductions pass them to NumPy: a tuple, never None (``axes.reduced_axes``)."""
+    return reduced_axes(s.params["axis"], len(s.shapes[0][0]))
 
 
 def _count(s: _Site) -> int:
-    return math.prod(s.shapes[0][0]) // max(math.prod(s.out_shape[0]), 1)
+    """How many input entries each output entry of the site's reduction sums (``axes.reduced_count``)."""
+    return reduced_count(s.shapes[0][0], s.out_shape[0])
 
 
 def _fw_mean(s: _Site, o: str, out: str):
@@ -325,8 +321,8 @@ def _bw_cross_entropy(s: _Site, i: int, g: str, d: str, out: str):
 
 
 def _kept(s: _Site) -> tuple:
-    """The reduction's output shape with the reduced axes kept as 1s (``ops.reduce._kept``)."""
-    return tuple(1 if i in _axes(s) else n for i, n in enumerate(s.shapes[0][0]))
+    """The site's reduction output shape with the reduced axes kept as 1s (``axes.kept_shape``)."""
+    return kept_shape(s.shapes[0][0], s.params["axis"])
 
 
 def _bw_sum(s: _Site, i: int, g: str, d: str, out: str):
