@@ -242,9 +242,10 @@ def call_table(calls: dict[str, dict[str, tuple[int, int]]], impls) -> str:
 IMPORTED = ("numpy", "glassgrad", "torch", "jax")   # modules whose import is timed (torch and jax when installed)
 
 
-def import_cost(runs: int) -> str:
-    """Markdown section: the wall time of ``python -c "import M"`` as a fresh process for NumPy, glassgrad (this
-    checkout), PyTorch and JAX, round-robin, and each one's time above NumPy's (the median over rounds of the
+def import_cost(runs: int, modules: tuple[str, ...] = IMPORTED) -> str:
+    """Markdown section: the wall time of ``python -c "import M"`` as a fresh process for each of ``modules``
+    that is installed (NumPy, glassgrad from this checkout, PyTorch and JAX), and of Python's start-up alone,
+    round-robin, and each one's time above NumPy's (the median over rounds of the
     difference within a round, so that drift cancels).
 
     Twice: with every module's bytecode cached (written by one untimed import of each first, as an installed
@@ -257,7 +258,7 @@ def import_cost(runs: int) -> str:
     import subprocess
     import tempfile
 
-    present = [m for m in IMPORTED if importlib.util.find_spec(m) is not None]
+    present = [m for m in modules if importlib.util.find_spec(m) is not None]
     commands = {"python (start-up only)": [sys.executable, "-c", "pass"]}
     commands.update({m: [sys.executable, "-c", f"import {m}"] for m in present})
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}

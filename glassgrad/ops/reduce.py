@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import builtins
 import math
-
-from numpy.typing import ArrayLike
+from typing import TYPE_CHECKING
 
 from glassgrad._backend import ndarray, xp
 from glassgrad.device import as_array
@@ -17,6 +16,9 @@ from glassgrad.engine import gate, nondifferentiable
 from glassgrad.ops.elementwise import exp, where
 from glassgrad.ops.shape import broadcast_to
 from glassgrad.tensor import Axis
+
+if TYPE_CHECKING:   # for the annotations only
+    from numpy.typing import ArrayLike
 
 
 def _axes(axis, ndim: int) -> tuple:
