@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from devices import host
 
 import glassgrad as gg
 from glassgrad import optim
-from glassgrad.device import device_of
+from glassgrad.device import device_of, to_host
 from glassgrad.optim import lr_scheduler
 
 SHAPES = [(3, 4), (5,), (2, 1, 3)]
@@ -93,7 +92,7 @@ def set_grads(gparams, tparams, grads):
 
 def assert_close(gparams, tparams, rtol=RTOL):
     for gp, tp in zip(gparams, tparams):
-        np.testing.assert_allclose(host(gp), tp.detach().numpy(), rtol=rtol, atol=0)
+        np.testing.assert_allclose(to_host(gp), tp.detach().numpy(), rtol=rtol, atol=0)
 
 
 def assert_plain(obj, path="state_dict"):
@@ -159,7 +158,7 @@ def run_parity(name, kwargs, group_opts=None, steps=6, device="cpu"):
         topt.step()
         assert_close(gp, tp)
     # the parameters really moved (the comparison is not between two copies of the start)
-    assert not np.allclose(host(gp[0]), arrays[0])
+    assert not np.allclose(to_host(gp[0]), arrays[0])
     # the state lives on the parameters' device (momentum, moments, maxima, averages)
     for p, state in gopt.state.items():
         for key, value in state.items():

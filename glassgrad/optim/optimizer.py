@@ -167,10 +167,9 @@ class Optimizer:
                 else:   # read-only, part of a graph (create_graph=True) or not a Tensor: a fresh zero grad
                     p.grad = Tensor(array_module(p.data).zeros_like(p.data))
 
-    @staticmethod
-    def _grads(group: Mapping[str, Any]):
+    def _grads(self, group: Mapping[str, Any]):
         """``(param, weights, gradient)`` for each parameter of ``group`` that has a gradient (as arrays)."""
-        for p in group["params"]:
+        for i, p in enumerate(group["params"]):
             grad = p.grad
             if grad is None:
                 continue
@@ -178,9 +177,12 @@ class Optimizer:
             g = grad.data if isinstance(grad, Tensor) else array_module(w).asarray(grad)
             if g.shape != w.shape:
                 raise ValueError(f"a parameter of shape {w.shape} has a gradient of shape {g.shape}")
-            if type(g) is not type(w) and device_of(g) != device_of(w):    # the type test first: it is cheap
-                raise RuntimeError(f"a parameter on {device_of(w)} has a gradient on {device_of(g)}; a gradient "
-                                   "must be on its parameter's device")
+            # two host arrays share the device; otherwise compare the devices, GPU index included (cuda:0 ≠ cuda:1)
+            if (type(w) is not numpy.ndarray or type(g) is not numpy.ndarray) and device_of(g) != device_of(w):
+                gi = next(k for k, other in enumerate(self.param_groups) if other is group)
+                raise RuntimeError(f"{type(self).__name__}.step: parameter {i} of param group {gi} (shape "
+                                   f"{tuple(w.shape)}) is on {device_of(w)} but its gradient is on {device_of(g)}; a "
+                                   "gradient must be on its parameter's device")
             if g.dtype != w.dtype:
                 g = g.astype(w.dtype)
             yield p, w, g
