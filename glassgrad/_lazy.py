@@ -9,7 +9,9 @@ from types import ModuleType
 def lazy_import(name: str) -> ModuleType:
     """The module ``name``, registered in ``sys.modules`` now and executed on the first access to one of its
     attributes (``importlib.util.LazyLoader``); the module itself when it is already imported. Its parent
-    package must be importable now."""
+    package must be importable now. (Before Python 3.12 the loader takes no lock: two threads touching the
+    module for the first time at the same moment could see it half-executed. glassgrad uses it for NumPy's
+    API on tensors, which nothing inside glassgrad calls from a thread.)"""
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.find_spec(name)
