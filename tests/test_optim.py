@@ -174,6 +174,23 @@ def test_parity_with_torch(name, kwargs, device):
     run_parity(name, kwargs, device=device)
 
 
+@pytest.mark.parametrize("name, kwargs", CONFIGS, ids=CONFIG_IDS)
+def test_parity_with_torch_for_a_zero_d_parameter(name, kwargs):
+    """A 0-d parameter: arithmetic between 0-d arrays gives NumPy scalars, which an update's out= cannot
+    take (Adam and RMSprop failed with "return arrays must be of ArrayType"); its steps equal torch's."""
+    gcls, tcls = OPTIMISERS[name]
+    gp, tp = gg.tensor(0.7, dtype=gg.float64, requires_grad=True), torch.tensor(0.7, dtype=torch.float64,
+                                                                                 requires_grad=True)
+    gopt, topt = gcls([gp], **kwargs), tcls([tp], **kwargs)
+    for g in np.random.default_rng(2).standard_normal(6):
+        set_grads([gp], [tp], [np.array(g)])
+        gopt.step()
+        topt.step()
+        assert gp.shape == () and gp.dtype == gg.float64
+        assert_close([gp], [tp])
+    assert gp.item() != 0.7
+
+
 GROUP_CONFIGS = [
     ("SGD", dict(lr=0.1, momentum=0.9), [([0], dict(lr=0.3)), ([1, 2], dict(momentum=0.5, nesterov=True))]),
     ("Adam", dict(lr=0.05), [([0, 2], dict(lr=0.01, amsgrad=True)), ([1], dict(betas=(0.5, 0.9)))]),

@@ -59,7 +59,9 @@ class Adam(Optimizer):
             else:
                 g = with_weight_decay(w, g, wd)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        tmp = g - m                      # m ← m + (1 − β₁)(g − m), PyTorch's lerp
+        # m ← m + (1 − β₁)(g − m), PyTorch's lerp; tmp an array even for a 0-d parameter (g − m would be
+        # a NumPy scalar, which the out= below cannot take)
+        tmp = xp.subtract(g, m, out=xp.empty_like(m))
         tmp *= 1 - beta1
         m += tmp
         v *= beta2                       # v ← β₂ v + (1 − β₂) g²

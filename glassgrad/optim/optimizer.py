@@ -61,10 +61,11 @@ def _plain(value: Any, where: str) -> Any:
 
 
 def with_weight_decay(w, g, wd: float):
-    """g + wd·w: L2 weight decay folded into the gradient, as a new array (g itself is the user's .grad)."""
+    """g + wd·w: L2 weight decay folded into the gradient, as a new array (g itself is the user's .grad); for a
+    0-d parameter a 0-d array too, not the NumPy scalar its arithmetic gives (SGD keeps it as momentum state)."""
     d = w * wd
     d += g
-    return d
+    return d if d.ndim else array_module(w).asarray(d)
 
 
 class Optimizer:

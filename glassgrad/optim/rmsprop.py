@@ -47,7 +47,7 @@ class RMSprop(Optimizer):
             g = with_weight_decay(w, g, wd)
         s = state["square_avg"]
         s *= alpha                       # s ← α s + (1 − α) g²
-        tmp = g * g
+        tmp = xp.multiply(g, g, out=xp.empty_like(s))     # an array even for a 0-d parameter (the out= below)
         tmp *= 1 - alpha
         s += tmp
         if centered:
