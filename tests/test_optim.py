@@ -174,6 +174,23 @@ def test_parity_with_torch(name, kwargs, device):
     run_parity(name, kwargs, device=device)
 
 
+@pytest.mark.parametrize("name, kwargs", CONFIGS, ids=CONFIG_IDS)
+def test_parity_with_torch_for_a_zero_d_parameter(name, kwargs):
+    """A 0-d parameter: arithmetic between 0-d arrays gives NumPy scalars, which an update's out= cannot
+    take (Adam and RMSprop failed with "return arrays must be of ArrayType"); its steps equal torch's."""
+    gcls, tcls = OPTIMISERS[name]
+    gp, tp = gg.tensor(0.7, dtype=gg.float64, requires_grad=True), torch.tensor(0.7, dtype=torch.float64,
+                                                                                 requires_grad=True)
+    gopt, topt = gcls([gp], **kwargs), tcls([tp], **kwargs)
+    for g in np.random.default_rng(2).standard_normal(6):
+        set_grads([gp], [tp], [np.array(g)])
+        gopt.step()
+        topt.step()
+        assert gp.shape == () and gp.dtype == gg.float64
+        assert_close([gp], [tp])
+    assert gp.item() != 0.7
+
+
 GROUP_CONFIGS = [
     ("SGD", dict(lr=0.1, momentum=0.9), [([0], dict(lr=0.3)), ([1, 2], dict(momentum=0.5, nesterov=True))]),
     ("Adam", dict(lr=0.05), [([0, 2], dict(lr=0.01, amsgrad=True)), ([1], dict(betas=(0.5, 0.9)))]),
@@ -325,6 +342,10 @@ def test_scheduler_errors():
         lr_scheduler.StepLR(opt, step_size=0)
     with pytest.raises(ValueError, match="T_max"):
         lr_scheduler.CosineAnnealingLR(opt, T_max=0)
+    with pytest.raises(TypeError, match=r"StepLR step_size must be an integer >= 1, not float \(2\.5\)"):
+        lr_scheduler.StepLR(opt, step_size=2.5)
+    with pytest.raises(TypeError, match=r"CosineAnnealingLR T_max must be an integer >= 1, not bool"):
+        lr_scheduler.CosineAnnealingLR(opt, T_max=True)
     with pytest.raises(ValueError, match="gamma"):
         lr_scheduler.ExponentialLR(opt, gamma=-0.5)
     sched = lr_scheduler.ExponentialLR(opt, gamma=0.5)
@@ -614,6 +635,21 @@ def test_construction_errors(name):
         opt.step()
 
 
+@pytest.mark.parametrize("make, key", [(optim.SGD, "momentum"), (optim.SGD, "weight_decay"), (optim.Adam, "eps"),
+                                       (optim.Adam, "weight_decay"), (optim.AdamW, "eps"), (optim.RMSprop, "alpha"),
+                                       (optim.RMSprop, "eps"), (optim.RMSprop, "momentum"),
+                                       (optim.RMSprop, "weight_decay")])
+def test_each_nonnegative_hyperparameter_is_checked_in_the_defaults_and_in_a_group(make, key):
+    w = gg.zeros(3, requires_grad=True)
+    with pytest.raises(ValueError, match=rf"invalid {key}: -0\.5 \(must be a finite number >= 0\)"):
+        make([w], lr=0.1, **{key: -0.5})
+    with pytest.raises(ValueError, match=rf"invalid {key}: -0\.5"):
+        make([{"params": [w], key: -0.5}], lr=0.1)
+    with pytest.raises(TypeError, match=rf"{key} must be a real number"):
+        make([w], lr=0.1, **{key: "0.5"})
+    make([w], lr=0.1, **{key: 0.5})
+
+
 def test_option_specific_errors():
     w = gg.zeros(3, requires_grad=True)
     with pytest.raises(ValueError, match="does not give 'lr'"):
@@ -636,6 +672,7 @@ def test_option_specific_errors():
         optim.Adam([w], eps=-1e-8)
     with pytest.raises(ValueError, match="alpha"):
         optim.RMSprop([w], alpha=-0.5)
+    optim.SGD([w], lr=0.1, momentum=0.9, dampening=-0.5)      # any finite dampening, as in torch
     with pytest.raises(ValueError, match="requires"):
         optim.Optimizer([w], {"lr": optim.required})
     opt = optim.SGD([{"params": []}, {"params": [w]}], lr=0.1)   # an empty group is allowed (as in torch)
