@@ -342,6 +342,10 @@ def test_scheduler_errors():
         lr_scheduler.StepLR(opt, step_size=0)
     with pytest.raises(ValueError, match="T_max"):
         lr_scheduler.CosineAnnealingLR(opt, T_max=0)
+    with pytest.raises(TypeError, match=r"StepLR step_size must be an integer >= 1, not float \(2\.5\)"):
+        lr_scheduler.StepLR(opt, step_size=2.5)
+    with pytest.raises(TypeError, match=r"CosineAnnealingLR T_max must be an integer >= 1, not bool"):
+        lr_scheduler.CosineAnnealingLR(opt, T_max=True)
     with pytest.raises(ValueError, match="gamma"):
         lr_scheduler.ExponentialLR(opt, gamma=-0.5)
     sched = lr_scheduler.ExponentialLR(opt, gamma=0.5)
@@ -631,6 +635,21 @@ def test_construction_errors(name):
         opt.step()
 
 
+@pytest.mark.parametrize("make, key", [(optim.SGD, "momentum"), (optim.SGD, "weight_decay"), (optim.Adam, "eps"),
+                                       (optim.Adam, "weight_decay"), (optim.AdamW, "eps"), (optim.RMSprop, "alpha"),
+                                       (optim.RMSprop, "eps"), (optim.RMSprop, "momentum"),
+                                       (optim.RMSprop, "weight_decay")])
+def test_each_nonnegative_hyperparameter_is_checked_in_the_defaults_and_in_a_group(make, key):
+    w = gg.zeros(3, requires_grad=True)
+    with pytest.raises(ValueError, match=rf"invalid {key}: -0\.5 \(must be a finite number >= 0\)"):
+        make([w], lr=0.1, **{key: -0.5})
+    with pytest.raises(ValueError, match=rf"invalid {key}: -0\.5"):
+        make([{"params": [w], key: -0.5}], lr=0.1)
+    with pytest.raises(TypeError, match=rf"{key} must be a real number"):
+        make([w], lr=0.1, **{key: "0.5"})
+    make([w], lr=0.1, **{key: 0.5})
+
+
 def test_option_specific_errors():
     w = gg.zeros(3, requires_grad=True)
     with pytest.raises(ValueError, match="does not give 'lr'"):
@@ -653,6 +672,7 @@ def test_option_specific_errors():
         optim.Adam([w], eps=-1e-8)
     with pytest.raises(ValueError, match="alpha"):
         optim.RMSprop([w], alpha=-0.5)
+    optim.SGD([w], lr=0.1, momentum=0.9, dampening=-0.5)      # any finite dampening, as in torch
     with pytest.raises(ValueError, match="requires"):
         optim.Optimizer([w], {"lr": optim.required})
     opt = optim.SGD([{"params": []}, {"params": [w]}], lr=0.1)   # an empty group is allowed (as in torch)

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Mapping, Union
 import numpy
 
 from glassgrad._backend import ndarray, xp
-from glassgrad.checks import check_number  # noqa: F401  the optimisers import it from here
+from glassgrad.checks import check_number
 from glassgrad.device import array_module, device_of, is_device_array, on_device_of, to_device, writable
 from glassgrad.engine import enable_grad
 from glassgrad.state import CheckpointError, Commit, checked_array
@@ -77,6 +77,9 @@ class Optimizer:
 
     #: state keys a loaded state must have for each parameter that has state (subclasses set this)
     _required_state: tuple[str, ...] = ()
+    #: the hyperparameters that must be finite numbers ≥ 0, as (key, the name an error gives it); subclasses
+    #: extend it with their own
+    _nonnegative: tuple[tuple[str, str], ...] = (("lr", "learning rate (lr)"), ("weight_decay", "weight_decay"))
 
     def __init__(self, params: ParamsT, defaults: Mapping[str, Any]):
         self.defaults: dict[str, Any] = dict(defaults)
@@ -105,7 +108,11 @@ class Optimizer:
 
     # ---- parameter groups ----------------------------------------------------------------------
     def _validate(self, hyper: Mapping[str, Any]) -> None:
-        """Check a group's hyperparameters; subclasses raise ``ValueError`` / ``TypeError`` on a bad one."""
+        """Check the hyperparameters ``hyper`` gives (a group's, or the defaults): each of ``_nonnegative`` a finite
+        number ≥ 0. Subclasses extend it for the rest, raising ``ValueError`` / ``TypeError`` on a bad one."""
+        for key, name in self._nonnegative:
+            if key in hyper:
+                check_number(name, hyper[key])
 
     def add_param_group(self, param_group: Mapping[str, Any]) -> None:
         """Add a group ``{"params": [...], <hyperparameter>: value, ...}``; missing keys take the defaults."""
