@@ -26,7 +26,6 @@ optimiser updates are seen. Step inputs never receive gradients.
 from __future__ import annotations
 
 import builtins
-import math
 import re
 import warnings
 from collections import Counter
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
+from glassgrad.axes import kept_shape, reduced_axes, reduced_count
 from glassgrad.device import array_module, device_of, is_device_array
 from glassgrad.tensor import Tensor, TensorLike, as_tensor
 
@@ -177,8 +177,14 @@ def _unary(ufunc: str):
     return lambda s, o, out: [f"{o} = {ufunc}({s.args[0]}{out})"]
 
 
-def _binary(ufunc: str):
-    return lambda s, o, out: [f"{o} = {ufunc}({s.args[0]}, {s.args[1]}{out})"]
+def _binary(ufunc: str, operator: str):
+    """``ufunc(a, b)``; between numbers (a fresh 0-d float result) Python's operator, which NumPy's scalars
+    run through their own arithmetic, the same IEEE operation, in a tenth of a ufunc call's time."""
+    def emit(s: _Site, o: str, out: str):
+        if not out and s.out_shape[0] == () and s.out_shape[1].kind == "f":
+            return [f"{o} = {s.args[0]} {operator} {s.args[1]}"]
+        return [f"{o} = {ufunc}({s.args[0]}, {s.args[1]}{out})"]
+    return emit
 
 
 def _fw_linear(s: _Site, o: str, out: str):
@@ -237,17 +243,13 @@ def _fw_cross_entropy(s: _Site, o: str, out: str):
 
 
 def _axes(s: _Site) -> tuple:
-    """The reduced axes as the reductions pass them to NumPy (``ops.reduce._axes``, which the core cannot
-    import; the recorded forward has validated them): a tuple, never None; an axis list as a tuple, and a 0-d
-    input's axis 0 or -1 as no axis."""
-    axis, ndim = s.params["axis"], len(s.shapes[0][0])
-    if axis is None or ndim == 0:
-        return tuple(range(ndim))
-    return tuple(int(a) % ndim for a in (axis if isinstance(axis, (tuple, list)) else (axis,)))
+    """The site's reduced axes as the reductions pass them to NumPy: a tuple, never None (``axes.reduced_axes``)."""
+    return reduced_axes(s.params["axis"], len(s.shapes[0][0]))
 
 
 def _count(s: _Site) -> int:
-    return math.prod(s.shapes[0][0]) // max(math.prod(s.out_shape[0]), 1)
+    """How many input entries each output entry of the site's reduction sums (``axes.reduced_count``)."""
+    return reduced_count(s.shapes[0][0], s.out_shape[0])
 
 
 def _fw_mean(s: _Site, o: str, out: str):
@@ -262,7 +264,8 @@ def _fw_mean(s: _Site, o: str, out: str):
 _FORWARD = {
     "linear": _fw_linear, "sigmoid": _fw_sigmoid, "tanh": _unary("tanh"), "exp": _unary("exp"),
     "neg": _unary("negative"), "relu": lambda s, o, out: [f"{o} = maximum({s.args[0]}, 0{out})"],
-    "add": _binary("add"), "sub": _binary("subtract"), "mul": _binary("multiply"), "div": _binary("divide"),
+    "add": _binary("add", "+"), "sub": _binary("subtract", "-"), "mul": _binary("multiply", "*"),
+    "div": _binary("divide", "/"),
     "sum": lambda s, o, out: [f"{o} = add.reduce({s.args[0]}, axis={_axes(s)!r}, "
                               f"keepdims={s.params['keepdims']!r}{out})"],
     "mean": _fw_mean,
@@ -318,8 +321,8 @@ def _bw_cross_entropy(s: _Site, i: int, g: str, d: str, out: str):
 
 
 def _kept(s: _Site) -> tuple:
-    """The reduction's output shape with the reduced axes kept as 1s (``ops.reduce._kept``)."""
-    return tuple(1 if i in _axes(s) else n for i, n in enumerate(s.shapes[0][0]))
+    """The site's reduction output shape with the reduced axes kept as 1s (``axes.kept_shape``)."""
+    return kept_shape(s.shapes[0][0], s.params["axis"])
 
 
 def _bw_sum(s: _Site, i: int, g: str, d: str, out: str):
@@ -338,11 +341,27 @@ def _bw_sum(s: _Site, i: int, g: str, d: str, out: str):
 def _bw_mean(s: _Site, i: int, g: str, d: str, out: str):
     """g / n over the averaged axes: the division broadcasts g into the gradient's array (or, as for sum,
     stays reduced where its one use broadcasts it: the same divisions)."""
-    if s.reducible:
-        return [f"{d} = divide({g}.reshape({_kept(s)!r}), {_count(s)})"]
+    if s.reducible:      # (g of a mean over every axis is one number, divided as it is: a NumPy scalar)
+        return [f"{d} = {g} / {_count(s)}" if s.out_shape[0] == () else
+                f"{d} = divide({g}.reshape({_kept(s)!r}), {_count(s)})"]
     if out:
         return [f"{d} = divide({g}.reshape({_kept(s)!r}), {_count(s)}{out})"]
     return [f"{d} = divide(broadcast_to({g}.reshape({_kept(s)!r}), {s.shapes[0][0]!r}), {_count(s)})"]
+
+
+def _vjp_call(ufunc: str, number: str):
+    """A VJP that is one ufunc call on g (and the gate's output ``{out}`` or an input ``{a}``, ``{b}``), as
+    the expression ``number`` writes it. For an input of one number whose gradient is made fresh, the
+    expression itself: Python's operators on NumPy scalars are the same IEEE operations as the ufunc, in a
+    tenth of its time (and ``_emit_backward`` makes such gradients fresh numbers: ``out=`` on 0-d arrays,
+    and every later operation on them, is several times slower than on scalars)."""
+    def emit(s: _Site, i: int, g: str, d: str, out: str):
+        names = {"g": g, "out": s.out, "a": s.args[0], "b": s.args[-1]}
+        if not out and s.shapes[i] is not None and s.shapes[i][0] == ():
+            return [f"{d} = " + number.format(**names)]
+        operands = [g] + [names[n] for n in re.findall(r"\{(out|a|b)\}", number)]
+        return [f"{d} = {ufunc}({', '.join(operands)}{out})"]
+    return emit
 
 
 # VJP emitters by gate name, one per input; ``None`` for an input left to the generic call. Gradients that
@@ -351,20 +370,23 @@ _PASS = "pass"
 _VJP: dict[str, tuple[Any, ...]] = {
     "linear": (_bw_linear, _bw_linear, _bw_linear),
     "sigmoid": (_bw_sigmoid,), "tanh": (_bw_tanh,), "relu": (_bw_relu,),
-    "exp": (lambda s, i, g, d, out: [f"{d} = multiply({g}, {s.out}{out})"],),
-    "neg": (lambda s, i, g, d, out: [f"{d} = negative({g}{out})"],),
+    "exp": (_vjp_call("multiply", "{g} * {out}"),),
+    "neg": (_vjp_call("negative", "-{g}"),),
     "add": (_PASS, _PASS),
-    "sub": (_PASS, lambda s, i, g, d, out: [f"{d} = negative({g}{out})"]),
-    "mul": (lambda s, i, g, d, out: [f"{d} = multiply({g}, {s.args[1]}{out})"],
-            lambda s, i, g, d, out: [f"{d} = multiply({g}, {s.args[0]}{out})"]),
-    "div": (lambda s, i, g, d, out: [f"{d} = divide({g}, {s.args[1]}{out})"], None),
+    "sub": (_PASS, _vjp_call("negative", "-{g}")),
+    "mul": (_vjp_call("multiply", "{g} * {b}"), _vjp_call("multiply", "{g} * {a}")),
+    "div": (_vjp_call("divide", "{g} / {b}"), None),
     "cross_entropy": (_bw_cross_entropy, None),
     "sum": (_bw_sum,), "mean": (_bw_mean,),
 }
 
 
+# gates whose written-out VJPs are one call (``_vjp_call``)
+_ONE_CALL_VJP = frozenset(("exp", "neg", "sub", "mul", "div"))
+
+
 _NUMPY = ("add", "subtract", "multiply", "divide", "negative", "matmul", "maximum", "greater", "tanh", "exp", "log",
-          "copyto", "array", "asarray", "broadcast_to")
+          "copyto", "array", "asarray", "broadcast_to", "vdot")
 """The array functions the generated code calls, taken from the array module of the step's device."""
 
 
@@ -398,6 +420,8 @@ class _Program:
         # the learning rate folded into ∂loss/∂loss: only when every parameter is the optimizer's own
         self.fold = update is not None and update.folds and self.shape_of(root_slot)[1].kind == "f" and \
             all(id(p) in update.ids for p in self.params)
+        self.dots, self.penalties = self._products() if self.fold else ({}, {})
+        self.decays: dict[int, list[str]] = {}   # parameter slot → gradients of its folded penalties
         lines += self._emit_forward()
         self.returns = f"return ({', '.join(self.name[rec.slot[id(t)]] for t in (root, *aux))},)"
         grads, backward = self._emit_backward(root_slot, update)
@@ -430,6 +454,47 @@ class _Program:
                 ok.add(s)
         return ok
 
+    def _products(self) -> tuple[dict[int, tuple[int, int, int]], dict[int, int]]:
+        """Sums over every axis of an elementwise product a·b (same shapes, float) whose product nothing else
+        uses: ``{sum slot: (product slot, a, b)}``, computed as one dot product with no product array; and
+        among them the squares p·p of a parameter: ``{sum slot: p}``, whose gradient 2·g·p (g: the sum's
+        gradient, one number) the update folds into p's decay factor (``_emit_folded_update``). For a folded
+        step only: the dot product sums in another order than the reduction (equal to float rounding, not bit
+        for bit, which the unfolded steps keep), and the decay needs the update w ← shrink·w + scale·g, where
+        an L2 penalty's gradient is a decay."""
+        rec = self.rec
+        uses = Counter(a for e in rec.entries for a in e.args)
+        made_by = {e.out: e for e in rec.entries}
+        params = {s for s, _ in rec.params}
+        dots, penalties = {}, {}
+        for e in rec.entries:
+            if type(e.gate) is not engine.Gate or e.gate.name != "sum" or len(e.args) != 1 \
+                    or e.params.get("keepdims") or rec.shapes[e.out][0] != ():
+                continue
+            m = e.args[0]
+            product = made_by.get(m)
+            if product is None or type(product.gate) is not engine.Gate or product.gate.name != "mul" \
+                    or uses[m] != 1 or m in self.returned or rec.shapes[m][1].kind != "f":
+                continue
+            if all(rec.values[a] is None and rec.shapes[a] == rec.shapes[m] for a in product.args):
+                dots[e.out] = (m, *product.args)
+                if product.args[0] == product.args[1] and product.args[0] in params:
+                    penalties[e.out] = product.args[0]
+        return dots, penalties
+
+    def _plus_zero(self, e: _Entry) -> int | None:
+        """The slot x of an addition x + 0 or 0 + x (a Python or NumPy scalar zero) whose result is x's own
+        shape and dtype and is not returned: the result is x (as a value: −0 + 0 would be +0), so it is
+        named x, no call (Python's ``sum()`` of tensors starts with such an addition)."""
+        if type(e.gate) is not engine.Gate or e.gate.name != "add" or len(e.args) != 2 or e.out in self.returned:
+            return None
+        for zero, x in (e.args, e.args[::-1]):
+            value = self.rec.values[zero]
+            if isinstance(value, (int, float, xp.generic)) and not isinstance(value, bool) and value == 0 \
+                    and self.rec.values[x] is None and self.rec.shapes[x] == self.rec.shapes[e.out]:
+                return x
+        return None
+
     # ---- the namespace: constants and preallocated arrays ------------------------------------------
     def constant(self, name: str, value) -> str:
         self.namespace[name] = value
@@ -458,10 +523,25 @@ class _Program:
     # ---- forward -----------------------------------------------------------------------------------
     def _emit_forward(self) -> list[str]:
         lines: list[str] = []
+        products = {m for m, _, _ in self.dots.values()}
         for k, e in enumerate(self.rec.entries):
             o = self.name[e.out] = f"v{e.out}"
             emit = _FORWARD.get(e.gate.name) if type(e.gate) is engine.Gate else None
             code = None
+            if e.out in products:        # computed inside its sum's dot product, never as an array
+                continue
+            if e.out in self.dots:
+                m, a, b = self.dots[e.out]
+                code = [f"{o} = vdot({self.name[a]}, {self.name[b]})  # sum of v{m} = {self.name[a]}·{self.name[b]}: "
+                        "one dot product, no product array (it sums in another order: equal to rounding)"]
+                if e.out in self.returned:
+                    code.append(f"{o} = asarray({o})")
+                lines += code
+                continue
+            same = self._plus_zero(e)
+            if same is not None:
+                lines.append(f"{o} = {self.name[same]}  # add: x + 0 is x (Python's sum() starts at 0)")
+                continue
             if emit is not None:
                 # one number is cheaper made fresh than written into an array (``out=`` on 0-d arrays is slow),
                 # where the gate is one call (the in-place ones, sigmoid's, need an array)
@@ -494,11 +574,16 @@ class _Program:
         lines: list[str] = []
         if self.fold:     # ∂loss/∂loss = scale (SGD: −η), so every gradient comes out as −η·∂loss/∂p
             assert update is not None
-            gname: dict[int, str] = {root: self.buffer("g_root", shape, dtype)}
             self.constant("rule", update.rule)
             self.constant("group0", update.optimizer.param_groups[0])
-            lines += ["scale, shrink = rule(group0)  # the update w ← shrink·w + scale·∂loss/∂w: SGD's −η, 1 − ηλ",
-                      "g_root.fill(scale)  # ∂loss/∂loss = scale: the learning rate folded into every gradient"]
+            lines.append("scale, shrink = rule(group0)  # the update w ← shrink·w + scale·∂loss/∂w: SGD's −η, 1 − ηλ")
+            note = "  # ∂loss/∂loss = scale: the learning rate folded into every gradient"
+            if shape == ():     # a NumPy scalar, as the eager VJPs make of 0-d gradients: faster than a 0-d array
+                lines.append(f"g_root = {self.constant('root_type', dtype.type)}(scale){note}")
+                gname: dict[int, str] = {root: "g_root"}
+            else:
+                gname = {root: self.buffer("g_root", shape, dtype)}
+                lines.append(f"g_root.fill(scale){note}")
         else:
             gname = {root: self.constant("g_root", self.module.ones(shape, dtype))}   # ∂loss/∂loss, read only
         owned = self.owned
@@ -510,6 +595,9 @@ class _Program:
             if flows is None or e.out not in gname:
                 continue
             g = gname[e.out]
+            if e.out in self.penalties:      # Σ p·p: its gradient 2·g·p goes into p's decay factor (the update)
+                self.decays.setdefault(self.penalties[e.out], []).append(g)
+                continue
             site = self._site(k, e)
             generic = type(e.gate) is not engine.Gate
             if generic:                                  # a custom Function: one backward for all inputs
@@ -529,9 +617,12 @@ class _Program:
                 if square and exact and grad_dtype.kind == "f":   # x·x: g·x from each input, added (exactly 2·g·x)
                     fresh = s in fresh_for
                     out = "" if fresh else f", out={self.buffer(f'grad{s}_{k}_{i}', grad_shape, grad_dtype)}"
-                    lines += [f"{d} = multiply({g}, {self.name[s]}{out}){note}",
-                              f"add({d}, {d}, out={d})  # x·x: twice"]
-                    owned.add(s)
+                    lines.append(f"{d} = multiply({g}, {self.name[s]}{out}){note}")
+                    if out or grad_shape != ():
+                        lines.append(f"add({d}, {d}, out={d})  # x·x: twice")
+                        owned.add(s)
+                    else:                  # (a fresh 0-d product is a NumPy scalar, which has no out=)
+                        lines.append(f"{d} = {d} + {d}  # x·x: twice")
                     if out:
                         self.kept.add(d)
                     gname[s] = d
@@ -541,16 +632,19 @@ class _Program:
                     if first:
                         gname[s] = g                     # shared: never added to in place
                     else:
-                        lines.append(self._accumulate(s, gname[s], g) + note)
+                        lines.append(self._accumulate(s, gname, g) + note)
                     continue
                 code = None
                 if emit not in (None, _PASS) and grad_dtype.kind == "f":
                     alias = site.reducible and emit in (_bw_sum, _bw_mean)     # stays reduced: no array of its own
-                    fresh = (s in fresh_for and first and exact) or alias
+                    number = exact and grad_shape == () and e.gate.name in _ONE_CALL_VJP    # see _vjp_call
+                    fresh = (s in fresh_for and first and exact) or alias or number
                     out = "" if fresh else f", out={self.buffer(f'grad{s}_{k}_{i}', grad_shape, grad_dtype)}"
                     code = emit(site, i, g, d, out)
-                    if code is not None and exact and first and not alias and (out or emit is not _bw_sum):
-                        owned.add(s)             # (without an array of its own, sum's gradient is a view)
+                    if code is not None and exact and first and not alias and (out or emit is not _bw_sum) \
+                            and (out or grad_shape != ()):
+                        owned.add(s)     # (without an array of its own, sum's gradient is a view; a fresh 0-d
+                                         # result is a NumPy scalar, into which nothing can be added in place)
                     if code is not None and out and exact:
                         self.kept.add(d)
                 if code is None:
@@ -570,14 +664,20 @@ class _Program:
                 if first:
                     gname[s] = d
                 else:
-                    lines.append(self._accumulate(s, gname[s], d))
+                    lines.append(self._accumulate(s, gname, d))
         return gname, lines
 
-    def _accumulate(self, s: int, total: str, part: str) -> str:
-        """Add a further gradient of slot ``s``: in place only into an array that is this slot's alone."""
+    def _accumulate(self, s: int, gname: dict[int, str], part: str) -> str:
+        """Add a further gradient of slot ``s``: in place only into an array that is this slot's alone. Else the
+        sum gets this slot's own name: the current one may be an alias of another slot's gradient (which must
+        keep its value) or a name of the program's namespace (which a local assignment would shadow)."""
+        total = gname[s]
         if s in self.owned:
             return f"add({total}, {part}, out={total})"
-        return f"{total} = {total} + {part}"
+        gname[s] = f"g{s}"
+        if self.shape_of(s)[0] != ():          # (a sum of 0-d arrays is a NumPy scalar: no array to add into)
+            self.owned.add(s)
+        return f"g{s} = {total} + {part}"
 
     # ---- after backward: hand the gradients over, or update the parameters ----------------------------
     def _emit_delivery(self, grads: dict[int, str]) -> list[str]:
@@ -588,16 +688,32 @@ class _Program:
                   if s in grads]
         return lines
 
+    def _emit_folded_update(self, grads: dict[int, str]) -> list[str]:
+        """w ← shrink·w + g for each parameter, g = scale·∂loss/∂w. A parameter with penalties Σ w·w, whose
+        gradients g_k (one number each) the backward pass left out, has ∂loss/∂w = rest + 2·Σg_k·w/scale,
+        so w ← shrink·w + 2·Σg_k·w + g_rest = (shrink + 2·Σg_k)·w + g_rest: its own decay factor, as a
+        hand-tuned step folds an L2 term (equal to the eager step to rounding)."""
+        params = [s for s, _ in self.rec.params]
+        plain = [s for s in params if s in grads and s not in self.decays]
+        lines = ["if shrink != 1:  # weight decay"] + [f"    multiply(v{s}, shrink, out=v{s})" for s in plain] \
+            if plain else []
+        factor: dict[str, str] = {}      # one factor per distinct sum of penalty gradients
+        for s in params:
+            if s in self.decays:
+                total = " + ".join(f"float({g})" for g in self.decays[s])
+                if total not in factor:
+                    factor[total] = f"decay{len(factor)}"
+                    lines.append(f"{factor[total]} = shrink + 2 * ({total})  # Σ w·w's gradient 2·g·w as a decay")
+                lines.append(f"multiply(v{s}, {factor[total]}, out=v{s})")
+        return lines + [f"add(v{s}, {grads[s]}, out=v{s})  # w ← shrink·w + scale·∂loss/∂w" for s in params
+                        if s in grads]
+
     def _emit_update(self, grads: dict[int, str], update: _Update) -> list[str]:
         """The optimizer's step inside the compiled function: each parameter's .grad is this step's gradient
         (in a tensor kept from step to step), then ``before_step`` (clipping), then the optimizer's own
         per-parameter rule, ``_update``, group by group in the optimizer's order, as ``step()`` runs it."""
         if self.fold:      # each gradient is scale·∂loss/∂p: the update is one addition (after the decay, if any)
-            updated = [s for s, _ in self.rec.params if s in grads]
-            if not updated:
-                return []
-            return ["if shrink != 1:  # weight decay"] + [f"    multiply(v{s}, shrink, out=v{s})" for s in updated] \
-                + [f"add(v{s}, {grads[s]}, out=v{s})  # w ← shrink·w + scale·∂loss/∂w" for s in updated]
+            return self._emit_folded_update(grads)
         lines = []
         index = {id(p): k for k, p in enumerate(self.params)}
         slot = {id(p): s for s, p in self.rec.params}
@@ -808,7 +924,8 @@ def compile(fn: Callable, warn: bool = True, *, optimizer: Optimizer | None = No
     momentum, in one parameter group) and nothing else reads the gradients (no ``before_step``, no
     ``guard``, ``keep_grads=False``), the learning rate is folded into the backward pass instead, as a
     hand-tuned step does: the gradients come out as −η·∂loss/∂p, the update is one addition per
-    parameter, and ``.grad`` is left None (equal to the eager step up to float rounding, not bit for bit).
+    parameter, and ``.grad`` is left None (equal to the eager step up to float rounding, not bit for bit);
+    a sum of an elementwise product is then one dot product, and an L2 penalty α·Σ p·p a decay factor.
     ``keep_grads=True`` keeps the gradients in ``.grad`` (and the eager step's numbers bit for bit).
     ``guard(loss_array) -> bool`` runs after backward with ``.grad`` set; False skips the update (``fit``
     runs its callbacks there, so that a non-finite gradient stops training before it is applied).

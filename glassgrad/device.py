@@ -277,12 +277,18 @@ def to_device(array: Any, spec: str | Device) -> Any:
     return backend.to_device(array, index)
 
 
-def to_host(array: Any) -> numpy.ndarray:
-    """``array`` as a NumPy array: itself when it is one, else a copy brought to host memory (``.get()``)."""
-    if type(array) is numpy.ndarray:
-        return array
-    backend = _backend_of(array)
-    return numpy.asarray(array) if backend is None else backend.to_host(as_array(array))
+def to_host(value: Any) -> numpy.ndarray:
+    """``value`` (an array of any device, or a tensor: its array) as a NumPy array: the array itself when it is
+    one, else a copy brought to host memory (``.get()``)."""
+    if type(value) is numpy.ndarray:
+        return value
+    from glassgrad.tensor import Tensor  # (tensor.py imports this module)
+    if isinstance(value, Tensor):
+        value = value.data
+        if type(value) is numpy.ndarray:
+            return value
+    backend = _backend_of(value)
+    return numpy.asarray(value) if backend is None else backend.to_host(value)
 
 
 @contextlib.contextmanager

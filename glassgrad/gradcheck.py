@@ -114,7 +114,7 @@ def _evaluate(f: Callable, arrays: list[ndarray], device: Device = CPU) -> ndarr
     """f at the host arrays, run on ``device``; the value back on the host in float64."""
     with engine.no_grad():
         out = f(*[Tensor(to_device(a, device)) for a in arrays])
-    return xp.array(to_host(out.data if isinstance(out, Tensor) else out), dtype=xp.float64)
+    return xp.array(to_host(out), dtype=xp.float64)
 
 
 def _backprop(f: Callable, arrays: list[ndarray], wrt: list[int], device: Device = CPU):

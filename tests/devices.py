@@ -40,7 +40,7 @@ import numpy as np
 import pytest
 
 import glassgrad as gg
-from glassgrad.device import Backend, register_backend, to_device, to_host
+from glassgrad.device import Backend, register_backend, to_device
 from glassgrad.tensor import Tensor
 
 N_DEVICES = 2
@@ -355,8 +355,3 @@ def at(constant: Any, t: Tensor) -> Any:
     if isinstance(constant, tuple):
         return tuple(at(c, t) for c in constant)
     return to_device(constant, t.device) if isinstance(constant, np.ndarray) else constant
-
-
-def host(value: Any) -> np.ndarray:
-    """A tensor's or array's values as a NumPy array, from any device."""
-    return to_host(value.data if isinstance(value, Tensor) else value)

@@ -38,8 +38,7 @@ def flat(model) -> np.ndarray:
 
 def buffers(model) -> np.ndarray:
     """Every buffer (batch-norm running statistics), flattened into one array."""
-    return np.concatenate([to_host(getattr(m, b)).ravel() for _, m in model.named_modules() for b in m._buffers]
-                          or [[]])
+    return np.concatenate([to_host(b).ravel() for b in model.buffers()] or [[]])
 
 
 def train_loop(dtype, *, overlap: bool = False, norm: type | None = None, epochs: int = EPOCHS,

@@ -29,7 +29,8 @@ def assert_same(fused_fn, composite, arrays, tol=1e-10):
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("shape", [(5, 3), (2, 4, 3)])
 def test_linear_composite_is_linear(shape, bias):
-    arrays = [rng.standard_normal(shape), rng.standard_normal((4, shape[-1]))] + ([rng.standard_normal(4)] if bias else [])
+    arrays = [rng.standard_normal(shape), rng.standard_normal((4, shape[-1]))]
+    arrays += [rng.standard_normal(4)] if bias else []
     assert_same(fused.linear, fused.linear_composite, arrays)
 
 

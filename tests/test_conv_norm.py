@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from devices import host
 
 import glassgrad as gg
 from glassgrad import nn
-from glassgrad.device import device_of
+from glassgrad.device import device_of, to_host
 from glassgrad.nn import functional as F
 from glassgrad.ops import conv as conv_ops
 from glassgrad.ops.conv import conv2d_composite
@@ -34,7 +33,7 @@ def grads_of(f, arrays, g=None, device="cpu"):
     out = f(*leaves)
     g = randn(*out.shape) if g is None else g
     out.backward(gg.tensor(g, device=device))
-    return host(out), [host(t.grad) for t in leaves], g
+    return to_host(out), [to_host(t.grad) for t in leaves], g
 
 
 def torch_grads(f, arrays, g):
@@ -205,18 +204,19 @@ def test_batch_norm_module_matches_torch_running_stats_and_eval(cls, shape, devi
         t_out, (t_gx,) = torch_grads(ref, [x], g)
         assert_all_close([out, gx], [t_out, t_gx])
     assert device_of(layer.running_mean) == device_of(layer.running_var) == layer.weight.device == device
-    assert_all_close([host(layer.running_mean), host(layer.running_var)],
+    assert_all_close([to_host(layer.running_mean), to_host(layer.running_var)],
                      [ref.running_mean.numpy(), ref.running_var.numpy()])
-    assert_all_close([host(layer.weight.grad), host(layer.bias.grad)], [ref.weight.grad.numpy(), ref.bias.grad.numpy()])
+    assert_all_close([to_host(layer.weight.grad), to_host(layer.bias.grad)],
+                     [ref.weight.grad.numpy(), ref.bias.grad.numpy()])
     layer.eval()
     ref.eval()
     x = randn(*shape)
     out, grads, g = grads_of(layer, [x], device=device)
     t_out, t_grads = torch_grads(ref, [x], g)
     assert_all_close([out, *grads], [t_out, *t_grads])
-    running = host(layer.running_mean).copy()
+    running = to_host(layer.running_mean).copy()
     layer(gg.tensor(randn(*shape), device=device))
-    np.testing.assert_array_equal(host(layer.running_mean), running)   # eval mode leaves the statistics alone
+    np.testing.assert_array_equal(to_host(layer.running_mean), running)   # eval mode leaves the statistics alone
 
 
 def test_functional_batch_norm_eval_matches_torch():
@@ -236,6 +236,24 @@ def test_batch_norm_state_dict_has_buffers_and_round_trips():
     np.testing.assert_array_equal(other[1].running_var, model[1].running_var)
     assert not np.array_equal(model[1].running_mean, 0)
     assert nn.BatchNorm1d(3, affine=False).state_dict().keys() == {"running_mean", "running_var"}
+
+
+def test_named_buffers_names_and_orders_the_buffers_as_torch_and_state_dict():
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Sequential(nn.Tanh(), nn.BatchNorm1d(3)))
+    ref = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3),
+                              torch.nn.Sequential(torch.nn.Tanh(), torch.nn.BatchNorm1d(3)))
+    names = [name for name, _ in model.named_buffers()]
+    assert names == [name for name, _ in ref.named_buffers() if not name.endswith("num_batches_tracked")]
+    assert names == ["1.running_mean", "1.running_var", "2.1.running_mean", "2.1.running_var"]
+    assert [name for name in model.state_dict() if name in names] == names     # state_dict takes them from here
+    inner = model[2][1]
+    assert all(b is getattr(inner, n) for n, b in inner.named_buffers())      # the arrays themselves, no copies
+    assert [b is a for b, a in zip(model.buffers(), [model[1].running_mean, model[1].running_var,
+                                                     inner.running_mean, inner.running_var])] == [True] * 4
+    assert [n for n, _ in model[2].named_buffers(prefix="head")] == ["head.1.running_mean", "head.1.running_var"]
+    assert list(model.named_buffers(recurse=False)) == [] and model.buffers(recurse=False) == []
+    assert [n for n, _ in inner.named_buffers(recurse=False)] == ["running_mean", "running_var"]
+    assert list(nn.Linear(2, 2).named_buffers()) == []
 
 
 # ---- modules --------------------------------------------------------------------------------------------
@@ -259,7 +277,7 @@ def test_conv2d_module_init_repr_and_torch_parity(device):
     x = randn(2, 3, 6, 5)
     out, (gx,), g = grads_of(layer.to(device), [x], device=device)
     t_out, (t_gx,) = torch_grads(ref, [x], g)
-    assert_all_close([out, gx, host(layer.weight.grad), host(layer.bias.grad)],
+    assert_all_close([out, gx, to_host(layer.weight.grad), to_host(layer.bias.grad)],
                      [t_out, t_gx, ref.weight.grad.numpy(), ref.bias.grad.numpy()])
 
 
@@ -285,7 +303,7 @@ def test_small_convnet_trains_like_torch(device):
         assert abs(loss.item() - t_loss.item()) < 1e-10
         with gg.no_grad(), torch.no_grad():
             for p, q in zip(net.parameters(), ref.parameters()):
-                np.testing.assert_allclose(host(p.grad), q.grad.numpy(), rtol=1e-8, atol=1e-12)
+                np.testing.assert_allclose(to_host(p.grad), q.grad.numpy(), rtol=1e-8, atol=1e-12)
                 p.data -= 0.1 * p.grad.data
                 q -= 0.1 * q.grad
                 p.grad, q.grad = None, None
@@ -295,7 +313,8 @@ def test_small_convnet_trains_like_torch(device):
 @pytest.mark.parametrize("call, message", [
     (lambda: nn.Conv2d(3, 4, 3)(gg.randn(2, 1, 8, 8)),
      r"Conv2d\(3, 4, kernel_size=\(3, 3\)\): input has 1 channels \(shape \(2, 1, 8, 8\)\) but the weight expects 3"),
-    (lambda: nn.Conv2d(3, 4, 3)(gg.randn(3, 8, 8)), r"Conv2d.*must have shape \(N, C, H, W\), not \(3, 8, 8\).*unsqueeze"),
+    (lambda: nn.Conv2d(3, 4, 3)(gg.randn(3, 8, 8)),
+     r"Conv2d.*must have shape \(N, C, H, W\), not \(3, 8, 8\).*unsqueeze"),
     (lambda: nn.Conv2d(1, 4, 5, padding=1)(gg.randn(2, 1, 2, 8)),
      r"Conv2d.*kernel 5×5 is larger than the padded input 4×10"),
     (lambda: F.conv2d(gg.randn(1, 2, 5, 5), gg.randn(3, 2, 2, 2), gg.randn(2)), r"conv2d: bias must have shape \(3,\)"),

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from devices import StandInArray, host, standin_registered
+from devices import StandInArray, standin_registered
 
 import glassgrad as gg
 from glassgrad import nn, optim
 from glassgrad.data import DataLoader
-from glassgrad.device import device_of, to_device
+from glassgrad.device import device_of, to_host
 from glassgrad.nn import functional as F
 from glassgrad.train import fit, load_checkpoint, save_checkpoint
 
@@ -50,7 +50,7 @@ def data(n: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def devices_of(model: nn.Module) -> set:
     """The devices of every parameter and buffer of ``model``."""
     found = {p.device for p in model.parameters()}
-    found |= {device_of(getattr(m, b)) for m in model.modules() for b in m._buffers}
+    found |= {device_of(b) for b in model.buffers()}
     return found
 
 
@@ -60,7 +60,7 @@ def devices_of(model: nn.Module) -> set:
 def test_module_to_moves_parameters_gradients_and_buffers_in_place(cuda):
     model = small_model()
     params = model.parameters()
-    before = [host(p).copy() for p in params]
+    before = [to_host(p).copy() for p in params]
     model(gg.tensor(data()[0])).sum().backward()
     assert model.to("cuda") is model
     assert model.parameters() == params and all(a is b for a, b in zip(model.parameters(), params))
@@ -68,7 +68,7 @@ def test_module_to_moves_parameters_gradients_and_buffers_in_place(cuda):
     assert all(isinstance(p.grad.data, StandInArray) for p in params)            # gradients moved too
     assert isinstance(model[2].running_var, StandInArray)                         # and batch norm's statistics
     for p, b in zip(params, before):
-        np.testing.assert_array_equal(host(p), b)
+        np.testing.assert_array_equal(to_host(p), b)
     model.cuda(1)
     assert devices_of(model) == {gg.device("cuda:1")}
     assert model.cpu() is model and devices_of(model) == {gg.device("cpu")}
@@ -109,7 +109,7 @@ def test_optimiser_built_before_or_after_the_move_trains_as_on_the_cpu(device, b
             F.cross_entropy(model(xb), yb).backward()
             opt.step()
         assert {device_of(v) for s in opt.state.values() for v in s.values() if hasattr(v, "shape")} == {model.device}
-        results.append([host(p) for p in model.parameters()])
+        results.append([to_host(p) for p in model.parameters()])
     for a, b in zip(*results):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
 
@@ -122,14 +122,14 @@ def test_state_dict_stays_on_the_device_and_loads_onto_each_parameters_device(cu
     cpu_model.load_state_dict(state)                     # device arrays into a CPU model
     assert devices_of(cpu_model) == {gg.device("cpu")}
     for (name, value), p in zip(state.items(), cpu_model.state_dict().values()):
-        np.testing.assert_array_equal(host(value), p, err_msg=name)
+        np.testing.assert_array_equal(to_host(value), p, err_msg=name)
     other = small_model(seed=2).to("cuda:1")
     other.load_state_dict(cpu_model.state_dict())          # host arrays into a model on the second GPU
     assert devices_of(other) == {gg.device("cuda:1")}
     bad = dict(cpu_model.state_dict(), **{"0.weight": np.full((8, 4), np.nan, np.float32)})
     with pytest.raises(gg.train.CheckpointError, match="0.weight"):
         other.load_state_dict(bad)
-    np.testing.assert_array_equal(host(other[0].weight), cpu_model[0].weight.data)   # nothing changed
+    np.testing.assert_array_equal(to_host(other[0].weight), cpu_model[0].weight.data)   # nothing changed
 
 
 def test_layers_make_their_arrays_on_the_inputs_device(cuda):
@@ -138,12 +138,12 @@ def test_layers_make_their_arrays_on_the_inputs_device(cuda):
     dropped = F.dropout(x, 0.5)
     gg.manual_seed(5)
     assert dropped.device == "cuda"
-    np.testing.assert_array_equal(host(dropped), F.dropout(gg.ones(4, 6), 0.5).data)   # one seed, one mask
+    np.testing.assert_array_equal(to_host(dropped), F.dropout(gg.ones(4, 6), 0.5).data)   # one seed, one mask
     out = F.batch_norm(gg.randn(5, 3, device="cuda"), training=True)          # γ = 1, β = 0 made on the device
     assert out.device == "cuda"
     weight = nn.Linear(6, 2).to("cuda").weight
     nn.init.he_normal_(weight, generator=gg.Generator(0))                     # drawn on the host, copied over
-    np.testing.assert_array_equal(host(weight), nn.init.he_normal_(nn.Linear(6, 2).weight, gg.Generator(0)).data)
+    np.testing.assert_array_equal(to_host(weight), nn.init.he_normal_(nn.Linear(6, 2).weight, gg.Generator(0)).data)
     with pytest.raises(RuntimeError, match="batch_norm: .*cuda:0 and cpu"):
         F.batch_norm(gg.randn(5, 3, device="cuda"), np.zeros(3, np.float32), np.ones(3, np.float32), training=True)
 
@@ -167,16 +167,27 @@ def test_optimiser_over_parameters_on_several_devices_updates_each_on_its_own(cu
             opt.step()
         for p in params:
             assert {device_of(v) for v in opt.state[p].values() if hasattr(v, "shape")} == {p.device}
-        results.append([host(p) for p in params])
+        results.append([to_host(p) for p in params])
     for a, b in zip(*results):
         np.testing.assert_allclose(b, a, rtol=1e-12)
 
 
-def test_a_gradient_on_another_device_is_refused_naming_both(cuda):
-    p = gg.zeros(3, requires_grad=True, device="cuda")
-    p.grad = gg.ones(3)
-    with pytest.raises(RuntimeError, match="parameter on cuda:0 has a gradient on cpu"):
-        optim.SGD([p], lr=0.1).step()
+@pytest.mark.parametrize("param_device, grad_device", [("cuda:0", "cpu"), ("cpu", "cuda:1"), ("cuda:0", "cuda:1"),
+                                                       ("cuda:1", "cuda:0")])
+def test_a_gradient_on_another_device_is_refused_naming_the_parameter_and_both_devices(cuda, param_device,
+                                                                                       grad_device):
+    fine = gg.zeros(2, requires_grad=True, device=param_device)
+    p = gg.zeros(3, requires_grad=True, device=param_device)
+    fine.grad, p.grad = gg.ones(2, device=param_device), gg.ones(3, device=grad_device)
+    opt = optim.SGD([{"params": [fine]}, {"params": [gg.zeros(1, requires_grad=True), p]}], lr=0.1)
+    with pytest.raises(RuntimeError, match=rf"SGD\.step: parameter 1 of param group 1 \(shape \(3,\)\) is on "
+                                           rf"{param_device} but its gradient is on {grad_device}; a gradient must "
+                                           "be on its parameter's device"):
+        opt.step()
+    assert not to_host(p).any()       # refused before any update of that parameter
+    p.grad = gg.ones(3, device=param_device)
+    opt.step()                        # the same device, index included: accepted
+    np.testing.assert_allclose(to_host(p), -0.1 * np.ones(3))
 
 
 def test_optimiser_state_dict_keeps_the_device_and_loads_onto_the_parameters(cuda):
@@ -201,9 +212,9 @@ def test_gradient_clipping_on_the_device(device):
     params[0].grad = gg.tensor(np.full((2, 3), 2.0), device=device)
     total = optim.clip_grad_norm_(params, 1.0)
     assert total == pytest.approx(np.sqrt(24.0))
-    np.testing.assert_allclose(host(params[0].grad), np.full((2, 3), 2.0 / (np.sqrt(24.0) + 1e-6)))
+    np.testing.assert_allclose(to_host(params[0].grad), np.full((2, 3), 2.0 / (np.sqrt(24.0) + 1e-6)))
     optim.clip_grad_value_(params, 0.1)
-    assert params[0].grad.device == device and host(params[0].grad).max() == pytest.approx(0.1)
+    assert params[0].grad.device == device and to_host(params[0].grad).max() == pytest.approx(0.1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -213,7 +224,7 @@ def test_data_loader_puts_batches_on_its_device(cuda):
     x, y = data(10)
     batches = list(DataLoader((x, y), batch_size=4, device="cuda:1"))
     assert [b[0].device for b in batches] == [gg.device("cuda:1")] * 3
-    np.testing.assert_array_equal(np.concatenate([host(b[0]) for b in batches]), x)
+    np.testing.assert_array_equal(np.concatenate([to_host(b[0]) for b in batches]), x)
     raw = next(iter(DataLoader((x, y), batch_size=4, device="cuda", as_tensor=False)))
     assert all(isinstance(a, StandInArray) for a in raw)
     assert "device=cuda:1" in repr(DataLoader((x, y), device="cuda:1"))
@@ -274,7 +285,7 @@ def test_checkpoint_of_a_model_trained_on_the_device_loads_on_a_cpu_only_machine
     opt = optim.Adam(model.parameters(), lr=0.01)
     fit(model, F.cross_entropy, opt, (x, y), epochs=1, batch_size=16, verbose=False, device=device)
     path = save_checkpoint(tmp_path / "model.npz", model, opt, metadata={"note": "trained on " + device})
-    trained = {k: host(v) for k, v in model.state_dict().items()}
+    trained = {k: to_host(v) for k, v in model.state_dict().items()}
     with np.load(path, allow_pickle=False) as saved:      # plain host arrays in the file
         assert all(saved[k].dtype.kind in "biuf" for k in saved.files)
     code = ("import numpy as np, glassgrad as gg, sys\n"
@@ -300,7 +311,7 @@ def test_checkpoint_of_a_model_trained_on_the_device_loads_on_a_cpu_only_machine
     assert {device_of(v) for s in fresh_opt.state.values() for v in s.values() if hasattr(v, "shape")} == \
         {gg.device(device)}
     for name, value in fresh.state_dict().items():
-        np.testing.assert_array_equal(host(value), trained[name], err_msg=name)
+        np.testing.assert_array_equal(to_host(value), trained[name], err_msg=name)
 
 
 def test_fit_resumes_onto_the_device_and_a_refused_checkpoint_moves_nothing(cuda, tmp_path):
@@ -332,7 +343,7 @@ def test_weight_files_are_written_from_the_device_as_host_arrays(cuda, tmp_path)
     loaded = load_safetensors(tmp_path / "w.safetensors")
     exported = to_torch_state_dict(model)
     for name, value in model.state_dict().items():
-        np.testing.assert_array_equal(loaded[name], host(value))
+        np.testing.assert_array_equal(loaded[name], to_host(value))
         assert exported[name].device == torch.device("cpu")
     other = small_model(seed=4).to("cuda:1")
     other.load_state_dict(loaded)

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 import pytest
-from devices import StandInArray, host, standin_registered
+from devices import StandInArray, standin_registered
 
 import glassgrad as gg
 from glassgrad.device import (
@@ -135,6 +135,16 @@ def test_array_module_device_of_to_device_to_host(cuda):
         to_device(h, "cuda:2")
 
 
+def test_to_host_takes_a_tensor_or_an_array_from_any_device(cuda):
+    h = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+    on_host = gg.tensor(h, requires_grad=True)
+    assert to_host(on_host) is on_host.data                   # a host tensor: its own array, no copy
+    for value in (to_device(h, "cuda:1"), gg.tensor(h, device="cuda:1", requires_grad=True)):
+        back = to_host(value)
+        assert type(back) is np.ndarray and back.dtype == np.float32 and np.array_equal(back, h)
+    assert to_host(gg.tensor(2.5)).shape == () and to_host([1, 2]).tolist() == [1, 2]
+
+
 def test_check_same_device_names_both_devices(cuda):
     check_same_device("op", (np.ones(2), 3.0, None, np.ones(1)))
     with pytest.raises(RuntimeError, match=r"op: the inputs are on different devices, cpu and cuda:0"):
@@ -194,7 +204,7 @@ def test_to_is_differentiable_both_ways(cuda):
     assert x.grad.device == "cpu" and np.array_equal(x.grad.numpy(), [2.0, -4.0, 6.0])
     z = gg.tensor([1.0, 2.0], device="cuda:1", requires_grad=True)
     (z.cpu() * 3.0).sum().backward()
-    assert z.grad.device == "cuda:1" and np.array_equal(host(z.grad), [3.0, 3.0])
+    assert z.grad.device == "cuda:1" and np.array_equal(to_host(z.grad), [3.0, 3.0])
     with pytest.raises(RuntimeError, match="two GPUs is not supported"):
         z.to("cuda:0")                                    # a graph across two GPUs: refused, not half-supported
     assert z.detach().to("cuda:0").device == "cuda:0"
@@ -211,7 +221,7 @@ def test_computing_on_another_gpu_needs_it_current(cuda):
         assert gg.cuda.current_device() == 1 and gg.zeros(2, device="cuda").device == "cuda:1"
         loss = (gg.diag(z * 2.0) ** 2).sum()              # composites make their index arrays on cuda:1 too
         loss.backward()
-    assert z.grad.device == "cuda:1" and np.array_equal(host(z.grad), [8.0, 16.0])
+    assert z.grad.device == "cuda:1" and np.array_equal(to_host(z.grad), [8.0, 16.0])
     with pytest.raises(RuntimeError, match="backward: the inputs are on cuda:1"):
         with gg.cuda.device(1):
             loss = (z * z).sum()
@@ -223,14 +233,14 @@ def test_second_derivatives_through_to(cuda):
     g = gg.grad(lambda v: (v.cuda() ** 3).sum())(x)
     assert g.device == "cpu" and np.allclose(g.numpy(), [0.75, 3.0])
     hessian = gg.hessian(lambda v: (v.cuda() ** 3).sum().cpu())(x)
-    assert np.allclose(host(hessian), np.diag([3.0, -6.0]))
+    assert np.allclose(to_host(hessian), np.diag([3.0, -6.0]))
 
 
 def test_backward_with_a_grad_argument_on_a_gpu(cuda):
     x = gg.tensor([1.0, 2.0], device="cuda", requires_grad=True)
     y = x * 2.0
     y.backward([1.0, 0.5])                             # numbers: made where y is
-    assert np.array_equal(host(x.grad), [2.0, 1.0])
+    assert np.array_equal(to_host(x.grad), [2.0, 1.0])
     with pytest.raises(RuntimeError, match="different devices"):
         (x * 2.0).backward(np.ones(2, dtype=np.float32))
 
@@ -246,8 +256,8 @@ def test_creation_functions_take_device(device):
     for t in made:
         assert t.device == device, t
     assert gg.arange(5, device=device).dtype == np.int64 and gg.eye(3, device=device).dtype == np.float32
-    assert np.array_equal(host(gg.eye(2, device=device)), np.eye(2))
-    assert np.array_equal(host(gg.full((2,), 7.0, device=device)), [7.0, 7.0])
+    assert np.array_equal(to_host(gg.eye(2, device=device)), np.eye(2))
+    assert np.array_equal(to_host(gg.full((2,), 7.0, device=device)), [7.0, 7.0])
 
 
 def test_like_functions_follow_their_source(device):
@@ -262,7 +272,7 @@ def test_a_seed_gives_the_same_random_numbers_on_every_device(cuda):
     on_cpu = gg.randn(4).numpy()
     gg.manual_seed(3)
     on_gpu = gg.randn(4, device="cuda")
-    assert np.array_equal(host(on_gpu), on_cpu)
+    assert np.array_equal(to_host(on_gpu), on_cpu)
 
 
 def test_tensor_copies_and_as_tensor_shares(cuda):
@@ -360,13 +370,13 @@ def test_compile_replays_on_the_device_and_matches_eager_on_the_cpu(device, with
             if with_optimizer:
                 reference_optimizer.step()
             assert loss.device == device
-            np.testing.assert_allclose(host(loss), expected.numpy(), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(to_host(loss), expected.numpy(), rtol=1e-5, atol=1e-6)
             for p, r in zip(params, reference):
                 assert p.device == device
                 if not with_optimizer:
                     assert p.grad.device == device
-                    np.testing.assert_allclose(host(p.grad), r.grad.numpy(), rtol=1e-4, atol=1e-6)
-                np.testing.assert_allclose(host(p), r.numpy(), rtol=1e-5, atol=1e-6)
+                    np.testing.assert_allclose(to_host(p.grad), r.grad.numpy(), rtol=1e-4, atol=1e-6)
+                np.testing.assert_allclose(to_host(p), r.numpy(), rtol=1e-5, atol=1e-6)
     assert all(program is not None for program in compiled.programs.values()), compiled.reasons
 
 
@@ -389,9 +399,9 @@ def test_compile_keeps_cpu_and_device_signatures_apart(cuda):
 def test_jacobian_hessian_and_numpy_functions_on_the_device(device):
     x = gg.tensor([0.5, -1.0, 2.0], dtype=gg.float64, device=device)
     jac = gg.jacobian(lambda v: v ** 2)(x)
-    assert jac.device == device and np.allclose(host(jac), np.diag([1.0, -2.0, 4.0]))
+    assert jac.device == device and np.allclose(to_host(jac), np.diag([1.0, -2.0, 4.0]))
     hess = gg.hessian(lambda v: (v ** 3).sum())(x)
-    assert np.allclose(host(hess), np.diag([3.0, -6.0, 12.0]))
+    assert np.allclose(to_host(hess), np.diag([3.0, -6.0, 12.0]))
     empty = gg.jacobian(lambda v: v.sum(axis=0))(gg.zeros(0, 2, device=device))
     assert empty.shape == (2, 0, 2) and empty.device == device
     top = np.argmax(x)              # a gradient-free NumPy function: NumPy's scalar on the CPU, CuPy's 0-d array

@@ -1,5 +1,6 @@
-"""The backward pass: the worked examples of docs/backprop.md#gates-and-worked-examples gate by gate, accumulation, the graph walk, freeing
-saved arrays, create_graph (Hessians), grad mode, error messages and dtype rules."""
+"""The backward pass: the worked examples of docs/backprop.md#gates-and-worked-examples gate by gate,
+accumulation, the graph walk, freeing saved arrays, create_graph (Hessians), grad mode, error messages and
+dtype rules."""
 from __future__ import annotations
 
 import gc

@@ -37,12 +37,12 @@ def test_key_is_the_engines_and_torchs_gradient(seed):
     for Wl, bl in zip(tW, tb):
         ta = torch.sigmoid(ta @ Wl.T + bl)
     (((ta - torch.tensor(net.Y)) ** 2).sum() * (0.5 / n)).backward()
-    for l in range(len(W)):
-        np.testing.assert_allclose(hand["w"][l], W[l].grad.numpy(), rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(hand["b"][l], b[l].grad.numpy(), rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(hand["w"][l], tW[l].grad.numpy(), rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(hand["b"][l], tb[l].grad.numpy(), rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(hand["delta"][l], n * zs[l].grad.numpy(), rtol=1e-12, atol=1e-15)
+    for ell in range(len(W)):
+        np.testing.assert_allclose(hand["w"][ell], W[ell].grad.numpy(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(hand["b"][ell], b[ell].grad.numpy(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(hand["w"][ell], tW[ell].grad.numpy(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(hand["b"][ell], tb[ell].grad.numpy(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(hand["delta"][ell], n * zs[ell].grad.numpy(), rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("seed", [7, 0, 1, 2])
@@ -90,8 +90,8 @@ def test_mistakes_change_only_what_they_should():
     right = backprop(sheet.net)
     batch = backprop(sheet.net, Way(batch="sum"))
     np.testing.assert_allclose(batch["b"][0], 3 * right["b"][0])
-    for l in range(2):
-        np.testing.assert_array_equal(batch["delta"][l], right["delta"][l])
+    for ell in range(2):
+        np.testing.assert_array_equal(batch["delta"][ell], right["delta"][ell])
     no_t = backprop(sheet.net, Way(transpose=False))
     np.testing.assert_array_equal(no_t["delta"][1], right["delta"][1])
 

@@ -116,7 +116,7 @@ def test_vanishing_gradients_in_a_deep_sigmoid_network_with_small_weights():
     assert "than the last hidden layer, hidden layer 5" in str(vanishing[0]) and "output layer: " in str(vanishing[0])
     assert vanishing[0].numbers["last_layer"] == "8" and vanishing[0].numbers["last_speed"] == report.layers[-2].delta
     assert vanishing[0].numbers["ratio"] > 1e4
-    speeds = [l.delta for l in report.layers]
+    speeds = [layer.delta for layer in report.layers]
     assert speeds == sorted(speeds)       # each layer slower than the next
 
 
@@ -171,7 +171,7 @@ def test_a_healthy_network_gets_a_clean_bill_and_grads_are_left_alone():
 
 def test_linear_layers_pairs_each_layer_with_its_activation():
     model = mlp([4, 5, 6, 2], "tanh")
-    assert [(l.name, type(l.activation).__name__) for l in linear_layers(model)] == [
+    assert [(layer.name, type(layer.activation).__name__) for layer in linear_layers(model)] == [
         ("0", "Tanh"), ("2", "Tanh"), ("4", "NoneType")]
 
 

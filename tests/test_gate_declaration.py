@@ -19,7 +19,8 @@ def f64(v, requires_grad=True):
 
 def test_a_gate_has_its_forwards_signature_and_its_doc():
     # the forward's parameters and defaults, annotated: the inputs take tensors (or constants), a tensor comes out
-    assert str(inspect.signature(gg.sum)) == "(x: 'TensorLike', axis: 'Axis' = None, keepdims: 'bool' = False) -> 'Tensor'"
+    assert (str(inspect.signature(gg.sum))
+            == "(x: 'TensorLike', axis: 'Axis' = None, keepdims: 'bool' = False) -> 'Tensor'")
     assert str(inspect.signature(gg.add)) == "(x: 'TensorLike', y: 'TensorLike', /) -> 'Tensor'"
     conv2d = inspect.signature(gg.ops.conv.conv2d)
     assert str(conv2d.replace(parameters=[p.replace(annotation=p.empty) for p in conv2d.parameters.values()],

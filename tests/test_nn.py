@@ -11,10 +11,10 @@ import inspect
 
 import numpy as np
 import pytest
-from devices import host
 
 import glassgrad as gg
 from glassgrad import nn, optim
+from glassgrad.device import to_host
 from glassgrad.nn import functional as F
 from glassgrad.nn import init
 from glassgrad.ops import fused
@@ -36,7 +36,7 @@ def t64(a, requires_grad: bool = True):
 
 
 def close(actual, expected, rtol=RTOL, atol=ATOL, what=""):
-    actual = host(actual)          # from any device
+    actual = to_host(actual)          # from any device
     if isinstance(expected, torch.Tensor):
         expected = expected.detach().numpy()
     np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), rtol=rtol, atol=atol, err_msg=what)
@@ -138,7 +138,7 @@ def test_activation_matches_torch(name, device):
     close(out, ref, what=f"{name} output")
     out.backward(g64(g, False, device))
     ref.backward(torch.from_numpy(g))
-    assert np.all(np.isfinite(host(xg.grad)))
+    assert np.all(np.isfinite(to_host(xg.grad)))
     close(xg.grad, xt.grad, what=f"{name} gradient")
 
 
@@ -446,14 +446,14 @@ def test_backprop_equations_by_hand_match_the_engine():
     delta = [None] * len(W)
     delta[-1] = (a[-1] - Y.T) * sigma_prime(zs[-1])
     # BP2: δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ σ'(z^l)
-    for l in range(len(W) - 2, -1, -1):
-        delta[l] = (W[l + 1].T @ delta[l + 1]) * sigma_prime(zs[l])
-    for l, lin in enumerate(linears):
+    for ell in range(len(W) - 2, -1, -1):
+        delta[ell] = (W[ell + 1].T @ delta[ell + 1]) * sigma_prime(zs[ell])
+    for ell, lin in enumerate(linears):
         # BP3: ∂C/∂b^l = δ^l;  BP4: ∂C/∂W^l = δ^l (a^{l−1})ᵀ — each averaged over the batch, as C is
-        dC_db = delta[l].mean(axis=1)
-        dC_dW = sum(np.outer(delta[l][:, i], a[l][:, i]) for i in range(n)) / n
-        close(lin.bias.grad, dC_db, rtol=1e-10, atol=1e-14, what=f"∂C/∂b of layer {l + 1}")
-        close(lin.weight.grad, dC_dW, rtol=1e-10, atol=1e-14, what=f"∂C/∂W of layer {l + 1}")
+        dC_db = delta[ell].mean(axis=1)
+        dC_dW = sum(np.outer(delta[ell][:, i], a[ell][:, i]) for i in range(n)) / n
+        close(lin.bias.grad, dC_db, rtol=1e-10, atol=1e-14, what=f"∂C/∂b of layer {ell + 1}")
+        close(lin.weight.grad, dC_dW, rtol=1e-10, atol=1e-14, what=f"∂C/∂W of layer {ell + 1}")
         assert np.abs(dC_dW).max() > 1e-6              # not a vacuous comparison of zeros
 
 
@@ -545,7 +545,7 @@ def test_mlp_trains_step_for_step_like_torch(optimizer, device):
         close(loss, tloss, what=f"loss at step {step + 1}")
         _assert_same_weights(ours, theirs, f"after step {step + 1}")
     # the weights did move (the comparison is not of untouched copies)
-    assert not np.allclose(host(ours[0].weight), _twin_mlps()[0][0].weight.data)
+    assert not np.allclose(to_host(ours[0].weight), _twin_mlps()[0][0].weight.data)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ def page(tmp_path_factory):
 
 def test_page_has_every_section_and_nothing_from_the_network(page):
     text = page.read_text(encoding="utf-8")
-    for key, label in SECTIONS:
+    for key, _label in SECTIONS:
         assert f'<section id="{key}"><h2>' in text and f'href="#{key}"' in text
     assert re.search(r"Check: the engine&#x27;s backward\(\)[^<]* AGREE", text)
     assert text.count("<iframe srcdoc=") == 1 and "fitted residual slope" in text and "Fitted slopes" in text

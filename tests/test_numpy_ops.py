@@ -44,8 +44,8 @@ CASES = [
      lambda a: torch.diagonal(a, -1, 0, 2), [A]),
     ("diag of vector", lambda v: gg.diag(v, 1), lambda v: np.diag(v, 1), lambda v: torch.diag(v, 1), [W3]),
     ("diag of matrix", gg.diag, np.diag, torch.diag, [M]),
-    ("diff", lambda a: gg.diff(a, 2, axis=1), lambda a: np.diff(a, 2, axis=1), lambda a: torch.diff(torch.diff(a, dim=1),
-                                                                                                      dim=1), [A]),
+    ("diff", lambda a: gg.diff(a, 2, axis=1), lambda a: np.diff(a, 2, axis=1),
+     lambda a: torch.diff(torch.diff(a, dim=1), dim=1), [A]),
     ("sort", lambda a: gg.sort(a, axis=0), lambda a: np.sort(a, axis=0), lambda a: torch.sort(a, dim=0).values,
      [DISTINCT]),
     ("sort flattened", lambda a: gg.sort(a, axis=None), lambda a: np.sort(a, axis=None),
@@ -159,7 +159,8 @@ def test_det_of_a_singular_matrix_has_the_adjugate_as_gradient():
 
 @pytest.mark.parametrize("call, message", [
     (lambda: gg.linalg.inv(gg.tensor(np.ones((2, 2)), requires_grad=True)), "inv: the matrix is singular"),
-    (lambda: gg.linalg.solve(gg.tensor(np.ones((2, 2)), requires_grad=True), np.ones(2)), "solve: the matrix is singular"),
+    (lambda: gg.linalg.solve(gg.tensor(np.ones((2, 2)), requires_grad=True), np.ones(2)),
+     "solve: the matrix is singular"),
     (lambda: gg.linalg.cholesky(gg.tensor(-np.eye(2), requires_grad=True)), "not symmetric positive definite"),
     (lambda: gg.linalg.eig(gg.tensor([[0.0, -1.0], [1.0, 0.0]], requires_grad=True)), "complex eigenvalues"),
     (lambda: gg.linalg.slogdet(gg.tensor(np.ones((2, 2)), requires_grad=True))[1].backward(),

@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from devices import host
 
 import glassgrad as gg
 from glassgrad import optim
-from glassgrad.device import device_of
+from glassgrad.device import device_of, to_host
 from glassgrad.optim import lr_scheduler
 
 SHAPES = [(3, 4), (5,), (2, 1, 3)]
@@ -93,7 +92,7 @@ def set_grads(gparams, tparams, grads):
 
 def assert_close(gparams, tparams, rtol=RTOL):
     for gp, tp in zip(gparams, tparams):
-        np.testing.assert_allclose(host(gp), tp.detach().numpy(), rtol=rtol, atol=0)
+        np.testing.assert_allclose(to_host(gp), tp.detach().numpy(), rtol=rtol, atol=0)
 
 
 def assert_plain(obj, path="state_dict"):
@@ -159,7 +158,7 @@ def run_parity(name, kwargs, group_opts=None, steps=6, device="cpu"):
         topt.step()
         assert_close(gp, tp)
     # the parameters really moved (the comparison is not between two copies of the start)
-    assert not np.allclose(host(gp[0]), arrays[0])
+    assert not np.allclose(to_host(gp[0]), arrays[0])
     # the state lives on the parameters' device (momentum, moments, maxima, averages)
     for p, state in gopt.state.items():
         for key, value in state.items():
@@ -173,6 +172,23 @@ def test_parity_with_torch(name, kwargs, device):
     """Every configuration on every device (the stand-in "cuda" of tests/devices.py; a real GPU when there is
     one): the steps against torch.optim on the CPU, the state on the parameters' device."""
     run_parity(name, kwargs, device=device)
+
+
+@pytest.mark.parametrize("name, kwargs", CONFIGS, ids=CONFIG_IDS)
+def test_parity_with_torch_for_a_zero_d_parameter(name, kwargs):
+    """A 0-d parameter: arithmetic between 0-d arrays gives NumPy scalars, which an update's out= cannot
+    take (Adam and RMSprop failed with "return arrays must be of ArrayType"); its steps equal torch's."""
+    gcls, tcls = OPTIMISERS[name]
+    gp, tp = gg.tensor(0.7, dtype=gg.float64, requires_grad=True), torch.tensor(0.7, dtype=torch.float64,
+                                                                                 requires_grad=True)
+    gopt, topt = gcls([gp], **kwargs), tcls([tp], **kwargs)
+    for g in np.random.default_rng(2).standard_normal(6):
+        set_grads([gp], [tp], [np.array(g)])
+        gopt.step()
+        topt.step()
+        assert gp.shape == () and gp.dtype == gg.float64
+        assert_close([gp], [tp])
+    assert gp.item() != 0.7
 
 
 GROUP_CONFIGS = [
@@ -326,6 +342,10 @@ def test_scheduler_errors():
         lr_scheduler.StepLR(opt, step_size=0)
     with pytest.raises(ValueError, match="T_max"):
         lr_scheduler.CosineAnnealingLR(opt, T_max=0)
+    with pytest.raises(TypeError, match=r"StepLR step_size must be an integer >= 1, not float \(2\.5\)"):
+        lr_scheduler.StepLR(opt, step_size=2.5)
+    with pytest.raises(TypeError, match=r"CosineAnnealingLR T_max must be an integer >= 1, not bool"):
+        lr_scheduler.CosineAnnealingLR(opt, T_max=True)
     with pytest.raises(ValueError, match="gamma"):
         lr_scheduler.ExponentialLR(opt, gamma=-0.5)
     sched = lr_scheduler.ExponentialLR(opt, gamma=0.5)
@@ -615,6 +635,21 @@ def test_construction_errors(name):
         opt.step()
 
 
+@pytest.mark.parametrize("make, key", [(optim.SGD, "momentum"), (optim.SGD, "weight_decay"), (optim.Adam, "eps"),
+                                       (optim.Adam, "weight_decay"), (optim.AdamW, "eps"), (optim.RMSprop, "alpha"),
+                                       (optim.RMSprop, "eps"), (optim.RMSprop, "momentum"),
+                                       (optim.RMSprop, "weight_decay")])
+def test_each_nonnegative_hyperparameter_is_checked_in_the_defaults_and_in_a_group(make, key):
+    w = gg.zeros(3, requires_grad=True)
+    with pytest.raises(ValueError, match=rf"invalid {key}: -0\.5 \(must be a finite number >= 0\)"):
+        make([w], lr=0.1, **{key: -0.5})
+    with pytest.raises(ValueError, match=rf"invalid {key}: -0\.5"):
+        make([{"params": [w], key: -0.5}], lr=0.1)
+    with pytest.raises(TypeError, match=rf"{key} must be a real number"):
+        make([w], lr=0.1, **{key: "0.5"})
+    make([w], lr=0.1, **{key: 0.5})
+
+
 def test_option_specific_errors():
     w = gg.zeros(3, requires_grad=True)
     with pytest.raises(ValueError, match="does not give 'lr'"):
@@ -637,6 +672,7 @@ def test_option_specific_errors():
         optim.Adam([w], eps=-1e-8)
     with pytest.raises(ValueError, match="alpha"):
         optim.RMSprop([w], alpha=-0.5)
+    optim.SGD([w], lr=0.1, momentum=0.9, dampening=-0.5)      # any finite dampening, as in torch
     with pytest.raises(ValueError, match="requires"):
         optim.Optimizer([w], {"lr": optim.required})
     opt = optim.SGD([{"params": []}, {"params": [w]}], lr=0.1)   # an empty group is allowed (as in torch)

@@ -84,8 +84,8 @@ def _replay(arrays):
     x = rng.standard_normal((3, 2))
     y = rng.uniform(0.05, 0.95, (3, 2))
     a = gg.tensor(x, dtype=gg.float64)
-    for l in (1, 2):
-        a = (a @ gg.tensor(arrays[f"W{l}"]).T + gg.tensor(arrays[f"b{l}"])).sigmoid()
+    for ell in (1, 2):
+        a = (a @ gg.tensor(arrays[f"W{ell}"]).T + gg.tensor(arrays[f"b{ell}"])).sigmoid()
     return ((a - gg.tensor(y)) ** 2).sum() * (0.5 / 3)
 
 

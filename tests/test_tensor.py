@@ -138,7 +138,8 @@ def test_numpy_asarray_item_tolist():
     assert gg.tensor([[7]]).item() == 7
     with pytest.raises(ValueError):
         t.item()
-    assert len(t) == 2 and t.ndim == 2 and t.numel() == 6 and t.size() == (2, 3) and t.size(-1) == 3 and t.shape == (2, 3)
+    assert len(t) == 2 and t.ndim == 2 and t.numel() == 6
+    assert t.size() == (2, 3) and t.size(-1) == 3 and t.shape == (2, 3)
     assert [r.tolist() for r in t] == t.tolist()
 
 

@@ -14,15 +14,12 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 import numpy_gate_cases  # noqa: E402
-from devices import at, host  # noqa: E402
+from devices import at  # noqa: E402
 
 import glassgrad as gg  # noqa: E402
+from glassgrad.device import to_host  # noqa: E402
 from glassgrad.engine import GATES  # noqa: E402
-from glassgrad.ops import (
-    conv,  # noqa: E402
-    fused,  # noqa: E402
-    norm,  # noqa: E402
-)
+from glassgrad.ops import conv, fused, norm  # noqa: E402
 
 TOL = dict(rtol=1e-6, atol=1e-6)
 
@@ -56,7 +53,7 @@ def run_both(gg_fn, torch_fn, inputs, seed=0, device="cpu"):
     out, tout = gg_fn(*gts), torch_fn(*tts)
     assert out.shape == tuple(tout.shape), f"shapes differ: glassgrad {out.shape}, torch {tuple(tout.shape)}"
     assert out.dtype == np.dtype(str(tout.dtype).removeprefix("torch."))
-    np.testing.assert_allclose(host(out), tout.detach().numpy(), **TOL)
+    np.testing.assert_allclose(to_host(out), tout.detach().numpy(), **TOL)
     w = np.random.default_rng(seed + 1).standard_normal(out.shape)
     (out * gg.tensor(w, device=out.device)).sum().backward()
     (tout * torch.tensor(w, dtype=tout.dtype)).sum().backward()
@@ -65,7 +62,7 @@ def run_both(gg_fn, torch_fn, inputs, seed=0, device="cpu"):
             assert a.grad is not None, f"input {k} got no gradient"
             assert a.grad.dtype == a.dtype
             assert a.grad.device == a.device, f"gradient of input {k} on {a.grad.device}, input on {a.device}"
-            np.testing.assert_allclose(host(a.grad), b.grad.numpy(), err_msg=f"gradient of input {k}", **TOL)
+            np.testing.assert_allclose(to_host(a.grad), b.grad.numpy(), err_msg=f"gradient of input {k}", **TOL)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -322,7 +319,7 @@ def test_gate_matches_torch(name, case_id, gg_fn, torch_fn, specs, device):
 @pytest.mark.parametrize("seed", range(3))
 def test_gates_match_torch_on_other_draws(seed):
     """The shape-generic cases again on other random inputs."""
-    for name, case_id, gg_fn, torch_fn, specs in CASES:
+    for _name, _case_id, gg_fn, torch_fn, specs in CASES:
         if all(not isinstance(s, np.ndarray) for s in specs):
             run_both(gg_fn, torch_fn, [draw(s, np.random.default_rng(100 + seed)) for s in specs], seed)
 

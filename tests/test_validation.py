@@ -52,8 +52,10 @@ from glassgrad.nn import functional as F  # noqa: E402
     (lambda: nn.MaxPool2d((2, 2, 2)), ValueError, r"MaxPool2d: kernel_size must be"),
     (lambda: nn.MaxPool2d(2, stride=0), ValueError, r"MaxPool2d: stride must be"),
     (lambda: nn.BatchNorm1d(0), ValueError, r"invalid BatchNorm1d num_features: 0"),
-    (lambda: nn.BatchNorm2d(3, eps=-1e-5), ValueError, r"invalid BatchNorm2d eps: -1e-05 \(must be a finite number >= 0\)"),
-    (lambda: nn.BatchNorm1d(3, momentum=1.5), ValueError, r"invalid BatchNorm1d momentum: 1\.5 \(must be a finite number in \[0, 1\]\)"),
+    (lambda: nn.BatchNorm2d(3, eps=-1e-5), ValueError,
+     r"invalid BatchNorm2d eps: -1e-05 \(must be a finite number >= 0\)"),
+    (lambda: nn.BatchNorm1d(3, momentum=1.5), ValueError,
+     r"invalid BatchNorm1d momentum: 1\.5 \(must be a finite number in \[0, 1\]\)"),
     (lambda: nn.BatchNorm1d(3, momentum=None), TypeError, r"BatchNorm1d momentum must be a real number"),
     (lambda: nn.Dropout(1.0), ValueError, r"invalid Dropout p: 1\.0 \(must be a finite number in \[0, 1\)\)"),
     (lambda: nn.Dropout(-0.1), ValueError, r"invalid Dropout p: -0\.1"),
@@ -173,6 +175,7 @@ def test_gate_table_arguments():
 
 
 def test_item_of_a_tensor_with_several_elements_says_how_many():
-    with pytest.raises(ValueError, match=r"item\(\): the tensor has 2 elements \(shape \(2,\)\); item\(\) needs exactly one"):
+    with pytest.raises(ValueError,
+                       match=r"item\(\): the tensor has 2 elements \(shape \(2,\)\); item\(\) needs exactly one"):
         gg.tensor([1.0, 2.0]).item()
     assert gg.tensor([[3.0]]).item() == 3.0

@@ -14,6 +14,7 @@ from glassgrad import engine, hooks
 from glassgrad._backend import ndarray, xp
 from glassgrad.device import device_of, is_device_array, to_device, to_host, writable
 from glassgrad.distributed.world import World, init
+from glassgrad.nn.module import Module
 from glassgrad.optim.optimizer import Optimizer
 from glassgrad.state import Commit
 from glassgrad.tensor import Tensor
@@ -45,7 +46,7 @@ class _Bucket:
                 buf[offset:offset + n] = 0
                 buf[self.values + i] = 0
             else:
-                buf[offset:offset + n] = to_host(g.data if isinstance(g, Tensor) else g).reshape(-1)
+                buf[offset:offset + n] = to_host(g).reshape(-1)
                 buf[self.values + i] = 1
             offset += n
 
@@ -275,10 +276,9 @@ def broadcast_parameters(params: Any, world: World | None = None, root: int = 0)
 
 
 def _arrays_of(params: Any) -> list[ndarray]:
-    if hasattr(params, "named_modules") and hasattr(params, "parameters"):     # a Module
-        arrays = [p.data for p in params.parameters()]
-        arrays += [getattr(m, b) for _, m in params.named_modules() for b in m._buffers]
-        return arrays
+    """The arrays ``broadcast_parameters`` copies: a module's parameters and buffers, or the given tensors' arrays."""
+    if isinstance(params, Module):
+        return [p.data for p in params.parameters()] + params.buffers()
     return [p.data if isinstance(p, Tensor) else p for p in params]
 
 

@@ -121,9 +121,7 @@ def shard(loader: DataLoader, world: World) -> DataLoader:
 
 def average_buffers(model: Module, world: World) -> None:
     """Replace every floating buffer of ``model`` (batch-norm running statistics) by its mean over the ranks."""
-    for _, module in model.named_modules():
-        for name in module._buffers:
-            array = getattr(module, name)
-            if getattr(array, "dtype", None) is not None and array.dtype.kind == "f":
-                world.allreduce_(array)
-                array /= world.size
+    for array in model.buffers():
+        if getattr(array, "dtype", None) is not None and array.dtype.kind == "f":
+            world.allreduce_(array)
+            array /= world.size

@@ -226,7 +226,7 @@ def _layer_health(layer: _Layer, z: Tensor | None, a: ndarray | None, before: nd
     w_grad = _host(lin.weight.grad.data if lin.weight.grad is not None else None)
     b_grad = _host(lin.bias.grad.data if lin.bias is not None and lin.bias.grad is not None else None)
     if z is not None and z.grad is not None:   # ∂C/∂b = Σ_x δ_x, also for a layer without bias
-        z_grad = to_host(z.grad.data if isinstance(z.grad, Tensor) else z.grad)
+        z_grad = to_host(z.grad)
         delta = _norm(z_grad.reshape(-1, z_grad.shape[-1]).sum(axis=0))
     else:
         delta = _norm(b_grad)

@@ -50,10 +50,9 @@ def float64_copy(model: Module) -> Module:
         p.data = p.data.astype(xp.float64)
         p.grad = None
     for m in twin.modules():
-        for b in getattr(m, "_buffers", ()):
-            value = getattr(m, b)
+        for name, value in m.named_buffers(recurse=False):
             if isinstance(value, ndarray) and value.dtype.kind == "f":
-                setattr(m, b, value.astype(xp.float64))
+                setattr(m, name, value.astype(xp.float64))
         if type(m).__name__ == "Dropout":
             m.training = False
     return twin
@@ -61,7 +60,7 @@ def float64_copy(model: Module) -> Module:
 
 def _as_float64(a):
     """Inputs and float targets in float64; integer labels stay as they are."""
-    arr = to_host(a.data if isinstance(a, Tensor) else a)
+    arr = to_host(a)
     return Tensor(arr.astype(xp.float64) if arr.dtype.kind == "f" else arr)
 
 

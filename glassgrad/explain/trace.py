@@ -180,12 +180,12 @@ class _Pass:
 
 def _inputs(layers: list[_Layer], x, y) -> tuple[np.ndarray, np.ndarray]:
     """x as (n, d0) rows and y as (n, dL) rows; integer labels are one-hot encoded."""
-    x = to_host(x.data if isinstance(x, Tensor) else x).astype(np.float64)
+    x = to_host(x).astype(np.float64)
     X = x.reshape(1, -1) if x.ndim == 1 else x
     d0, dL = layers[0].linear.in_features, layers[-1].linear.out_features
     if X.ndim != 2 or X.shape[1] != d0:
         raise ValueError(f"trace: x has shape {x.shape}; the network takes {d0} inputs (one example or (n, {d0}))")
-    y = to_host(y.data if isinstance(y, Tensor) else y)
+    y = to_host(y)
     if y.dtype.kind in "iu" and y.size == len(X) and dL > 1:
         y = np.eye(dL)[y.reshape(-1)]
     Y = np.asarray(y, dtype=np.float64).reshape(len(X), -1) if y.size == len(X) * dL else None

@@ -80,6 +80,19 @@ class Module:
         """Every parameter, sub-modules' included, as a list."""
         return [p for _, p in self.named_parameters()]
 
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, ndarray]]:
+        """Every buffer (``register_buffer``: running statistics) with its dotted name, as PyTorch's
+        ``named_buffers``: this module's own in the order they were registered, then each sub-module's, depth
+        first. ``recurse=False``: this module's own only, by their attribute names. ``prefix`` is put before
+        every name (``"encoder"`` gives ``"encoder.0.running_mean"``)."""
+        for path, module in self.named_modules(prefix) if recurse else [(prefix, self)]:
+            for name in module._buffers:
+                yield (f"{path}.{name}" if path else name), getattr(module, name)
+
+    def buffers(self, recurse: bool = True) -> list[ndarray]:
+        """Every buffer's array, sub-modules' included (``recurse=False``: this module's own), as a list."""
+        return [b for _, b in self.named_buffers(recurse=recurse)]
+
     def num_parameters(self) -> int:
         """The number of entries over all parameters."""
         return sum(p.numel() for p in self.parameters())
@@ -106,7 +119,7 @@ class Module:
             if isinstance(grad, Tensor) and grad.grad_fn is None:
                 moves.append((grad, "data", to_device(grad.data, target)))
         for m in self.modules():
-            moves += [(m, b, to_device(getattr(m, b), target)) for b in m._buffers]
+            moves += [(m, name, to_device(b, target)) for name, b in m.named_buffers(recurse=False)]
         for holder, name, array in moves:   # every copy exists: now only assignments, which cannot fail
             setattr(holder, name, array)
         return self
@@ -124,9 +137,8 @@ class Module:
         """The device of the first parameter or buffer (``cpu`` for a module without either)."""
         for p in self.parameters():
             return device_of(p.data)
-        for m in self.modules():
-            for b in m._buffers:
-                return device_of(getattr(m, b))
+        for _, b in self.named_buffers():
+            return device_of(b)
         return device("cpu")
 
     # ---- train / eval ---------------------------------------------------------------------------
@@ -145,10 +157,7 @@ class Module:
         """Every parameter and buffer by dotted name, as copies of the arrays, on the device each lives on
         (``glassgrad.device.to_host`` brings one to NumPy; checkpoints and weight files always do)."""
         state = OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
-        for prefix, m in self.named_modules():
-            for b in m._buffers:
-                value = getattr(m, b)
-                state[f"{prefix}.{b}" if prefix else b] = array_module(value).array(value)
+        state.update((name, array_module(b).array(b)) for name, b in self.named_buffers())
         return state
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
@@ -170,9 +179,7 @@ class Module:
             raise CheckpointError(f"load_state_dict: expected a dict of arrays by parameter name (from "
                                   f"state_dict()), not a {type(state).__name__}")
         targets = {name: p.data for name, p in self.named_parameters()}
-        for prefix, m in self.named_modules():
-            for b in m._buffers:
-                targets[f"{prefix}.{b}" if prefix else b] = getattr(m, b)
+        targets.update(self.named_buffers())
         missing = [k for k in targets if k not in state]
         unexpected = [k for k in state if k not in targets]
         if strict and (missing or unexpected):

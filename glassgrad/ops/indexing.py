@@ -15,10 +15,10 @@ from typing import Sequence, overload
 from numpy.typing import ArrayLike
 
 from glassgrad._backend import ndarray, xp
+from glassgrad.axes import reduced_axes
 from glassgrad.device import array_module, as_array
 from glassgrad.engine import gate, nondifferentiable
 from glassgrad.ops.elementwise import mul, sub
-from glassgrad.ops.reduce import _axes
 from glassgrad.ops.shape import broadcast_to, concatenate, getitem, reshape, transpose
 from glassgrad.tensor import Axis, Tensor, TensorLike
 
@@ -163,7 +163,7 @@ def repeat(x: TensorLike, repeats: int | Sequence[int], axis: int | None = None)
 def flip(x: TensorLike, axis: Axis = None) -> Tensor:
     """``np.flip``: the order of entries reversed along axis (every axis when None)."""
     ndim = _values(x).ndim
-    axes = set(_axes(axis, ndim))
+    axes = set(reduced_axes(axis, ndim))
     return getitem(x, tuple(builtins.slice(None, None, -1) if d in axes else builtins.slice(None)
                             for d in range(ndim)))
 

@@ -26,10 +26,11 @@ from __future__ import annotations
 from typing import Sequence
 
 from glassgrad._backend import ndarray, xp
+from glassgrad.axes import kept_shape, reduced_axes
 from glassgrad.device import array_module, as_array
 from glassgrad.engine import gate
 from glassgrad.ops.elementwise import abs, sign, where
-from glassgrad.ops.reduce import _axes, _kept, _product_of_others, _unreduce, max, min, sum
+from glassgrad.ops.reduce import _product_of_others, _unreduce, max, min, sum
 from glassgrad.ops.shape import reshape, squeeze, swapaxes, transpose, unsqueeze
 from glassgrad.tensor import Axis, Tensor, TensorLike
 
@@ -369,7 +370,7 @@ def eig(a: TensorLike) -> tuple[Tensor, Tensor]:
 
 # ---- norms ---------------------------------------------------------------------------------------------
 def _vector_norm(x: ndarray, ord: float = 2, axis: Axis = None, keepdims: bool = False) -> ndarray:
-    return xp.linalg.vector_norm(x, ord=ord, axis=_axes(axis, x.ndim) if axis is not None else None,  # type: ignore[arg-type]
+    return xp.linalg.vector_norm(x, ord=ord, axis=reduced_axes(axis, x.ndim) if axis is not None else None,  # type: ignore[arg-type]
                                  keepdims=keepdims)
 
 
@@ -382,7 +383,7 @@ def _vector_norm_vjp(g, out, x, *, ord, axis, keepdims):
     zero = norm == 0
     if ord in (xp.inf, -xp.inf):                            # the extreme entries share g (ties equally)
         hit = (abs(x) == norm).astype(x.dtype)
-        return g * sign(x) * hit / _unreduce(hit.sum(axis=_axes(axis, x.ndim), keepdims=True), x, axis)
+        return g * sign(x) * hit / _unreduce(hit.sum(axis=reduced_axes(axis, x.ndim), keepdims=True), x, axis)
     if ord == 2:
         return where(zero, 0, g * x / where(zero, 1, norm))
     ratio = abs(x) / where(zero, 1, norm)                    # ∂‖x‖_p/∂x = sign(x) (|x| / ‖x‖)^(p−1)
@@ -411,7 +412,7 @@ def _matrix_norm(x, ord, axes: tuple, keepdims: bool):
         out = (max if ord == xp.inf else min)(sums, axis=r - (r > c))
     else:
         raise ValueError(f"norm: invalid norm order {ord!r} for matrices ('fro', 'nuc', 1, -1, 2, -2, inf, -inf)")
-    return reshape(out, _kept(x.shape, axes)) if keepdims else out
+    return reshape(out, kept_shape(x.shape, axes)) if keepdims else out
 
 
 def norm(x: TensorLike, ord: float | str | None = None, axis: int | Sequence[int] | None = None,

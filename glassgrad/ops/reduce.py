@@ -6,12 +6,12 @@ over the axes that were reduced (``_unreduce``), times the local derivative of e
 """
 from __future__ import annotations
 
-import builtins
 import math
 
 from numpy.typing import ArrayLike
 
 from glassgrad._backend import ndarray, xp
+from glassgrad.axes import kept_shape, reduced_axes, reduced_count
 from glassgrad.device import as_array
 from glassgrad.engine import gate, nondifferentiable
 from glassgrad.ops.elementwise import exp, where
@@ -19,72 +19,39 @@ from glassgrad.ops.shape import broadcast_to
 from glassgrad.tensor import Axis
 
 
-def _axes(axis, ndim: int) -> tuple:
-    """The axes a reduction over ``axis`` removes, as non-negative ints: None is every axis, negative axes count
-    from the end. A 0-d tensor accepts axis 0 or -1 (its single value is the result), as NumPy's sum and
-    PyTorch do, for every reduction alike. Out-of-range, repeated or non-integer axes raise an error naming
-    what is allowed (the engine adds the gate's name)."""
-    if axis is None:
-        return tuple(range(ndim))
-    span = builtins.max(ndim, 1)                   # a 0-d tensor reads as one axis of length 1
-    requested = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
-    axes = []
-    for a in requested:
-        if isinstance(a, bool) or not isinstance(a, (int, xp.integer)):
-            raise TypeError(f"axis must be an int, a tuple of ints or None, not {a!r}")
-        if not -span <= a < span:
-            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimension(s): "
-                             f"allowed {-span}..{span - 1} or None")
-        axes.append(int(a) % span)
-    if len(set(axes)) != len(axes):
-        raise ValueError(f"axis {axis} names the same axis twice")
-    return tuple(axes) if ndim else ()
-
-
-def _kept(shape: tuple, axis) -> tuple:
-    """The shape a reduction over ``axis`` leaves with keepdims=True."""
-    axes = _axes(axis, len(shape))
-    return tuple(1 if i in axes else n for i, n in enumerate(shape))
-
-
 def _unreduce(g, x, axis):
     """Broadcast the gradient of a reduction back to the input's shape (d Σx / dx_i = 1 for every i)."""
-    return broadcast_to(g.reshape(_kept(x.shape, axis)), x.shape)
-
-
-def _count(x, out) -> int:
-    """How many entries of x went into each entry of the reduction's output."""
-    return math.prod(x.shape) // builtins.max(math.prod(out.shape), 1)     # arrays and tensors alike
+    return broadcast_to(g.reshape(kept_shape(x.shape, axis)), x.shape)
 
 
 def _sum(x: ndarray, axis: Axis = None, keepdims: bool = False) -> ndarray:
-    return xp.sum(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
+    return xp.sum(x, axis=reduced_axes(axis, x.ndim), keepdims=keepdims)
 
 
 def _mean(x: ndarray, axis: Axis = None, keepdims: bool = False) -> ndarray:
-    return xp.mean(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
+    return xp.mean(x, axis=reduced_axes(axis, x.ndim), keepdims=keepdims)
 
 
 sum = gate("sum", _sum,
            lambda g, out, x, *, axis, keepdims: _unreduce(g, x, axis),
            doc="Σ over axis (all axes when None). ∂/∂x_i = g: g copied back over the summed axes.")
 mean = gate("mean", _mean,
-            lambda g, out, x, *, axis, keepdims: _unreduce(g, x, axis) / _count(x, out),
+            lambda g, out, x, *, axis, keepdims: _unreduce(g, x, axis) / reduced_count(x.shape, out.shape),
             doc="Mean over axis (all axes when None). ∂/∂x_i = g / n, n the number of entries averaged.")
 
 
 def _extreme_vjp(g, out, x, *, axis, keepdims):
     """max and min send g to the entries equal to the result; tied entries share it equally."""
-    hit = (x == out.reshape(_kept(x.shape, axis))).astype(x.dtype)
-    return _unreduce(g, x, axis) * (hit / hit.sum(axis=_axes(axis, x.ndim), keepdims=True))
+    hit = (x == out.reshape(kept_shape(x.shape, axis))).astype(x.dtype)
+    return _unreduce(g, x, axis) * (hit / hit.sum(axis=reduced_axes(axis, x.ndim), keepdims=True))
 
 
 def _max(x: ndarray, axis: Axis = None, keepdims: bool = False) -> ndarray:
-    return xp.max(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
+    return xp.max(x, axis=reduced_axes(axis, x.ndim), keepdims=keepdims)
 
 
 def _min(x: ndarray, axis: Axis = None, keepdims: bool = False) -> ndarray:
-    return xp.min(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
+    return xp.min(x, axis=reduced_axes(axis, x.ndim), keepdims=keepdims)
 
 
 max = gate("max", _max, _extreme_vjp,
@@ -97,7 +64,7 @@ min = gate("min", _min, _extreme_vjp,
 
 def _product_of_others(x, axis):
     """For each entry, the product of the other entries it was multiplied with (exact with zeros)."""
-    axes = _axes(axis, x.ndim)
+    axes = reduced_axes(axis, x.ndim)
     moved = xp.moveaxis(x, axes, tuple(range(-len(axes), 0)))
     flat = moved.reshape(moved.shape[:moved.ndim - len(axes)] + (-1,))
     ones = xp.ones_like(flat[..., :1])
@@ -115,7 +82,7 @@ def _prod_vjp(g, out, x, *, axis, keepdims):
 
 
 def _prod(x: ndarray, axis: Axis = None, keepdims: bool = False) -> ndarray:
-    return xp.prod(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
+    return xp.prod(x, axis=reduced_axes(axis, x.ndim), keepdims=keepdims)
 
 
 prod = gate("prod", _prod, _prod_vjp,
@@ -126,16 +93,16 @@ prod = gate("prod", _prod, _prod_vjp,
 def _per_degree_of_freedom(x, out, ddof) -> float:
     """1 / (n − ddof), the scale of var's and std's gradients; NaN when no degree of freedom is left (as the
     forward and PyTorch give), not a ZeroDivisionError. A Python float, so float32 stays float32."""
-    dof = _count(x, out) - ddof
+    dof = reduced_count(x.shape, out.shape) - ddof
     return 1 / dof if dof > 0 else math.nan
 
 
 def _var(x: ndarray, axis: Axis = None, ddof: float = 0, keepdims: bool = False) -> ndarray:
-    return xp.var(x, axis=_axes(axis, x.ndim), ddof=ddof, keepdims=keepdims)
+    return xp.var(x, axis=reduced_axes(axis, x.ndim), ddof=ddof, keepdims=keepdims)
 
 
 def _std(x: ndarray, axis: Axis = None, ddof: float = 0, keepdims: bool = False) -> ndarray:
-    return xp.std(x, axis=_axes(axis, x.ndim), ddof=ddof, keepdims=keepdims)
+    return xp.std(x, axis=reduced_axes(axis, x.ndim), ddof=ddof, keepdims=keepdims)
 
 
 var = gate("var", _var,
@@ -148,7 +115,7 @@ var = gate("var", _var,
 
 def _std_vjp(g, out, x, *, axis, ddof, keepdims):
     """∂σ/∂x_i = (x_i − mean) / ((n − ddof) σ); 0 where σ = 0 (constant data), as in PyTorch."""
-    s = out.reshape(_kept(x.shape, axis))
+    s = out.reshape(kept_shape(x.shape, axis))
     flat = s == 0
     return where(flat, 0, _unreduce(g, x, axis) * _per_degree_of_freedom(x, out, ddof)
                  * (x - mean(x, axis=axis, keepdims=True)) / where(flat, 1, s))
@@ -161,7 +128,7 @@ std = gate("std", _std, _std_vjp,
 
 
 def _logsumexp(x: ndarray, axis: Axis = None, keepdims: bool = False) -> ndarray:
-    axes = _axes(axis, x.ndim)
+    axes = reduced_axes(axis, x.ndim)
     m = xp.max(x, axis=axes, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)                  # rows of −inf stay −inf, not NaN
     out = xp.log(xp.sum(xp.exp(x - m), axis=axes, keepdims=True)) + m
@@ -170,7 +137,7 @@ def _logsumexp(x: ndarray, axis: Axis = None, keepdims: bool = False) -> ndarray
 
 logsumexp = gate("logsumexp", _logsumexp,
                  lambda g, out, x, *, axis, keepdims:
-                     _unreduce(g, x, axis) * exp(x - out.reshape(_kept(x.shape, axis))),   # = g · softmax(x)
+                     _unreduce(g, x, axis) * exp(x - out.reshape(kept_shape(x.shape, axis))),   # = g · softmax(x)
                  doc="log Σ e^x over axis, stable for large |x| (the maximum is taken out first). "
                      "∂/∂x_i = g · e^(x_i − out) = g · softmax(x)_i.")
 

@@ -7,16 +7,17 @@ For ``s = softmax(x)`` the Jacobian is ``∂s_i/∂x_j = s_i (δ_ij − s_j)``; 
 from __future__ import annotations
 
 from glassgrad._backend import ndarray, xp
+from glassgrad.axes import reduced_axes
 from glassgrad.engine import gate
 from glassgrad.ops.elementwise import exp
-from glassgrad.ops.reduce import _axes, _logsumexp
+from glassgrad.ops.reduce import _logsumexp
 
 
 def _along(axis: int, ndim: int) -> tuple:
     """softmax and log_softmax normalise along one axis: ``axis`` must be a single int."""
     if isinstance(axis, bool) or not isinstance(axis, (int, xp.integer)):
         raise TypeError(f"axis must be a single int (the axis to normalise along), not {axis!r}")
-    return _axes(axis, ndim)
+    return reduced_axes(axis, ndim)
 
 
 def _softmax(x: ndarray, axis: int = -1) -> ndarray:
@@ -31,11 +32,11 @@ def _log_softmax(x: ndarray, axis: int = -1) -> ndarray:
 
 softmax = gate("softmax", _softmax,
                # ∂s_i/∂x_j = s_i(δ_ij − s_j)  ⇒  (Jᵀg)_j = s_j (g_j − Σ_i g_i s_i)
-               lambda g, out, x, *, axis: out * (g - (g * out).sum(axis=_axes(axis, x.ndim), keepdims=True)),
+               lambda g, out, x, *, axis: out * (g - (g * out).sum(axis=reduced_axes(axis, x.ndim), keepdims=True)),
                doc="e^x / Σ e^x along axis, stable for large |x|. ∂/∂x = s ⊙ (g − Σ g s) with s = softmax(x) "
                    "(from ∂s_i/∂x_j = s_i(δ_ij − s_j)).")
 log_softmax = gate("log_softmax", _log_softmax,
                    # ∂(log s_i)/∂x_j = δ_ij − s_j  ⇒  (Jᵀg)_j = g_j − s_j Σ_i g_i, and s = e^out
-                   lambda g, out, x, *, axis: g - exp(out) * g.sum(axis=_axes(axis, x.ndim), keepdims=True),
+                   lambda g, out, x, *, axis: g - exp(out) * g.sum(axis=reduced_axes(axis, x.ndim), keepdims=True),
                    doc="x − logsumexp(x) along axis, stable for large |x|. ∂/∂x = g − softmax(x) · Σ g "
                        "(from ∂ log s_i/∂x_j = δ_ij − s_j).")

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from glassgrad.checks import check_number
 from glassgrad.device import array_module
-from glassgrad.optim.optimizer import Optimizer, ParamsT, check_number, with_weight_decay
+from glassgrad.optim.optimizer import Optimizer, ParamsT, with_weight_decay
 
 __all__ = ["Adam", "AdamW"]
 
@@ -26,6 +27,7 @@ class Adam(Optimizer):
 
     _decoupled = False
     _required_state = ("step", "exp_avg", "exp_avg_sq")
+    _nonnegative = Optimizer._nonnegative + (("eps", "eps"),)
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False):
@@ -33,12 +35,7 @@ class Adam(Optimizer):
                                       weight_decay=weight_decay, amsgrad=amsgrad))
 
     def _validate(self, hyper: Mapping[str, Any]) -> None:
-        if "lr" in hyper:
-            check_number("learning rate (lr)", hyper["lr"])
-        if "eps" in hyper:
-            check_number("eps", hyper["eps"])
-        if "weight_decay" in hyper:
-            check_number("weight_decay", hyper["weight_decay"])
+        super()._validate(hyper)
         if "betas" in hyper:
             betas = hyper["betas"]
             if not isinstance(betas, (tuple, list)) or len(betas) != 2:
@@ -62,7 +59,9 @@ class Adam(Optimizer):
             else:
                 g = with_weight_decay(w, g, wd)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        tmp = g - m                      # m ← m + (1 − β₁)(g − m), PyTorch's lerp
+        # m ← m + (1 − β₁)(g − m), PyTorch's lerp; tmp an array even for a 0-d parameter (g − m would be
+        # a NumPy scalar, which the out= below cannot take)
+        tmp = xp.subtract(g, m, out=xp.empty_like(m))
         tmp *= 1 - beta1
         m += tmp
         v *= beta2                       # v ← β₂ v + (1 − β₂) g²

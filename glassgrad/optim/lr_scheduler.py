@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from glassgrad.optim.optimizer import Optimizer, check_number
+from glassgrad.checks import check_int, check_number
+from glassgrad.optim.optimizer import Optimizer
 
 __all__ = ["LRScheduler", "StepLR", "ExponentialLR", "CosineAnnealingLR"]
 
@@ -98,10 +99,8 @@ class StepLR(LRScheduler):
     """Decay by ``gamma`` every ``step_size`` epochs: lr = lr₀ · γ^⌊epoch / step_size⌋."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size <= 0:
-            raise ValueError(f"StepLR: step_size must be a positive integer, not {step_size!r}")
+        self.step_size = check_int("StepLR step_size", step_size)
         check_number("StepLR gamma", gamma)
-        self.step_size = step_size
         self.gamma = float(gamma)
         super().__init__(optimizer)
 
@@ -128,10 +127,8 @@ class CosineAnnealingLR(LRScheduler):
     lr = η_min + (lr₀ − η_min) · (1 + cos(π · epoch / T_max)) / 2."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
-        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max <= 0:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive integer, not {T_max!r}")
+        self.T_max = check_int("CosineAnnealingLR T_max", T_max)
         check_number("CosineAnnealingLR eta_min", eta_min)
-        self.T_max = T_max
         self.eta_min = float(eta_min)
         super().__init__(optimizer)
 

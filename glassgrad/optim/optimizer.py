@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Mapping, Union
 import numpy
 
 from glassgrad._backend import ndarray, xp
-from glassgrad.checks import check_number  # noqa: F401  the optimisers import it from here
+from glassgrad.checks import check_number
 from glassgrad.device import array_module, device_of, is_device_array, on_device_of, to_device, writable
 from glassgrad.engine import enable_grad
 from glassgrad.state import CheckpointError, Commit, checked_array
@@ -61,10 +61,11 @@ def _plain(value: Any, where: str) -> Any:
 
 
 def with_weight_decay(w, g, wd: float):
-    """g + wd·w: L2 weight decay folded into the gradient, as a new array (g itself is the user's .grad)."""
+    """g + wd·w: L2 weight decay folded into the gradient, as a new array (g itself is the user's .grad); for a
+    0-d parameter a 0-d array too, not the NumPy scalar its arithmetic gives (SGD keeps it as momentum state)."""
     d = w * wd
     d += g
-    return d
+    return d if d.ndim else array_module(w).asarray(d)
 
 
 class Optimizer:
@@ -76,6 +77,9 @@ class Optimizer:
 
     #: state keys a loaded state must have for each parameter that has state (subclasses set this)
     _required_state: tuple[str, ...] = ()
+    #: the hyperparameters that must be finite numbers ≥ 0, as (key, the name an error gives it); subclasses
+    #: extend it with their own
+    _nonnegative: tuple[tuple[str, str], ...] = (("lr", "learning rate (lr)"), ("weight_decay", "weight_decay"))
 
     def __init__(self, params: ParamsT, defaults: Mapping[str, Any]):
         self.defaults: dict[str, Any] = dict(defaults)
@@ -104,7 +108,11 @@ class Optimizer:
 
     # ---- parameter groups ----------------------------------------------------------------------
     def _validate(self, hyper: Mapping[str, Any]) -> None:
-        """Check a group's hyperparameters; subclasses raise ``ValueError`` / ``TypeError`` on a bad one."""
+        """Check the hyperparameters ``hyper`` gives (a group's, or the defaults): each of ``_nonnegative`` a finite
+        number ≥ 0. Subclasses extend it for the rest, raising ``ValueError`` / ``TypeError`` on a bad one."""
+        for key, name in self._nonnegative:
+            if key in hyper:
+                check_number(name, hyper[key])
 
     def add_param_group(self, param_group: Mapping[str, Any]) -> None:
         """Add a group ``{"params": [...], <hyperparameter>: value, ...}``; missing keys take the defaults."""
@@ -167,10 +175,9 @@ class Optimizer:
                 else:   # read-only, part of a graph (create_graph=True) or not a Tensor: a fresh zero grad
                     p.grad = Tensor(array_module(p.data).zeros_like(p.data))
 
-    @staticmethod
-    def _grads(group: Mapping[str, Any]):
+    def _grads(self, group: Mapping[str, Any]):
         """``(param, weights, gradient)`` for each parameter of ``group`` that has a gradient (as arrays)."""
-        for p in group["params"]:
+        for i, p in enumerate(group["params"]):
             grad = p.grad
             if grad is None:
                 continue
@@ -178,9 +185,12 @@ class Optimizer:
             g = grad.data if isinstance(grad, Tensor) else array_module(w).asarray(grad)
             if g.shape != w.shape:
                 raise ValueError(f"a parameter of shape {w.shape} has a gradient of shape {g.shape}")
-            if type(g) is not type(w) and device_of(g) != device_of(w):    # the type test first: it is cheap
-                raise RuntimeError(f"a parameter on {device_of(w)} has a gradient on {device_of(g)}; a gradient "
-                                   "must be on its parameter's device")
+            # two host arrays share the device; otherwise compare the devices, GPU index included (cuda:0 ≠ cuda:1)
+            if (type(w) is not numpy.ndarray or type(g) is not numpy.ndarray) and device_of(g) != device_of(w):
+                gi = next(k for k, other in enumerate(self.param_groups) if other is group)
+                raise RuntimeError(f"{type(self).__name__}.step: parameter {i} of param group {gi} (shape "
+                                   f"{tuple(w.shape)}) is on {device_of(w)} but its gradient is on {device_of(g)}; a "
+                                   "gradient must be on its parameter's device")
             if g.dtype != w.dtype:
                 g = g.astype(w.dtype)
             yield p, w, g

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from glassgrad.device import array_module
-from glassgrad.optim.optimizer import Optimizer, ParamsT, check_number, with_weight_decay
+from glassgrad.optim.optimizer import Optimizer, ParamsT, with_weight_decay
 
 __all__ = ["RMSprop"]
 
@@ -27,17 +27,12 @@ class RMSprop(Optimizer):
     """
 
     _required_state = ("step", "square_avg")
+    _nonnegative = Optimizer._nonnegative + (("alpha", "alpha"), ("eps", "eps"), ("momentum", "momentum"))
 
     def __init__(self, params: ParamsT, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                                       centered=centered))
-
-    def _validate(self, hyper: Mapping[str, Any]) -> None:
-        for key, name in (("lr", "learning rate (lr)"), ("alpha", "alpha"), ("eps", "eps"),
-                          ("weight_decay", "weight_decay"), ("momentum", "momentum")):
-            if key in hyper:
-                check_number(name, hyper[key])
 
     def _hyper(self, group: Mapping[str, Any]) -> tuple:
         return (float(group["lr"]), float(group["alpha"]), float(group["eps"]), float(group["weight_decay"]),
@@ -52,7 +47,7 @@ class RMSprop(Optimizer):
             g = with_weight_decay(w, g, wd)
         s = state["square_avg"]
         s *= alpha                       # s ← α s + (1 − α) g²
-        tmp = g * g
+        tmp = xp.multiply(g, g, out=xp.empty_like(s))     # an array even for a 0-d parameter (the out= below)
         tmp *= 1 - alpha
         s += tmp
         if centered:

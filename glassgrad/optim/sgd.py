@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from glassgrad.optim.optimizer import Optimizer, ParamsT, check_number, required, with_weight_decay
+from glassgrad.checks import check_number
+from glassgrad.optim.optimizer import Optimizer, ParamsT, required, with_weight_decay
 
 __all__ = ["SGD"]
 
@@ -27,15 +28,12 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
 
+    _nonnegative = Optimizer._nonnegative + (("momentum", "momentum"),)
+
     def _validate(self, hyper: Mapping[str, Any]) -> None:
-        if "lr" in hyper:
-            check_number("learning rate (lr)", hyper["lr"])
-        if "momentum" in hyper:
-            check_number("momentum", hyper["momentum"])
+        super()._validate(hyper)
         if "dampening" in hyper:
             check_number("dampening", hyper["dampening"], low=float("-inf"))
-        if "weight_decay" in hyper:
-            check_number("weight_decay", hyper["weight_decay"])
         if hyper.get("nesterov") and (hyper.get("momentum", 0) <= 0 or hyper.get("dampening", 0) != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0 (got momentum="
                              f"{hyper.get('momentum')}, dampening={hyper.get('dampening')})")

@@ -110,7 +110,7 @@ def _loader(data, batch_size: int, shuffle: bool, seed: int, what: str = "traini
 
 def _numeric_array(a, what: str):
     # kept on the host (a tensor on a GPU is copied back): batches are gathered there and moved one at a time
-    array = to_host(a.data if isinstance(a, Tensor) else a)
+    array = to_host(a)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{what} must be numbers, not {array.dtype} (convert it with .astype(np.float32) or, "
                         "for labels, to integers)")
@@ -180,7 +180,7 @@ def predict(model: Module, inputs: ArrayLike, batch_size: int = 1024, device: st
     """The model's outputs for an array of inputs, in eval mode, as one NumPy array. ``device``: run the
     batches there (where the model is); the outputs are brought back to the host."""
     target = None if device is None else as_device(device)
-    inputs = to_host(inputs.data if isinstance(inputs, Tensor) else inputs)
+    inputs = to_host(inputs)
     with evaluating(model), creating_on(target):
         # at least one (possibly empty) batch, so an empty input still gives the output's shape
         outs = [model(_on(as_tensor(inputs[i:i + batch_size]), target)).data
