@@ -4,7 +4,10 @@ Everything runs in one process.  Implementations of the same workload are timed
 round-robin: every repeat times one block of calls of each implementation, in an
 order rotated from repeat to repeat, so that drift (thermal, frequency, noisy
 neighbours) hits all of them alike.  A block lasts about ``seconds``; its
-per-call time is the block time divided by the number of calls in it.
+per-call time is the block time divided by the number of calls in it.  Each block also records the
+process's CPU time (all its threads) over the block's wall time: about 1.0 for a library that computes on one
+thread, above 1 for one that spreads its work over more cores, below 1 when it waits (for the CPU, on a busy
+machine).
 """
 from __future__ import annotations
 
@@ -23,10 +26,17 @@ import numpy as np
 
 @dataclass
 class Stats:
-    """Per-call times (seconds) of one implementation, one value per repeat."""
+    """Per-call times (seconds) of one implementation, one value per repeat, and for each repeat the
+    process's CPU time over wall time."""
 
     times: list[float]
     calls_per_repeat: int
+    cpu_per_wall: list[float]
+
+    @property
+    def cpu_ratio(self) -> float:
+        """Median over repeats of process CPU time / wall time: how many cores the implementation kept busy."""
+        return statistics.median(self.cpu_per_wall)
 
     @property
     def median(self) -> float:
@@ -76,15 +86,36 @@ def run_interleaved(fns: dict[str, Callable[[], object]], repeats: int = 5,
     syncs = syncs or {}
     calls = {name: _calls_for(_block(fns[name], 1, syncs.get(name)), seconds) for name in names}
     times: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(repeats):
         order = names[rep % len(names):] + names[:rep % len(names)]
         for name in order:
             block, n = _block(fns[name], calls[name], syncs.get(name)), calls[name]
             gc.collect()
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             block()
-            times[name].append((time.perf_counter() - t0) / n)
-    return {name: Stats(times[name], calls[name]) for name in names}
+            wall, cpu_time = time.perf_counter() - t0, time.process_time() - c0
+            times[name].append(wall / n)
+            cpu[name].append(cpu_time / wall)
+    return {name: Stats(times[name], calls[name], cpu[name]) for name in names}
+
+
+def time_processes(commands: dict[str, list[str]], runs: int, env: dict[str, str] | None = None,
+                   cwd: str | None = None) -> dict[str, list[float]]:
+    """Wall time of each command as a fresh process, ``runs`` times, round-robin in an order rotated from
+    round to round (as ``run_interleaved``): {name: [seconds per run]}, the i-th entries from the same round.
+    A command that fails raises ``subprocess.CalledProcessError`` with its stderr."""
+    import subprocess
+
+    names = list(commands)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for rep in range(runs):
+        for name in names[rep % len(names):] + names[:rep % len(names)]:
+            t0 = time.perf_counter()
+            subprocess.run(commands[name], env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+            times[name].append(time.perf_counter() - t0)
+    return times
 
 
 def peak_memory(fn: Callable[[], object]) -> int:
@@ -106,13 +137,14 @@ def peak_memory(fn: Callable[[], object]) -> int:
     return peak - base
 
 
-def gemm_gflops(n: int = 1024, repeats: int = 5, seconds: float = 0.5) -> float:
-    """Best float32 GEMM rate of NumPy's BLAS on an n x n x n product (fastest repeat), in GFLOP/s."""
+def gemm_gflops(n: int = 1024, repeats: int = 5, seconds: float = 0.5) -> tuple[float, float]:
+    """Best float32 GEMM rate of NumPy's BLAS on an n x n x n product (fastest repeat), in GFLOP/s, and the
+    median process CPU time / wall time while it ran (the number of cores BLAS kept busy)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
     stats = run_interleaved({"gemm": lambda: a @ b}, repeats, seconds)["gemm"]
-    return 2 * n**3 / stats.min / 1e9
+    return 2 * n**3 / stats.min / 1e9, stats.cpu_ratio
 
 
 class CpuContention:

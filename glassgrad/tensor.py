@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import weakref
 from types import EllipsisType
-from typing import Any, Callable, Collection, Iterator, Sequence, TypeAlias, Union
-
-from numpy.typing import ArrayLike, DTypeLike
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterator, Sequence, TypeAlias, Union
 
 from glassgrad import hooks as _hooks
 from glassgrad._backend import ndarray, xp
@@ -31,6 +29,9 @@ from glassgrad.device import (
     to_host,
 )
 from glassgrad.device import device as _parse_device
+
+if TYPE_CHECKING:   # for the annotations only: numpy.typing costs time at import
+    from numpy.typing import ArrayLike, DTypeLike
 
 float32 = xp.float32
 float64 = xp.float64
@@ -692,7 +693,7 @@ class Tensor:
 
 # The types the public API is annotated with (a Tensor is itself ArrayLike through __array__; it is named for
 # the reader).
-TensorLike: TypeAlias = Union[Tensor, ArrayLike]
+TensorLike: TypeAlias = Union[Tensor, "ArrayLike"]
 """What the gates and operators take: a tensor, or anything NumPy makes an array of (number, nested list,
 array); the non-tensors are constants (no gradient)."""
 Axis: TypeAlias = Union[int, Sequence[int], None]
@@ -988,6 +989,11 @@ from glassgrad import engine as _engine  # noqa: E402
 from glassgrad import ops as _ops  # noqa: E402
 from glassgrad.engine import apply_binary as _binary  # noqa: E402
 from glassgrad.engine import apply_unary as _unary  # noqa: E402
-from glassgrad.ops import numpy_api as _numpy_api  # noqa: E402
+
+if TYPE_CHECKING:
+    from glassgrad.ops import numpy_api as _numpy_api
+else:   # NumPy's functions on tensors (np.exp(t), np.sum(t)): their tables are built on the first such call
+    from glassgrad._lazy import lazy_import
+    _numpy_api = lazy_import("glassgrad.ops.numpy_api")
 
 _gate = _engine.GATES   # the gates by name, for the operators above

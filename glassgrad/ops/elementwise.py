@@ -7,11 +7,14 @@ output ``out`` where that is cheaper than recomputing from the input.
 """
 from __future__ import annotations
 
-from numpy.typing import ArrayLike
+from typing import TYPE_CHECKING
 
 from glassgrad._backend import ndarray, xp
 from glassgrad.engine import gate, nondifferentiable
 from glassgrad.tensor import Tensor, TensorLike
+
+if TYPE_CHECKING:   # for the annotations only
+    from numpy.typing import ArrayLike
 
 # ---- arithmetic ------------------------------------------------------------------------------------
 add = gate("add", xp.add,

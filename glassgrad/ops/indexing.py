@@ -10,9 +10,7 @@ as indexing (``getitem``, whose VJP adds the gradient back at the selected place
 from __future__ import annotations
 
 import builtins
-from typing import Sequence, overload
-
-from numpy.typing import ArrayLike
+from typing import TYPE_CHECKING, Sequence, overload
 
 from glassgrad._backend import ndarray, xp
 from glassgrad.axes import reduced_axes
@@ -21,6 +19,9 @@ from glassgrad.engine import gate, nondifferentiable
 from glassgrad.ops.elementwise import mul, sub
 from glassgrad.ops.shape import broadcast_to, concatenate, getitem, reshape, transpose
 from glassgrad.tensor import Axis, Tensor, TensorLike
+
+if TYPE_CHECKING:   # for the annotations only
+    from numpy.typing import ArrayLike
 
 
 def _values(x: TensorLike) -> ndarray:

@@ -7,8 +7,7 @@ over the axes that were reduced (``_unreduce``), times the local derivative of e
 from __future__ import annotations
 
 import math
-
-from numpy.typing import ArrayLike
+from typing import TYPE_CHECKING
 
 from glassgrad._backend import ndarray, xp
 from glassgrad.axes import kept_shape, reduced_axes, reduced_count
@@ -17,6 +16,9 @@ from glassgrad.engine import gate, nondifferentiable
 from glassgrad.ops.elementwise import exp, where
 from glassgrad.ops.shape import broadcast_to
 from glassgrad.tensor import Axis
+
+if TYPE_CHECKING:   # for the annotations only
+    from numpy.typing import ArrayLike
 
 
 def _unreduce(g, x, axis):

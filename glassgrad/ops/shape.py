@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import builtins
 import math
-from typing import Any, Sequence, overload
-
-from numpy.typing import ArrayLike, DTypeLike
+from typing import TYPE_CHECKING, Any, Sequence, overload
 
 from glassgrad._backend import ndarray, xp
 from glassgrad.device import Device, add_at, array_module, as_array, check_same_device, device_of
 from glassgrad.device import to_device as _array_to_device
 from glassgrad.engine import Each, gate, nondifferentiable
 from glassgrad.tensor import Axis, Index, Tensor, TensorLike
+
+if TYPE_CHECKING:   # for the annotations only
+    from numpy.typing import ArrayLike, DTypeLike
 
 
 def _reshape(x: ndarray, shape: int | Sequence[int]) -> ndarray:
