@@ -38,6 +38,11 @@ def _leaf(a) -> Tensor:
     return Tensor(arr, requires_grad=True)
 
 
+def _with_leaves(args: tuple, nums: tuple[int, ...]) -> list:
+    """``args`` with the arguments at positions ``nums`` (those differentiated) made leaves (``_leaf``)."""
+    return [_leaf(a) if i in nums else a for i, a in enumerate(args)]
+
+
 def _split_aux(result, has_aux: bool):
     if not has_aux:
         return result, None
@@ -99,9 +104,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     """
     def wrapped(*args):
         nums = _argnums(argnums, len(args))
-        leaves = list(args)
-        for i in nums:
-            leaves[i] = _leaf(args[i])
+        leaves = _with_leaves(args, nums)
         with engine.enable_grad():
             out, aux = _split_aux(f(*leaves), has_aux)
         if not isinstance(out, Tensor) or out.numel() != 1:
@@ -221,9 +224,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         nums = _argnums(argnums, len(args))
         watched = _watched(args)
         nested = watched or any(isinstance(args[i], Tensor) for i in nums)
-        leaves = list(args)
-        for i in nums:
-            leaves[i] = _leaf(args[i])
+        leaves = _with_leaves(args, nums)
         with engine.enable_grad():
             out = _one_output(*_outputs(f(*leaves)), "jacrev")
         wrt = [leaves[i] for i in nums]
@@ -258,9 +259,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     def jacobian_fn(*args):
         nums = _argnums(argnums, len(args))
         nested = _watched(args) or any(isinstance(args[i], Tensor) for i in nums)
-        leaves = list(args)
-        for i in nums:
-            leaves[i] = _leaf(args[i])
+        leaves = _with_leaves(args, nums)
         outs, many, us, vjps = _linearize(f, leaves, [leaves[i] for i in nums])
         out = _one_output(outs, many, "jacfwd")
         jacobians = []
