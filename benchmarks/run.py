@@ -264,7 +264,7 @@ def import_cost(runs: int, modules: tuple[str, ...] = IMPORTED) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
     env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent)] + [x for x in [env.get("PYTHONPATH")] if x])
     package = HERE.parent / "glassgrad"
-    sections = []
+    sections, cpu = [], harness.CpuContention()
     with tempfile.TemporaryDirectory() as cache:
         env["PYTHONPYCACHEPREFIX"] = cache
         modes = [("every module's bytecode cached", commands),
@@ -297,7 +297,9 @@ def import_cost(runs: int, modules: tuple[str, ...] = IMPORTED) -> str:
             f"checkout), {runs} runs of each, round-robin; \"above NumPy\" is the median over runs of the "
             "difference to `import numpy` in the same round. First with every module's bytecode cached (as for "
             "an installed package), then with glassgrad's own modules compiled from source on every import (a "
-            "source checkout run with PYTHONDONTWRITEBYTECODE=1).\n\n" + "\n\n".join(sections) + "\n")
+            "source checkout run with PYTHONDONTWRITEBYTECODE=1). The processes inherit this run's environment "
+            "and CPU affinity (the thread limits, the pinning).\n\n" + "\n\n".join(sections)
+            + f"\n\nWhile measuring: {cpu.summary()}.\n")
 
 
 def memory_growth(impls, steps: int = 10_000) -> str:
