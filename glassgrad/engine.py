@@ -255,7 +255,7 @@ class Node:
     gate: Gate
     inputs: Any                   # tensors (and constants) in call order: the edges of the graph
     arrays: Any                   # the same inputs as arrays, for the fast backward
-    needs: list[bool]             # which inputs require a gradient
+    needs: Sequence[bool]         # which inputs require a gradient
     out: Any                      # the output array (inputs, arrays and out are None once released)
     params: dict
     retained: weakref.ref[Tensor] | None   # a tensor that asked for retain_grad()
@@ -294,6 +294,44 @@ def apply(gate: Gate, args: tuple, params: dict) -> Any:     # a Tensor; on plai
         check_same_device(gate.name, arrays)
         if gate.name != "to_device":           # a copy between devices works from any current GPU
             check_current(gate.name, off_host)
+    return _output(gate, args, arrays, needs, params)
+
+
+_NO_PARAMS: dict[str, Any] = {}     # the parameters of a gate that takes none (shared: nothing writes to it)
+_HOST = (ndarray, float, int)       # what the operators' fast path takes as it is: host arrays and numbers
+
+
+def apply_unary(gate: Gate, x: Tensor) -> Tensor:
+    """``apply(gate, (x,), {})`` for a gate without parameters on the tensor ``x``: the tensor methods'
+    path (``x.tanh()``), with apply's sorting of the inputs written out for the common case."""
+    data = x.data
+    if type(data) is not ndarray:             # a GPU tensor: apply checks the device
+        return apply(gate, (x,), _NO_PARAMS)
+    return _output(gate, (x,), (data,), (x._requires_grad,), _NO_PARAMS)
+
+
+def apply_binary(gate: Gate, x: TensorLike, y: TensorLike) -> Tensor:
+    """``apply(gate, (x, y), {})`` for a gate without parameters, one of ``x``, ``y`` a tensor: the operators'
+    path (``x * y``, ``2 - x``), with apply's sorting of the inputs written out for tensors and arrays on
+    the host and Python numbers; anything else goes through ``apply``."""
+    xd: Any
+    yd: Any
+    if isinstance(x, Tensor):
+        xd, xn = x.data, x._requires_grad
+    else:
+        xd, xn = x, False
+    if isinstance(y, Tensor):
+        yd, yn = y.data, y._requires_grad
+    else:
+        yd, yn = y, False
+    if type(xd) not in _HOST or type(yd) not in _HOST:     # a GPU array, a list, a NumPy scalar ...
+        return apply(gate, (x, y), _NO_PARAMS)
+    return _output(gate, (x, y), (xd, yd), (xn, yn), _NO_PARAMS)
+
+
+def _output(gate: Gate, args: tuple, arrays: Sequence[Any], needs: Sequence[bool], params: dict) -> Tensor:
+    """The forward on ``arrays`` (the inputs as arrays, devices checked), its output as a tensor, and the node
+    that records it when ``needs`` says an input requires a gradient and grad mode is on."""
     try:
         out = gate.forward(*arrays, **params) if params else gate.forward(*arrays)
     except (ValueError, IndexError, TypeError) as e:
@@ -305,7 +343,7 @@ def apply(gate: Gate, args: tuple, params: dict) -> Any:     # a Tensor; on plai
     result.data = out if type(out) is ndarray else as_array(out)    # a NumPy scalar; a GPU array as it is
     result.grad = result.name = None
     if _GradMode.enabled and True in needs:
-        node = result.grad_fn = _new(Node)
+        node = result.grad_fn = Node()         # (Node has no __init__: this is the cheapest way to make one)
         node.seq = next(_creation_order)
         node.gate, node.inputs, node.arrays, node.needs, node.out, node.params = gate, args, arrays, needs, out, params
         node.retained = None
@@ -315,7 +353,7 @@ def apply(gate: Gate, args: tuple, params: dict) -> Any:     # a Tensor; on plai
         result._requires_grad = False
     if hooks.active:
         for hook in hooks.active:
-            hook.on_gate(gate, args, params, needs, result)
+            hook.on_gate(gate, args, params, list(needs), result)
     return result
 
 
@@ -403,42 +441,64 @@ def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, cre
 
     Newest first is a topological order: every node that consumes a node's output was made after it, so
     when a node is taken, all of its consumers have run and its output gradient is complete. ``needs``
-    (with ``inputs=``) narrows which input gradients each node computes (``_needs_towards``)."""
+    (with ``inputs=``) narrows which input gradients each node computes (``_needs_towards``).
+
+    This loop runs once per node of every backward pass, so the common case is written out: a gate with the
+    standard table of VJPs, on arrays, with no hook watching, has each VJP called right where its gradient
+    is passed down (no list of answers in between). Otherwise the gate's ``input_grads`` answers for all
+    inputs first: on tensors (``create_graph``), for the watchers, or from a ``Function``'s own backward."""
     grads = {root: grad}                 # output gradient of each node waiting, summed over its consumers so far
     waiting = [(-root.seq, root)]        # the nodes with a gradient, as a heap: newest (largest seq) first
-    watched = sink.watched
-    while waiting:
-        node = heappop(waiting)[1]
-        g = grads.pop(node)
-        if node.inputs is None:
-            raise RuntimeError(FREED)
-        if node.retained is not None or node in watched:     # retain_grad(), or a gradient asked for by inputs=
-            sink.node(node, g)
-        wanted = node.needs if needs is None else needs[node]
-        if create_graph:                                     # ask the gate: on tensors, recording the graph
-            in_grads = _differentiable_input_grads(node, g, wanted)
-        else:                                                # … or on arrays, at NumPy speed
-            in_grads = node.gate.input_grads(g, node.out, node.arrays, node.params, wanted)
-        if watchers:
-            for watcher in watchers:
-                watcher.on_backward_step(node, g, in_grads)
-        for t, a, gi in zip(node.inputs, node.arrays, in_grads):   # pass each gradient down
-            if gi is None:
-                continue
-            if gi.shape != a.shape:                           # a broadcast input: sum its gradient back
-                gi = sum_to(gi, a.shape)
-            if gi.dtype is not a.dtype and gi.dtype != a.dtype:   # (identity first: == on dtypes is slow)
-                gi = gi.astype(a.dtype)
-            parent = t.grad_fn
-            if parent is None:
-                sink.leaf(t, gi)
-            elif parent in grads:
-                grads[parent] = grads[parent] + gi
+    watched, leaf = sink.watched, sink.leaf
+    answer_first = create_graph or bool(watchers)
+    node, wanted = root, root.needs
+    try:
+        while waiting:
+            node = heappop(waiting)[1]
+            g = grads.pop(node)
+            inputs, arrays = node.inputs, node.arrays
+            if inputs is None:
+                raise RuntimeError(FREED)
+            if node.retained is not None or node in watched:     # retain_grad(), or a gradient asked for by inputs=
+                sink.node(node, g)
+            wanted = node.needs if needs is None else needs[node]
+            gate, out, params = node.gate, node.out, node.params
+            if answer_first or type(gate) is not Gate:
+                in_grads = _differentiable_input_grads(node, g, wanted) if create_graph else \
+                    gate.input_grads(g, out, arrays, params, wanted)
+                for watcher in watchers:
+                    watcher.on_backward_step(node, g, in_grads)
             else:
-                grads[parent] = gi
-                heappush(waiting, (-parent.seq, parent))
-        if not retain_graph:                                 # release the saved arrays
-            node.inputs = node.arrays = node.out = None
+                in_grads = None
+                vjps: Any = gate.vjps
+            for i, need in enumerate(wanted):                   # pass each gradient down
+                if not need:
+                    continue
+                if in_grads is None:                            # ask the VJP here, on arrays, at NumPy speed
+                    gi = vjps[i](g, out, *arrays, **params) if params else vjps[i](g, out, *arrays)
+                else:
+                    gi = in_grads[i]
+                if gi is None:                                  # (a Function's backward may give none)
+                    continue
+                a = arrays[i]
+                if gi.shape != a.shape:                         # a broadcast input: sum its gradient back
+                    gi = sum_to(gi, a.shape)
+                if gi.dtype is not a.dtype and gi.dtype != a.dtype:   # (identity first: == on dtypes is slow)
+                    gi = gi.astype(a.dtype)
+                t = inputs[i]
+                parent = t.grad_fn
+                if parent is None:
+                    leaf(t, gi)
+                elif parent in grads:
+                    grads[parent] = grads[parent] + gi
+                else:
+                    grads[parent] = gi
+                    heappush(waiting, (-parent.seq, parent))
+            if not retain_graph:                                # release the saved arrays
+                node.inputs = node.arrays = node.out = None
+    except (TypeError, IndexError):
+        node.gate._check_rules(wanted)          # a missing VJP is the likelier cause: say so by name
+        raise
 
 
 def _needs_towards(root: Node, wanted: Container[Any]) -> dict[Node, list[bool]]:

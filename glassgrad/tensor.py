@@ -337,22 +337,22 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # ---- operators ------------------------------------------------------------------------------
-    # The arithmetic operators and the activations go to the engine directly (``_apply(gate, inputs,
-    # params)``): they take no parameters, so the gate function's argument binding is one call per gate
-    # that the hot path can skip.
-    def __add__(self, other: TensorLike) -> Tensor: return _apply(_gate["add"], (self, other), {})
-    def __radd__(self, other: TensorLike) -> Tensor: return _apply(_gate["add"], (other, self), {})
-    def __sub__(self, other: TensorLike) -> Tensor: return _apply(_gate["sub"], (self, other), {})
-    def __rsub__(self, other: TensorLike) -> Tensor: return _apply(_gate["sub"], (other, self), {})
-    def __mul__(self, other: TensorLike) -> Tensor: return _apply(_gate["mul"], (self, other), {})
-    def __rmul__(self, other: TensorLike) -> Tensor: return _apply(_gate["mul"], (other, self), {})
-    def __truediv__(self, other: TensorLike) -> Tensor: return _apply(_gate["div"], (self, other), {})
-    def __rtruediv__(self, other: TensorLike) -> Tensor: return _apply(_gate["div"], (other, self), {})
+    # The arithmetic operators and the activations go to the engine directly (``engine.apply_binary`` and
+    # ``apply_unary``): they take no parameters, so the gate function's argument binding, and apply's
+    # general sorting of its inputs, are work per gate that the hot path can skip.
+    def __add__(self, other: TensorLike) -> Tensor: return _binary(_gate["add"], self, other)
+    def __radd__(self, other: TensorLike) -> Tensor: return _binary(_gate["add"], other, self)
+    def __sub__(self, other: TensorLike) -> Tensor: return _binary(_gate["sub"], self, other)
+    def __rsub__(self, other: TensorLike) -> Tensor: return _binary(_gate["sub"], other, self)
+    def __mul__(self, other: TensorLike) -> Tensor: return _binary(_gate["mul"], self, other)
+    def __rmul__(self, other: TensorLike) -> Tensor: return _binary(_gate["mul"], other, self)
+    def __truediv__(self, other: TensorLike) -> Tensor: return _binary(_gate["div"], self, other)
+    def __rtruediv__(self, other: TensorLike) -> Tensor: return _binary(_gate["div"], other, self)
     def __pow__(self, other: TensorLike) -> Tensor: return _ops.pow(self, other)
     def __rpow__(self, other: TensorLike) -> Tensor: return _ops.pow(other, self)
-    def __matmul__(self, other: TensorLike) -> Tensor: return _apply(_gate["matmul"], (self, other), {})
-    def __rmatmul__(self, other: TensorLike) -> Tensor: return _apply(_gate["matmul"], (other, self), {})
-    def __neg__(self) -> Tensor: return _apply(_gate["neg"], (self,), {})
+    def __matmul__(self, other: TensorLike) -> Tensor: return _binary(_gate["matmul"], self, other)
+    def __rmatmul__(self, other: TensorLike) -> Tensor: return _binary(_gate["matmul"], other, self)
+    def __neg__(self) -> Tensor: return _unary(_gate["neg"], self)
     def __pos__(self) -> Tensor: return self
     def __abs__(self) -> Tensor: return _ops.abs(self)
 
@@ -381,11 +381,11 @@ class Tensor:
     # ---- gates as methods (the functions live in glassgrad.ops) ---------------------------------
     def exp(self) -> Tensor:
         """``gg.exp`` of this tensor: e^x."""
-        return _apply(_gate["exp"], (self,), {})
+        return _unary(_gate["exp"], self)
 
     def log(self) -> Tensor:
         """``gg.log`` of this tensor: Natural logarithm."""
-        return _apply(_gate["log"], (self,), {})
+        return _unary(_gate["log"], self)
 
     def sqrt(self) -> Tensor:
         """``gg.sqrt`` of this tensor: √x."""
@@ -401,15 +401,15 @@ class Tensor:
 
     def tanh(self) -> Tensor:
         """``gg.tanh`` of this tensor: Hyperbolic tangent."""
-        return _apply(_gate["tanh"], (self,), {})
+        return _unary(_gate["tanh"], self)
 
     def sigmoid(self) -> Tensor:
         """``gg.sigmoid`` of this tensor: σ(x) = 1 / (1 + e^−x)."""
-        return _apply(_gate["sigmoid"], (self,), {})
+        return _unary(_gate["sigmoid"], self)
 
     def relu(self) -> Tensor:
         """``gg.relu`` of this tensor: max(x, 0)."""
-        return _apply(_gate["relu"], (self,), {})
+        return _unary(_gate["relu"], self)
 
     def pow(self, exponent: TensorLike) -> Tensor:
         """``gg.pow`` of this tensor: x ** y for a tensor or number exponent."""
@@ -987,7 +987,8 @@ def _value_read(t: Tensor) -> None:
 # The engine and the gates import Tensor from here, so they are imported last.
 from glassgrad import engine as _engine  # noqa: E402
 from glassgrad import ops as _ops  # noqa: E402
-from glassgrad.engine import apply as _apply  # noqa: E402
+from glassgrad.engine import apply_binary as _binary  # noqa: E402
+from glassgrad.engine import apply_unary as _unary  # noqa: E402
 
 if TYPE_CHECKING:
     from glassgrad.ops import numpy_api as _numpy_api

@@ -588,3 +588,28 @@ def test_backward_with_inputs_computes_only_the_branches_that_lead_to_them():
     (gw, gx2) = engine.backward(y, np.ones_like(y.data), inputs=[w, x])   # both asked: nothing skipped
     np.testing.assert_allclose(gx2, gx, rtol=0, atol=0)
     assert gw is not None
+
+
+@pytest.mark.parametrize("other", [2.5, 2, True, np.float32(2.5), [2.5, 2.5, 2.5], np.full(3, 2.5, np.float64),
+                                   np.full(3, 2.5, np.float32)], ids=repr)
+def test_operators_and_methods_agree_with_the_gate_functions(other):
+    """The operators and the tensor methods take a fast path into the engine (engine.apply_binary and
+    apply_unary): it must give what the gate functions, through engine.apply, give for every operand kind."""
+    import operator
+    pairs = [(operator.add, gg.add), (operator.sub, gg.sub), (operator.mul, gg.mul), (operator.truediv, gg.div)]
+    for op, fn in pairs:
+        for swap in (False, True):
+            values = []
+            for call in (op, fn):
+                x = gg.tensor([1.0, -2.0, 3.0], requires_grad=True)
+                y = call(other, x) if swap else call(x, other)
+                y.tanh().sigmoid().exp().sum().backward()
+                values.append((y.dtype, y.numpy().copy(), x.grad.numpy()))
+            (d1, v1, g1), (d2, v2, g2) = values
+            assert d1 == d2 and np.array_equal(v1, v2) and np.array_equal(g1, g2), (op, swap)
+    x = gg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    for method in ("exp", "log", "tanh", "sigmoid", "relu", "__neg__"):
+        with gg.no_grad():
+            assert getattr(x, method)().grad_fn is None
+        y = getattr(x, method)()
+        assert y.grad_fn.gate is engine.GATES[method.strip("_")]

@@ -74,14 +74,19 @@ abs = gate("abs", xp.abs,
            doc="|x|. ∂/∂x = g · sign(x); at x = 0 the subgradient 0 is used (sign(0) = 0), as in PyTorch.")
 
 # ---- activations -----------------------------------------------------------------------------------
-_HALF = {xp.dtype(t): xp.asarray(0.5, t) for t in (xp.float16, xp.float32, xp.float64)}
+# Constants as 0-d arrays of each float dtype, for the hot gates: NumPy converts a Python number on every
+# call (NEP 50's weak scalars), which costs as much as the arithmetic on a small array. Looked up as
+# ``_HALF.get(x.dtype, 0.5) if type(x) is ndarray else 0.5``: a CuPy array, a tensor (a VJP under
+# create_graph) or another dtype gets the Python number.
+_FLOATS = (xp.float16, xp.float32, xp.float64)
+_HALF = {xp.dtype(t): xp.asarray(0.5, t) for t in _FLOATS}
+_ONE = {xp.dtype(t): xp.asarray(1, t) for t in _FLOATS}
+_ZERO = {xp.dtype(t): xp.asarray(0, t) for t in _FLOATS}
 
 
 def _sigmoid(x: ndarray) -> ndarray:
     # σ(x) = (1 + tanh(x/2)) / 2: one transcendental, no overflow for any x, absolute error within the
     # dtype's eps. (Outputs below ~1e-8 in float32 round to 0: use the *_with_logits losses for logs.)
-    # ½ as a 0-d array of x's dtype: NumPy converts a Python float on every call, which costs as much as
-    # the arithmetic on a small array (a CuPy array, or another dtype, gets the Python float).
     half = _HALF.get(x.dtype, 0.5) if type(x) is ndarray else 0.5
     out = xp.tanh(x * half)
     out *= half
@@ -89,15 +94,31 @@ def _sigmoid(x: ndarray) -> ndarray:
     return out
 
 
-tanh = gate("tanh", xp.tanh,
-            lambda g, out, x: g * (1 - out * out),  # tanh' = 1 − tanh²
+def _tanh_vjp(g, out, x):
+    one = _ONE.get(out.dtype, 1) if type(out) is ndarray else 1
+    return g * (one - out * out)                   # tanh' = 1 − tanh²
+
+
+def _sigmoid_vjp(g, out, x):
+    one = _ONE.get(out.dtype, 1) if type(out) is ndarray else 1
+    return g * out * (one - out)                   # σ' = σ(1 − σ)
+
+
+def _relu(x: ndarray) -> ndarray:
+    return xp.maximum(x, _ZERO.get(x.dtype, 0) if type(x) is ndarray else 0)
+
+
+def _relu_vjp(g, out, x):
+    zero = _ZERO.get(x.dtype, 0) if type(x) is ndarray else 0
+    return g * (x > zero)
+
+
+tanh = gate("tanh", xp.tanh, _tanh_vjp,
             doc="Hyperbolic tangent. ∂/∂x = g · (1 − tanh²x) = g · (1 − out²).")
-sigmoid = gate("sigmoid", _sigmoid,
-               lambda g, out, x: g * out * (1 - out),  # σ' = σ(1 − σ)
+sigmoid = gate("sigmoid", _sigmoid, _sigmoid_vjp,
                doc="σ(x) = 1 / (1 + e^−x), computed as (1 + tanh(x/2)) / 2: no overflow, absolute error "
                    "within the dtype's eps. ∂/∂x = g · σ(1 − σ) = g · out · (1 − out).")
-relu = gate("relu", lambda x: xp.maximum(x, 0),
-            lambda g, out, x: g * (x > 0),
+relu = gate("relu", _relu, _relu_vjp,
             doc="max(x, 0). ∂/∂x = g where x > 0, else 0; at x = 0 the subgradient 0 is used, as in PyTorch.")
 
 
