@@ -90,12 +90,10 @@ def pin_to_cpus(n: int) -> list[int] | None:
     return cpus
 
 
-def overthreaded(stats: dict[str, harness.Stats], threads: int | None, slack: float = 1.1) -> dict[str, float]:
-    """The implementations whose median process CPU time / wall time exceeds ``threads`` × ``slack`` (a run
-    limited to n threads whose library kept more than n cores busy): {implementation: ratio}."""
-    if not threads:
-        return {}
-    return {i: s.cpu_ratio for i, s in stats.items() if s.cpu_ratio > threads * slack}
+def overthreaded(cpu_per_wall: dict[str, float], threads: int | None, slack: float = 1.1) -> dict[str, float]:
+    """Those of ``cpu_per_wall`` ({implementation: process CPU time / wall time}) above ``threads`` × ``slack``:
+    in a run limited to n threads, the libraries that kept more than n cores busy. Nothing with no limit."""
+    return {i: r for i, r in cpu_per_wall.items() if threads and r > threads * slack}
 
 
 def available_impls():
@@ -189,7 +187,7 @@ def bench(w, impls, repeats, seconds, gemm, threads):
     stats = harness.run_interleaved({i: obj.step for i, (obj, _) in built.items()}, repeats, seconds,
                                     {i: obj.sync for i, (obj, _) in built.items() if obj.sync is not None})
     peak = {i: harness.peak_memory(obj.step) for i, (obj, _) in built.items() if i in TRACEABLE}
-    over = overthreaded(stats, threads)
+    over = overthreaded({i: s.cpu_ratio for i, s in stats.items()}, threads)
 
     def ratio(impl, ref):
         return f"{stats[impl].median / stats[ref].median:.2f}×" if ref in stats else "n/a"
@@ -394,8 +392,9 @@ def main(argv=None):
         sections.append(section)
         print(section, flush=True)
     warnings = [f"**{w}: {thread_warning(o, args.threads)}.**" for w, o in over.items() if o]
-    if args.threads and gemm_cpu > args.threads * 1.1:
-        warnings.append(f"**GEMM: {thread_warning({'numpy': gemm_cpu}, args.threads)}.**")
+    gemm_over = overthreaded({"numpy": gemm_cpu}, args.threads)
+    if gemm_over:
+        warnings.append(f"**GEMM: {thread_warning(gemm_over, args.threads)}.**")
     summary = []
     if workloads:
         summary += ["## Time per step, relative to plain NumPy", "", *(f"{w}\n" for w in warnings),

@@ -69,8 +69,8 @@ __all__ = [
     "GradcheckError", "compile", "Compiled", "blas_threads", *_ops_all,
 ]
 
-# Loaded on first use, so that ``import glassgrad`` stays cheap (about the cost of importing NumPy): the
-# public names defined in these modules, and the submodules and subpackages reached as attributes.
+# Loaded on first use, so that ``import glassgrad`` costs little more than importing NumPy: the public names
+# defined in these modules, and the submodules and subpackages reached as attributes.
 _LAZY_NAMES = {
     "glassgrad.compile": ("Compiled", "compile"),
     "glassgrad.function": ("Function",),

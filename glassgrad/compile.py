@@ -163,7 +163,7 @@ class _Site:
 
     def __init__(self, program: "_Program", k: int, args: list[str], shapes: list, params: dict, out: int):
         self.program, self.k, self.args, self.shapes, self.params = program, k, args, shapes, params
-        self.out = f"v{out}"                       # the output's name
+        self.slot, self.out = out, f"v{out}"       # the output's slot and name
         self.out_shape = program.rec.shapes[out]   # and its (shape, dtype)
         # the gradient of the (first) input may keep reduced axes as 1s: its one use broadcasts it
         self.reducible = bool(program.rec.entries[k].args) and program.rec.entries[k].args[0] in program.reducible
@@ -197,6 +197,7 @@ def _fw_linear(s: _Site, o: str, out: str):
     (n, features), outputs = s.shapes[0][0] if len(s.shapes[0][0]) == 2 else (0, 0), s.shapes[1][0][0]
     if out and 4 <= n <= 64 and features * outputs >= 1 << 14:
         t = s.program.buffer(_out_array(out), (outputs, n), s.out_shape[1])   # the output's array, transposed
+        s.program.transposed.add(s.slot)
         return [f"{o} = matmul({w}, {x}.T, out={t}).T"] + [f"{o} += {b[0]}"] * len(b)
     return [f"{o} = matmul({x}, {w}.T{out})"] + [f"{o} += {b[0]}"] * len(b)
 
@@ -272,6 +273,9 @@ _FORWARD = {
     "cross_entropy": _fw_cross_entropy,
 }
 
+
+# elementwise gates of one input
+_UNARY = frozenset(("sigmoid", "tanh", "exp", "neg", "relu"))
 
 # forward emitters that are one call, writing no array in place (so the result may be a fresh NumPy scalar)
 _ONE_CALL = frozenset(("tanh", "exp", "neg", "relu", "add", "sub", "mul", "div", "sum", "mean"))
@@ -407,6 +411,7 @@ class _Program:
         self.rec, self.seen = rec, seen
         self.owned: set[int] = set()      # slots whose gradient is an array of their own (not an alias)
         self.kept: set[str] = set()       # locals bound to preallocated arrays: a ``del`` would free nothing
+        self.transposed: set[int] = set()  # 2-D slots whose array is the transpose of a C-ordered buffer
         self.returned = {rec.slot[id(t)] for t in (root, *aux)}
         self.reducible = self._reducible()
         self.name: dict[int, str] = {s: self.constant(f"c{s}", v) for s, v in enumerate(rec.values) if v is not None}
@@ -549,6 +554,12 @@ class _Program:
                 fresh = e.out in self.returned or self.shape_of(e.out)[1].kind != "f" or \
                     (number and e.gate.name in _ONE_CALL)
                 out = "" if fresh else f", out={self.buffer(f'buf{e.out}', *self.shape_of(e.out))}"
+                if out and e.gate.name in _UNARY and e.args[0] in self.transposed:
+                    # the transposed layout of its input (a ufunc reading one layout and writing the other
+                    # runs ~1.7× slower), so that its own consumers see a transposed array as well
+                    shape, dtype = self.shape_of(e.out)
+                    self.constant(f"buf{e.out}", self.module.empty(shape[::-1], dtype).T)
+                    self.transposed.add(e.out)
                 if not (fresh and number and e.gate.name not in _ONE_CALL and e.gate.name != "cross_entropy"):
                     code = emit(self._site(k, e), o, out)       # (a fresh number cannot be written in place)
                 if code is not None and out and e.gate.name != "cross_entropy":

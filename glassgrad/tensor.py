@@ -993,7 +993,7 @@ from glassgrad.engine import apply_unary as _unary  # noqa: E402
 if TYPE_CHECKING:
     from glassgrad.ops import numpy_api as _numpy_api
 else:   # NumPy's functions on tensors (np.exp(t), np.sum(t)): their tables are built on the first such call
-    from glassgrad._lazy import lazy_import
-    _numpy_api = lazy_import("glassgrad.ops.numpy_api")
+    from glassgrad._lazy import lazy_import as _lazy_import
+    _numpy_api = _lazy_import("glassgrad.ops.numpy_api")
 
 _gate = _engine.GATES   # the gates by name, for the operators above

@@ -591,6 +591,10 @@ def test_small_batch_through_a_large_layer_runs_transposed_and_equals_eager(opti
     source = compiled[3].source()
     assert len(re.findall(r"matmul\(v\d+, v\d+\.T, out=buf\d+\)\.T", source)) == 1, \
         "only the large first layer runs transposed"
+    namespace = next(p for p in compiled[3].programs.values() if p).namespace
+    relu_buffer = [a for name, a in namespace.items() if name.startswith("buf") and a.ndim == 2
+                   and a.flags.f_contiguous and not a.flags.c_contiguous]
+    assert [a.shape for a in relu_buffer] == [(16, 64)], "the relu writes in its input's (transposed) layout"
     np.testing.assert_allclose(eager[0], compiled[0], rtol=1e-6)
     for a, b in zip(eager[1], compiled[1]):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

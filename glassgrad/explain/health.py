@@ -209,7 +209,8 @@ def _sample(values: ndarray, n: int) -> ndarray:
     return flat[xp.random.default_rng(0).choice(flat.size, size=n, replace=False)]
 
 
-def _host(a: ndarray | None) -> ndarray | None:
+def _host(a: Tensor | ndarray | None) -> ndarray | None:
+    """A tensor's or array's values in host memory; None stays None (a layer without that gradient)."""
     return None if a is None else to_host(a)
 
 
@@ -219,12 +220,12 @@ def _layer_health(layer: _Layer, z: Tensor | None, a: ndarray | None, before: nd
     every few steps, and it is printed and drawn)."""
     lin = layer.linear
     a, before = _host(a), _host(before)
-    z_values = None if z is None else to_host(z.data)
+    z_values = _host(z)
     kind = type(layer.activation).__name__ if layer.activation is not None else None
     if kind == "Identity":
         kind = None
-    w_grad = _host(lin.weight.grad.data if lin.weight.grad is not None else None)
-    b_grad = _host(lin.bias.grad.data if lin.bias is not None and lin.bias.grad is not None else None)
+    w_grad = _host(lin.weight.grad)
+    b_grad = _host(lin.bias.grad if lin.bias is not None else None)
     if z is not None and z.grad is not None:   # ∂C/∂b = Σ_x δ_x, also for a layer without bias
         z_grad = to_host(z.grad)
         delta = _norm(z_grad.reshape(-1, z_grad.shape[-1]).sum(axis=0))
