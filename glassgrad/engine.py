@@ -294,26 +294,37 @@ def apply(gate: Gate, args: tuple, params: dict) -> Any:     # a Tensor; on plai
         check_same_device(gate.name, arrays)
         if gate.name != "to_device":           # a copy between devices works from any current GPU
             check_current(gate.name, off_host)
-    return _output(gate, args, arrays, needs, params)
+    try:                                       # (a call without ** is cheaper; most gates have no parameters)
+        out = gate.forward(*arrays, **params) if params else gate.forward(*arrays)
+    except (ValueError, IndexError, TypeError) as e:
+        raise _forward_error(gate, arrays, params, e) from e
+    return _output(gate, args, arrays, needs, out, params)
 
 
+# The operators and the tensor methods go through these two instead: the same steps as apply, written out
+# for one or two inputs on the host and no parameters (the common case), with the forward called with its
+# arguments spelled out (a call with *arrays costs as much again as the call). Anything else goes to apply.
 _NO_PARAMS: dict[str, Any] = {}     # the parameters of a gate that takes none (shared: nothing writes to it)
 _HOST = (ndarray, float, int)       # what the operators' fast path takes as it is: host arrays and numbers
+_NEEDS_1 = ((False,), (True,))      # a node's needs, indexed by requires_grad: shared tuples, none made per gate
+_NEEDS_2 = (((False, False), (False, True)), ((True, False), (True, True)))
 
 
 def apply_unary(gate: Gate, x: Tensor) -> Tensor:
-    """``apply(gate, (x,), {})`` for a gate without parameters on the tensor ``x``: the tensor methods'
-    path (``x.tanh()``), with apply's sorting of the inputs written out for the common case."""
+    """``apply(gate, (x,), {})`` for a gate without parameters on the tensor ``x`` (``x.tanh()``)."""
     data = x.data
     if type(data) is not ndarray:             # a GPU tensor: apply checks the device
         return apply(gate, (x,), _NO_PARAMS)
-    return _output(gate, (x,), (data,), (x._requires_grad,), _NO_PARAMS)
+    try:
+        out = gate.forward(data)
+    except (ValueError, IndexError, TypeError) as e:
+        raise _forward_error(gate, (data,), _NO_PARAMS, e) from e
+    return _output(gate, (x,), (data,), _NEEDS_1[x._requires_grad], out, _NO_PARAMS)
 
 
 def apply_binary(gate: Gate, x: TensorLike, y: TensorLike) -> Tensor:
-    """``apply(gate, (x, y), {})`` for a gate without parameters, one of ``x``, ``y`` a tensor: the operators'
-    path (``x * y``, ``2 - x``), with apply's sorting of the inputs written out for tensors and arrays on
-    the host and Python numbers; anything else goes through ``apply``."""
+    """``apply(gate, (x, y), {})`` for a gate without parameters, one of ``x``, ``y`` a tensor (``x * y``,
+    ``2 - x``): tensors and arrays on the host and Python numbers here, anything else through ``apply``."""
     xd: Any
     yd: Any
     if isinstance(x, Tensor):
@@ -326,26 +337,37 @@ def apply_binary(gate: Gate, x: TensorLike, y: TensorLike) -> Tensor:
         yd, yn = y, False
     if type(xd) not in _HOST or type(yd) not in _HOST:     # a GPU array, a list, a NumPy scalar ...
         return apply(gate, (x, y), _NO_PARAMS)
-    return _output(gate, (x, y), (xd, yd), (xn, yn), _NO_PARAMS)
-
-
-def _output(gate: Gate, args: tuple, arrays: Sequence[Any], needs: Sequence[bool], params: dict) -> Tensor:
-    """The forward on ``arrays`` (the inputs as arrays, devices checked), its output as a tensor, and the node
-    that records it when ``needs`` says an input requires a gradient and grad mode is on."""
     try:
-        out = gate.forward(*arrays, **params) if params else gate.forward(*arrays)
+        out = gate.forward(xd, yd)
     except (ValueError, IndexError, TypeError) as e:
-        check_same_device(gate.name, arrays)       # a GPU array among CPU tensors: the library refused to mix
-        shapes = ", ".join(str(getattr(a, "shape", type(a).__name__)) for a in arrays)
-        raise ShapeError(f"{gate.name}: cannot apply to inputs of shapes {shapes}"
-                         f"{' with ' + str(params) if params else ''}: {e}") from e
+        raise _forward_error(gate, (xd, yd), _NO_PARAMS, e) from e
+    return _output(gate, (x, y), (xd, yd), _NEEDS_2[xn][yn], out, _NO_PARAMS)
+
+
+def _forward_error(gate: Gate, arrays: Sequence[Any], params: dict, e: Exception) -> Exception:
+    """The error for a forward that raised: a GPU array among CPU tensors (the library refused to mix), or else
+    a ``ShapeError`` naming the gate and the shapes."""
+    check_same_device(gate.name, arrays)
+    shapes = ", ".join(str(getattr(a, "shape", type(a).__name__)) for a in arrays)
+    return ShapeError(f"{gate.name}: cannot apply to inputs of shapes {shapes}"
+                      f"{' with ' + str(params) if params else ''}: {e}")
+
+
+def _output(gate: Gate, args: tuple, arrays: Sequence[Any], needs: Sequence[bool], out: Any, params: dict) -> Tensor:
+    """The forward's output ``out`` as a tensor, and the node that records it when ``needs`` says an input
+    requires a gradient and grad mode is on."""
     result = _new(Tensor)                      # Tensor._make and a Node, written out: the hot path
     result.data = out if type(out) is ndarray else as_array(out)    # a NumPy scalar; a GPU array as it is
     result.grad = result.name = None
     if _GradMode.enabled and True in needs:
         node = result.grad_fn = Node()         # (Node has no __init__: this is the cheapest way to make one)
         node.seq = next(_creation_order)
-        node.gate, node.inputs, node.arrays, node.needs, node.out, node.params = gate, args, arrays, needs, out, params
+        node.gate = gate
+        node.inputs = args
+        node.arrays = arrays
+        node.needs = needs
+        node.out = out
+        node.params = params
         node.retained = None
         result._requires_grad = True
     else:
@@ -449,7 +471,7 @@ def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, cre
     inputs first: on tensors (``create_graph``), for the watchers, or from a ``Function``'s own backward."""
     grads = {root: grad}                 # output gradient of each node waiting, summed over its consumers so far
     waiting = [(-root.seq, root)]        # the nodes with a gradient, as a heap: newest (largest seq) first
-    watched, leaf = sink.watched, sink.leaf
+    watched, leaf, sums = sink.watched, sink.leaf, sink.sums
     answer_first = create_graph or bool(watchers)
     node, wanted = root, root.needs
     try:
@@ -471,11 +493,15 @@ def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, cre
             else:
                 in_grads = None
                 vjps: Any = gate.vjps
+                x = arrays[0] if len(arrays) == 1 and not params else None    # one input: its VJP's call spelled
             for i, need in enumerate(wanted):                   # pass each gradient down
                 if not need:
                     continue
                 if in_grads is None:                            # ask the VJP here, on arrays, at NumPy speed
-                    gi = vjps[i](g, out, *arrays, **params) if params else vjps[i](g, out, *arrays)
+                    if x is not None:                           # (out: a call with *arrays costs as much again)
+                        gi = vjps[0](g, out, x)
+                    else:
+                        gi = vjps[i](g, out, *arrays, **params) if params else vjps[i](g, out, *arrays)
                 else:
                     gi = in_grads[i]
                 if gi is None:                                  # (a Function's backward may give none)
@@ -488,7 +514,10 @@ def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, cre
                 t = inputs[i]
                 parent = t.grad_fn
                 if parent is None:
-                    leaf(t, gi)
+                    if sums is not None:                        # the sink sums: added here, without a call
+                        sums[t] = sums[t] + gi if t in sums else gi
+                    else:
+                        leaf(t, gi)
                 elif parent in grads:
                     grads[parent] = grads[parent] + gi
                 else:
@@ -532,6 +561,9 @@ class _Sink:
     times gets several); ``finish`` ends the pass and gives what ``backward`` returns."""
 
     watched: Container = ()
+    sums: dict[Tensor, Any] | None = None
+    """Set by a sink whose ``leaf`` only adds the gradient to ``sums[leaf]``: backward then adds it there itself
+    (no call per contribution) and ``leaf`` is not called."""
 
     def start(self, root: Node) -> None:
         """Called with the root of the graph about to be run."""
@@ -559,6 +591,7 @@ class _Accumulate(_Sink):
         self.ready_hooks = [h for h in watchers if hooks.wants(h, "on_grad_ready")]
         self.uses: dict[Tensor, int] = {}       # leaf → contributions still to come (only for ready_hooks)
         self.delivered: set[int] = set()        # ids of the arrays handed to leaves so far
+        self.sums = None if self.ready_hooks else self.totals
 
     def start(self, root: Node) -> None:
         if self.ready_hooks:
