@@ -179,7 +179,7 @@ def _unary(ufunc: str):
 
 def _binary(ufunc: str, operator: str):
     """``ufunc(a, b)``; between numbers (a fresh 0-d float result) Python's operator, which NumPy's scalars
-    run through their own arithmetic, the same IEEE operation, in a tenth of a ufunc call's time."""
+    run through their own arithmetic: the same IEEE operation without a ufunc call's overhead."""
     def emit(s: _Site, o: str, out: str):
         if not out and s.out_shape[0] == () and s.out_shape[1].kind == "f":
             return [f"{o} = {s.args[0]} {operator} {s.args[1]}"]
@@ -293,6 +293,13 @@ def _bw_linear(s: _Site, i: int, g: str, d: str, out: str):
         if s.shapes[0][0][0] == 1:          # one example: an outer product, as the gate's VJP does
             return [f"{d} = multiply({g}.reshape(-1, 1), {x}{out})"]
         return [f"{d} = matmul({g}.T, {x}{out})"]
+    dtype = s.out_shape[1]
+    if s.program.fold and out and all(shape[1] == dtype for shape in s.shapes) and dtype.kind == "f" \
+            and dtype.itemsize in (4, 8):
+        # a folded step (equal to rounding anyway): the bias gradient Σ over the batch as 1ᵀ g, one BLAS
+        # matrix-vector product, several times faster than add.reduce over axis 0 (which adds row after row)
+        ones = s.program.constant(f"ones{s.k}", s.program.module.ones(s.shapes[0][0][0], dtype))
+        return [f"{d} = dot({ones}, {g}{out})"]
     return [f"{d} = add.reduce({g}, axis=0{out})"]
 
 
@@ -356,9 +363,9 @@ def _bw_mean(s: _Site, i: int, g: str, d: str, out: str):
 def _vjp_call(ufunc: str, number: str):
     """A VJP that is one ufunc call on g (and the gate's output ``{out}`` or an input ``{a}``, ``{b}``), as
     the expression ``number`` writes it. For an input of one number whose gradient is made fresh, the
-    expression itself: Python's operators on NumPy scalars are the same IEEE operations as the ufunc, in a
-    tenth of its time (and ``_emit_backward`` makes such gradients fresh numbers: ``out=`` on 0-d arrays,
-    and every later operation on them, is several times slower than on scalars)."""
+    expression itself: Python's operators on NumPy scalars are the same IEEE operations as the ufunc,
+    without a ufunc call's overhead (and ``_emit_backward`` makes such gradients fresh numbers: ``out=`` on
+    0-d arrays, and every later operation on them, is slower than on scalars)."""
     def emit(s: _Site, i: int, g: str, d: str, out: str):
         names = {"g": g, "out": s.out, "a": s.args[0], "b": s.args[-1]}
         if not out and s.shapes[i] is not None and s.shapes[i][0] == ():
@@ -390,7 +397,7 @@ _ONE_CALL_VJP = frozenset(("exp", "neg", "sub", "mul", "div"))
 
 
 _NUMPY = ("add", "subtract", "multiply", "divide", "negative", "matmul", "maximum", "greater", "tanh", "exp", "log",
-          "copyto", "array", "asarray", "broadcast_to", "vdot")
+          "copyto", "array", "asarray", "broadcast_to", "vdot", "dot")
 """The array functions the generated code calls, taken from the array module of the step's device."""
 
 
@@ -556,7 +563,7 @@ class _Program:
                 out = "" if fresh else f", out={self.buffer(f'buf{e.out}', *self.shape_of(e.out))}"
                 if out and e.gate.name in _UNARY and e.args[0] in self.transposed:
                     # the transposed layout of its input (a ufunc reading one layout and writing the other
-                    # runs ~1.7× slower), so that its own consumers see a transposed array as well
+                    # is slower), so that its own consumers see a transposed array as well
                     shape, dtype = self.shape_of(e.out)
                     self.constant(f"buf{e.out}", self.module.empty(shape[::-1], dtype).T)
                     self.transposed.add(e.out)

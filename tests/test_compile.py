@@ -259,6 +259,7 @@ def test_whole_compiled_step_without_keep_grads_equals_eager_to_rounding(name):
     compiled = _whole_step_run(OPTIMIZERS[name], compiled=True, keep_grads=False)
     source = compiled[3].source()
     assert (FOLD_NOTE in source) == (name in FOLDED)
+    assert ("= dot(ones" in source) == (name in FOLDED)     # a bias gradient as 1ᵀ g only where folded
     if name in FOLDED:
         assert "update(params[" not in source and "add(v" in source
         assert all(g is None for g in compiled[2]), "a folded step hands no gradient to .grad"
