@@ -302,8 +302,8 @@ def apply(gate: Gate, args: tuple, params: dict) -> Any:     # a Tensor; on plai
 
 
 # The operators and the tensor methods go through these two instead: the same steps as apply, written out
-# for one or two inputs on the host and no parameters (the common case), with the forward called with its
-# arguments spelled out (a call with *arrays costs as much again as the call). Anything else goes to apply.
+# for one or two inputs on the host and no parameters (the common case: no loop over the inputs, no lists
+# made, the forward called on its arguments directly). Anything else goes to apply.
 _NO_PARAMS: dict[str, Any] = {}     # the parameters of a gate that takes none (shared: nothing writes to it)
 _HOST = (ndarray, float, int)       # what the operators' fast path takes as it is: host arrays and numbers
 _NEEDS_1 = ((False,), (True,))      # a node's needs, indexed by requires_grad: shared tuples, none made per gate
