@@ -20,6 +20,7 @@ import functools
 import inspect
 import itertools
 import sys
+import types
 import weakref
 from heapq import heappop, heappush
 from typing import Any, Callable, Container, Sequence, TypeVar, overload
@@ -165,27 +166,55 @@ def _declaration(name: str, forward: Callable,
         params = parameters[n_inputs:]
     param_names = {p.name for p in params}
     for rule in rules:
-        try:
-            rule_parameters = list(inspect.signature(rule).parameters.values())[skip:]
-        except (TypeError, ValueError):                 # a builtin: nothing to check
+        described = _parameters_of(rule)
+        if described is None:                           # a builtin: nothing to check
             continue
-        kinds = [p.kind for p in rule_parameters]
+        rule_parameters = described[skip:]
+        kinds = [kind for _, kind, _ in rule_parameters]
         if inspect.Parameter.VAR_KEYWORD in kinds:
             continue
-        takes = [p for p in rule_parameters if p.kind in _POSITIONAL]
+        takes = [p_name for p_name, kind, _ in rule_parameters if kind in _POSITIONAL]
         if n_inputs is not None and len(takes) != n_inputs:
             raise TypeError(f"gate {name}: {n_inputs} VJP(s) for inputs "
                             f"{[p.name for p in parameters[:n_inputs]]}, but a VJP takes the {len(takes)} inputs "
-                            f"{[p.name for p in takes]}: give one VJP per input (None where there is no rule)")
-        keywords = {p.name: p for p in rule_parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+                            f"{takes}: give one VJP per input (None where there is no rule)")
+        keywords = {p_name: has_default for p_name, kind, has_default in rule_parameters
+                    if kind is inspect.Parameter.KEYWORD_ONLY}
         if keywords.keys() != param_names:
             raise TypeError(f"gate {name}: a VJP takes the parameters {sorted(keywords)}, but the forward's are "
                             f"{sorted(param_names)} (VJPs take them all, keyword-only, after a *)")
-        defaulted = [k for k, p in keywords.items() if p.default is not inspect.Parameter.empty]
+        defaulted = [k for k, has_default in keywords.items() if has_default]
         if defaulted:
             raise TypeError(f"gate {name}: a VJP gives defaults for {defaulted}; state defaults once, in the "
                             "forward (the engine passes VJPs the complete parameters)")
     return signature, n_inputs
+
+
+def _parameters_of(rule: Callable) -> list[tuple[str, inspect._ParameterKind, bool]] | None:
+    """``(name, kind, has a default)`` for each parameter of ``rule``, in ``inspect.signature``'s order; None
+    where it has no signature (a builtin). A plain function is read from its code object: ``inspect.signature``
+    over the ~170 VJPs registered at ``import glassgrad`` cost more than the rest of the registration."""
+    if type(rule) is not types.FunctionType or hasattr(rule, "__wrapped__") or hasattr(rule, "__signature__"):
+        try:
+            signature = inspect.signature(rule)
+        except (TypeError, ValueError):
+            return None
+        return [(p.name, p.kind, p.default is not inspect.Parameter.empty) for p in signature.parameters.values()]
+    code = rule.__code__
+    names, n_positional, n_keyword = code.co_varnames, code.co_argcount, code.co_kwonlyargcount
+    first_defaulted = n_positional - len(rule.__defaults__ or ())
+    kw_defaults = rule.__kwdefaults__ or {}
+    described: list[tuple[str, inspect._ParameterKind, bool]] = [
+        (names[i], _POSITIONAL[i >= code.co_posonlyargcount], i >= first_defaulted) for i in range(n_positional)]
+    rest = n_positional + n_keyword                      # *args, then **kwargs, are named after the keyword-only
+    if code.co_flags & inspect.CO_VARARGS:
+        described.append((names[rest], inspect.Parameter.VAR_POSITIONAL, False))
+        rest += 1
+    described += [(k, inspect.Parameter.KEYWORD_ONLY, k in kw_defaults)
+                  for k in names[n_positional:n_positional + n_keyword]]
+    if code.co_flags & inspect.CO_VARKEYWORDS:
+        described.append((names[rest], inspect.Parameter.VAR_KEYWORD, False))
+    return described
 
 
 def _as_function(g: Gate, n_inputs: int | None) -> Callable[..., Any]:

@@ -2,6 +2,7 @@
 at registration, clear errors for a missing derivative rule, and the generated gate tables."""
 from __future__ import annotations
 
+import functools
 import inspect
 import pydoc
 
@@ -92,6 +93,34 @@ def test_registration_checks_that_vjps_take_the_parameters_without_defaults():
     with pytest.raises(ValueError, match="already registered"):
         gate("sum", forward, lambda g, out, x, *, axis: g, doc="∂")
     assert "bad_default" not in GATES and "bad_params" not in GATES
+
+
+def _signature_parameters(rule):
+    return [(p.name, p.kind, p.default is not p.empty) for p in inspect.signature(rule).parameters.values()]
+
+
+def test_the_vjp_check_reads_each_function_as_inspect_signature_does():
+    """Registration reads a VJP's parameters from its code object (inspect.signature costs too much at import):
+    the reading agrees with inspect.signature for every registered VJP and for every kind of parameter."""
+    from glassgrad.engine import Each, _parameters_of
+
+    rules = [v for g in GATES.values() for v in ([g.vjps.vjp] if isinstance(g.vjps, Each) else g.vjps)
+             if v is not None]
+    assert len(rules) > 100
+
+    def every_kind(a, b=1, /, c=2, *rest, d, e=3, **more):
+        return a
+
+    def posonly(g, out, x, y, /, *, axis):
+        return g
+
+    def wrapped(g, out, x, *, axis):
+        return g
+
+    wrapper = functools.wraps(wrapped)(lambda *args, **kwargs: wrapped(*args, **kwargs))
+    for rule in [*rules, every_kind, posonly, wrapper, lambda g, out, x, *, axis=None: g,
+                 lambda g, out, *xs, axis: g, lambda **kw: 0, lambda: 0, functools.partial(posonly, 1)]:
+        assert _parameters_of(rule) == _signature_parameters(rule), rule
 
 
 def test_a_missing_rule_names_the_gate_and_the_input():

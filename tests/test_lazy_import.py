@@ -14,10 +14,11 @@ import glassgrad as gg
 ROOT = Path(__file__).resolve().parents[1]
 
 # Loaded only when used: the compiler, the checks and transforms, NumPy's API on tensors, every layer above the
-# core, and the optional libraries (numpy.typing: for the annotations only).
+# core, the optional libraries (numpy.typing: for the annotations only), and the standard library's `string`
+# (einsum spells its letters out rather than pay for string.Template's regular expression).
 LAZY = ["glassgrad.compile", "glassgrad.gradcheck", "glassgrad.transforms", "glassgrad.function",
         "glassgrad.nn", "glassgrad.optim", "glassgrad.data", "glassgrad.train", "glassgrad.explain",
-        "glassgrad.distributed", "glassgrad.cuda", "glassgrad.cli", "numpy.typing", "cupy", "torch", "jax"]
+        "glassgrad.distributed", "glassgrad.cuda", "glassgrad.cli", "numpy.typing", "cupy", "torch", "jax", "string"]
 
 
 def _fresh(code: str) -> str:

@@ -199,3 +199,12 @@ def test_torch_and_numpy2_names_of_the_inverse_functions():
                          (gg.atanh, np.arctanh)]:
         np.testing.assert_allclose(ours(x).numpy(), theirs(x.numpy()), rtol=1e-6)
     np.testing.assert_allclose(gg.atan2(x, x + 1).numpy(), np.arctan2(x.numpy(), x.numpy() + 1), rtol=1e-6)
+
+
+def test_einsum_accepts_exactly_the_ascii_letters():
+    import importlib
+    import string
+
+    assert importlib.import_module("glassgrad.ops.einsum")._LETTERS == string.ascii_letters
+    with pytest.raises(ValueError, match="einsum"):
+        gg.einsum("ä->", gg.ones(2))

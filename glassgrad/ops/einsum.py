@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import builtins
 import functools
-import string
 from typing import Sequence
 
 from glassgrad._backend import ndarray, xp
@@ -29,6 +28,10 @@ from glassgrad.ops.elementwise import mul, sub
 from glassgrad.ops.linalg import matmul
 from glassgrad.ops.shape import _unindex, broadcast_to, getitem, reshape, stack, transpose
 from glassgrad.tensor import Tensor, TensorLike
+
+# string.ascii_letters, the letters einsum accepts; spelled out because ``import string`` (its Template class
+# compiles a regular expression) would be paid by every ``import glassgrad``.
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 @functools.lru_cache(maxsize=256)
@@ -41,10 +44,10 @@ def _parse(subscripts: str, shapes: tuple) -> tuple[tuple, tuple, dict]:
         raise ValueError(f"einsum: the subscripts {subscripts!r} name {len(terms)} operand(s), but {len(shapes)} "
                          "were given")
     letters = set(text) - set(",->.")
-    bad = sorted(c for c in letters if c not in string.ascii_letters)
+    bad = sorted(c for c in letters if c not in _LETTERS)
     if bad:
         raise ValueError(f"einsum: subscripts are letters a-z, A-Z and '...', not {bad}")
-    fresh = iter(c for c in string.ascii_letters if c not in letters)
+    fresh = iter(c for c in _LETTERS if c not in letters)
     blocks = []
     for term, shape in zip(terms, shapes):
         named = len(term.replace("...", ""))
@@ -109,7 +112,7 @@ def _einsum_vjp(i, g, out, *operands, subscripts):
                             tuple(sizes[c] for c in unique))
     if unique != target:                # repeated letters (a diagonal): tie the repeats to the first by identities
         renamed, ties, seen = [], [], set()
-        spare = iter(c for c in string.ascii_letters if c not in sizes)
+        spare = iter(c for c in _LETTERS if c not in sizes)
         for c in target:
             if c in seen:
                 r = next(spare)
@@ -144,7 +147,7 @@ def _values(x):
 
 
 def _letters(n: int, skip: str = "") -> str:
-    return "".join(c for c in string.ascii_letters if c not in skip)[:n]
+    return "".join(c for c in _LETTERS if c not in skip)[:n]
 
 
 def _ndim(x) -> int:
