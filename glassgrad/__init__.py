@@ -42,7 +42,7 @@ import sys
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from glassgrad import hooks, linalg
+from glassgrad import hooks
 from glassgrad._version import __version__
 from glassgrad.device import Device, device
 from glassgrad.engine import GATES, Gate, ShapeError, gate
@@ -52,6 +52,7 @@ from glassgrad.ops import __all__ as _ops_all
 from glassgrad.threads import blas_threads
 
 if TYPE_CHECKING:  # imported on first use (``__getattr__`` below); named here for type checkers and the docs
+    from glassgrad import linalg
     from glassgrad.compile import Compiled, compile
     from glassgrad.function import Function
     from glassgrad.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
@@ -79,11 +80,12 @@ _LAZY_NAMES = {
                              "vjp"),
 }
 _HOME = {name: module for module, names in _LAZY_NAMES.items() for name in names}
-_SUBMODULES = ("cuda", "nn", "optim", "data", "train", "explain", "distributed", "transforms", "function")
+_SUBMODULES = ("cuda", "linalg", "nn", "optim", "data", "train", "explain", "distributed", "transforms",
+               "function")
 
 
 def __getattr__(name: str) -> Any:
-    """``gg.compile``, ``gg.grad``, ``gg.nn``, ``gg.optim`` … load on first use, so ``import glassgrad`` stays
+    """``gg.compile``, ``gg.grad``, ``gg.nn``, ``gg.linalg`` … load on first use, so ``import glassgrad`` stays
     fast."""
     import importlib
 

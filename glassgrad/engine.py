@@ -23,13 +23,16 @@ import sys
 import types
 import weakref
 from heapq import heappop, heappush
-from typing import Any, Callable, Container, Sequence, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Callable, Container, Iterator, Sequence, TypeVar, overload
 
 from glassgrad import hooks
 from glassgrad._backend import ndarray, xp
 from glassgrad.device import array_module, as_array, check_current, check_same_device, is_device_array, on_device_of
 from glassgrad.grad_mode import _GradMode, _GradModeScope, enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401  engine API
 from glassgrad.tensor import Tensor, TensorLike
+
+if TYPE_CHECKING:
+    from _collections_abc import dict_items, dict_keys, dict_values
 
 # --------------------------------------------------------------------------------------------------
 # Gates and nodes
@@ -110,7 +113,75 @@ class Each:
         return functools.partial(self.vjp, i)
 
 
-GATES: dict[str, Gate] = {}
+class _Registry(dict[str, Gate]):
+    """``GATES``: a dict of the gates by name. The gate modules named with ``defer`` are imported when the
+    registry is first read as a whole (iterated, counted, searched, viewed) or asked for a gate it lacks, so
+    that ``import glassgrad`` need not compile the rarely used ones (convolution, decompositions) and every
+    reader still sees every gate. Looking up a registered gate (the operators' hot path) is a plain dict's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._deferred: list[str] = []
+
+    def defer(self, *modules: str) -> None:
+        """Import the gate modules ``modules`` (dotted names) when the registry is first read as a whole."""
+        self._deferred += modules
+
+    def load_deferred(self) -> None:
+        """Import the deferred gate modules now (each registers its gates)."""
+        import importlib
+
+        while self._deferred:
+            importlib.import_module(self._deferred.pop(0))
+
+    def __missing__(self, name: str) -> Gate:
+        if not self._deferred:
+            raise KeyError(name)
+        self.load_deferred()
+        return self[name]
+
+    def __contains__(self, name: object) -> bool:
+        self.load_deferred()
+        return super().__contains__(name)
+
+    def __iter__(self) -> Iterator[str]:
+        self.load_deferred()
+        return super().__iter__()
+
+    def __reversed__(self) -> Iterator[str]:
+        self.load_deferred()
+        return super().__reversed__()
+
+    def __len__(self) -> int:
+        self.load_deferred()
+        return super().__len__()
+
+    def __repr__(self) -> str:
+        self.load_deferred()
+        return super().__repr__()
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self.load_deferred()
+        return super().get(name, default)
+
+    def keys(self) -> dict_keys[str, Gate]:
+        self.load_deferred()
+        return super().keys()
+
+    def values(self) -> dict_values[str, Gate]:
+        self.load_deferred()
+        return super().values()
+
+    def items(self) -> dict_items[str, Gate]:
+        self.load_deferred()
+        return super().items()
+
+    def copy(self) -> dict[str, Gate]:
+        self.load_deferred()
+        return dict(super().items())
+
+
+GATES = _Registry()
 """Every gate by name: the single list that the docs, the explain views and the gradient tests read."""
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -126,7 +197,10 @@ def gate(name: str, forward: Callable, *vjps: VJP | Each | None, doc: str,
     ``doc`` gives the derivative rule in words and symbols and any subgradient chosen. The declaration is
     checked here: one VJP per input, and every VJP taking exactly the forward's parameters.
     """
-    if name in GATES:
+    module = sys._getframe(1).f_globals.get("__name__", "")
+    if not module.startswith("glassgrad."):     # a gate of one's own may not take the name of a deferred one
+        GATES.load_deferred()
+    if dict.__contains__(GATES, name):          # glassgrad's own gate modules: without loading the deferred ones
         raise ValueError(f"a gate named {name!r} is already registered")
     table: Sequence[VJP | None] | Each
     if len(vjps) == 1 and isinstance(vjps[0], Each):
@@ -139,7 +213,6 @@ def gate(name: str, forward: Callable, *vjps: VJP | Each | None, doc: str,
     inputs = list(signature.parameters.values())[:n_inputs] if n_inputs is not None else []
     defaults = {p.name: p.default for p in list(signature.parameters.values())[len(inputs):]
                 if p.default is not inspect.Parameter.empty and p.kind is not inspect.Parameter.VAR_POSITIONAL}
-    module = sys._getframe(1).f_globals.get("__name__", "")
     GATES[name] = g = Gate(name, forward, table, doc, twice_differentiable, defaults, signature, module)
     return _as_function(g, n_inputs)
 

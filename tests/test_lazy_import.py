@@ -9,16 +9,20 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 import glassgrad as gg
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # Loaded only when used: the compiler, the checks and transforms, NumPy's API on tensors, every layer above the
-# core, the optional libraries (numpy.typing: for the annotations only), and the standard library's `string`
-# (einsum spells its letters out rather than pay for string.Template's regular expression).
+# core, the rarely used gates (convolution and pooling, numpy.linalg's), the optional libraries (numpy.typing: for
+# the annotations only), and the standard library's `string` (einsum spells its letters out rather than pay for
+# string.Template's regular expression).
 LAZY = ["glassgrad.compile", "glassgrad.gradcheck", "glassgrad.transforms", "glassgrad.function",
         "glassgrad.nn", "glassgrad.optim", "glassgrad.data", "glassgrad.train", "glassgrad.explain",
-        "glassgrad.distributed", "glassgrad.cuda", "glassgrad.cli", "numpy.typing", "cupy", "torch", "jax", "string"]
+        "glassgrad.distributed", "glassgrad.cuda", "glassgrad.cli", "glassgrad.linalg", "glassgrad.ops.conv",
+        "glassgrad.ops.linalg_decomp", "numpy.typing", "cupy", "torch", "jax", "string"]
 
 
 def _fresh(code: str) -> str:
@@ -79,3 +83,44 @@ def test_an_unknown_name_is_an_attribute_error_naming_it():
         assert "no_such_thing" in str(e)
     else:
         raise AssertionError("gg.no_such_thing did not raise")
+
+
+DEFERRED_GATE_MODULES = ("glassgrad.ops.conv", "glassgrad.ops.linalg_decomp")
+
+
+WHOLE = ("conv2d", "inv")    # a gate of each deferred module
+
+
+@pytest.mark.parametrize(("read", "loaded"), [
+    *((whole, [True, True]) for whole in (
+        "len(GATES)", "sorted(GATES)", "'conv2d' in GATES", "GATES['inv']", "GATES.get('det')",
+        "list(GATES.values())", "list(GATES.items())", "list(GATES.keys())", "dict(GATES)", "{**GATES}",
+        "repr(GATES)", "list(reversed(GATES))", "GATES.copy()",
+        "importlib.import_module('glassgrad.ops.table').files_table()")),
+    ("gg.ops.conv", [True, False]), ("gg.nn.functional.conv2d", [True, False]), ("gg.linalg.det", [False, True])])
+def test_reading_the_gate_registry_or_a_deferred_module_loads_its_gates(read, loaded):
+    """Each way of reading GATES as a whole sees every gate, and conv2d or gg.linalg reached from the package
+    is there: in a fresh process, after the read, the deferred modules it needs are loaded and registered."""
+    out = _fresh("import importlib, sys, glassgrad as gg\n"
+                 "from glassgrad.engine import GATES\n"
+                 f"print([m in sys.modules for m in {DEFERRED_GATE_MODULES!r}])\n"
+                 f"_ = {read}\n"
+                 f"print([m in sys.modules for m in {DEFERRED_GATE_MODULES!r}])\n"
+                 f"print([dict.__contains__(GATES, name) for name in {WHOLE!r}])")
+    assert out.splitlines() == ["[False, False]", str(loaded), str(loaded)]
+
+
+def test_a_lookup_of_a_registered_gate_loads_nothing_and_an_unknown_name_is_a_key_error():
+    out = _fresh("import sys, glassgrad as gg\n"
+                 "from glassgrad.engine import GATES\n"
+                 "print(GATES['add'].name, (gg.tensor([1.0]) * 2).tolist())\n"
+                 f"print([m in sys.modules for m in {DEFERRED_GATE_MODULES!r}])\n"
+                 "try:\n    GATES['no_such_gate']\nexcept KeyError as e:\n    print('KeyError', e)")
+    assert out.splitlines() == ["add [2.0]", "[False, False]", "KeyError 'no_such_gate'"]
+
+
+def test_a_gate_of_ones_own_may_not_take_the_name_of_a_deferred_gate():
+    out = _fresh("import glassgrad as gg\n"
+                 "try:\n    gg.gate('conv2d', lambda x: x, lambda g, out, x: g, doc='∂')\n"
+                 "except ValueError as e:\n    print(e)")
+    assert out == "a gate named 'conv2d' is already registered"

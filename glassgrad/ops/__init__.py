@@ -27,10 +27,9 @@
 """
 from typing import Any, Callable
 
+from glassgrad.engine import GATES
 from glassgrad.ops import (
-    conv,  # noqa: F401  registers conv2d, max_pool2d
     fused,  # noqa: F401  registers the fused network gates
-    linalg_decomp,  # noqa: F401  registers the numpy.linalg gates (gg.linalg)
     norm,  # noqa: F401  registers batch_norm
 )
 from glassgrad.ops import indexing as _indexing
@@ -176,6 +175,25 @@ sort = accepts_torch_names(_indexing.sort, check=values_without_indices)
 flip = _indexing.flip
 # NumPy 2's and PyTorch's short names of the inverse functions
 asin, acos, atan, atan2, asinh, acosh, atanh = arcsin, arccos, arctan, arctan2, arcsinh, arccosh, arctanh
+
+# conv2d and max_pool2d (used through gg.nn), and the numpy.linalg gates (gg.linalg): imported on first use, so
+# that ``import glassgrad`` need not compile them; GATES imports them when it is read as a whole.
+_DEFERRED = ("conv", "linalg_decomp")
+GATES.defer(*(f"{__name__}.{m}" for m in _DEFERRED))
+
+
+def __getattr__(name: str) -> Any:
+    """``glassgrad.ops.conv`` and ``glassgrad.ops.linalg_decomp`` as attributes: imported on first use."""
+    if name in _DEFERRED:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_DEFERRED))
+
 
 __all__ = [
     "abs", "add", "clip", "div", "elu", "equal", "exp", "greater", "greater_equal", "isfinite", "isnan",
