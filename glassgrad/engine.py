@@ -128,11 +128,14 @@ class _Registry(dict[str, Gate]):
         self._deferred += modules
 
     def load_deferred(self) -> None:
-        """Import the deferred gate modules now (each registers its gates)."""
-        import importlib
+        """Import the deferred gate modules now (each registers its gates). They are struck off only once all
+        are imported: a thread that reads the registry meanwhile waits on the import's lock, not reads half."""
+        if self._deferred:
+            import importlib
 
-        while self._deferred:
-            importlib.import_module(self._deferred.pop(0))
+            for module in self._deferred:
+                importlib.import_module(module)
+            self._deferred = []
 
     def __missing__(self, name: str) -> Gate:
         if not self._deferred:
