@@ -47,18 +47,22 @@ class Gate:
     Each VJP is called as ``vjp(g, out, *inputs, **params)`` with the gradient ``g`` of the output and
     returns the gradient of its own input. ``params`` are complete: the engine fills in the forward's
     defaults, so a VJP states no default of its own. ``None`` marks an input with no derivative rule (a
-    mask); backward through it raises an error naming the gate and the input.
+    mask); backward through it raises an error naming the gate and the input. An ``elementwise`` gate has
+    one input and no parameters, and its output and VJP have that input's shape and dtype: backward skips
+    its checks.
     """
 
-    __slots__ = ("name", "forward", "vjps", "twice_differentiable", "doc", "defaults", "signature", "module")
+    __slots__ = ("name", "forward", "vjps", "twice_differentiable", "elementwise", "doc", "defaults", "signature",
+                 "module")
 
     def __init__(self, name: str, forward: Callable, vjps: Sequence[VJP | None] | Each, doc: str = "",
                  twice_differentiable: bool = True, defaults: dict[str, Any] | None = None,
-                 signature: inspect.Signature | None = None, module: str = ""):
+                 signature: inspect.Signature | None = None, module: str = "", elementwise: bool = False):
         self.name = name
         self.forward = forward
         self.vjps = vjps
         self.twice_differentiable = twice_differentiable
+        self.elementwise = elementwise
         self.doc = doc
         self.defaults = defaults or {}     # the forward's parameter defaults, filled in by every call
         self.signature = signature         # the forward's signature (None for a gate made directly)
@@ -191,14 +195,16 @@ _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_O
 
 
 def gate(name: str, forward: Callable, *vjps: VJP | Each | None, doc: str,
-         twice_differentiable: bool = True) -> Callable[..., Any]:
+         twice_differentiable: bool = True, elementwise: bool = False) -> Callable[..., Any]:
     """Declare and register a gate; returns it as a function with the forward's signature and ``doc``.
 
     The forward states every parameter default, once; its first ``len(vjps)`` parameters are the inputs
     (tensors) and the rest are parameters, passed by keyword. Each VJP takes ``(g, out, *inputs, *,
     **params)`` with the parameters keyword-only and without defaults: the engine passes them complete.
-    ``doc`` gives the derivative rule in words and symbols and any subgradient chosen. The declaration is
-    checked here: one VJP per input, and every VJP taking exactly the forward's parameters.
+    ``doc`` gives the derivative rule in words and symbols and any subgradient chosen. ``elementwise``
+    declares a gate of one input and no parameters applied to each element on its own (``tanh``): the
+    output and the gradient have the input's shape and dtype, so backward need not check them. The declaration is checked here:
+    one VJP per input, and every VJP taking exactly the forward's parameters.
     """
     module = sys._getframe(1).f_globals.get("__name__", "")
     if not module.startswith("glassgrad."):     # a gate of one's own may not take the name of a deferred one
@@ -213,10 +219,12 @@ def gate(name: str, forward: Callable, *vjps: VJP | Each | None, doc: str,
     else:
         table = tuple(v for v in vjps if not isinstance(v, Each))
     signature, n_inputs = _declaration(name, forward, table)
+    if elementwise and (n_inputs != 1 or len(signature.parameters) != 1):
+        raise TypeError(f"gate {name}: elementwise=True is for a gate with one input and no parameters")
     inputs = list(signature.parameters.values())[:n_inputs] if n_inputs is not None else []
     defaults = {p.name: p.default for p in list(signature.parameters.values())[len(inputs):]
                 if p.default is not inspect.Parameter.empty and p.kind is not inspect.Parameter.VAR_POSITIONAL}
-    GATES[name] = g = Gate(name, forward, table, doc, twice_differentiable, defaults, signature, module)
+    GATES[name] = g = Gate(name, forward, table, doc, twice_differentiable, defaults, signature, module, elementwise)
     return _as_function(g, n_inputs)
 
 
@@ -318,7 +326,9 @@ def _as_function(g: Gate, n_inputs: int | None) -> Callable[..., Any]:
         return (tuple(bound[n] for n in input_names if n in bound),
                 {k: v for k, v in bound.items() if k not in input_names})
 
-    if n_inputs is None:
+    if input_names in (["x"], ["x", "y"]) and len(signature.parameters) == n_inputs and not optional:
+        function = _unary_function(g) if n_inputs == 1 else binary_function(g)    # no parameters: the fast path
+    elif n_inputs is None:
         def function(*args, **params):
             return apply(g, args, {**defaults, **params} if defaults else params)
     else:
@@ -355,7 +365,7 @@ class Node:
     Nodes are made in one place, ``apply``, which sets their fields directly (no ``__init__``: this is on
     the path of every gate call)."""
 
-    __slots__ = ("seq", "gate", "inputs", "arrays", "needs", "out", "params", "retained")
+    __slots__ = ("seq", "gate", "inputs", "arrays", "needs", "out", "params", "retained", "pending")
     seq: int                      # creation order: every input's node was made before this one (backward's order)
     gate: Gate
     inputs: Any                   # tensors (and constants) in call order: the edges of the graph
@@ -406,47 +416,61 @@ def apply(gate: Gate, args: tuple, params: dict) -> Any:     # a Tensor; on plai
     return _output(gate, args, arrays, needs, out, params)
 
 
-# The operators and the tensor methods go through these two instead: the same steps as apply, written out
-# for one or two inputs on the host and no parameters (the common case: no loop over the inputs, no lists
-# made, the forward called on its arguments directly). Anything else goes to apply.
+# The gate functions of one input ``x`` or two ``x, y`` and no parameters (``gg.tanh``, ``gg.mul``), which are
+# also the tensor's operators and activation methods (``x * y``, ``x.tanh()``), are these two: apply's steps
+# written out for tensors on the host, arrays and Python numbers (no loop over the inputs, no lists made, the
+# gate and its forward bound once). Anything else (a GPU tensor, a list, plain arrays) goes to apply.
 _NO_PARAMS: dict[str, Any] = {}     # the parameters of a gate that takes none (shared: nothing writes to it)
-_HOST = (ndarray, float, int)       # what the operators' fast path takes as it is: host arrays and numbers
+_HOST = (ndarray, float, int)       # what the fast path takes as it is: host arrays and numbers
 _NEEDS_1 = ((False,), (True,))      # a node's needs, indexed by requires_grad: shared tuples, none made per gate
 _NEEDS_2 = (((False, False), (False, True)), ((True, False), (True, True)))
 
 
-def apply_unary(gate: Gate, x: Tensor) -> Tensor:
-    """``apply(gate, (x,), {})`` for a gate without parameters on the tensor ``x`` (``x.tanh()``)."""
-    data = x.data
-    if type(data) is not ndarray:             # a GPU tensor: apply checks the device
+def _unary_function(gate: Gate) -> Callable[[TensorLike], Any]:
+    """``apply(gate, (x,), {})`` for a gate of one input and no parameters."""
+    forward = gate.forward
+
+    def function(x: TensorLike) -> Any:
+        if isinstance(x, Tensor):
+            data = x.data
+            if type(data) is ndarray:
+                try:
+                    out = forward(data)
+                except (ValueError, IndexError, TypeError) as e:
+                    raise _forward_error(gate, (data,), _NO_PARAMS, e) from e
+                return _output(gate, (x,), (data,), _NEEDS_1[x._requires_grad], out, _NO_PARAMS)
         return apply(gate, (x,), _NO_PARAMS)
-    try:
-        out = gate.forward(data)
-    except (ValueError, IndexError, TypeError) as e:
-        raise _forward_error(gate, (data,), _NO_PARAMS, e) from e
-    return _output(gate, (x,), (data,), _NEEDS_1[x._requires_grad], out, _NO_PARAMS)
+    return function
 
 
-def apply_binary(gate: Gate, x: TensorLike, y: TensorLike) -> Tensor:
-    """``apply(gate, (x, y), {})`` for a gate without parameters, one of ``x``, ``y`` a tensor (``x * y``,
-    ``2 - x``): tensors and arrays on the host and Python numbers here, anything else through ``apply``."""
-    xd: Any
-    yd: Any
-    if isinstance(x, Tensor):
-        xd, xn = x.data, x._requires_grad
-    else:
-        xd, xn = x, False
-    if isinstance(y, Tensor):
-        yd, yn = y.data, y._requires_grad
-    else:
-        yd, yn = y, False
-    if type(xd) not in _HOST or type(yd) not in _HOST:     # a GPU array, a list, a NumPy scalar ...
-        return apply(gate, (x, y), _NO_PARAMS)
-    try:
-        out = gate.forward(xd, yd)
-    except (ValueError, IndexError, TypeError) as e:
-        raise _forward_error(gate, (xd, yd), _NO_PARAMS, e) from e
-    return _output(gate, (x, y), (xd, yd), _NEEDS_2[xn][yn], out, _NO_PARAMS)
+def binary_function(gate: Gate, reflected: bool = False) -> Callable[[TensorLike, TensorLike], Any]:
+    """``apply(gate, (x, y), {})`` for a gate of two inputs and no parameters; ``reflected``: its inputs
+    given the other way round (``y, x``), for the reflected operators (``Tensor.__rmul__``)."""
+    forward = gate.forward
+
+    def function(x: TensorLike, y: TensorLike) -> Any:
+        if reflected:
+            x, y = y, x
+        xd: Any
+        yd: Any
+        if isinstance(x, Tensor):
+            xd, xn = x.data, x._requires_grad
+            if isinstance(y, Tensor):
+                yd, yn = y.data, y._requires_grad
+            else:
+                yd, yn = y, False
+        elif isinstance(y, Tensor):
+            xd, xn, yd, yn = x, False, y.data, y._requires_grad
+        else:
+            return apply(gate, (x, y), _NO_PARAMS)
+        if type(xd) not in _HOST or type(yd) not in _HOST:
+            return apply(gate, (x, y), _NO_PARAMS)
+        try:
+            out = forward(xd, yd)
+        except (ValueError, IndexError, TypeError) as e:
+            raise _forward_error(gate, (xd, yd), _NO_PARAMS, e) from e
+        return _output(gate, (x, y), (xd, yd), _NEEDS_2[xn][yn], out, _NO_PARAMS)
+    return function
 
 
 def _forward_error(gate: Gate, arrays: Sequence[Any], params: dict, e: Exception) -> Exception:
@@ -473,7 +497,7 @@ def _output(gate: Gate, args: tuple, arrays: Sequence[Any], needs: Sequence[bool
         node.needs = needs
         node.out = out
         node.params = params
-        node.retained = None
+        node.retained = node.pending = None
         result._requires_grad = True
     else:
         result.grad_fn = None
@@ -574,7 +598,7 @@ def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, cre
     standard table of VJPs, on arrays, with no hook watching, has each VJP called right where its gradient
     is passed down (no list of answers in between). Otherwise the gate's ``input_grads`` answers for all
     inputs first: on tensors (``create_graph``), for the watchers, or from a ``Function``'s own backward."""
-    grads = {root: grad}                 # output gradient of each node waiting, summed over its consumers so far
+    root.pending = grad
     waiting = [(-root.seq, root)]        # the nodes with a gradient, as a heap: newest (largest seq) first
     watched, leaf, sums = sink.watched, sink.leaf, sink.sums
     answer_first = create_graph or bool(watchers)
@@ -582,7 +606,8 @@ def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, cre
     try:
         while waiting:
             node = heappop(waiting)[1]
-            g = grads.pop(node)
+            g = node.pending
+            node.pending = None
             inputs, arrays = node.inputs, node.arrays
             if inputs is None:
                 raise RuntimeError(FREED)
@@ -590,6 +615,7 @@ def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, cre
                 sink.node(node, g)
             wanted = node.needs if needs is None else needs[node]
             gate, out, params = node.gate, node.out, node.params
+            checked = not gate.elementwise                   # (else the gradient has the input's shape and dtype)
             if answer_first or type(gate) is not Gate:
                 in_grads = _differentiable_input_grads(node, g, wanted) if create_graph else \
                     gate.input_grads(g, out, arrays, params, wanted)
@@ -611,11 +637,12 @@ def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, cre
                     gi = in_grads[i]
                 if gi is None:                                  # (a Function's backward may give none)
                     continue
-                a = arrays[i]
-                if gi.shape != a.shape:                         # a broadcast input: sum its gradient back
-                    gi = sum_to(gi, a.shape)
-                if gi.dtype is not a.dtype and gi.dtype != a.dtype:   # (identity first: == on dtypes is slow)
-                    gi = gi.astype(a.dtype)
+                if checked:
+                    a = arrays[i]
+                    if gi.shape != a.shape:                     # a broadcast input: sum its gradient back
+                        gi = sum_to(gi, a.shape)
+                    if gi.dtype is not a.dtype and gi.dtype != a.dtype:   # (identity first: == on dtypes is slow)
+                        gi = gi.astype(a.dtype)
                 t = inputs[i]
                 parent = t.grad_fn
                 if parent is None:
@@ -623,11 +650,13 @@ def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, cre
                         sums[t] = sums[t] + gi if t in sums else gi
                     else:
                         leaf(t, gi)
-                elif parent in grads:
-                    grads[parent] = grads[parent] + gi
                 else:
-                    grads[parent] = gi
-                    heappush(waiting, (-parent.seq, parent))
+                    pending = parent.pending
+                    if pending is not None:
+                        parent.pending = pending + gi
+                    else:
+                        parent.pending = gi
+                        heappush(waiting, (-parent.seq, parent))
             if not retain_graph:                                # release the saved arrays
                 node.inputs = node.arrays = node.out = None
     except (TypeError, IndexError):

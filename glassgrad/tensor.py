@@ -337,22 +337,29 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # ---- operators ------------------------------------------------------------------------------
-    # The arithmetic operators and the activations go to the engine directly (``engine.apply_binary`` and
-    # ``apply_unary``): they take no parameters, so the gate function's argument binding, and apply's
-    # general sorting of its inputs, are work per gate that the hot path can skip.
-    def __add__(self, other: TensorLike) -> Tensor: return _binary(_gate["add"], self, other)
-    def __radd__(self, other: TensorLike) -> Tensor: return _binary(_gate["add"], other, self)
-    def __sub__(self, other: TensorLike) -> Tensor: return _binary(_gate["sub"], self, other)
-    def __rsub__(self, other: TensorLike) -> Tensor: return _binary(_gate["sub"], other, self)
-    def __mul__(self, other: TensorLike) -> Tensor: return _binary(_gate["mul"], self, other)
-    def __rmul__(self, other: TensorLike) -> Tensor: return _binary(_gate["mul"], other, self)
-    def __truediv__(self, other: TensorLike) -> Tensor: return _binary(_gate["div"], self, other)
-    def __rtruediv__(self, other: TensorLike) -> Tensor: return _binary(_gate["div"], other, self)
+    # The arithmetic operators and the activations ``exp log tanh sigmoid relu`` are made by the engine for
+    # their gates at the end of this module (``engine.binary_method``, ``unary_method``): bound to the gate
+    # once, with no argument binding, they are the hot path of an eager step. Here for type checkers.
+    if TYPE_CHECKING:
+        def __add__(self, other: TensorLike) -> Tensor: ...
+        def __radd__(self, other: TensorLike) -> Tensor: ...
+        def __sub__(self, other: TensorLike) -> Tensor: ...
+        def __rsub__(self, other: TensorLike) -> Tensor: ...
+        def __mul__(self, other: TensorLike) -> Tensor: ...
+        def __rmul__(self, other: TensorLike) -> Tensor: ...
+        def __truediv__(self, other: TensorLike) -> Tensor: ...
+        def __rtruediv__(self, other: TensorLike) -> Tensor: ...
+        def __matmul__(self, other: TensorLike) -> Tensor: ...
+        def __rmatmul__(self, other: TensorLike) -> Tensor: ...
+        def __neg__(self) -> Tensor: ...
+        def exp(self) -> Tensor: ...
+        def log(self) -> Tensor: ...
+        def tanh(self) -> Tensor: ...
+        def sigmoid(self) -> Tensor: ...
+        def relu(self) -> Tensor: ...
+
     def __pow__(self, other: TensorLike) -> Tensor: return _ops.pow(self, other)
     def __rpow__(self, other: TensorLike) -> Tensor: return _ops.pow(other, self)
-    def __matmul__(self, other: TensorLike) -> Tensor: return _binary(_gate["matmul"], self, other)
-    def __rmatmul__(self, other: TensorLike) -> Tensor: return _binary(_gate["matmul"], other, self)
-    def __neg__(self) -> Tensor: return _unary(_gate["neg"], self)
     def __pos__(self) -> Tensor: return self
     def __abs__(self) -> Tensor: return _ops.abs(self)
 
@@ -379,14 +386,6 @@ class Tensor:
         self.data[index] = value
 
     # ---- gates as methods (the functions live in glassgrad.ops) ---------------------------------
-    def exp(self) -> Tensor:
-        """``gg.exp`` of this tensor: e^x."""
-        return _unary(_gate["exp"], self)
-
-    def log(self) -> Tensor:
-        """``gg.log`` of this tensor: Natural logarithm."""
-        return _unary(_gate["log"], self)
-
     def sqrt(self) -> Tensor:
         """``gg.sqrt`` of this tensor: √x."""
         return _ops.sqrt(self)
@@ -398,18 +397,6 @@ class Tensor:
     def reciprocal(self) -> Tensor:
         """``gg.reciprocal`` of this tensor: 1/x."""
         return _ops.reciprocal(self)
-
-    def tanh(self) -> Tensor:
-        """``gg.tanh`` of this tensor: Hyperbolic tangent."""
-        return _unary(_gate["tanh"], self)
-
-    def sigmoid(self) -> Tensor:
-        """``gg.sigmoid`` of this tensor: σ(x) = 1 / (1 + e^−x)."""
-        return _unary(_gate["sigmoid"], self)
-
-    def relu(self) -> Tensor:
-        """``gg.relu`` of this tensor: max(x, 0)."""
-        return _unary(_gate["relu"], self)
 
     def pow(self, exponent: TensorLike) -> Tensor:
         """``gg.pow`` of this tensor: x ** y for a tensor or number exponent."""
@@ -987,8 +974,6 @@ def _value_read(t: Tensor) -> None:
 # The engine and the gates import Tensor from here, so they are imported last.
 from glassgrad import engine as _engine  # noqa: E402
 from glassgrad import ops as _ops  # noqa: E402
-from glassgrad.engine import apply_binary as _binary  # noqa: E402
-from glassgrad.engine import apply_unary as _unary  # noqa: E402
 
 if TYPE_CHECKING:
     from glassgrad.ops import numpy_api as _numpy_api
@@ -996,4 +981,17 @@ else:   # NumPy's functions on tensors (np.exp(t), np.sum(t)): their tables are 
     from glassgrad._lazy import lazy_import as _lazy_import
     _numpy_api = _lazy_import("glassgrad.ops.numpy_api")
 
-_gate = _engine.GATES   # the gates by name, for the operators above
+_gate = _engine.GATES   # the gates by name
+
+# The operators and activations declared for type checkers in the class: the gate functions themselves (the
+# tensor is their first input), and for the reflected operators the same with the inputs swapped.
+for _method, _name in {"__add__": "add", "__sub__": "sub", "__mul__": "mul", "__truediv__": "div",
+                       "__matmul__": "matmul", "__neg__": "neg", "exp": "exp", "log": "log", "tanh": "tanh",
+                       "sigmoid": "sigmoid", "relu": "relu"}.items():
+    setattr(Tensor, _method, getattr(_ops, _name))
+    if _method in ("__add__", "__sub__", "__mul__", "__truediv__", "__matmul__"):
+        _reflected = _engine.binary_function(_gate[_name], reflected=True)
+        _reflected.__name__ = _method.replace("__", "__r", 1)
+        _reflected.__qualname__ = f"Tensor.{_reflected.__name__}"
+        _reflected.__doc__ = f"``gg.{_name}(other, self)``."
+        setattr(Tensor, _reflected.__name__, _reflected)

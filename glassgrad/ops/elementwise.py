@@ -35,7 +35,7 @@ div = gate("div", xp.divide,
            doc="x / y elementwise (broadcasting). ∂/∂x = g / y, ∂/∂y = −g · x/y² = −g · out / y.")
 neg = gate("neg", xp.negative,
            lambda g, out, x: -g,
-           doc="−x. ∂/∂x = −g.")
+           elementwise=True, doc="−x. ∂/∂x = −g.")
 
 
 def _pow_x(g, out, x, y):
@@ -59,18 +59,19 @@ pow = gate("pow", xp.power, _pow_x, _pow_y,
 # ---- exponentials and roots ------------------------------------------------------------------------
 exp = gate("exp", xp.exp,
            lambda g, out, x: g * out,              # (e^x)' = e^x
-           doc="e^x. ∂/∂x = g · e^x = g · out (the saved output is the derivative).")
+           elementwise=True, doc="e^x. ∂/∂x = g · e^x = g · out (the saved output is the derivative).")
 log = gate("log", xp.log,
            lambda g, out, x: g / x,                # (log x)' = 1/x
-           doc="Natural logarithm. ∂/∂x = g / x.")
+           elementwise=True, doc="Natural logarithm. ∂/∂x = g / x.")
 sqrt = gate("sqrt", xp.sqrt,
             lambda g, out, x: g / (2 * out),       # (√x)' = 1 / (2√x)
-            doc="√x. ∂/∂x = g / (2√x) = g / (2 · out).")
+            elementwise=True, doc="√x. ∂/∂x = g / (2√x) = g / (2 · out).")
 reciprocal = gate("reciprocal", xp.reciprocal,
                   lambda g, out, x: -g * out * out,   # (1/x)' = −1/x²
-                  doc="1/x. ∂/∂x = −g / x² = −g · out².")
+                  elementwise=True, doc="1/x. ∂/∂x = −g / x² = −g · out².")
 abs = gate("abs", xp.abs,
            lambda g, out, x: g * sign(x),
+           elementwise=True,
            doc="|x|. ∂/∂x = g · sign(x); at x = 0 the subgradient 0 is used (sign(0) = 0), as in PyTorch.")
 
 # ---- activations -----------------------------------------------------------------------------------
@@ -114,11 +115,13 @@ def _relu_vjp(g, out, x):
 
 
 tanh = gate("tanh", xp.tanh, _tanh_vjp,
-            doc="Hyperbolic tangent. ∂/∂x = g · (1 − tanh²x) = g · (1 − out²).")
+            elementwise=True, doc="Hyperbolic tangent. ∂/∂x = g · (1 − tanh²x) = g · (1 − out²).")
 sigmoid = gate("sigmoid", _sigmoid, _sigmoid_vjp,
+               elementwise=True,
                doc="σ(x) = 1 / (1 + e^−x), computed as (1 + tanh(x/2)) / 2: no overflow, absolute error "
                    "within the dtype's eps. ∂/∂x = g · σ(1 − σ) = g · out · (1 − out).")
 relu = gate("relu", _relu, _relu_vjp,
+            elementwise=True,
             doc="max(x, 0). ∂/∂x = g where x > 0, else 0; at x = 0 the subgradient 0 is used, as in PyTorch.")
 
 
@@ -142,7 +145,7 @@ elu = gate("elu", _elu,
                "the left derivative α is used.")
 softplus = gate("softplus", lambda x: xp.logaddexp(0, x),
                 lambda g, out, x: g * sigmoid(x),      # log(1 + e^x)' = σ(x)
-                doc="log(1 + e^x), computed without overflow. ∂/∂x = g · σ(x).")
+                elementwise=True, doc="log(1 + e^x), computed without overflow. ∂/∂x = g · σ(x).")
 
 # ---- comparisons that pass the gradient on ---------------------------------------------------------
 maximum = gate("maximum", xp.maximum,
@@ -194,6 +197,7 @@ where = gate("where", _where,
 
 sign = gate("sign", xp.sign,
             lambda g, out, x: xp.zeros_like(g),
+            elementwise=True,
             doc="−1, 0 or 1. ∂/∂x = 0 everywhere (also at 0), as in PyTorch: sign(x).sum().backward() gives zeros.")
 
 # ---- no gradient: results are constants --------------------------------------------------------------

@@ -19,22 +19,22 @@ LN2, LN10 = math.log(2.0), math.log(10.0)
 # ---- trigonometric ---------------------------------------------------------------------------------
 sin = gate("sin", xp.sin,
            lambda g, out, x: g * cos(x),
-           doc="sin x. ∂/∂x = g · cos x.")
+           elementwise=True, doc="sin x. ∂/∂x = g · cos x.")
 cos = gate("cos", xp.cos,
            lambda g, out, x: -g * sin(x),
-           doc="cos x. ∂/∂x = −g · sin x.")
+           elementwise=True, doc="cos x. ∂/∂x = −g · sin x.")
 tan = gate("tan", xp.tan,
            lambda g, out, x: g * (1 + out * out),                 # tan' = 1 + tan² = sec²
-           doc="tan x. ∂/∂x = g · (1 + tan²x) = g · (1 + out²).")
+           elementwise=True, doc="tan x. ∂/∂x = g · (1 + tan²x) = g · (1 + out²).")
 arcsin = gate("arcsin", xp.arcsin,
               lambda g, out, x: g / sqrt(1 - x * x),               # asin' = 1/√(1 − x²)
-              doc="arcsin x on [−1, 1]. ∂/∂x = g / √(1 − x²) (±∞ at |x| = 1, as in PyTorch).")
+              elementwise=True, doc="arcsin x on [−1, 1]. ∂/∂x = g / √(1 − x²) (±∞ at |x| = 1, as in PyTorch).")
 arccos = gate("arccos", xp.arccos,
               lambda g, out, x: -g / sqrt(1 - x * x),              # acos' = −1/√(1 − x²)
-              doc="arccos x on [−1, 1]. ∂/∂x = −g / √(1 − x²).")
+              elementwise=True, doc="arccos x on [−1, 1]. ∂/∂x = −g / √(1 − x²).")
 arctan = gate("arctan", xp.arctan,
               lambda g, out, x: g / (1 + x * x),                   # atan' = 1/(1 + x²)
-              doc="arctan x. ∂/∂x = g / (1 + x²).")
+              elementwise=True, doc="arctan x. ∂/∂x = g / (1 + x²).")
 arctan2 = gate("arctan2", xp.arctan2,
                lambda g, out, y, x: g * x / (x * x + y * y),       # ∂ atan2(y, x)/∂y = x / (x² + y²)
                lambda g, out, y, x: -g * y / (x * x + y * y),      # ∂ atan2(y, x)/∂x = −y / (x² + y²)
@@ -44,19 +44,19 @@ arctan2 = gate("arctan2", xp.arctan2,
 # ---- hyperbolic --------------------------------------------------------------------------------------
 sinh = gate("sinh", xp.sinh,
             lambda g, out, x: g * cosh(x),
-            doc="sinh x. ∂/∂x = g · cosh x.")
+            elementwise=True, doc="sinh x. ∂/∂x = g · cosh x.")
 cosh = gate("cosh", xp.cosh,
             lambda g, out, x: g * sinh(x),
-            doc="cosh x. ∂/∂x = g · sinh x.")
+            elementwise=True, doc="cosh x. ∂/∂x = g · sinh x.")
 arcsinh = gate("arcsinh", xp.arcsinh,
                lambda g, out, x: g / sqrt(x * x + 1),
-               doc="arsinh x. ∂/∂x = g / √(x² + 1).")
+               elementwise=True, doc="arsinh x. ∂/∂x = g / √(x² + 1).")
 arccosh = gate("arccosh", xp.arccosh,
                lambda g, out, x: g / sqrt(x * x - 1),
-               doc="arcosh x for x ≥ 1. ∂/∂x = g / √(x² − 1).")
+               elementwise=True, doc="arcosh x for x ≥ 1. ∂/∂x = g / √(x² − 1).")
 arctanh = gate("arctanh", xp.arctanh,
                lambda g, out, x: g / (1 - x * x),
-               doc="artanh x on (−1, 1). ∂/∂x = g / (1 − x²).")
+               elementwise=True, doc="artanh x on (−1, 1). ∂/∂x = g / (1 − x²).")
 
 
 def _sinc_vjp(g, out, x):
@@ -67,28 +67,29 @@ def _sinc_vjp(g, out, x):
 
 
 sinc = gate("sinc", xp.sinc, _sinc_vjp,
+            elementwise=True,
             doc="The normalised sinc, sin(πx)/(πx), 1 at x = 0 (NumPy's and PyTorch's). ∂/∂x = g · (cos(πx) − "
                 "sinc x)/x, and 0 at x = 0.")
 
 # ---- logarithms and exponentials ---------------------------------------------------------------------
 log1p = gate("log1p", xp.log1p,
              lambda g, out, x: g / (1 + x),
-             doc="log(1 + x), accurate for small x. ∂/∂x = g / (1 + x).")
+             elementwise=True, doc="log(1 + x), accurate for small x. ∂/∂x = g / (1 + x).")
 expm1 = gate("expm1", xp.expm1,
              lambda g, out, x: g * (out + 1),                     # (e^x − 1)' = e^x = out + 1
-             doc="e^x − 1, accurate for small x. ∂/∂x = g · e^x = g · (out + 1).")
+             elementwise=True, doc="e^x − 1, accurate for small x. ∂/∂x = g · e^x = g · (out + 1).")
 log2 = gate("log2", xp.log2,
             lambda g, out, x: g / (x * LN2),
-            doc="log₂ x. ∂/∂x = g / (x ln 2).")
+            elementwise=True, doc="log₂ x. ∂/∂x = g / (x ln 2).")
 log10 = gate("log10", xp.log10,
              lambda g, out, x: g / (x * LN10),
-             doc="log₁₀ x. ∂/∂x = g / (x ln 10).")
+             elementwise=True, doc="log₁₀ x. ∂/∂x = g / (x ln 10).")
 exp2 = gate("exp2", xp.exp2,
             lambda g, out, x: g * out * LN2,
-            doc="2^x. ∂/∂x = g · 2^x ln 2 = g · out · ln 2.")
+            elementwise=True, doc="2^x. ∂/∂x = g · 2^x ln 2 = g · out · ln 2.")
 square = gate("square", xp.square,
               lambda g, out, x: 2 * g * x,
-              doc="x². ∂/∂x = 2 g x.")
+              elementwise=True, doc="x². ∂/∂x = 2 g x.")
 logaddexp = gate("logaddexp", xp.logaddexp,
                  lambda g, out, x, y: g * exp(x - out),           # ∂/∂x log(e^x + e^y) = e^x/(e^x + e^y)
                  lambda g, out, x, y: g * exp(y - out),
@@ -119,11 +120,11 @@ mod = remainder
 
 # ---- piecewise constant: gradient 0 ------------------------------------------------------------------------
 floor = gate("floor", xp.floor, lambda g, out, x: _zero(g),
-             doc="⌊x⌋. ∂/∂x = 0 everywhere (also at the jumps, as in PyTorch).")
+             elementwise=True, doc="⌊x⌋. ∂/∂x = 0 everywhere (also at the jumps, as in PyTorch).")
 ceil = gate("ceil", xp.ceil, lambda g, out, x: _zero(g),
-            doc="⌈x⌉. ∂/∂x = 0 everywhere (also at the jumps, as in PyTorch).")
+            elementwise=True, doc="⌈x⌉. ∂/∂x = 0 everywhere (also at the jumps, as in PyTorch).")
 trunc = gate("trunc", xp.trunc, lambda g, out, x: _zero(g),
-             doc="x rounded toward 0. ∂/∂x = 0 everywhere (also at the jumps, as in PyTorch).")
+             elementwise=True, doc="x rounded toward 0. ∂/∂x = 0 everywhere (also at the jumps, as in PyTorch).")
 
 
 def _round(x: ndarray, decimals: int = 0) -> ndarray:
