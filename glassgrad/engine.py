@@ -355,7 +355,7 @@ def _public_signature(forward: inspect.Signature, n_inputs: int | None) -> inspe
                            return_annotation="Tensor")
 
 
-_creation_order = itertools.count()
+_creation_order = itertools.count(0, -1)   # counts down: the newest node has the smallest seq
 _new = object.__new__
 
 
@@ -366,7 +366,7 @@ class Node:
     the path of every gate call)."""
 
     __slots__ = ("seq", "gate", "inputs", "arrays", "needs", "out", "params", "retained", "pending")
-    seq: int                      # creation order: every input's node was made before this one (backward's order)
+    seq: int                      # creation order, counting down: every input's node was made before this one
     gate: Gate
     inputs: Any                   # tensors (and constants) in call order: the edges of the graph
     arrays: Any                   # the same inputs as arrays, for the fast backward
@@ -599,7 +599,7 @@ def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, cre
     is passed down (no list of answers in between). Otherwise the gate's ``input_grads`` answers for all
     inputs first: on tensors (``create_graph``), for the watchers, or from a ``Function``'s own backward."""
     root.pending = grad
-    waiting = [(-root.seq, root)]        # the nodes with a gradient, as a heap: newest (largest seq) first
+    waiting = [(root.seq, root)]         # the nodes with a gradient, as a heap: newest (smallest seq) first
     watched, leaf, sums = sink.watched, sink.leaf, sink.sums
     answer_first = create_graph or bool(watchers)
     node, wanted = root, root.needs
@@ -615,7 +615,7 @@ def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, cre
                 sink.node(node, g)
             wanted = node.needs if needs is None else needs[node]
             gate, out, params = node.gate, node.out, node.params
-            checked = not gate.elementwise                   # (else the gradient has the input's shape and dtype)
+            elementwise = gate.elementwise          # one input, no parameters, the gradient of its shape and dtype
             if answer_first or type(gate) is not Gate:
                 in_grads = _differentiable_input_grads(node, g, wanted) if create_graph else \
                     gate.input_grads(g, out, arrays, params, wanted)
@@ -624,20 +624,19 @@ def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, cre
             else:
                 in_grads = None
                 vjps: Any = gate.vjps
-                x = arrays[0] if len(arrays) == 1 and not params else None    # one input: its VJP's call spelled
             for i, need in enumerate(wanted):                   # pass each gradient down
                 if not need:
                     continue
                 if in_grads is None:                            # ask the VJP here, on arrays, at NumPy speed
-                    if x is not None:                           # (out: a call with *arrays costs as much again)
-                        gi = vjps[0](g, out, x)
+                    if elementwise:                             # (a call with *arrays costs as much again)
+                        gi = vjps[0](g, out, arrays[0])
                     else:
                         gi = vjps[i](g, out, *arrays, **params) if params else vjps[i](g, out, *arrays)
                 else:
                     gi = in_grads[i]
-                if gi is None:                                  # (a Function's backward may give none)
-                    continue
-                if checked:
+                    if gi is None:                              # (a Function's backward may give none)
+                        continue
+                if not elementwise:
                     a = arrays[i]
                     if gi.shape != a.shape:                     # a broadcast input: sum its gradient back
                         gi = sum_to(gi, a.shape)
@@ -656,11 +655,14 @@ def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, cre
                         parent.pending = pending + gi
                     else:
                         parent.pending = gi
-                        heappush(waiting, (-parent.seq, parent))
+                        heappush(waiting, (parent.seq, parent))
             if not retain_graph:                                # release the saved arrays
                 node.inputs = node.arrays = node.out = None
-    except (TypeError, IndexError):
-        node.gate._check_rules(wanted)          # a missing VJP is the likelier cause: say so by name
+    except BaseException as e:
+        for _, waiting_node in waiting:         # a graph kept for another pass must not keep this one's gradients
+            waiting_node.pending = None
+        if isinstance(e, (TypeError, IndexError)):
+            node.gate._check_rules(wanted)      # a missing VJP is the likelier cause: say so by name
         raise
 
 
