@@ -360,20 +360,50 @@ _new = object.__new__
 
 
 class Node:
-    """One application of a gate in the graph: what its backward step needs, released after use.
+    """One application of a gate in the graph, as ``tensor.grad_fn`` shows it: the gate, its inputs, its
+    output and its parameters, and what backward needs of them (released after use).
 
-    Nodes are made in one place, ``apply``, which sets their fields directly (no ``__init__``: this is on
-    the path of every gate call)."""
+    The engine keeps these fields on the output tensor itself (``Tensor._gate``, ``_inputs`` ...: one object
+    per gate call instead of two, on the path of every gate call); a Node is made for a tensor when it is
+    asked for, once, and reads them there. It does not keep the output alive: once the output is gone (not
+    used by the graph or kept by anyone) the node reads as released."""
 
-    __slots__ = ("seq", "gate", "inputs", "arrays", "needs", "out", "params", "retained", "pending")
-    seq: int                      # creation order, counting down: every input's node was made before this one
-    gate: Gate
-    inputs: Any                   # tensors (and constants) in call order: the edges of the graph
-    arrays: Any                   # the same inputs as arrays, for the fast backward
-    needs: Sequence[bool]         # which inputs require a gradient
-    out: Any                      # the output array (inputs, arrays and out are None once released)
-    params: dict
-    retained: weakref.ref[Tensor] | None   # a tensor that asked for retain_grad()
+    __slots__ = ("gate", "params", "seq", "_output", "__weakref__")
+
+    def __init__(self, output: Tensor):
+        self.gate: Gate = output._gate
+        self.params: dict = output._params
+        self.seq: int = output._seq           # creation order, counting down: every input's node was made before
+        self._output = weakref.ref(output)
+
+    def _field(self, name: str) -> Any:
+        output = self._output()
+        return None if output is None else getattr(output, name)
+
+    @property
+    def inputs(self) -> Any:
+        """The tensors (and constants) in call order: the edges of the graph (None once released)."""
+        return self._field("_inputs")
+
+    @property
+    def arrays(self) -> Any:
+        """The same inputs as arrays (None once released)."""
+        return self._field("_arrays")
+
+    @property
+    def needs(self) -> Sequence[bool]:
+        """Which inputs require a gradient."""
+        return self.tensor._needs if self.tensor is not None else ()
+
+    @property
+    def out(self) -> Any:
+        """The output array (None once the output tensor is gone)."""
+        return self._field("data")
+
+    @property
+    def tensor(self) -> Tensor | None:
+        """The output tensor, while it lives."""
+        return self._output()
 
     @property
     def released(self) -> bool:
@@ -485,22 +515,20 @@ def _forward_error(gate: Gate, arrays: Sequence[Any], params: dict, e: Exception
 def _output(gate: Gate, args: tuple, arrays: Sequence[Any], needs: Sequence[bool], out: Any, params: dict) -> Tensor:
     """The forward's output ``out`` as a tensor, and the node that records it when ``needs`` says an input
     requires a gradient and grad mode is on."""
-    result = _new(Tensor)                      # Tensor._make and a Node, written out: the hot path
+    result = _new(Tensor)                      # Tensor._make and the node's fields, written out: the hot path
     result.data = out if type(out) is ndarray else as_array(out)    # a NumPy scalar; a GPU array as it is
     result.grad = result.name = None
     if _GradMode.enabled and True in needs:
-        node = result.grad_fn = Node()         # (Node has no __init__: this is the cheapest way to make one)
-        node.seq = next(_creation_order)
-        node.gate = gate
-        node.inputs = args
-        node.arrays = arrays
-        node.needs = needs
-        node.out = out
-        node.params = params
-        node.retained = node.pending = None
+        result._seq = next(_creation_order)
+        result._gate = gate
+        result._inputs = args
+        result._arrays = arrays
+        result._needs = needs
+        result._params = params
+        result._retained = result._pending = None
         result._requires_grad = True
     else:
-        result.grad_fn = None
+        result._gate = None
         result._requires_grad = False
     if hooks.active:
         for hook in hooks.active:
@@ -528,6 +556,13 @@ def forward_order(root: Node, freed: str = FREED) -> list[Node]:
     """The nodes reachable from ``root``, each after the nodes that feed it (iterative post-order). Reversed,
     each node comes after every consumer of its output: an order backward may visit them. ``freed`` is the
     error message for a graph already released by backward."""
+    if root.tensor is None:
+        raise RuntimeError(freed)
+    return [t.grad_fn for t in _graph_order(root.tensor, freed)]   # type: ignore[misc]
+
+
+def _graph_order(root: Tensor, freed: str = FREED) -> list[Tensor]:
+    """``forward_order`` on the engine's side: the outputs of the gates, which hold the nodes' fields."""
     order, seen, stack = [], set(), [(root, False)]
     while stack:
         node, done = stack.pop()
@@ -536,14 +571,13 @@ def forward_order(root: Node, freed: str = FREED) -> list[Node]:
             continue
         if node in seen:
             continue
-        if node.released:
+        if node._inputs is None:
             raise RuntimeError(freed)
         seen.add(node)
         stack.append((node, True))
-        for t in reversed(node.inputs):
-            parent = t.grad_fn if isinstance(t, Tensor) else None
-            if parent is not None and parent not in seen:
-                stack.append((parent, False))
+        for t in reversed(node._inputs):
+            if isinstance(t, Tensor) and t._gate is not None and t not in seen:
+                stack.append((t, False))
     return order
 
 
@@ -577,50 +611,51 @@ def backward(root: Tensor, grad: Any, *, retain_graph: bool = False, create_grap
     with _GradModeScope(create_graph):
         if create_graph and not isinstance(grad, Tensor):
             grad = Tensor._make(grad)
-        if root.grad_fn is None:    # the root is itself a leaf
+        if root._gate is None:      # the root is itself a leaf
             sink.leaf(root, grad)
         else:
-            sink.start(root.grad_fn)
-            needs = None if inputs is None else _needs_towards(root.grad_fn, sink.watched)
-            _run(root.grad_fn, grad, sink, watchers, retain_graph or create_graph, create_graph, needs)
+            sink.start(root)
+            needs = None if inputs is None else _needs_towards(root, sink.watched)
+            _run(root, grad, sink, watchers, retain_graph or create_graph, create_graph, needs)
         return sink.finish()
 
 
-def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, create_graph: bool,
-         needs: dict[Node, list[bool]] | None) -> None:
+def _run(root: Tensor, grad, sink: _Sink, watchers: tuple, retain_graph: bool, create_graph: bool,
+         needs: dict[Tensor, list[bool]] | None) -> None:
     """The backward loop: take the newest node with a gradient, ask its gate, pass the gradients down, release.
 
     Newest first is a topological order: every node that consumes a node's output was made after it, so
     when a node is taken, all of its consumers have run and its output gradient is complete. ``needs``
-    (with ``inputs=``) narrows which input gradients each node computes (``_needs_towards``).
+    (with ``inputs=``) narrows which input gradients each node computes (``_needs_towards``). A node here is
+    the output tensor of a gate call, which holds the node's fields (``Node``).
 
     This loop runs once per node of every backward pass, so the common case is written out: a gate with the
     standard table of VJPs, on arrays, with no hook watching, has each VJP called right where its gradient
     is passed down (no list of answers in between). Otherwise the gate's ``input_grads`` answers for all
     inputs first: on tensors (``create_graph``), for the watchers, or from a ``Function``'s own backward."""
-    root.pending = grad
-    waiting = [(root.seq, root)]         # the nodes with a gradient, as a heap: newest (smallest seq) first
+    root._pending = grad
+    waiting = [(root._seq, root)]        # the nodes with a gradient, as a heap: newest (smallest seq) first
     watched, leaf, sums = sink.watched, sink.leaf, sink.sums
     answer_first = create_graph or bool(watchers)
-    node, wanted = root, root.needs
+    node, wanted = root, root._needs
     try:
         while waiting:
             node = heappop(waiting)[1]
-            g = node.pending
-            node.pending = None
-            inputs, arrays = node.inputs, node.arrays
+            g = node._pending
+            node._pending = None
+            inputs, arrays = node._inputs, node._arrays
             if inputs is None:
                 raise RuntimeError(FREED)
-            if node.retained is not None or node in watched:     # retain_grad(), or a gradient asked for by inputs=
+            if node._retained is not None or node in watched:    # retain_grad(), or a gradient asked for by inputs=
                 sink.node(node, g)
-            wanted = node.needs if needs is None else needs[node]
-            gate, out, params = node.gate, node.out, node.params
+            wanted = node._needs if needs is None else needs[node]
+            gate, out, params = node._gate, node.data, node._params
             elementwise = gate.elementwise          # one input, no parameters, the gradient of its shape and dtype
             if answer_first or type(gate) is not Gate:
                 in_grads = _differentiable_input_grads(node, g, wanted) if create_graph else \
                     gate.input_grads(g, out, arrays, params, wanted)
                 for watcher in watchers:
-                    watcher.on_backward_step(node, g, in_grads)
+                    watcher.on_backward_step(node.grad_fn, g, in_grads)
             else:
                 in_grads = None
                 vjps: Any = gate.vjps
@@ -643,52 +678,51 @@ def _run(root: Node, grad, sink: _Sink, watchers: tuple, retain_graph: bool, cre
                     if gi.dtype is not a.dtype and gi.dtype != a.dtype:   # (identity first: == on dtypes is slow)
                         gi = gi.astype(a.dtype)
                 t = inputs[i]
-                parent = t.grad_fn
-                if parent is None:
+                if t._gate is None:                             # a leaf
                     if sums is not None:                        # the sink sums: added here, without a call
                         sums[t] = sums[t] + gi if t in sums else gi
                     else:
                         leaf(t, gi)
                 else:
-                    pending = parent.pending
+                    pending = t._pending
                     if pending is not None:
-                        parent.pending = pending + gi
+                        t._pending = pending + gi
                     else:
-                        parent.pending = gi
-                        heappush(waiting, (parent.seq, parent))
-            if not retain_graph:                                # release the saved arrays
-                node.inputs = node.arrays = node.out = None
+                        t._pending = gi
+                        heappush(waiting, (t._seq, t))
+            if not retain_graph:                                # release the saved inputs
+                node._inputs = node._arrays = None
     except BaseException as e:
         for _, waiting_node in waiting:         # a graph kept for another pass must not keep this one's gradients
-            waiting_node.pending = None
+            waiting_node._pending = None
         if isinstance(e, (TypeError, IndexError)):
-            node.gate._check_rules(wanted)      # a missing VJP is the likelier cause: say so by name
+            node._gate._check_rules(wanted)     # a missing VJP is the likelier cause: say so by name
         raise
 
 
-def _needs_towards(root: Node, wanted: Container[Any]) -> dict[Node, list[bool]]:
+def _needs_towards(root: Tensor, wanted: Container[Any]) -> dict[Tensor, list[bool]]:
     """For ``backward(inputs=[...])``: which inputs of each node under ``root`` lead to a wanted gradient
     (``wanted``: leaves by id, other tensors by their node). The VJPs towards the other inputs are skipped,
     as PyTorch's ``autograd.grad`` skips them: ``jvp`` and ``hvp`` differentiate a recorded backward pass
     whose branches towards the parameters would otherwise be computed and thrown away."""
-    leads: dict[Node, bool] = {}
-    needs: dict[Node, list[bool]] = {}
-    for node in forward_order(root):           # each input's node is decided before its users
-        mask = [need and (leads[t.grad_fn] if t.grad_fn is not None else id(t) in wanted)
-                for t, need in zip(node.inputs, node.needs)]
+    leads: dict[Tensor, bool] = {}
+    needs: dict[Tensor, list[bool]] = {}
+    for node in _graph_order(root):            # each input's node is decided before its users
+        mask = [need and (leads[t] if t._gate is not None else id(t) in wanted)
+                for t, need in zip(node._inputs, node._needs)]
         needs[node] = mask
         leads[node] = node in wanted or any(mask)
     return needs
 
 
-def _differentiable_input_grads(node: Node, g, needs: Sequence[bool]) -> list:
+def _differentiable_input_grads(node: Tensor, g, needs: Sequence[bool]) -> list:
     """The input gradients as tensors connected to the graph (create_graph=True), for the inputs ``needs``
-    asks for."""
-    if not node.gate.twice_differentiable:
-        raise RuntimeError(f"{node.gate.name}: this gate's derivative is computed on arrays, so it cannot "
+    asks for. ``node`` is the output tensor, which the VJPs take as ``out``."""
+    gate = node._gate
+    if not gate.twice_differentiable:
+        raise RuntimeError(f"{gate.name}: this gate's derivative is computed on arrays, so it cannot "
                            "be differentiated again (create_graph=True)")
-    out = Tensor._make(node.out, node)       # the output again, as a tensor connected to this node
-    return node.gate.input_grads(g, out, node.inputs, node.params, needs)
+    return gate.input_grads(g, node, node._inputs, node._params, needs)
 
 
 class _Sink:
@@ -701,11 +735,11 @@ class _Sink:
     """Set by a sink whose ``leaf`` only adds the gradient to ``sums[leaf]``: backward then adds it there itself
     (no call per contribution) and ``leaf`` is not called."""
 
-    def start(self, root: Node) -> None:
+    def start(self, root: Tensor) -> None:
         """Called with the root of the graph about to be run."""
 
-    def node(self, node: Node, g) -> None:
-        """The complete gradient of ``node``'s output."""
+    def node(self, node: Tensor, g) -> None:
+        """The complete gradient of ``node`` (the output of a gate)."""
 
     def leaf(self, leaf: Tensor, gi) -> None:
         """One gradient reaching ``leaf``."""
@@ -723,20 +757,20 @@ class _Accumulate(_Sink):
 
     def __init__(self, watchers: tuple):
         self.totals: dict[Tensor, Any] = {}     # leaf → the sum of its gradients in this pass so far
-        self.retained: list[tuple[Node, Any]] = []
+        self.retained: list[tuple[Tensor, Any]] = []
         self.ready_hooks = [h for h in watchers if hooks.wants(h, "on_grad_ready")]
         self.uses: dict[Tensor, int] = {}       # leaf → contributions still to come (only for ready_hooks)
         self.delivered: set[int] = set()        # ids of the arrays handed to leaves so far
         self.sums = None if self.ready_hooks else self.totals
 
-    def start(self, root: Node) -> None:
+    def start(self, root: Tensor) -> None:
         if self.ready_hooks:
-            for node in forward_order(root):
-                for t, need in zip(node.inputs, node.needs):
-                    if need and t.grad_fn is None:
+            for node in _graph_order(root):
+                for t, need in zip(node._inputs, node._needs):
+                    if need and t._gate is None:
                         self.uses[t] = self.uses.get(t, 0) + 1
 
-    def node(self, node: Node, g) -> None:
+    def node(self, node: Tensor, g) -> None:
         self.retained.append((node, g))
 
     def leaf(self, leaf: Tensor, gi) -> None:
@@ -767,7 +801,7 @@ class _Capture(_Sink):
         self.captured: dict = {_key(t): None for t in inputs}
         self.watched = self.captured   # asking for chosen gradients touches no .grad, retained or not
 
-    def node(self, node: Node, g) -> None:
+    def node(self, node: Tensor, g) -> None:
         if node in self.captured:
             self.captured[node] = g
 
@@ -781,7 +815,7 @@ class _Capture(_Sink):
 
 
 def _key(t: Tensor):
-    return t.grad_fn if t.grad_fn is not None else id(t)
+    return t if t._gate is not None else id(t)
 
 
 def own_array(gi: ndarray, delivered: set[int]) -> ndarray:
@@ -808,7 +842,7 @@ def add_to_grad(leaf: Tensor, gi: ndarray | Tensor, delivered: set[int]) -> None
         leaf.grad = Tensor._make(own_array(gi, delivered))
         return
     a = grad.data
-    if grad.grad_fn is not None or grad._requires_grad:
+    if grad._gate is not None or grad._requires_grad:
         leaf.grad = grad + Tensor._make(gi)          # a .grad set to a tensor in a graph
     elif id(a) not in delivered and a.shape == gi.shape and a.dtype == gi.dtype and \
             (a.flags.writeable and a.flags.owndata if type(a) is ndarray else _private(a)):
@@ -823,11 +857,9 @@ def _private(a) -> bool:
     return is_device_array(a) and a.flags.owndata and getattr(a.flags, "writeable", True)
 
 
-def _retain(node: Node, g) -> None:
-    t = node.retained() if node.retained is not None else None
-    if t is not None:
-        g = g if isinstance(g, Tensor) else Tensor._make(array_module(g).array(g))
-        t.grad = g if t.grad is None else t.grad + g     # accumulates across backward calls, as a leaf's does
+def _retain(t: Tensor, g) -> None:
+    g = g if isinstance(g, Tensor) else Tensor._make(array_module(g).array(g))
+    t.grad = g if t.grad is None else t.grad + g     # accumulates across backward calls, as a leaf's does
 
 
 def nondifferentiable(fn: Callable) -> Callable:

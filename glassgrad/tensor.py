@@ -7,7 +7,6 @@ but never require a gradient.
 """
 from __future__ import annotations
 
-import weakref
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any, Callable, Collection, Iterator, Sequence, TypeAlias, Union
 
@@ -89,27 +88,30 @@ class Tensor:
     calls (as in PyTorch), so clear them (``t.grad = None`` or ``optimizer.zero_grad()``) between steps.
     """
 
-    __slots__ = ("data", "grad", "grad_fn", "_requires_grad", "name", "__weakref__")
+    # A tensor made by a gate that records (``engine._output``) also holds its node's fields: the gate, the
+    # inputs as tensors and as arrays, which need a gradient, the parameters, the creation order (``_seq``),
+    # and backward's running gradient and retain_grad() flag. ``_gate`` is None for a leaf; ``grad_fn`` shows
+    # the fields as an ``engine.Node``, made when asked for (``_node``).
+    __slots__ = ("data", "grad", "_requires_grad", "name", "__weakref__", "_gate", "_inputs", "_arrays", "_needs",
+                 "_params", "_seq", "_pending", "_retained", "_node")
     __array_priority__ = 1000
 
     def __init__(self, data: TensorLike, dtype: DTypeLike | None = None, requires_grad: bool = False,
                  name: str | None = None) -> None:
         self.data = _to_array(data, dtype, copy=False)
         self.grad: Tensor | None = None
-        self.grad_fn: _engine.Node | None = None
+        self._gate: _engine.Gate | None = None
         self._requires_grad = False
         self.name = name
         self.requires_grad = requires_grad
 
     @staticmethod
-    def _make(data: ndarray, grad_fn: _engine.Node | None = None) -> Tensor:
-        """Wrap the output of a gate without checks (the hot path)."""
+    def _make(data: ndarray) -> Tensor:
+        """Wrap an array as a tensor outside the graph, without checks."""
         t = object.__new__(Tensor)
         t.data = data if type(data) is ndarray or is_device_array(data) else xp.asarray(data)
-        t.grad = None
-        t.grad_fn = grad_fn
-        t._requires_grad = grad_fn is not None
-        t.name = None
+        t.grad = t._gate = t.name = None
+        t._requires_grad = False
         return t
 
     # ---- gradient bookkeeping -------------------------------------------------------------------
@@ -124,7 +126,7 @@ class Tensor:
         if value and self.data.dtype.kind != "f":
             raise TypeError(f"only floating tensors can require gradients, not {self.data.dtype}; "
                             f"convert first, e.g. t.astype(gg.float32)")
-        if not value and self.grad_fn is not None:
+        if not value and self._gate is not None:
             raise RuntimeError("requires_grad can only be switched off on a leaf; use t.detach()")
         self._requires_grad = bool(value)
 
@@ -134,9 +136,20 @@ class Tensor:
         return self
 
     @property
+    def grad_fn(self) -> _engine.Node | None:
+        """The node that made this tensor (its gate, inputs and parameters); None for a leaf."""
+        if self._gate is None:
+            return None
+        try:
+            return self._node
+        except AttributeError:
+            node = self._node = _engine.Node(self)
+            return node
+
+    @property
     def is_leaf(self) -> bool:
         """True for a tensor that no gate made (a leaf of the graph)."""
-        return self.grad_fn is None
+        return self._gate is None
 
     def backward(self, grad: TensorLike | None = None, retain_graph: bool = False, create_graph: bool = False) -> None:
         """Compute the gradient of this tensor with respect to every leaf that requires one.
@@ -174,8 +187,8 @@ class Tensor:
 
     def retain_grad(self) -> Tensor:
         """Keep this intermediate tensor's gradient in ``.grad`` after backward (leaves always keep it)."""
-        if self.grad_fn is not None:
-            self.grad_fn.retained = weakref.ref(self)
+        if self._gate is not None:
+            self._retained = True
         return self
 
     def detach(self) -> Tensor:
@@ -326,8 +339,8 @@ class Tensor:
         extras = []
         if self.dtype != DEFAULT_FLOAT:
             extras.append(f"dtype={self.dtype}")
-        if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{self.grad_fn.gate.name}>")
+        if self._gate is not None:
+            extras.append(f"grad_fn=<{self._gate.name}>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         if self.name:
