@@ -203,8 +203,8 @@ def gate(name: str, forward: Callable, *vjps: VJP | Each | None, doc: str,
     **params)`` with the parameters keyword-only and without defaults: the engine passes them complete.
     ``doc`` gives the derivative rule in words and symbols and any subgradient chosen. ``elementwise``
     declares a gate of one input and no parameters applied to each element on its own (``tanh``): the
-    output and the gradient have the input's shape and dtype, so backward need not check them. The declaration is checked here:
-    one VJP per input, and every VJP taking exactly the forward's parameters.
+    output and the gradient have the input's shape and dtype, so backward need not check them. The
+    declaration is checked here: one VJP per input, and every VJP taking exactly the forward's parameters.
     """
     module = sys._getframe(1).f_globals.get("__name__", "")
     if not module.startswith("glassgrad."):     # a gate of one's own may not take the name of a deferred one
@@ -326,6 +326,7 @@ def _as_function(g: Gate, n_inputs: int | None) -> Callable[..., Any]:
         return (tuple(bound[n] for n in input_names if n in bound),
                 {k: v for k, v in bound.items() if k not in input_names})
 
+    function: Any
     if input_names in (["x"], ["x", "y"]) and len(signature.parameters) == n_inputs and not optional:
         function = _unary_function(g) if n_inputs == 1 else binary_function(g)    # no parameters: the fast path
     elif n_inputs is None:
@@ -340,8 +341,8 @@ def _as_function(g: Gate, n_inputs: int | None) -> Callable[..., Any]:
     function.__name__ = function.__qualname__ = g.name
     function.__module__ = g.module
     function.__doc__ = g.doc
-    function.__signature__ = _public_signature(signature, n_inputs)   # type: ignore[attr-defined]
-    function.gate = g                             # type: ignore[attr-defined]
+    function.__signature__ = _public_signature(signature, n_inputs)
+    function.gate = g
     return function
 
 
@@ -430,8 +431,8 @@ def apply(gate: Gate, args: tuple, params: dict) -> Any:     # a Tensor; on plai
             needs.append(a._requires_grad)
             if type(data) is not ndarray:     # a GPU tensor: check devices below (one comparison per CPU tensor)
                 off_host = data
-        else:
-            arrays.append(a)
+        else:                                 # a constant: a list as the array it stands for, so VJPs compute on it
+            arrays.append(xp.asarray(a) if type(a) is list else a)
             needs.append(False)
     if not wrapped:
         return gate.forward(*args, **params)

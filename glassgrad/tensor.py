@@ -94,6 +94,15 @@ class Tensor:
     # the fields as an ``engine.Node``, made when asked for (``_node``).
     __slots__ = ("data", "grad", "_requires_grad", "name", "__weakref__", "_gate", "_inputs", "_arrays", "_needs",
                  "_params", "_seq", "_pending", "_retained", "_node")
+    _gate: Any                      # the engine.Gate that made this tensor; None for a leaf
+    _inputs: Any                    # the node's fields, set with the gate (None once released) ...
+    _arrays: Any
+    _needs: Sequence[bool]
+    _params: dict[str, Any]
+    _seq: int
+    _pending: Any                   # the gradient summed so far while backward runs, else None
+    _retained: bool | None
+    _node: _engine.Node
     __array_priority__ = 1000
 
     def __init__(self, data: TensorLike, dtype: DTypeLike | None = None, requires_grad: bool = False,

@@ -592,24 +592,93 @@ def test_backward_with_inputs_computes_only_the_branches_that_lead_to_them():
 
 @pytest.mark.parametrize("other", [2.5, 2, True, np.float32(2.5), [2.5, 2.5, 2.5], np.full(3, 2.5, np.float64),
                                    np.full(3, 2.5, np.float32)], ids=repr)
-def test_operators_and_methods_agree_with_the_gate_functions(other):
-    """The operators and the tensor methods take a fast path into the engine (engine.apply_binary and
-    apply_unary): it must give what the gate functions, through engine.apply, give for every operand kind."""
+def test_the_fast_gate_functions_agree_with_the_general_apply(other):
+    """Gates of one input x or two x, y without parameters, and the operators and methods made of them, take
+    a fast path into the engine (engine._unary_function, binary_function): for every operand kind it must
+    give what engine.apply gives, values, dtypes and gradients."""
     import operator
-    pairs = [(operator.add, gg.add), (operator.sub, gg.sub), (operator.mul, gg.mul), (operator.truediv, gg.div)]
-    for op, fn in pairs:
+
+    def general(name):
+        return lambda *args: engine.apply(engine.GATES[name], args, {})
+
+    ops = [(operator.add, gg.add, "add"), (operator.sub, gg.sub, "sub"), (operator.mul, gg.mul, "mul"),
+           (operator.truediv, gg.div, "div"), (operator.pow, gg.pow, "pow")]
+    for op, fn, name in ops:
         for swap in (False, True):
             values = []
-            for call in (op, fn):
-                x = gg.tensor([1.0, -2.0, 3.0], requires_grad=True)
+            for call in (op, fn, general(name)):
+                x = gg.tensor([1.0, 2.0, 3.0], requires_grad=True)
                 y = call(other, x) if swap else call(x, other)
                 y.tanh().sigmoid().exp().sum().backward()
                 values.append((y.dtype, y.numpy().copy(), x.grad.numpy()))
-            (d1, v1, g1), (d2, v2, g2) = values
-            assert d1 == d2 and np.array_equal(v1, v2) and np.array_equal(g1, g2), (op, swap)
-    x = gg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+            for d, v, g in values[1:]:
+                assert d == values[0][0] and np.array_equal(v, values[0][1]) and np.array_equal(g, values[0][2]), \
+                    (name, swap)
     for method in ("exp", "log", "tanh", "sigmoid", "relu", "__neg__"):
+        name = method.strip("_")
+        x = gg.tensor([1.0, 2.0, 3.0], requires_grad=True)
         with gg.no_grad():
             assert getattr(x, method)().grad_fn is None
-        y = getattr(x, method)()
-        assert y.grad_fn.gate is engine.GATES[method.strip("_")]
+        results = [getattr(x, method)(), getattr(gg, name)(x), general(name)(x)]
+        assert all(r.grad_fn.gate is engine.GATES[name] for r in results)
+        assert all(np.array_equal(r.numpy(), results[0].numpy()) for r in results)
+    assert gg.Tensor.__mul__ is gg.mul and gg.Tensor.tanh is gg.tanh     # one function for both spellings
+
+
+def test_the_fast_gate_functions_keep_plain_numpy_and_keywords():
+    """On arrays a gate is plain NumPy (how VJPs run); keywords name the inputs as the signature does (a gate
+    whose inputs are not x or x, y, like where(c, x, y), takes the general path)."""
+    a = np.array([0.5, -1.0])
+    assert type(gg.tanh(a)) is np.ndarray and np.array_equal(gg.tanh(a), np.tanh(a))
+    assert type(gg.mul(a, 2.0)) is np.ndarray
+    assert np.array_equal(gg.sigmoid(x=gg.tensor(a)).numpy(), gg.sigmoid(gg.tensor(a)).numpy())
+    c, x, y = gg.tensor([True, False]), gg.tensor([1.0, 2.0]), gg.tensor([3.0, -1.0])
+    assert np.array_equal(gg.where(y=y, x=x, c=c).numpy(), [1.0, -1.0])
+    with pytest.raises(TypeError, match="tanh"):
+        gg.tanh(gg.tensor(a), 2)
+
+
+def test_elementwise_is_declared_only_for_one_input_without_parameters():
+    with pytest.raises(TypeError, match="elementwise=True is for a gate with one input and no parameters"):
+        engine.gate("two_inputs_elementwise", np.add, lambda g, out, x, y: g, lambda g, out, x, y: g,
+                    doc="x + y.", elementwise=True)
+    with pytest.raises(TypeError, match="elementwise=True is for a gate with one input and no parameters"):
+        engine.gate("scaled_elementwise", lambda x, c=2.0: c * x, lambda g, out, x, *, c: c * g,
+                    doc="c · x.", elementwise=True)
+    assert "two_inputs_elementwise" not in engine.GATES and "scaled_elementwise" not in engine.GATES
+
+
+def test_a_backward_that_fails_midway_leaves_no_gradient_behind_in_a_kept_graph():
+    """Backward keeps each node's running gradient on the node; a pass that raises must clear them, or the
+    next pass through the retained graph would add the stale ones in."""
+    calls = []
+
+    def flaky_vjp(g, out, x):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("flaky")
+        return g * 3
+
+    triple = engine.gate("flaky_triple", lambda x: 3 * x, flaky_vjp, doc="3x, whose VJP fails once.")
+    try:
+        x = f64([1.0, 2.0])
+        h = x * 2
+        y = (triple(h) + h * h).sum()        # two paths into h: h waits with a gradient when the VJP fails
+        with pytest.raises(ValueError, match="flaky"):
+            y.backward(retain_graph=True)
+        assert x.grad is None
+        y.backward()
+        assert np.array_equal(x.grad.numpy(), 2 * (3 + 2 * h.numpy()))
+    finally:
+        del engine.GATES["flaky_triple"]
+
+
+def test_grad_fn_is_one_node_per_tensor_that_reads_the_tensor():
+    x = f64([1.0, 2.0])
+    y = x * 3
+    node = y.grad_fn
+    assert node is y.grad_fn and node.gate is engine.GATES["mul"] and node.inputs == (x, 3)
+    assert node.out is y.data and list(node.needs) == [True, False] and not node.released
+    assert x.grad_fn is None and gg.tensor([1.0]).grad_fn is None
+    y.sum().backward()
+    assert node.released and node.inputs is None

@@ -539,6 +539,33 @@ def test_binary_broadcasting(name, sx, sy):
     assert tx.grad.shape == sx and ty.grad.shape == sy
 
 
+ELEMENTWISE = sorted(n for n in GATES if GATES[n].elementwise)
+
+
+def test_the_hot_activations_are_declared_elementwise():
+    assert {"neg", "exp", "log", "tanh", "sigmoid", "relu", "sqrt", "abs", "sin", "square"} <= set(ELEMENTWISE)
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3)])
+def test_elementwise_gates_keep_the_shape_and_dtype_of_their_input(name, dtype, shape):
+    """Backward does not check the gradient of an elementwise gate (engine.Gate): its output and its VJP's
+    result must have the input's shape and dtype, in every float dtype and for 0-d inputs too."""
+    gate = GATES[name]
+    x = np.full(shape, 1.25, dtype)                 # inside every domain (arccosh needs ≥ 1, arcsin ≤ 1 …)
+    if name in ("arcsin", "arccos", "arctanh"):
+        x = np.full(shape, 0.5, dtype)
+    with np.errstate(all="ignore"):
+        out = np.asarray(gate.forward(x))
+        grad = np.asarray(gate.vjps[0](np.ones_like(out), out, x))
+    assert (out.shape, out.dtype, grad.shape, grad.dtype) == (shape, dtype, shape, dtype)
+    t = gg.tensor(x, requires_grad=True)
+    with np.errstate(all="ignore"):
+        getattr(gg, name)(t).sum().backward()
+    assert (t.grad.shape, t.grad.dtype) == (shape, dtype)
+
+
 def test_add_broadcast_gradient_counts_the_copies():
     """(3,1) + (4,): each entry of x is used 4 times, each entry of y 3 times."""
     x = gg.zeros(3, 1, dtype=gg.float64, requires_grad=True)
