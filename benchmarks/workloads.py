@@ -79,10 +79,15 @@ def quadratic_cost(a, y):
     return (diff * diff).sum() * (0.5 / a.shape[0])
 
 
-def _tensor_methods(tensor_type) -> dict:
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "exp")
+
+
+def _tensor_methods(tensor_type, module) -> dict:
     """Elementwise functions as the tensor methods (``F.tanh(t)`` is ``t.tanh()``: in torch a method call
-    is cheaper than ``torch.tanh(t)``, which the gate chain would notice)."""
-    return {name: getattr(tensor_type, name) for name in ("relu", "sigmoid", "tanh", "exp")}
+    is cheaper than ``torch.tanh(t)``, which the gate chain would notice), and as the module's functions
+    (``F.functions.tanh`` is ``torch.tanh``), for the gate chain spelled the other way."""
+    return {**{name: getattr(tensor_type, name) for name in ACTIVATIONS},
+            "functions": SimpleNamespace(**{name: getattr(module, name) for name in ACTIVATIONS})}
 
 
 def torch_functional():
@@ -91,7 +96,7 @@ def torch_functional():
 
     return SimpleNamespace(linear=F.linear, conv2d=F.conv2d, max_pool2d=F.max_pool2d,
                            cross_entropy=F.cross_entropy, quadratic_cost=quadratic_cost,  # torch has none
-                           **_tensor_methods(torch.Tensor))
+                           **_tensor_methods(torch.Tensor, torch))
 
 
 def glassgrad_functional():
@@ -100,7 +105,7 @@ def glassgrad_functional():
 
     return SimpleNamespace(linear=F.linear, conv2d=F.conv2d, max_pool2d=F.max_pool2d,
                            cross_entropy=F.cross_entropy, quadratic_cost=F.quadratic_cost,
-                           **_tensor_methods(gg.Tensor))
+                           **_tensor_methods(gg.Tensor, gg))
 
 
 def array_functional(xnp, conv2d=None):
@@ -120,10 +125,11 @@ def array_functional(xnp, conv2d=None):
         n, c, h, w = x.shape
         return xnp.max(x.reshape(n, c, h // k, k, w // k, k), axis=(3, 5))
 
+    activations = dict(relu=lambda z: xnp.maximum(z, 0), sigmoid=lambda z: 1 / (1 + xnp.exp(-z)),
+                       tanh=xnp.tanh, exp=xnp.exp)
     return SimpleNamespace(linear=lambda x, w, b: x @ w.T + b, conv2d=conv2d, max_pool2d=max_pool2d,
                            log_softmax=log_softmax, cross_entropy=cross_entropy, quadratic_cost=quadratic_cost,
-                           relu=lambda z: xnp.maximum(z, 0), sigmoid=lambda z: 1 / (1 + xnp.exp(-z)),
-                           tanh=xnp.tanh, exp=xnp.exp)
+                           **activations, functions=SimpleNamespace(**activations))   # one spelling only
 
 
 NUMPY_F = array_functional(np)
@@ -680,12 +686,14 @@ def tuned_gates(gates, x, a, b) -> Impl:
     return Impl(step, lambda: {"params": [x, a, b], "grads": [g, ga, gb]})
 
 
-def _gates_loss(gates, F, params):
-    return _apply_gates(F, params[0], params[1], params[2], gates).sum()
+def _gates_loss(gates, functions, F, params):
+    return _apply_gates(F.functions if functions else F, params[0], params[1], params[2], gates).sum()
 
 
-def gates_problem(gates, x, a, b) -> Problem:
-    return Problem(partial(_gates_loss, gates), [x, a, b], (), lr=None)
+def gates_problem(gates, x, a, b, functions: bool = False) -> Problem:
+    """The chain as the libraries run it: activations as tensor methods (``t.tanh()``), or with ``functions``
+    as the module's functions (``torch.tanh(t)``, ``gg.tanh(t)``)."""
+    return Problem(partial(_gates_loss, gates, functions), [x, a, b], (), lr=None)
 
 
 # ---------------------------------------------------------------------------
@@ -803,6 +811,7 @@ def hinge_problem(params, x, y) -> Problem:
 MLP_IMPLS = _implementations(numpy_mlp, mlp_problem, tuned_mlp)
 CONVNET_IMPLS = _implementations(numpy_convnet, convnet_problem)    # the plain one already keeps its buffers
 GATE_IMPLS = _implementations(numpy_gates, gates_problem, tuned_gates)
+GATE_FUNCTION_IMPLS = _implementations(numpy_gates, partial(gates_problem, functions=True), tuned_gates)
 HINGE_IMPLS = _implementations(numpy_hinge, hinge_problem, tuned_hinge)
 
 
@@ -833,6 +842,10 @@ WORKLOADS = [
              "forward + backward of a chain of 200 elementwise gates (×a, +b, tanh, exp, sigmoid) on 16-element "
              "float32 vectors x, a, b that all need gradients, loss = sum; time per gate",
              gates_setup, GATE_IMPLS, None, per=200, unit="gate"),
+    Workload("gate_chain_200_functions",
+             "the same chain with the activations called as functions (torch.tanh(t), gg.tanh(t)) instead of "
+             "tensor methods (t.tanh()); NumPy and JAX have one spelling; time per gate",
+             gates_setup, GATE_FUNCTION_IMPLS, None, per=200, unit="gate"),
     Workload("micrograd_hinge",
              "micrograd's demo: 2-16-16-1 ReLU MLP on 100 moons points, hinge loss mean(relu(1 − y·score)) + "
              "1e-4 Σ p², full-batch SGD step",

@@ -632,13 +632,17 @@ def _run(root: Tensor, grad, sink: _Sink, watchers: tuple, retain_graph: bool, c
 
     This loop runs once per node of every backward pass, so the common case is written out: a gate with the
     standard table of VJPs, on arrays, with no hook watching, has each VJP called right where its gradient
-    is passed down (no list of answers in between). Otherwise the gate's ``input_grads`` answers for all
-    inputs first: on tensors (``create_graph``), for the watchers, or from a ``Function``'s own backward."""
+    is passed down (no list of answers in between), and in a ``backward()`` as training calls it (``plain``)
+    an elementwise gate's one VJP is called and its gradient passed down without the loop over the inputs.
+    Otherwise the gate's ``input_grads`` answers for all inputs first: on tensors (``create_graph``), for the
+    watchers, or from a ``Function``'s own backward."""
     root._pending = grad
     waiting = [(root._seq, root)]        # the nodes with a gradient, as a heap: newest (smallest seq) first
-    watched, leaf, sums = sink.watched, sink.leaf, sink.sums
+    watched, leaf = sink.watched, sink.leaf
+    sums: Any = sink.sums
     answer_first = create_graph or bool(watchers)
-    node, wanted = root, root._needs
+    plain = not answer_first and needs is None and sums is not None    # backward() as training calls it
+    node = root
     try:
         while waiting:
             node = heappop(waiting)[1]
@@ -649,45 +653,52 @@ def _run(root: Tensor, grad, sink: _Sink, watchers: tuple, retain_graph: bool, c
                 raise RuntimeError(FREED)
             if node._retained is not None or node in watched:    # retain_grad(), or a gradient asked for by inputs=
                 sink.node(node, g)
-            wanted = node._needs if needs is None else needs[node]
-            gate, out, params = node._gate, node.data, node._params
-            elementwise = gate.elementwise          # one input, no parameters, the gradient of its shape and dtype
-            if answer_first or type(gate) is not Gate:
-                in_grads = _differentiable_input_grads(node, g, wanted) if create_graph else \
-                    gate.input_grads(g, out, arrays, params, wanted)
-                for watcher in watchers:
-                    watcher.on_backward_step(node.grad_fn, g, in_grads)
+            gate = node._gate
+            if plain and gate.elementwise:          # one input, needing a gradient of its shape and dtype
+                t = inputs[0]
+                gi = gate.vjps[0](g, node.data, arrays[0])
+                if t._gate is None:
+                    sums[t] = sums[t] + gi if t in sums else gi
+                elif t._pending is not None:
+                    t._pending = t._pending + gi
+                else:
+                    t._pending = gi
+                    heappush(waiting, (t._seq, t))
             else:
-                in_grads = None
-                vjps: Any = gate.vjps
-            for i, need in enumerate(wanted):                   # pass each gradient down
-                if not need:
-                    continue
-                if in_grads is None:                            # ask the VJP here, on arrays, at NumPy speed
-                    if elementwise:                             # (a call with *arrays costs as much again)
-                        gi = vjps[0](g, out, arrays[0])
-                    else:
-                        gi = vjps[i](g, out, *arrays, **params) if params else vjps[i](g, out, *arrays)
+                wanted = node._needs if needs is None else needs[node]
+                out, params = node.data, node._params
+                elementwise = gate.elementwise      # one input, no parameters, the gradient of its shape and dtype
+                if answer_first or type(gate) is not Gate:
+                    in_grads = _differentiable_input_grads(node, g, wanted) if create_graph else \
+                        gate.input_grads(g, out, arrays, params, wanted)
+                    for watcher in watchers:
+                        watcher.on_backward_step(node.grad_fn, g, in_grads)
                 else:
-                    gi = in_grads[i]
-                    if gi is None:                              # (a Function's backward may give none)
+                    in_grads = None
+                    vjps: Any = gate.vjps
+                for i, need in enumerate(wanted):               # pass each gradient down
+                    if not need:
                         continue
-                if not elementwise:
-                    a = arrays[i]
-                    if gi.shape != a.shape:                     # a broadcast input: sum its gradient back
-                        gi = sum_to(gi, a.shape)
-                    if gi.dtype is not a.dtype and gi.dtype != a.dtype:   # (identity first: == on dtypes is slow)
-                        gi = gi.astype(a.dtype)
-                t = inputs[i]
-                if t._gate is None:                             # a leaf
-                    if sums is not None:                        # the sink sums: added here, without a call
-                        sums[t] = sums[t] + gi if t in sums else gi
+                    if in_grads is None:                        # ask the VJP here, on arrays, at NumPy speed
+                        gi = vjps[i](g, out, *arrays, **params) if params else vjps[i](g, out, *arrays)
                     else:
-                        leaf(t, gi)
-                else:
-                    pending = t._pending
-                    if pending is not None:
-                        t._pending = pending + gi
+                        gi = in_grads[i]
+                        if gi is None:                          # (a Function's backward may give none)
+                            continue
+                    if not elementwise:
+                        a = arrays[i]
+                        if gi.shape != a.shape:                 # a broadcast input: sum its gradient back
+                            gi = sum_to(gi, a.shape)
+                        if gi.dtype is not a.dtype and gi.dtype != a.dtype:   # (identity first: == is slow)
+                            gi = gi.astype(a.dtype)
+                    t = inputs[i]
+                    if t._gate is None:                         # a leaf
+                        if sums is not None:                    # the sink sums: added here, without a call
+                            sums[t] = sums[t] + gi if t in sums else gi
+                        else:
+                            leaf(t, gi)
+                    elif t._pending is not None:
+                        t._pending = t._pending + gi
                     else:
                         t._pending = gi
                         heappush(waiting, (t._seq, t))
@@ -696,8 +707,8 @@ def _run(root: Tensor, grad, sink: _Sink, watchers: tuple, retain_graph: bool, c
     except BaseException as e:
         for _, waiting_node in waiting:         # a graph kept for another pass must not keep this one's gradients
             waiting_node._pending = None
-        if isinstance(e, (TypeError, IndexError)):
-            node._gate._check_rules(wanted)     # a missing VJP is the likelier cause: say so by name
+        if isinstance(e, (TypeError, IndexError)):   # a missing VJP is the likelier cause: say so by name
+            node._gate._check_rules(node._needs if needs is None else needs[node])
         raise
 
 

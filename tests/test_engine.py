@@ -648,6 +648,24 @@ def test_elementwise_is_declared_only_for_one_input_without_parameters():
     assert "two_inputs_elementwise" not in engine.GATES and "scaled_elementwise" not in engine.GATES
 
 
+def test_an_error_inside_an_elementwise_vjp_is_reported_as_it_is():
+    """Backward passes an elementwise gate's gradient on without its loop over the inputs; a TypeError raised
+    by the VJP itself must still come out as that error, not as a missing derivative rule."""
+    def broken_vjp(g, out, x):
+        return g * "not a number"
+
+    double = engine.gate("broken_double", lambda x: 2 * x, broken_vjp, doc="2x, with a broken VJP.",
+                         elementwise=True)
+    try:
+        x = f64([1.0, 2.0])
+        y = (double(x * x) * x).sum()
+        with pytest.raises(TypeError) as info:
+            y.backward()
+        assert "derivative rule" not in str(info.value)
+    finally:
+        del engine.GATES["broken_double"]
+
+
 def test_a_backward_that_fails_midway_leaves_no_gradient_behind_in_a_kept_graph():
     """Backward keeps each node's running gradient on the node; a pass that raises must clear them, or the
     next pass through the retained graph would add the stale ones in."""
