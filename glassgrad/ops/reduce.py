@@ -14,20 +14,25 @@ from glassgrad.axes import kept_shape, reduced_axes, reduced_count
 from glassgrad.device import as_array
 from glassgrad.engine import gate, nondifferentiable
 from glassgrad.ops.elementwise import exp, where
-from glassgrad.ops.shape import broadcast_to
-from glassgrad.tensor import Axis
+from glassgrad.ops.shape import _broadcast, broadcast_to
+from glassgrad.tensor import Axis, Tensor
 
 if TYPE_CHECKING:   # for the annotations only
     from numpy.typing import ArrayLike
 
 
 def _unreduce(g, x, axis):
-    """Broadcast the gradient of a reduction back to the input's shape (d Σx / dx_i = 1 for every i)."""
-    return broadcast_to(g.reshape(kept_shape(x.shape, axis)), x.shape)
+    """Broadcast the gradient of a reduction back to the input's shape (d Σx / dx_i = 1 for every i). On
+    arrays (an ordinary backward pass) the broadcast is done directly, without the gate's argument binding."""
+    kept = g.reshape(kept_shape(x.shape, axis))
+    return broadcast_to(kept, x.shape) if isinstance(kept, Tensor) else _broadcast(kept, x.shape)
 
 
+# The reductions call the array's own method where they can: NumPy's np.sum and np.max are Python wrappers
+# around it, which cost as much again as a small reduction.
 def _sum(x: ndarray, axis: Axis = None, keepdims: bool = False) -> ndarray:
-    return xp.sum(x, axis=reduced_axes(axis, x.ndim), keepdims=keepdims)
+    axes = reduced_axes(axis, x.ndim)
+    return x.sum(axis=axes, keepdims=keepdims) if type(x) is ndarray else xp.sum(x, axis=axes, keepdims=keepdims)
 
 
 def _mean(x: ndarray, axis: Axis = None, keepdims: bool = False) -> ndarray:
@@ -49,11 +54,13 @@ def _extreme_vjp(g, out, x, *, axis, keepdims):
 
 
 def _max(x: ndarray, axis: Axis = None, keepdims: bool = False) -> ndarray:
-    return xp.max(x, axis=reduced_axes(axis, x.ndim), keepdims=keepdims)
+    axes = reduced_axes(axis, x.ndim)
+    return x.max(axis=axes, keepdims=keepdims) if type(x) is ndarray else xp.max(x, axis=axes, keepdims=keepdims)
 
 
 def _min(x: ndarray, axis: Axis = None, keepdims: bool = False) -> ndarray:
-    return xp.min(x, axis=reduced_axes(axis, x.ndim), keepdims=keepdims)
+    axes = reduced_axes(axis, x.ndim)
+    return x.min(axis=axes, keepdims=keepdims) if type(x) is ndarray else xp.min(x, axis=axes, keepdims=keepdims)
 
 
 max = gate("max", _max, _extreme_vjp,
