@@ -109,7 +109,7 @@ class Tensor:
                  name: str | None = None) -> None:
         self.data = _to_array(data, dtype, copy=False)
         self.grad: Tensor | None = None
-        self._gate: _engine.Gate | None = None
+        self._gate = None
         self._requires_grad = False
         self.name = name
         self.requires_grad = requires_grad
@@ -359,26 +359,43 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # ---- operators ------------------------------------------------------------------------------
-    # The arithmetic operators and the activations ``exp log tanh sigmoid relu`` are made by the engine for
-    # their gates at the end of this module (``engine.binary_method``, ``unary_method``): bound to the gate
-    # once, with no argument binding, they are the hot path of an eager step. Here for type checkers.
+    # The arithmetic operators and the activations exp, log, tanh, sigmoid, relu are the gate functions
+    # themselves (``Tensor.__mul__ is gg.mul``, the tensor their first input: the engine's fast path for gates
+    # of x or x, y without parameters), set at the end of this module; the reflected operators are the same
+    # with the inputs swapped (``engine.binary_function``). Declared here for type checkers and the docs.
     if TYPE_CHECKING:
-        def __add__(self, other: TensorLike) -> Tensor: ...
-        def __radd__(self, other: TensorLike) -> Tensor: ...
-        def __sub__(self, other: TensorLike) -> Tensor: ...
-        def __rsub__(self, other: TensorLike) -> Tensor: ...
-        def __mul__(self, other: TensorLike) -> Tensor: ...
-        def __rmul__(self, other: TensorLike) -> Tensor: ...
-        def __truediv__(self, other: TensorLike) -> Tensor: ...
-        def __rtruediv__(self, other: TensorLike) -> Tensor: ...
-        def __matmul__(self, other: TensorLike) -> Tensor: ...
-        def __rmatmul__(self, other: TensorLike) -> Tensor: ...
-        def __neg__(self) -> Tensor: ...
-        def exp(self) -> Tensor: ...
-        def log(self) -> Tensor: ...
-        def tanh(self) -> Tensor: ...
-        def sigmoid(self) -> Tensor: ...
-        def relu(self) -> Tensor: ...
+        def __add__(self, other: TensorLike) -> Tensor:
+            """``gg.add(self, other)``."""
+        def __radd__(self, other: TensorLike) -> Tensor:
+            """``gg.add(other, self)``."""
+        def __sub__(self, other: TensorLike) -> Tensor:
+            """``gg.sub(self, other)``."""
+        def __rsub__(self, other: TensorLike) -> Tensor:
+            """``gg.sub(other, self)``."""
+        def __mul__(self, other: TensorLike) -> Tensor:
+            """``gg.mul(self, other)``."""
+        def __rmul__(self, other: TensorLike) -> Tensor:
+            """``gg.mul(other, self)``."""
+        def __truediv__(self, other: TensorLike) -> Tensor:
+            """``gg.div(self, other)``."""
+        def __rtruediv__(self, other: TensorLike) -> Tensor:
+            """``gg.div(other, self)``."""
+        def __matmul__(self, other: TensorLike) -> Tensor:
+            """``gg.matmul(self, other)``."""
+        def __rmatmul__(self, other: TensorLike) -> Tensor:
+            """``gg.matmul(other, self)``."""
+        def __neg__(self) -> Tensor:
+            """``gg.neg`` of this tensor."""
+        def exp(self) -> Tensor:
+            """``gg.exp`` of this tensor."""
+        def log(self) -> Tensor:
+            """``gg.log`` of this tensor."""
+        def tanh(self) -> Tensor:
+            """``gg.tanh`` of this tensor."""
+        def sigmoid(self) -> Tensor:
+            """``gg.sigmoid`` of this tensor."""
+        def relu(self) -> Tensor:
+            """``gg.relu`` of this tensor."""
 
     def __pow__(self, other: TensorLike) -> Tensor: return _ops.pow(self, other)
     def __rpow__(self, other: TensorLike) -> Tensor: return _ops.pow(other, self)
@@ -1003,7 +1020,7 @@ else:   # NumPy's functions on tensors (np.exp(t), np.sum(t)): their tables are 
     from glassgrad._lazy import lazy_import as _lazy_import
     _numpy_api = _lazy_import("glassgrad.ops.numpy_api")
 
-_gate = _engine.GATES   # the gates by name
+_gates = _engine.GATES   # the gates by name
 
 # The operators and activations declared for type checkers in the class: the gate functions themselves (the
 # tensor is their first input), and for the reflected operators the same with the inputs swapped.
@@ -1012,7 +1029,7 @@ for _method, _name in {"__add__": "add", "__sub__": "sub", "__mul__": "mul", "__
                        "sigmoid": "sigmoid", "relu": "relu"}.items():
     setattr(Tensor, _method, getattr(_ops, _name))
     if _method in ("__add__", "__sub__", "__mul__", "__truediv__", "__matmul__"):
-        _reflected = _engine.binary_function(_gate[_name], reflected=True)
+        _reflected = _engine.binary_function(_gates[_name], reflected=True)
         _reflected.__name__ = _method.replace("__", "__r", 1)
         _reflected.__qualname__ = f"Tensor.{_reflected.__name__}"
         _reflected.__doc__ = f"``gg.{_name}(other, self)``."
