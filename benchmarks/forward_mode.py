@@ -1,7 +1,9 @@
 """What forward mode costs: JVP as the VJP of a VJP (glassgrad's choice) against JVP rules, on the notes'
 784-128-10 sigmoid network with a softmax cross-entropy loss, batch 64, float32.
 
-    PYTHONPATH=. python benchmarks/forward_mode.py [--repeats 7] [--seconds 0.5]
+    PYTHONPATH=. python benchmarks/forward_mode.py [--repeats 7] [--seconds 0.5] [--threads 1] [--no-pin]
+
+One thread each and the process pinned to one CPU by default, as in ``benchmarks/run.py``.
 
 Rows, timed round-robin (benchmarks/harness.py) and reported as ratios to one gradient (forward + backward):
 
@@ -24,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import run_interleaved  # noqa: E402
+from run import limit_threads  # noqa: E402
 
 import glassgrad as gg  # noqa: E402
 import glassgrad.nn.functional as F  # noqa: E402
@@ -71,7 +74,10 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--seconds", type=float, default=0.5)
+    ap.add_argument("--threads", type=int, default=1, help="threads per library (0: their defaults)")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin the process to --threads CPUs")
     args = ap.parse_args(argv)
+    print(f"Timed with {limit_threads(args.threads, pin=not args.no_pin)}.")
     params, tangents, x, y = problem()
     loss = gg_loss(x, y)
     _, ours = gg.jvp(loss, params, tangents)
@@ -87,6 +93,8 @@ def main(argv=None) -> None:
         import torch
         import torch.nn.functional as TF
 
+        if args.threads:
+            torch.set_num_threads(args.threads)
         tp, tt = [torch.tensor(p) for p in params], [torch.tensor(t) for t in tangents]
         tx, ty = torch.tensor(x), torch.tensor(y)
 
