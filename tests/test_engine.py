@@ -648,6 +648,24 @@ def test_elementwise_is_declared_only_for_one_input_without_parameters():
     assert "two_inputs_elementwise" not in engine.GATES and "scaled_elementwise" not in engine.GATES
 
 
+@pytest.mark.parametrize("f", [
+    lambda x: x.tanh().exp().sigmoid().sum(),                                 # a chain
+    lambda x: (x.tanh().exp() * x.tanh().sin()).sum(),                        # two chains from one leaf
+    lambda x: (lambda h: (h.exp() + h.sin() * h).sum())(x.tanh()),            # one node, three consumers
+    lambda x: (lambda h: (h.exp().exp() + h.cos()).sum())(x.sigmoid() * 2),   # a chain meets a short branch
+    lambda x: (x.exp() * (x * 3).tanh()).sum() + x.sin().sum(),               # a leaf used by many
+], ids=["chain", "two-chains", "three-consumers", "long-and-short", "leaf-reused"])
+def test_plain_backward_agrees_with_the_general_loop(f):
+    """backward() takes the plain route (elementwise gates passed down directly, a chain's next node taken
+    without the heap); backward(inputs=...) the general one. Same VJPs in the same order: equal exactly."""
+    x = f64([0.3, -1.2, 0.7])
+    f(x).backward()
+    y = f64([0.3, -1.2, 0.7])
+    (general,) = engine.backward(f(y), np.ones(()), inputs=[y])
+    assert np.array_equal(x.grad.numpy(), general)
+    assert gg.gradcheck(f, [np.array([0.3, -1.2, 0.7])])
+
+
 def test_an_error_inside_an_elementwise_vjp_is_reported_as_it_is():
     """Backward passes an elementwise gate's gradient on without its loop over the inputs; a TypeError raised
     by the VJP itself must still come out as that error, not as a missing derivative rule."""
