@@ -633,10 +633,10 @@ def _run(root: Tensor, grad, sink: _Sink, watchers: tuple, retain_graph: bool, c
     This loop runs once per node of every backward pass, so the common case is written out: a gate with the
     standard table of VJPs, on arrays, with no hook watching, has each VJP called right where its gradient
     is passed down (no list of answers in between), and in a ``backward()`` as training calls it (``plain``)
-    an elementwise gate's one VJP is called and its gradient passed down without the loop over the inputs;
-    when nothing else waits, the node it passes to is taken next without the heap (``after``: the newest node
-    that will ever wait has its gradient already, so a node that gets its first one while none waits is the
-    newest, and complete). Otherwise the gate's ``input_grads`` answers for all inputs first: on tensors
+    an elementwise gate's one VJP is called and its gradient passed down without the loop over the inputs.
+    A node that gets its first gradient while none waits (a chain) is held aside (``after``) and taken next
+    without the heap if it is still the newest with a gradient once the node is done: the newest node that
+    will ever wait has its gradient already, so its gradient is complete. Otherwise the gate's ``input_grads`` answers for all inputs first: on tensors
     (``create_graph``), for the watchers, or from a ``Function``'s own backward."""
     waiting: list = []                   # the other nodes with a gradient, as a heap: newest (smallest seq) first
     watched, leaf = sink.watched, sink.leaf
@@ -644,7 +644,7 @@ def _run(root: Tensor, grad, sink: _Sink, watchers: tuple, retain_graph: bool, c
     answer_first = create_graph or bool(watchers)
     plain = not answer_first and needs is None and sums is not None    # backward() as training calls it
     node, g = root, grad                 # the node taken and its complete gradient
-    after: Tensor | None = None          # a node whose gradient is complete as it arrives (a chain): taken next
+    after: Tensor | None = None          # a node given its first gradient while none waited: maybe next
     try:
         while True:
             inputs, arrays = node._inputs, node._arrays
@@ -700,19 +700,27 @@ def _run(root: Tensor, grad, sink: _Sink, watchers: tuple, retain_graph: bool, c
                             leaf(t, gi)
                     elif t._pending is not None:
                         t._pending = t._pending + gi
+                    elif t is after:                            # (x * x: both inputs the same tensor)
+                        g_after = g_after + gi
+                    elif after is None and not waiting:         # maybe next: decided below
+                        after, g_after = t, gi
                     else:
                         t._pending = gi
                         heappush(waiting, (t._seq, t))
             if not retain_graph:                                # release the saved inputs
                 node._inputs = node._arrays = None
             if after is not None:
-                node, g, after = after, g_after, None
-            elif waiting:
-                node = heappop(waiting)[1]
-                g = node._pending
-                node._pending = None
-            else:
+                if not waiting or after._seq < waiting[0][0]:     # still the newest with a gradient: next
+                    node, g, after = after, g_after, None
+                    continue
+                after._pending = g_after
+                heappush(waiting, (after._seq, after))
+                after = None
+            if not waiting:
                 break
+            node = heappop(waiting)[1]
+            g = node._pending
+            node._pending = None
     except BaseException as e:
         for _, waiting_node in waiting:         # a graph kept for another pass must not keep this one's gradients
             waiting_node._pending = None

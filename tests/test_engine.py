@@ -654,7 +654,9 @@ def test_elementwise_is_declared_only_for_one_input_without_parameters():
     lambda x: (lambda h: (h.exp() + h.sin() * h).sum())(x.tanh()),            # one node, three consumers
     lambda x: (lambda h: (h.exp().exp() + h.cos()).sum())(x.sigmoid() * 2),   # a chain meets a short branch
     lambda x: (x.exp() * (x * 3).tanh()).sum() + x.sin().sum(),               # a leaf used by many
-], ids=["chain", "two-chains", "three-consumers", "long-and-short", "leaf-reused"])
+    lambda x: (lambda h: (h * h).sum())(x.tanh()),                            # one tensor as both inputs
+    lambda x: (lambda h, k: (h * k).sum())(x.tanh(), x.exp().sin()),          # the older parent waits
+], ids=["chain", "two-chains", "three-consumers", "long-and-short", "leaf-reused", "same-twice", "older-waits"])
 def test_plain_backward_agrees_with_the_general_loop(f):
     """backward() takes the plain route (elementwise gates passed down directly, a chain's next node taken
     without the heap); backward(inputs=...) the general one. Same VJPs in the same order: equal exactly."""
