@@ -636,8 +636,9 @@ def _run(root: Tensor, grad, sink: _Sink, watchers: tuple, retain_graph: bool, c
     an elementwise gate's one VJP is called and its gradient passed down without the loop over the inputs.
     A node that gets its first gradient while none waits (a chain) is held aside (``after``) and taken next
     without the heap if it is still the newest with a gradient once the node is done: the newest node that
-    will ever wait has its gradient already, so its gradient is complete. Otherwise the gate's ``input_grads`` answers for all inputs first: on tensors
-    (``create_graph``), for the watchers, or from a ``Function``'s own backward."""
+    will ever wait has its gradient already, so its gradient is complete. Otherwise the gate's ``input_grads``
+    answers for all inputs first: on tensors (``create_graph``), for the watchers, or from a ``Function``'s own
+    backward."""
     waiting: list = []                   # the other nodes with a gradient, as a heap: newest (smallest seq) first
     watched, leaf = sink.watched, sink.leaf
     sums: Any = sink.sums
