@@ -653,10 +653,10 @@ def _run(root: Tensor, grad, sink: _Sink, watchers: tuple, retain_graph: bool, c
                 raise RuntimeError(FREED)
             if node._retained is not None or node in watched:    # retain_grad(), or a gradient asked for by inputs=
                 sink.node(node, g)
-            gate = node._gate
+            gate, out = node._gate, node.data       # (out: every node's, so none outlives its node here)
             if plain and gate.elementwise:          # one input, needing a gradient of its shape and dtype
                 t = inputs[0]
-                gi = gate.vjps[0](g, node.data, arrays[0])
+                gi = gate.vjps[0](g, out, arrays[0])
                 if t._gate is None:
                     sums[t] = sums[t] + gi if t in sums else gi
                 elif t._pending is not None:
@@ -668,7 +668,7 @@ def _run(root: Tensor, grad, sink: _Sink, watchers: tuple, retain_graph: bool, c
                     heappush(waiting, (t._seq, t))
             else:
                 wanted = node._needs if needs is None else needs[node]
-                out, params = node.data, node._params
+                params = node._params
                 elementwise = gate.elementwise      # one input, no parameters, the gradient of its shape and dtype
                 if answer_first or type(gate) is not Gate:
                     in_grads = _differentiable_input_grads(node, g, wanted) if create_graph else \
@@ -712,7 +712,7 @@ def _run(root: Tensor, grad, sink: _Sink, watchers: tuple, retain_graph: bool, c
                 node._inputs = node._arrays = None
             if after is not None:
                 if not waiting or after._seq < waiting[0][0]:     # still the newest with a gradient: next
-                    node, g, after = after, g_after, None
+                    node, g, after, g_after = after, g_after, None, None
                     continue
                 after._pending = g_after
                 heappush(waiting, (after._seq, after))

@@ -219,6 +219,28 @@ def test_saved_arrays_are_freed_after_backward():
     assert node.released and loss.grad_fn.released
 
 
+def test_backward_keeps_no_output_alive_past_its_node():
+    """The backward loop holds no array of a node it is done with while it runs the next VJPs (a local left
+    over from the previous node would raise the peak memory of every step by that array)."""
+    seen = []
+
+    def spy_vjp(g, out, x):
+        seen.append(ref() is None)            # the product's output, its node done: freed already?
+        return g * 2
+
+    spy = engine.gate("spy_double", lambda x: 2 * x, spy_vjp, doc="2x, watching memory.", elementwise=True)
+    try:
+        x = f64(np.ones(1000))
+        product = spy(x) * 3
+        ref = weakref.ref(product.data)
+        loss = product.sum()
+        del product
+        loss.backward()
+        assert seen == [True] and np.all(x.grad.numpy() == 6)
+    finally:
+        del engine.GATES["spy_double"]
+
+
 def test_second_backward_through_a_freed_graph_names_retain_graph():
     x = f64([1.0, 2.0])
     loss = (x.exp() * x).sum()
