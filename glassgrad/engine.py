@@ -394,7 +394,7 @@ class Node:
     @property
     def needs(self) -> Sequence[bool]:
         """Which inputs require a gradient."""
-        return self.tensor._needs if self.tensor is not None else ()
+        return self._field("_needs") or ()
 
     @property
     def out(self) -> Any:
