@@ -678,11 +678,15 @@ def _run(root: Tensor, grad, sink: _Sink, watchers: tuple, retain_graph: bool, c
                 else:
                     in_grads = None
                     vjps: Any = gate.vjps
+                    pair = arrays if len(arrays) == 2 and not params else None   # (x, y): the call spelled out
                 for i, need in enumerate(wanted):               # pass each gradient down
                     if not need:
                         continue
                     if in_grads is None:                        # ask the VJP here, on arrays, at NumPy speed
-                        gi = vjps[i](g, out, *arrays, **params) if params else vjps[i](g, out, *arrays)
+                        if pair is not None:                    # (a call with *arrays costs as much again)
+                            gi = vjps[i](g, out, pair[0], pair[1])
+                        else:
+                            gi = vjps[i](g, out, *arrays, **params) if params else vjps[i](g, out, *arrays)
                     else:
                         gi = in_grads[i]
                         if gi is None:                          # (a Function's backward may give none)
@@ -712,7 +716,8 @@ def _run(root: Tensor, grad, sink: _Sink, watchers: tuple, retain_graph: bool, c
                 node._inputs = node._arrays = None
             if after is not None:
                 if not waiting or after._seq < waiting[0][0]:     # still the newest with a gradient: next
-                    node, g, after, g_after = after, g_after, None, None
+                    node, g = after, g_after
+                    after = g_after = None
                     continue
                 after._pending = g_after
                 heappush(waiting, (after._seq, after))
