@@ -1020,17 +1020,15 @@ else:   # NumPy's functions on tensors (np.exp(t), np.sum(t)): their tables are 
     from glassgrad._lazy import lazy_import as _lazy_import
     _numpy_api = _lazy_import("glassgrad.ops.numpy_api")
 
-_gates = _engine.GATES   # the gates by name
-
 # The operators and activations declared for type checkers in the class: the gate functions themselves (the
 # tensor is their first input), and for the reflected operators the same with the inputs swapped.
-for _method, _name in {"__add__": "add", "__sub__": "sub", "__mul__": "mul", "__truediv__": "div",
-                       "__matmul__": "matmul", "__neg__": "neg", "exp": "exp", "log": "log", "tanh": "tanh",
-                       "sigmoid": "sigmoid", "relu": "relu"}.items():
-    setattr(Tensor, _method, getattr(_ops, _name))
-    if _method in ("__add__", "__sub__", "__mul__", "__truediv__", "__matmul__"):
-        _reflected = _engine.binary_function(_gates[_name], reflected=True)
-        _reflected.__name__ = _method.replace("__", "__r", 1)
-        _reflected.__qualname__ = f"Tensor.{_reflected.__name__}"
-        _reflected.__doc__ = f"``gg.{_name}(other, self)``."
-        setattr(Tensor, _reflected.__name__, _reflected)
+for _method in ("__neg__", "exp", "log", "tanh", "sigmoid", "relu"):
+    setattr(Tensor, _method, getattr(_ops, _method.strip("_")))
+for _name in ("add", "sub", "mul", "truediv", "matmul"):
+    _function = getattr(_ops, "div" if _name == "truediv" else _name)
+    _reflected = _engine.binary_function(_function.gate, reflected=True)
+    _reflected.__name__ = f"__r{_name}__"
+    _reflected.__qualname__ = f"Tensor.__r{_name}__"
+    _reflected.__doc__ = f"``gg.{_function.__name__}(other, self)``."
+    setattr(Tensor, f"__{_name}__", _function)
+    setattr(Tensor, f"__r{_name}__", _reflected)
